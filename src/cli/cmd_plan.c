@@ -1,0 +1,267 @@
+/*
+ * cmd_plan.c - `domicile plan`: prints the plan built by core/plan.c as a
+ * table or as one JSON document (docs/plan-json.md).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/geo.h"
+#include "core/plan.h"
+#include "util/util.h"
+
+static json_t *countries_json(const dom_wave *w)
+{
+    if (!w || !w->ncountries)
+        return json_null();
+    json_t *a = json_array();
+    for (size_t i = 0; i < w->ncountries; i++)
+        json_array_append_new(a, json_string(w->countries[i]));
+    return a;
+}
+
+static json_t *wave_json(const dom_plan *p, size_t w)
+{
+    const dom_plan_wave *pw = &p->waves[w];
+    const dom_config *cfg = p->cfg;
+    json_t *o = json_object();
+    if (pw->wave) {
+        json_object_set_new(o, "name", json_string(pw->wave->name));
+        json_object_set_new(o, "countries", countries_json(pw->wave));
+        json_object_set_new(o, "percent", json_real(pw->wave->percent));
+    }
+    json_object_set_new(o, "tenants", json_integer(pw->tenants));
+    json_object_set_new(o, "rows", json_integer(pw->rows));
+    json_object_set_new(o, "bytes", json_integer(pw->bytes));
+    json_t *tables = json_object();
+    for (size_t t = 0; t < p->ntables; t++)
+        json_object_set_new(tables, p->tables[t], json_integer(pw->table_rows[t]));
+    json_object_set_new(o, "table_rows", tables);
+    json_t *moves = json_array();
+    for (size_t i = 0; i < pw->npairs; i++) {
+        json_t *m = json_object();
+        json_object_set_new(m, "from", json_string(cfg->regions[pw->pairs[i].from].name));
+        json_object_set_new(m, "to", json_string(cfg->regions[pw->pairs[i].to].name));
+        json_object_set_new(m, "tenants", json_integer(pw->pairs[i].tenants));
+        json_object_set_new(m, "rows", json_integer(pw->pairs[i].rows));
+        json_object_set_new(m, "bytes", json_integer(pw->pairs[i].bytes));
+        json_array_append_new(moves, m);
+    }
+    json_object_set_new(o, "moves", moves);
+    if (pw->wave)
+        json_object_set_new(o, "violating_after", json_integer(pw->violating_after));
+    return o;
+}
+
+static int print_json(const dom_plan *p, int only)
+{
+    const dom_config *cfg = p->cfg;
+    size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
+    json_t *root = json_object();
+    json_object_set_new(root, "config", json_string(cfg->path));
+    json_object_set_new(root, "source", json_string(p->source));
+    json_object_set_new(root, "tenants", json_integer((json_int_t)p->ntenants));
+    json_object_set_new(root, "misplaced", json_integer(p->misplaced));
+    json_object_set_new(root, "bytes_estimated", json_boolean(p->bytes_estimated));
+    json_t *tables = json_array();
+    for (size_t t = 0; t < p->ntables; t++)
+        json_array_append_new(tables, json_string(p->tables[t]));
+    json_object_set_new(root, "tables", tables);
+    json_t *regions = json_array();
+    for (size_t r = 0; r < cfg->nregions; r++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(cfg->regions[r].name));
+        json_object_set_new(o, "location", json_string(cfg->regions[r].country));
+        json_object_set_new(o, "engine", json_string(cfg->regions[r].dsn.kind == DOM_DSN_SQLITE
+                                                         ? "sqlite"
+                                                         : "postgresql"));
+        json_object_set_new(o, "tenants_before", json_integer(p->region_before[r]));
+        json_object_set_new(o, "tenants_after", json_integer(p->region_after[r]));
+        json_array_append_new(regions, o);
+    }
+    json_object_set_new(root, "regions", regions);
+    json_t *waves = json_array();
+    for (size_t w = 0; w + 1 < p->nwaves; w++)
+        if (only < 0 || (size_t)only == w)
+            json_array_append_new(waves, wave_json(p, w));
+    json_object_set_new(root, "waves", waves);
+    if (only < 0)
+        json_object_set_new(root, "unplanned", wave_json(p, p->nwaves - 1));
+    json_t *comp = json_object();
+    json_object_set_new(comp, "violating_before", json_integer(p->violating_before));
+    json_object_set_new(comp, "violating_after", json_integer(p->waves[last].violating_after));
+    json_object_set_new(comp, "unknown_country", json_integer(p->unknown_country));
+    json_object_set_new(comp, "orphan_rows", json_integer(p->orphan_rows));
+    json_object_set_new(comp, "over_capacity", json_integer(p->over_capacity));
+    json_t *cs = json_array();
+    for (size_t c = 0; c < dom_ncountries; c++) {
+        const dom_plan_country *pc = &p->countries[c];
+        if (!pc->tenants)
+            continue;
+        json_t *o = json_object();
+        json_object_set_new(o, "country", json_string(dom_countries[c].code));
+        json_object_set_new(o, "tenants", json_integer(pc->tenants));
+        json_object_set_new(o, "misplaced", json_integer(pc->misplaced));
+        json_object_set_new(o, "moving", json_integer(pc->moving));
+        json_object_set_new(o, "violating_before", json_integer(pc->violating_before));
+        json_object_set_new(o, "violating_after",
+                            json_integer(p->waves[last].country_violating_after[c]));
+        json_array_append_new(cs, o);
+    }
+    json_object_set_new(comp, "countries", cs);
+    json_object_set_new(root, "compliance", comp);
+    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    fputc('\n', stdout);
+    json_decref(root);
+    return rc == 0 ? 0 : -1;
+}
+
+static void print_wave(const dom_plan *p, size_t w)
+{
+    const dom_plan_wave *pw = &p->waves[w];
+    const dom_config *cfg = p->cfg;
+    char a[32], b[32], c[32];
+    if (pw->wave) {
+        printf("wave %s", pw->wave->name);
+        if (pw->wave->ncountries) {
+            printf(" (");
+            for (size_t i = 0; i < pw->wave->ncountries; i++)
+                printf("%s%s", i ? " " : "", pw->wave->countries[i]);
+            printf(")");
+        } else {
+            printf(" (every country)");
+        }
+        if (pw->wave->percent < 100)
+            printf(" %g%%", pw->wave->percent);
+        printf(": %s tenants, %s rows, %s%s\n", cli_num(a, sizeof(a), pw->tenants),
+               cli_num(b, sizeof(b), pw->rows), cli_bytes(c, sizeof(c), (double)pw->bytes),
+               p->bytes_estimated ? " (estimated)" : "");
+    } else {
+        if (!pw->npairs)
+            return;
+        printf("not in any wave: %s misplaced tenants stay where they are\n",
+               cli_num(a, sizeof(a), pw->npairs ? pw->tenants : 0));
+    }
+    for (size_t i = 0; i < pw->npairs; i++) {
+        char ft[64];
+        snprintf(ft, sizeof(ft), "%s -> %s", cfg->regions[pw->pairs[i].from].name,
+                 cfg->regions[pw->pairs[i].to].name);
+        printf("  %-28s %10s tenants %12s rows %12s\n", ft,
+               cli_num(a, sizeof(a), pw->pairs[i].tenants),
+               cli_num(b, sizeof(b), pw->pairs[i].rows),
+               cli_bytes(c, sizeof(c), (double)pw->pairs[i].bytes));
+    }
+    if (pw->wave)
+        printf("  tenants in violation once this wave is done: %s\n",
+               cli_num(a, sizeof(a), pw->violating_after));
+}
+
+static void print_text(const dom_plan *p, int only)
+{
+    const dom_config *cfg = p->cfg;
+    size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
+    char a[32], b[32], c[32], d[32], e[32];
+    printf("plan for %s: %s tenants (%s), %s misplaced\n", cfg->path,
+           cli_num(a, sizeof(a), (long long)p->ntenants),
+           strcmp(p->source, "directory") == 0 ? "placed by the directory"
+                                               : "found by scanning the regions",
+           cli_num(b, sizeof(b), p->misplaced));
+    printf("tenant tables:");
+    for (size_t t = 0; t < p->ntables; t++)
+        printf(" %s", p->tables[t]);
+    printf("\n\n%-16s %-8s %14s %16s\n", "region", "location", "tenants now",
+           only >= 0 ? "after this wave" : "after all waves");
+    for (size_t r = 0; r < cfg->nregions; r++) {
+        int64_t after = p->region_before[r];
+        if (only >= 0) {
+            /* recompute for the chosen wave: tenants of waves <= only have moved */
+            after = 0;
+            for (size_t i = 0; i < p->ntenants; i++) {
+                const dom_plan_tenant *t = &p->tenants[i];
+                int moved = t->wave != DOM_NO_WAVE && t->wave <= (unsigned)only;
+                if ((moved ? t->target : t->cur) == (int)r)
+                    after++;
+            }
+        } else {
+            after = p->region_after[r];
+        }
+        printf("%-16s %-8s %14s %16s\n", cfg->regions[r].name, cfg->regions[r].country,
+               cli_num(a, sizeof(a), p->region_before[r]), cli_num(b, sizeof(b), after));
+    }
+    printf("\n");
+    for (size_t w = 0; w < p->nwaves; w++)
+        if (only < 0 || (size_t)only == w)
+            print_wave(p, w);
+    printf("\n%-8s %12s %12s %12s %14s %14s\n", "country", "tenants", "misplaced", "moving",
+           "violating now", only >= 0 ? "after wave" : "after waves");
+    int64_t tot[4] = {0};
+    for (size_t i = 0; i < dom_ncountries; i++) {
+        const dom_plan_country *pc = &p->countries[i];
+        if (!pc->misplaced && !pc->violating_before)
+            continue;
+        printf("%-8s %12s %12s %12s %14s %14s\n", dom_countries[i].code,
+               cli_num(a, sizeof(a), pc->tenants), cli_num(b, sizeof(b), pc->misplaced),
+               cli_num(c, sizeof(c), pc->moving), cli_num(d, sizeof(d), pc->violating_before),
+               cli_num(e, sizeof(e), p->waves[last].country_violating_after[i]));
+        tot[0] += pc->tenants;
+        tot[1] += pc->misplaced;
+        tot[2] += pc->moving;
+    }
+    printf("%-8s %12s %12s %12s %14s %14s\n", "total", cli_num(a, sizeof(a), tot[0]),
+           cli_num(b, sizeof(b), tot[1]), cli_num(c, sizeof(c), tot[2]),
+           cli_num(d, sizeof(d), p->violating_before),
+           cli_num(e, sizeof(e), p->waves[last].violating_after));
+    printf("(countries whose tenants are all at home and compliant are not listed)\n");
+    if (p->unknown_country)
+        printf("warning: %s tenants have a country that is not an ISO 3166-1 code; they stay\n",
+               cli_num(a, sizeof(a), p->unknown_country));
+    if (p->orphan_rows)
+        printf("warning: %s rows belong to no tenant of a tenants table\n",
+               cli_num(a, sizeof(a), p->orphan_rows));
+    if (p->over_capacity)
+        printf("warning: %s tenants exceed the capacity of every region they may live in\n",
+               cli_num(a, sizeof(a), p->over_capacity));
+}
+
+int cmd_plan(cli *c)
+{
+    const char *wave = NULL;
+    int json = 0, check = 0;
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(c->argv[i], "--check") == 0)
+            check = 1;
+        else if (strcmp(c->argv[i], "--wave") == 0 && i + 1 < c->argc)
+            wave = c->argv[++i];
+        else
+            return cli_usage_error("plan", "unexpected argument \"%s\"", c->argv[i]);
+    }
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    int only = -1;
+    if (wave && (only = dom_plan_wave_index(cfg, wave)) < 0) {
+        fprintf(stderr, "domicile: plan: no wave named \"%s\" in %s\n", wave, cfg->path);
+        dom_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    dom_plan *p;
+    if ((rc = dom_plan_build(&p, cfg)) < 0) {
+        dom_config_free(cfg);
+        return cli_fail(rc);
+    }
+    if (json)
+        rc = print_json(p, only);
+    else
+        print_text(p, only);
+    int exit_code = rc < 0 ? EXIT_INTERNAL : EXIT_OK;
+    size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
+    if (check && p->waves[last].violating_after > 0)
+        exit_code = EXIT_FOUND;
+    dom_plan_free(p);
+    dom_config_free(cfg);
+    return exit_code;
+}

@@ -1,0 +1,149 @@
+/*
+ * main.c - the domicile command: global options, the command table and
+ * dispatch.  Each command lives in cmd_<name>.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/util.h"
+
+static const cli_command commands[] = {
+    {"plan", cmd_plan, "what would move, where, how much, compliance before/after",
+     "usage: domicile [-c FILE] plan [--wave NAME] [--json] [--check]\n"
+     "\n"
+     "Shows per wave the tenants that would move, their rows and bytes, and the\n"
+     "from -> to region pairs; and compliance (tenants whose rows sit in a region\n"
+     "their policy does not allow) now and after the waves.  Reads the regions\n"
+     "and the catalog's directory; writes nothing.\n"
+     "\n"
+     "  --wave NAME   only this wave (the waves before it are taken as done)\n"
+     "  --json        one JSON document on stdout (docs/plan-json.md)\n"
+     "  --check       exit 2 when tenants would still be in violation afterwards\n"},
+    {"prepare", cmd_not_yet, "install fences and triggers, check schemas, fill the directory",
+     "usage: domicile [-c FILE] prepare [--remove]\n"},
+    {"apply", cmd_not_yet, "run waves; resumes unfinished batches first",
+     "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--json]\n"},
+    {"status", cmd_not_yet, "waves, batches, tenants per region, last errors",
+     "usage: domicile [-c FILE] status [--json]\n"},
+    {"verify", cmd_not_yet, "compare every row of a tenant across regions",
+     "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY] [--json]\n"},
+    {"rollback", cmd_not_yet, "move a wave's tenants back",
+     "usage: domicile [-c FILE] rollback --wave NAME\n"},
+    {"locate", cmd_not_yet, "where a tenant lives; where a new tenant should be created",
+     "usage: domicile [-c FILE] locate KEY | --country CC\n"},
+    {"audit", cmd_not_yet, "residency scan of every region + transfer-log chain check",
+     "usage: domicile [-c FILE] audit [--json | --html FILE]\n"},
+    {"demo", cmd_demo, "the whole story on embedded SQLite regions",
+     "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan]\n"
+     "\n"
+     "Creates DIR (default ./domicile-demo) with regions/beijing.db holding a phone\n"
+     "maker's cloud data for N users (default 20000), empty singapore.db and\n"
+     "us-east.db with the same schema, and DIR/domicile.yaml; then prints the plan.\n"
+     "The data is the same for the same seed (default 42).\n"
+     "\n"
+     "  --dir DIR     where to create the demo (must not hold a previous demo's regions)\n"
+     "  --users N     number of users\n"
+     "  --seed N      random seed\n"
+     "  --no-plan     only create the data set\n"},
+};
+
+static const char *available_later[] = {"prepare", "apply",  "status", "verify",
+                                        "rollback", "locate", "audit"};
+
+const cli_command *cli_find(const char *name)
+{
+    for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int not_yet(const char *name)
+{
+    for (size_t i = 0; i < DOM_ARRAY_LEN(available_later); i++)
+        if (strcmp(available_later[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int cmd_not_yet(cli *c)
+{
+    const cli_command *cmd = cli_find(c->argv[0]);
+    if (cli_wants_help(c->argc, c->argv)) {
+        printf("%s\n%s\n(not available in this version yet)\n", cmd->usage, cmd->summary);
+        return EXIT_OK;
+    }
+    fprintf(stderr, "domicile: '%s' is not available in this version yet\n", c->argv[0]);
+    return EXIT_USAGE;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: domicile [-c FILE] [-v] COMMAND [ARGS]\n"
+                 "       domicile --version [--verbose]\n\n"
+                 "domicile moves each user's data to the region where it belongs, online.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-9s %s%s\n", commands[i].name, commands[i].summary,
+                not_yet(commands[i].name) ? " (not available yet)" : "");
+    fprintf(out, "\nThe config is -c FILE, else $DOMICILE_CONFIG, else ./domicile.yaml.\n"
+                 "'domicile COMMAND --help' tells more.  Exit codes: 0 ok, 1 usage or config\n"
+                 "error, 2 a check found a difference, 3 a region or the catalog failed,\n"
+                 "4 interrupted (safe to resume), 70 internal error.\n");
+}
+
+static void version(int verbose)
+{
+    printf("domicile %s\n", DOMICILE_VERSION);
+    if (verbose)
+        printf("Country codes, names and coordinates: the world-countries package, version\n"
+               "5.1.0 (Mohammed Le Doze and contributors), ODC Open Database License 1.0.\n"
+               "Measured round trips: AWS inter-region ping snapshot published by\n"
+               "cloudping.co (as embedded in libp2p/jvm-libp2p, 2023-03-08) and\n"
+               "WonderNetwork/WonderProxy global ping data (2020-07-19/20).\n"
+               "See docs/geography.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (++i >= argc)
+                return cli_usage_error(NULL, "-c needs a FILE");
+            c.config_path = argv[i];
+        } else if (strcmp(argv[i], "-v") == 0) {
+            dom_log_level++;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            version(i + 1 < argc && strcmp(argv[i + 1], "--verbose") == 0);
+            return EXIT_OK;
+        } else {
+            return cli_usage_error(NULL, "unknown option %s", argv[i]);
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const cli_command *cmd = cli_find(argv[i]);
+    if (!cmd)
+        return cli_usage_error(NULL, "unknown command \"%s\" (see domicile --help)", argv[i]);
+    if (!c.config_path)
+        c.config_path = getenv("DOMICILE_CONFIG");
+    if (!c.config_path || !*c.config_path)
+        c.config_path = "domicile.yaml";
+    c.argc = argc - i;
+    c.argv = argv + i;
+    if (cmd->run != cmd_not_yet && cli_wants_help(c.argc, c.argv)) {
+        fputs(cmd->usage, stdout);
+        return EXIT_OK;
+    }
+    return cmd->run(&c);
+}

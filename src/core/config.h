@@ -1,0 +1,108 @@
+/*
+ * config.h - the typed form of domicile.yaml, and its loader.
+ *
+ * The loader parses with libyaml, checks every rule of DESIGN.md "Config
+ * file" and reports each problem as "file:line:col: message".  It does not
+ * open any database.
+ */
+#ifndef DOM_CONFIG_H
+#define DOM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DOM_MAX_REGIONS 64
+#define DOM_HOME_NEAREST (-2)
+
+typedef enum { DOM_DSN_SQLITE = 1, DOM_DSN_PG = 2 } dom_dsn_kind;
+
+typedef struct dom_dsn {
+    dom_dsn_kind kind;
+    char *text;     /* as written in the config */
+    char *path;     /* sqlite: the file, resolved against the config's folder */
+    char *conninfo; /* postgresql: what libpq receives */
+} dom_dsn;
+
+typedef struct dom_region {
+    char *name;
+    dom_dsn dsn;
+    char country[3];       /* location */
+    char *city;            /* optional; a city of the measured table */
+    long capacity_tenants; /* 0: unlimited */
+    int line, col;
+} dom_region;
+
+typedef struct dom_rule {
+    char (*countries)[3];
+    size_t ncountries;
+    int any;        /* countries: ["*"] */
+    int home;       /* region index, or DOM_HOME_NEAREST */
+    uint64_t allow; /* bit per region index; always includes a named home */
+    int line, col;
+} dom_rule;
+
+typedef struct dom_wave {
+    char *name;
+    char (*countries)[3];
+    size_t ncountries; /* 0: every country */
+    double percent;    /* 1..100 */
+    int line, col;
+} dom_wave;
+
+typedef struct dom_table_spec {
+    char *table;
+    char *key; /* tenant column; tenants.key when not given */
+    int line, col;
+} dom_table_spec;
+
+typedef struct dom_latency_override {
+    char country[3];
+    int region;
+    double ms;
+} dom_latency_override;
+
+typedef struct dom_config {
+    char *path; /* as given */
+    char *dir;  /* folder of the config file */
+    dom_dsn catalog;
+    dom_region *regions;
+    size_t nregions;
+    struct {
+        char *table, *key, *country;
+    } tenants;
+    dom_table_spec *tables; /* explicit list, or NULL: discover */
+    size_t ntables;
+    dom_rule *rules;
+    size_t nrules;
+    dom_wave *waves;
+    size_t nwaves;
+    struct {
+        long batch_tenants;
+        long workers;
+        double max_rows_per_second;
+        long retain_source_sec;
+    } options;
+    dom_latency_override *latency;
+    size_t nlatency;
+} dom_config;
+
+/* Loads and validates the config at `path`.  On failure returns DOM_ECONFIG
+ * and dom_error_last() holds one "file:line:col: message" line per problem. */
+int dom_config_load(dom_config **out, const char *path);
+/* The same from a buffer; `name` stands in for the file name in messages and
+ * relative sqlite paths resolve against the current folder. */
+int dom_config_parse(dom_config **out, const char *name, const char *data, size_t len);
+void dom_config_free(dom_config *cfg);
+
+/* Region index by name, or -1. */
+int dom_config_region(const dom_config *cfg, const char *name);
+/* Parses a DSN (sqlite:PATH, postgresql://..., postgres://...,
+ * postgresql:KEY=VALUE...).  `dir` resolves relative sqlite paths. */
+int dom_dsn_parse(dom_dsn *out, const char *text, const char *dir);
+void dom_dsn_free(dom_dsn *dsn);
+/* The DSN with any password replaced by "*****", for messages. */
+char *dom_dsn_redact(const char *text);
+/* Parses "90", "30s", "15m", "12h", "7d" into seconds; -1 when invalid. */
+long dom_parse_duration(const char *s);
+
+#endif

@@ -1,0 +1,297 @@
+/*
+ * store_sqlite.c - the store interface on an SQLite file (the embedded
+ * default).  Identifiers are quoted with %w, values bound; rows are stepped
+ * one at a time, never collected.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+/* Tables up to this many rows get exact per-tenant byte counts. */
+#define EXACT_BYTES_MAX_ROWS 100000
+#define BYTES_SAMPLE_ROWS 10000
+
+typedef struct sqlite_store {
+    dom_store base;
+    sqlite3 *db;
+    char *path;
+} sqlite_store;
+
+static int fail(sqlite_store *s, const char *table, const char *what)
+{
+    return dom_error_set(DOM_EREGION, "region \"%s\"%s%s%s: %s: %s", s->base.region,
+                         table ? ", table \"" : "", table ? table : "", table ? "\"" : "", what,
+                         sqlite3_errmsg(s->db));
+}
+
+static int prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql)
+{
+    if (!sql)
+        return dom_error_set(DOM_ENOMEM, "out of memory");
+    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return fail(s, table, "cannot prepare query");
+    return 0;
+}
+
+static int sq_tables(dom_store *base, dom_table_info **out, size_t *nout)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *names = NULL, *cols = NULL, *fks = NULL;
+    dom_table_info *t = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    *out = NULL;
+    *nout = 0;
+    if ((rc = prepare(s, &names, NULL,
+                      "SELECT name FROM sqlite_schema WHERE type = 'table' "
+                      "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                      "AND name NOT LIKE 'domicile\\_%' ESCAPE '\\' ORDER BY name")) < 0 ||
+        (rc = prepare(s, &cols, NULL,
+                      "SELECT name, lower(type), pk, \"notnull\" FROM pragma_table_info(?1) "
+                      "ORDER BY cid")) < 0 ||
+        (rc = prepare(s, &fks, NULL,
+                      "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")) < 0)
+        goto done;
+    while ((rc = sqlite3_step(names)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            dom_table_info *g = dom_realloc(t, cap * sizeof(*t));
+            if (!g) {
+                rc = DOM_ENOMEM;
+                goto done;
+            }
+            t = g;
+        }
+        dom_table_info *ti = &t[n++];
+        memset(ti, 0, sizeof(*ti));
+        ti->name = dom_strdup((const char *)sqlite3_column_text(names, 0));
+        sqlite3_bind_text(cols, 1, ti->name, -1, SQLITE_STATIC);
+        size_t ccap = 0;
+        while ((rc = sqlite3_step(cols)) == SQLITE_ROW) {
+            if (ti->ncols == ccap) {
+                ccap = ccap ? ccap * 2 : 8;
+                dom_column *g = dom_realloc(ti->cols, ccap * sizeof(*g));
+                if (!g) {
+                    rc = DOM_ENOMEM;
+                    goto done;
+                }
+                ti->cols = g;
+            }
+            dom_column *c = &ti->cols[ti->ncols++];
+            c->name = dom_strdup((const char *)sqlite3_column_text(cols, 0));
+            c->type = dom_strdup((const char *)sqlite3_column_text(cols, 1));
+            c->pk = sqlite3_column_int(cols, 2);
+            c->notnull = sqlite3_column_int(cols, 3);
+        }
+        sqlite3_reset(cols);
+        if (rc != SQLITE_DONE) {
+            rc = fail(s, ti->name, "cannot read columns");
+            goto done;
+        }
+        sqlite3_bind_text(fks, 1, ti->name, -1, SQLITE_STATIC);
+        size_t pcap = 0;
+        while ((rc = sqlite3_step(fks)) == SQLITE_ROW) {
+            if (ti->nparents == pcap) {
+                pcap = pcap ? pcap * 2 : 4;
+                char **g = dom_realloc(ti->parents, pcap * sizeof(*g));
+                if (!g) {
+                    rc = DOM_ENOMEM;
+                    goto done;
+                }
+                ti->parents = g;
+            }
+            ti->parents[ti->nparents++] = dom_strdup((const char *)sqlite3_column_text(fks, 0));
+        }
+        sqlite3_reset(fks);
+        if (rc != SQLITE_DONE) {
+            rc = fail(s, ti->name, "cannot read foreign keys");
+            goto done;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : fail(s, NULL, "cannot list tables");
+done:
+    sqlite3_finalize(names);
+    sqlite3_finalize(cols);
+    sqlite3_finalize(fks);
+    if (rc < 0) {
+        dom_table_info_free(t, n);
+        return rc;
+    }
+    *out = t;
+    *nout = n;
+    return 0;
+}
+
+static int sq_scan_tenants(dom_store *base, const char *table, const char *key,
+                           const char *country, dom_tenant_cb cb, void *payload)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    char *sql = sqlite3_mprintf("SELECT \"%w\", \"%w\" FROM \"%w\"", key, country, table);
+    int rc = prepare(s, &st, table, sql);
+    sqlite3_free(sql);
+    if (rc < 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        size_t klen = (size_t)sqlite3_column_bytes(st, 0);
+        const char *c = (const char *)sqlite3_column_text(st, 1);
+        if (!k)
+            continue; /* a NULL key belongs to no tenant */
+        int r = cb(k, klen, c ? c : "", payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : fail(s, table, "cannot read tenants");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Appends the SQL expression for the byte size of one row of t. */
+static void bytes_expr(dom_buf *b, const dom_table_info *t)
+{
+    for (size_t i = 0; i < t->ncols; i++) {
+        char *q = sqlite3_mprintf("\"%w\"", t->cols[i].name);
+        dom_buf_printf(b,
+                       "%s(CASE typeof(%s) WHEN 'null' THEN 0 WHEN 'integer' THEN 8 "
+                       "WHEN 'real' THEN 8 ELSE length(CAST(%s AS BLOB)) END)",
+                       i ? " + " : "", q, q);
+        sqlite3_free(q);
+    }
+    if (!t->ncols)
+        dom_buf_puts(b, "0");
+}
+
+static int sq_count_by_tenant(dom_store *base, const dom_table_info *t, const char *key,
+                              int *bytes_estimated, dom_count_cb cb, void *payload)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st = NULL;
+    dom_buf expr = DOM_BUF_INIT, sql = DOM_BUF_INIT;
+    char *q = NULL;
+    int rc;
+    double avg = 0;
+    int exact;
+
+    bytes_expr(&expr, t);
+    q = sqlite3_mprintf("SELECT count(*) FROM (SELECT 1 FROM \"%w\" LIMIT %d)", t->name,
+                        EXACT_BYTES_MAX_ROWS + 1);
+    if ((rc = prepare(s, &st, t->name, q)) < 0)
+        goto done;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = fail(s, t->name, "cannot count rows");
+        goto done;
+    }
+    exact = sqlite3_column_int64(st, 0) <= EXACT_BYTES_MAX_ROWS;
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_free(q);
+    q = NULL;
+    if (!exact) {
+        dom_buf_puts(&sql, "SELECT avg(");
+        dom_buf_puts(&sql, dom_buf_cstr(&expr));
+        q = sqlite3_mprintf(") FROM (SELECT * FROM \"%w\" LIMIT %d)", t->name, BYTES_SAMPLE_ROWS);
+        dom_buf_puts(&sql, q ? q : "");
+        if ((rc = prepare(s, &st, t->name, sql.oom || !q ? NULL : sql.ptr)) < 0)
+            goto done;
+        if (sqlite3_step(st) != SQLITE_ROW) {
+            rc = fail(s, t->name, "cannot sample row sizes");
+            goto done;
+        }
+        avg = sqlite3_column_double(st, 0);
+        sqlite3_finalize(st);
+        st = NULL;
+        sqlite3_free(q);
+        q = NULL;
+        *bytes_estimated = 1;
+    }
+    dom_buf_clear(&sql);
+    q = sqlite3_mprintf("\"%w\"", key);
+    dom_buf_printf(&sql, "SELECT %s, count(*), ", q ? q : "");
+    if (exact)
+        dom_buf_printf(&sql, "sum(%s)", dom_buf_cstr(&expr));
+    else
+        dom_buf_puts(&sql, "0");
+    sqlite3_free(q);
+    q = sqlite3_mprintf(" FROM \"%w\" WHERE \"%w\" IS NOT NULL GROUP BY 1", t->name, key);
+    dom_buf_puts(&sql, q ? q : "");
+    if ((rc = prepare(s, &st, t->name, sql.oom || !q ? NULL : sql.ptr)) < 0)
+        goto done;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rows = sqlite3_column_int64(st, 1);
+        int64_t bytes = exact ? sqlite3_column_int64(st, 2) : (int64_t)(avg * (double)rows + 0.5);
+        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                   rows, bytes, payload);
+        if (r) {
+            rc = r;
+            goto done;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : fail(s, t->name, "cannot count rows per tenant");
+done:
+    sqlite3_finalize(st);
+    sqlite3_free(q);
+    dom_buf_free(&expr);
+    dom_buf_free(&sql);
+    return rc;
+}
+
+static void sq_close(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_close(s->db);
+    dom_free(s->path);
+    dom_free(s->base.region);
+    dom_free(s);
+}
+
+static const dom_store_ops sqlite_ops = {
+    .engine = "sqlite",
+    .tables = sq_tables,
+    .scan_tenants = sq_scan_tenants,
+    .count_by_tenant = sq_count_by_tenant,
+    .close = sq_close,
+};
+
+int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
+{
+    struct stat sb;
+    *out = NULL;
+    if ((flags & (DOM_STORE_MUST_EXIST | DOM_STORE_READONLY)) && stat(region->dsn.path, &sb) != 0)
+        return dom_error_set(DOM_EREGION, "region \"%s\": cannot open %s: %s", region->name,
+                             region->dsn.path, strerror(errno));
+    sqlite_store *s = dom_calloc(1, sizeof(*s));
+    if (!s)
+        return DOM_ENOMEM;
+    s->base.ops = &sqlite_ops;
+    s->base.region = dom_strdup(region->name);
+    s->path = dom_strdup(region->dsn.path);
+    if (!s->base.region || !s->path) {
+        sq_close(&s->base);
+        return DOM_ENOMEM;
+    }
+    int oflags = (flags & DOM_STORE_READONLY) ? SQLITE_OPEN_READONLY
+                                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (sqlite3_open_v2(s->path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot open %s: %s", region->name,
+                               s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        sq_close(&s->base);
+        return rc;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    /* Reading the schema proves that the file is a database we can read. */
+    if (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
+        int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot read %s: %s", region->name,
+                               s->path, sqlite3_errmsg(s->db));
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}

@@ -1,0 +1,83 @@
+/*
+ * alloc.c - the one allocator of the project, with a fault-injection hook
+ * so that tests can fail the Nth allocation and check the error path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+
+static long fail_after = -1;
+
+void dom_alloc_fail_after(long n)
+{
+    fail_after = n;
+}
+
+static int should_fail(void)
+{
+    if (fail_after < 0)
+        return 0;
+    if (fail_after == 0)
+        return 1;
+    fail_after--;
+    return 0;
+}
+
+static void *oom(size_t n)
+{
+    dom_error_set(DOM_ENOMEM, "out of memory (allocating %zu bytes)", n);
+    return NULL;
+}
+
+void *dom_malloc(size_t n)
+{
+    void *p = should_fail() ? NULL : malloc(n ? n : 1);
+    return p ? p : oom(n);
+}
+
+void *dom_calloc(size_t n, size_t size)
+{
+    void *p = should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
+    return p ? p : oom(n * size);
+}
+
+void *dom_realloc(void *p, size_t n)
+{
+    void *q = should_fail() ? NULL : realloc(p, n ? n : 1);
+    return q ? q : oom(n);
+}
+
+char *dom_strndup(const char *s, size_t n)
+{
+    char *p = dom_malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+char *dom_strdup(const char *s)
+{
+    return s ? dom_strndup(s, strlen(s)) : NULL;
+}
+
+char *dom_sprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n >= 0 ? dom_malloc((size_t)n + 1) : NULL;
+    if (p)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+void dom_free(void *p)
+{
+    free(p);
+}

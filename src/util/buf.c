@@ -1,0 +1,81 @@
+/*
+ * buf.c - a growable, NUL-terminated byte buffer for building text.
+ */
+#include <string.h>
+
+#include "util/util.h"
+
+static int grow(dom_buf *b, size_t extra)
+{
+    if (b->oom)
+        return -1;
+    if (b->len + extra + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = dom_realloc(b->ptr, cap);
+    if (!p) {
+        b->oom = 1;
+        return -1;
+    }
+    b->ptr = p;
+    b->cap = cap;
+    return 0;
+}
+
+void dom_buf_put(dom_buf *b, const void *data, size_t n)
+{
+    if (grow(b, n) < 0)
+        return;
+    if (n)
+        memcpy(b->ptr + b->len, data, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+}
+
+void dom_buf_puts(dom_buf *b, const char *s)
+{
+    dom_buf_put(b, s, strlen(s));
+}
+
+void dom_buf_putc(dom_buf *b, char c)
+{
+    dom_buf_put(b, &c, 1);
+}
+
+void dom_buf_printf(dom_buf *b, const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && grow(b, (size_t)n) == 0) {
+        vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap2);
+        b->len += (size_t)n;
+    }
+    va_end(ap2);
+}
+
+void dom_buf_clear(dom_buf *b)
+{
+    b->len = 0;
+    if (b->ptr)
+        b->ptr[0] = '\0';
+}
+
+void dom_buf_free(dom_buf *b)
+{
+    dom_free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    b->oom = 0;
+}
+
+const char *dom_buf_cstr(dom_buf *b)
+{
+    if (!b->ptr && grow(b, 0) == 0)
+        b->ptr[0] = '\0';
+    return b->ptr;
+}

@@ -1,0 +1,43 @@
+/*
+ * hash.c - SHA-256 (libcrypto) and the deterministic tenant sampling hash.
+ */
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "util/util.h"
+
+void dom_sha256(const void *data, size_t n, unsigned char out[32])
+{
+    unsigned int len = 32;
+    EVP_Digest(data, n, out, &len, EVP_sha256(), NULL);
+}
+
+void dom_hex(const unsigned char *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+uint64_t dom_key_hash64(const char *key, size_t n)
+{
+    unsigned char d[32];
+    uint64_t h = 0;
+    dom_sha256(key, n, d);
+    for (int i = 0; i < 8; i++)
+        h = (h << 8) | d[i];
+    return h;
+}
+
+int dom_key_sampled(const char *key, size_t n, double percent)
+{
+    if (percent >= 100.0)
+        return 1;
+    /* The key space is cut into 1,000,000 buckets; a wave of p percent
+     * takes buckets [0, p * 10000).  A larger percent takes a superset. */
+    uint64_t bucket = dom_key_hash64(key, n) % 1000000u;
+    return (double)bucket < percent * 10000.0;
+}

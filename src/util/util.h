@@ -1,0 +1,93 @@
+/*
+ * util.h - small shared helpers: errors, allocation, growable buffers,
+ * hashing and logging.  Nothing here knows about regions or tenants.
+ */
+#ifndef DOM_UTIL_H
+#define DOM_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "domicile.h"
+
+#if defined(__GNUC__)
+#define DOM_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define DOM_PRINTF(a, b)
+#endif
+
+/* Errors: one message per thread, read back with dom_error_last(). */
+int dom_error_set(int code, const char *fmt, ...) DOM_PRINTF(2, 3);
+int dom_error_setv(int code, const char *fmt, va_list ap);
+/* Prefixes the current message with "prefix: ". */
+void dom_error_prefix(const char *fmt, ...) DOM_PRINTF(1, 2);
+void dom_error_clear(void);
+
+/* Allocation: every allocation of the project goes through these, so a test can
+ * make the Nth one fail (dom_alloc_fail_after). They set the error on failure. */
+void *dom_malloc(size_t n);
+void *dom_calloc(size_t n, size_t size);
+void *dom_realloc(void *p, size_t n);
+char *dom_strdup(const char *s);
+char *dom_strndup(const char *s, size_t n);
+char *dom_sprintf(const char *fmt, ...) DOM_PRINTF(1, 2);
+void dom_free(void *p);
+/* Test hook: the allocation after n more succeed fails (n < 0: never). */
+void dom_alloc_fail_after(long n);
+
+/* Growable byte buffer, always NUL-terminated.  An allocation failure sets
+ * .oom; further appends are ignored, so callers check once at the end. */
+typedef struct dom_buf {
+    char *ptr;
+    size_t len;
+    size_t cap;
+    int oom;
+} dom_buf;
+
+#define DOM_BUF_INIT {NULL, 0, 0, 0}
+void dom_buf_put(dom_buf *b, const void *data, size_t n);
+void dom_buf_puts(dom_buf *b, const char *s);
+void dom_buf_putc(dom_buf *b, char c);
+void dom_buf_printf(dom_buf *b, const char *fmt, ...) DOM_PRINTF(2, 3);
+void dom_buf_clear(dom_buf *b);
+void dom_buf_free(dom_buf *b);
+/* Returns the buffer as a NUL-terminated string ("" when empty; never NULL
+ * unless out of memory). */
+const char *dom_buf_cstr(dom_buf *b);
+
+/* Hashing (SHA-256 through libcrypto). */
+void dom_sha256(const void *data, size_t n, unsigned char out[32]);
+void dom_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* The sampling hash of a tenant key: the first 64 bits of SHA-256 of its
+ * canonical text, big-endian.  Stable across platforms and releases. */
+uint64_t dom_key_hash64(const char *key, size_t n);
+/* True when the tenant falls inside the first `percent` of the key space. */
+int dom_key_sampled(const char *key, size_t n, double percent);
+
+/* Logging to stderr; the level is checked before anything is formatted. */
+enum { DOM_LOG_ERROR = 0, DOM_LOG_WARN, DOM_LOG_INFO, DOM_LOG_DEBUG };
+extern int dom_log_level;
+void dom_log__emit(int level, const char *file, int line, const char *fmt, ...)
+    DOM_PRINTF(4, 5);
+#define dom_log(level, ...)                                                                        \
+    do {                                                                                           \
+        if ((level) <= dom_log_level)                                                              \
+            dom_log__emit((level), __FILE__, __LINE__, __VA_ARGS__);                               \
+    } while (0)
+
+/* Defensive branches: assert in debug builds, evaluate to the condition in
+ * release builds. */
+#ifdef NDEBUG
+#define ALWAYS(x) (x)
+#define NEVER(x) (x)
+#else
+int dom__assert_fail(const char *expr, const char *file, int line);
+#define ALWAYS(x) ((x) ? 1 : dom__assert_fail(#x, __FILE__, __LINE__))
+#define NEVER(x) ((x) ? dom__assert_fail(#x, __FILE__, __LINE__) : 0)
+#endif
+
+#define DOM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
