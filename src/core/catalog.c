@@ -60,7 +60,9 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
     if (!cat)
         return DOM_ENOMEM;
     cat->path = dom_strdup(cfg->catalog.path);
-    int of = (flags & DOM_CATALOG_READONLY) ? SQLITE_OPEN_READONLY
+    /* A reader opens read-write without creating: a read-only connection to
+     * a WAL database would leave its -wal and -shm files behind. */
+    int of = (flags & DOM_CATALOG_READONLY) ? SQLITE_OPEN_READWRITE
                                             : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     if (!cat->path || sqlite3_open_v2(cat->path, &cat->db, of, NULL) != SQLITE_OK) {
         int rc = cat->db ? cat_fail(cat, "cannot open") : DOM_ENOMEM;

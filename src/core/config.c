@@ -234,7 +234,7 @@ static int get_countries(parser *p, yaml_node_t *n, const char *what, int allow_
 int dom_config_region(const dom_config *cfg, const char *name)
 {
     for (size_t i = 0; i < cfg->nregions; i++)
-        if (strcmp(cfg->regions[i].name, name) == 0)
+        if (cfg->regions[i].name && strcmp(cfg->regions[i].name, name) == 0)
             return (int)i;
     return -1;
 }
@@ -413,7 +413,10 @@ static void parse_regions(parser *p, yaml_node_t *n)
             continue;
         }
         dom_region *r = &cfg->regions[cfg->nregions++];
-        r->name = dom_strdup(name);
+        if (!(r->name = dom_strdup(name))) {
+            cfg->nregions--;
+            return;
+        }
         r->line = (int)k->start_mark.line + 1;
         r->col = (int)k->start_mark.column + 1;
         static const char *const keys[] = {"dsn", "location", "city", "capacity_tenants", NULL};
@@ -665,7 +668,7 @@ static void parse_waves(parser *p, yaml_node_t *n)
             else if (!valid_name(w->name))
                 perr(p, f[0], "invalid wave name \"%s\" (letters, digits, '-' and '_')", w->name);
             for (size_t i = 0; w->name && i + 1 < cfg->nwaves; i++)
-                if (strcmp(cfg->waves[i].name, w->name) == 0)
+                if (cfg->waves[i].name && strcmp(cfg->waves[i].name, w->name) == 0)
                     perr(p, f[0], "duplicate wave \"%s\"", w->name);
         }
         snprintf(what, sizeof(what), "wave \"%s\"", w->name ? w->name : "?");
@@ -806,6 +809,7 @@ static int parse_buffer(dom_config **out, const char *name, const char *dir, con
 {
     parser p = {0};
     yaml_parser_t yp;
+    unsigned long failures = dom_alloc_failures();
     *out = NULL;
     p.name = name;
     p.cfg = dom_calloc(1, sizeof(dom_config));
@@ -837,7 +841,7 @@ static int parse_buffer(dom_config **out, const char *name, const char *dir, con
     else
         parse_root(&p, root);
     yaml_document_delete(&p.doc);
-    if (p.errors.oom) {
+    if (p.errors.oom || dom_alloc_failures() != failures) {
         dom_buf_free(&p.errors);
         dom_config_free(p.cfg);
         return dom_error_set(DOM_ENOMEM, "out of memory");

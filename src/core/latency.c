@@ -25,25 +25,28 @@ static double estimate(double km)
     return fit.fixed_ms + fit.ms_per_km * km;
 }
 
-/* Least squares of rtt = fixed + slope * km over the measured pairs. */
+/* Least squares of rtt = fixed + slope * km over the measured pairs,
+ * weighted by 1 / rtt^2 so that it minimizes the squared relative error:
+ * a 10 ms error matters on a 20 ms path, not on a 300 ms one. */
 static void compute_fit(void)
 {
-    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    double sw = 0, sx = 0, sy = 0, sxx = 0, sxy = 0;
     size_t n = 0;
     double *err = calloc(dom_nrtt_measured ? dom_nrtt_measured : 1, sizeof(double));
     for (size_t i = 0; i < dom_nrtt_measured; i++) {
         const dom_city *a = dom_city_find(dom_rtt_measured[i].a);
         const dom_city *b = dom_city_find(dom_rtt_measured[i].b);
-        if (!a || !b)
+        if (!a || !b || dom_rtt_measured[i].ms <= 0)
             continue;
         double x = dom_geo_distance_km(a->lat, a->lng, b->lat, b->lng);
         double y = dom_rtt_measured[i].ms;
-        sx += x, sy += y, sxx += x * x, sxy += x * y;
+        double w = 1.0 / (y * y);
+        sw += w, sx += w * x, sy += w * y, sxx += w * x * x, sxy += w * x * y;
         n++;
     }
-    if (n >= 2 && n * sxx - sx * sx > 0) {
-        fit.ms_per_km = (n * sxy - sx * sy) / (n * sxx - sx * sx);
-        fit.fixed_ms = (sy - fit.ms_per_km * sx) / n;
+    if (n >= 2 && sw * sxx - sx * sx > 0) {
+        fit.ms_per_km = (sw * sxy - sx * sy) / (sw * sxx - sx * sx);
+        fit.fixed_ms = (sy - fit.ms_per_km * sx) / sw;
     } else {
         fit.ms_per_km = 0.01 * 1.5; /* 100 km per ms, inflated by half */
         fit.fixed_ms = 5;

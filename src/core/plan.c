@@ -152,8 +152,10 @@ static int on_count(const char *key, size_t n, int64_t rows, int64_t bytes, void
     if (t->cur == b->region) {
         t->rows += rows;
         t->bytes += bytes;
-        size_t w = t->wave == DOM_NO_WAVE ? p->nwaves - 1 : t->wave;
-        p->waves[w].table_rows[b->table] += rows;
+        if (t->wave != DOM_NO_WAVE)
+            p->waves[t->wave].table_rows[b->table] += rows;
+        else if (t->target >= 0 && t->target != t->cur)
+            p->waves[p->nwaves - 1].table_rows[b->table] += rows; /* misplaced, in no wave */
     }
     return 0;
 }
@@ -187,8 +189,7 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
     const dom_config *cfg = b->cfg;
     int rc;
     for (size_t r = 0; r < cfg->nregions; r++) {
-        if ((rc = dom_store_open(&stores[r], &cfg->regions[r],
-                                 DOM_STORE_MUST_EXIST | DOM_STORE_READONLY)) < 0)
+        if ((rc = dom_store_open(&stores[r], &cfg->regions[r], DOM_STORE_MUST_EXIST)) < 0)
             return rc;
         if ((rc = dom_store_tables(stores[r], &infos[r], &ninfos[r])) < 0)
             return rc;
@@ -321,9 +322,11 @@ static int summarize(dom_plan *p, const dom_config *cfg)
             p->misplaced++;
         }
         dom_plan_wave *pw = &p->waves[w];
-        pw->tenants++;
-        pw->rows += t->rows;
-        pw->bytes += t->bytes;
+        if (moving || t->cur != t->target) {
+            pw->tenants++;
+            pw->rows += t->rows;
+            pw->bytes += t->bytes;
+        }
         if (moving) {
             c->moving++;
             if (add_pair(pw, t->cur, t->target, t) < 0)

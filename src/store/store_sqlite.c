@@ -276,8 +276,12 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
         sq_close(&s->base);
         return DOM_ENOMEM;
     }
-    int oflags = (flags & DOM_STORE_READONLY) ? SQLITE_OPEN_READONLY
-                                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    /* A reader opens read-write all the same: a read-only connection to a
+     * WAL database leaves its -wal and -shm files behind, and the last
+     * read-write connection removes them on close. */
+    int oflags = (flags & DOM_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (!(flags & (DOM_STORE_MUST_EXIST | DOM_STORE_READONLY)))
+        oflags |= SQLITE_OPEN_CREATE;
     if (sqlite3_open_v2(s->path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot open %s: %s", region->name,
                                s->path, s->db ? sqlite3_errmsg(s->db) : "out of memory");

@@ -24,8 +24,16 @@ static int should_fail(void)
     return 0;
 }
 
+static _Thread_local unsigned long failures;
+
+unsigned long dom_alloc_failures(void)
+{
+    return failures;
+}
+
 static void *oom(size_t n)
 {
+    failures++;
     dom_error_set(DOM_ENOMEM, "out of memory (allocating %zu bytes)", n);
     return NULL;
 }

@@ -34,6 +34,9 @@ char *dom_strdup(const char *s);
 char *dom_strndup(const char *s, size_t n);
 char *dom_sprintf(const char *fmt, ...) DOM_PRINTF(1, 2);
 void dom_free(void *p);
+/* Number of failed allocations in this thread so far; a caller that lets
+ * helpers fail softly compares it before and after. */
+unsigned long dom_alloc_failures(void);
 /* Test hook: the allocation after n more succeed fails (n < 0: never). */
 void dom_alloc_fail_after(long n);
 

@@ -1,0 +1,47 @@
+# Helpers for integration scenarios: TAP output, a temporary folder removed
+# at exit, and small assertions.  Source it; $DOMICILE is the binary.
+set -u
+: "${DOMICILE:?DOMICILE must name the domicile binary}"
+T=$(mktemp -d /tmp/domicile-it-XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+tap_n=0
+
+ok() {
+    tap_n=$((tap_n + 1))
+    echo "ok $tap_n - $*"
+}
+
+not_ok() {
+    tap_n=$((tap_n + 1))
+    echo "not ok $tap_n - $*"
+}
+
+# check DESCRIPTION COMMAND...: ok when the command succeeds
+check() {
+    desc=$1
+    shift
+    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# expect_eq DESCRIPTION GOT EXPECTED
+expect_eq() {
+    if [ "$2" = "$3" ]; then
+        ok "$1"
+    else
+        not_ok "$1 (got '$2', expected '$3')"
+    fi
+}
+
+# run_dom OUTFILE ERRFILE ARGS...: runs domicile, returns its status in $status
+run_dom() {
+    out=$1
+    err=$2
+    shift 2
+    "$DOMICILE" "$@" >"$out" 2>"$err"
+    status=$?
+}
+
+# sum of the sha256 of every file under a folder, to prove nothing changed
+tree_sum() {
+    (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
+}
