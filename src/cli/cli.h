@@ -49,6 +49,9 @@ const char *cli_num(char *buf, size_t n, long long v);
 
 int cmd_plan(cli *c);
 int cmd_demo(cli *c);
+int cmd_report(cli *c);
+/* Prints the latency report of a config (and writes `html` when not NULL). */
+int cli_print_latency(const char *config_path, const char *html, const char *first_csv);
 int cmd_not_yet(cli *c);
 
 #endif

@@ -62,8 +62,16 @@ int cmd_demo(cli *c)
     char *argv[] = {"plan", NULL};
     cli pc = {cfg, 1, argv};
     rc = cmd_plan(&pc);
-    if (rc == EXIT_OK)
-        printf("\nNext: the mover (prepare, apply) is not available in this version yet;\n"
+    if (rc != EXIT_OK)
+        return rc;
+    char html[4096];
+    snprintf(html, sizeof(html), "%s/latency.html", dir);
+    printf("\nRound trip from users to their data, now and after the move (ms):\n");
+    fflush(stdout);
+    if ((rc = cli_print_latency(cfg, NULL, "SG,IN,MY")) != EXIT_OK ||
+        (rc = cli_print_latency(cfg, html, "SG,IN,MY")) != EXIT_OK)
+        return rc;
+    printf("\nNext: the mover (prepare, apply) is not available in this version yet;\n"
                "explore with: domicile -c %s plan --wave canary --json\n", cfg);
     return rc;
 }

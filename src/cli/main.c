@@ -36,6 +36,18 @@ static const cli_command commands[] = {
      "usage: domicile [-c FILE] locate KEY | --country CC\n"},
     {"audit", cmd_not_yet, "residency scan of every region + transfer-log chain check",
      "usage: domicile [-c FILE] audit [--json | --html FILE]\n"},
+    {"report", cmd_report, "per market round trip to the data, now and after the policy",
+     "usage: domicile [-c FILE] report latency [--json | --html FILE] [--first CC,CC,...]\n"
+     "\n"
+     "Per country, weighted by its tenants: the round trip from its users to their\n"
+     "home now (the directory, else where the data is) and once the policy is\n"
+     "applied, p50 and p90 over users, and the change; then one line for all users.\n"
+     "Round trips come from measured city pairs, else the great-circle model\n"
+     "(docs/geography.md); the config's latency: section overrides any pair.\n"
+     "\n"
+     "  --json         one JSON document on stdout\n"
+     "  --html FILE    a self-contained page with before/after bars (inline SVG)\n"
+     "  --first LIST   countries to list first, e.g. SG,IN,MY; the rest by users\n"},
     {"demo", cmd_demo, "the whole story on embedded SQLite regions",
      "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan]\n"
      "\n"

@@ -184,7 +184,7 @@ static int create_region(const char *path, sqlite3 **out)
         sqlite3_close(db);
         return DOM_ERROR;
     }
-    if (exec(db, path, "PRAGMA journal_mode=WAL") < 0 || exec(db, path, dom_demo_schema) < 0) {
+    if (exec(db, path, dom_demo_schema) < 0 || exec(db, path, "PRAGMA journal_mode=WAL") < 0) {
         sqlite3_close(db);
         return DOM_ERROR;
     }
@@ -414,7 +414,9 @@ int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats
     snprintf(path, sizeof(path), "%s/regions/beijing.db", dir);
     if ((rc = create_region(path, &db)) < 0)
         return rc;
-    if ((rc = exec(db, path, "PRAGMA synchronous=OFF; BEGIN")) < 0)
+    /* The file is new: load it without a journal, then switch to WAL so that
+     * applications and domicile can share it. */
+    if ((rc = exec(db, path, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN")) < 0)
         goto done;
     for (int i = 0; i < 6; i++)
         if (sqlite3_prepare_v2(db, insert_sql[i], -1, &st[i], NULL) != SQLITE_OK) {
@@ -424,7 +426,7 @@ int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats
     for (long u = 1; u <= users; u++)
         if ((rc = gen_user(st, path, &r, u, stats)) < 0)
             goto done;
-    if ((rc = exec(db, path, "COMMIT; PRAGMA synchronous=FULL; ANALYZE")) < 0)
+    if ((rc = exec(db, path, "COMMIT; ANALYZE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL")) < 0)
         goto done;
     snprintf(path, sizeof(path), "%s/domicile.yaml", dir);
     rc = write_file(path, dom_demo_config);
