@@ -52,7 +52,16 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libdomicile.a
 	@mkdir -p $(dir $@)
 	$(CC) -Iinclude $(CFLAGS_ALL) -o $@ $< $(BUILD)/libdomicile.a $(LIBS_ALL) $(LDFLAGS)
 
-unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate
+$(BUILD)/tools/%: tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) -o $@ $< -lpthread $(LDFLAGS)
+
+$(BUILD)/tests/tools/%: tests/tools/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
+
+unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools/delayproxy \
+	$(BUILD)/tests/tools/rtt_client
 
 # The test suite runs under ASan and UBSan in a build of its own.
 test:

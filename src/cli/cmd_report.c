@@ -71,6 +71,17 @@ static json_t *row_json(const dom_latency_row *w, const dom_config *cfg)
     json_object_set_new(o, "before_mean_ms", json_real(w->before_mean));
     json_object_set_new(o, "after_mean_ms", json_real(w->after_mean));
     json_object_set_new(o, "change_p50_pct", json_real(change_pct(w->before_p50, w->after_p50)));
+    if (w->country >= 0) {
+        json_t *m = json_object(), *src = json_object();
+        for (size_t r = 0; r < cfg->nregions; r++) {
+            dom_rtt_source how;
+            double ms = dom_rtt_country_region(cfg, dom_countries[w->country].code, (int)r, &how);
+            json_object_set_new(m, cfg->regions[r].name, json_real(ms));
+            json_object_set_new(src, cfg->regions[r].name, json_string(dom_rtt_source_name(how)));
+        }
+        json_object_set_new(o, "rtt_ms", m);
+        json_object_set_new(o, "rtt_source", src);
+    }
     return o;
 }
 

@@ -118,13 +118,24 @@ double dom_rtt_country_region(const dom_config *cfg, const char *country, int re
         }
     const dom_city *rc, *uc = dom_city_of_country(country);
     const dom_country *k = dom_country_find(country);
+    const dom_region *reg = &cfg->regions[region];
     double rlat, rlng;
-    region_point(&cfg->regions[region], &rc, &rlat, &rlng);
-    if (uc && rc && uc != rc) {
-        double ms = dom_rtt_lookup(uc->name, rc->name);
-        if (ms >= 0) {
-            *source = DOM_RTT_MEASURED;
-            return ms;
+    region_point(reg, &rc, &rlat, &rlng);
+    /* a measured pair between any city of the users' country and the
+     * region's city (or any city of the region's country) */
+    for (size_t i = 0; i < dom_ncities; i++) {
+        const dom_city *a = &dom_cities[i];
+        if (strcmp(a->country, country) != 0)
+            continue;
+        for (size_t j = 0; j < dom_ncities; j++) {
+            const dom_city *b = &dom_cities[j];
+            if (a == b || (reg->city ? b != rc : strcmp(b->country, reg->country) != 0))
+                continue;
+            double ms = dom_rtt_lookup(a->name, b->name);
+            if (ms >= 0) {
+                *source = DOM_RTT_MEASURED;
+                return ms;
+            }
         }
     }
     double ulat = uc ? uc->lat : k ? k->lat : 0, ulng = uc ? uc->lng : k ? k->lng : 0;

@@ -11,7 +11,7 @@ ASIA="('SG','MY','IN','ID','TH','VN','PH')"
 
 run_dom "$T/plan.json" "$T/e" -c "$cfg" plan --json
 check "plan --json exits 0" [ "$status" -eq 0 ]
-check "plan --json is one JSON document" jq -e . "$T/plan.json" >/dev/null
+check "plan --json is one JSON document" sh -c "jq -e . '$T/plan.json' >/dev/null"
 j() { jq -r "$1" "$T/plan.json"; }
 
 expect_eq "tenants = users" "$(j .tenants)" "$(q 'SELECT count(*) FROM users')"

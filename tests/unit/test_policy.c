@@ -85,6 +85,9 @@ static void test_rtt_model(void **state)
     /* measured: Mumbai (IN's city) to Singapore */
     assert_true(dom_rtt_country_region(cfg, "IN", 1, &src) == 56);
     assert_int_equal(src, DOM_RTT_MEASURED);
+    /* measured through India's second city: Pune - Shanghai */
+    assert_true(dom_rtt_country_region(cfg, "IN", 0, &src) == 227);
+    assert_int_equal(src, DOM_RTT_MEASURED);
     /* measured: Shanghai (standing in for CN) to Virginia */
     assert_true(dom_rtt_country_region(cfg, "CN", 2, &src) == 290);
     /* estimated: Japan has no measured city */

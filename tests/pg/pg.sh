@@ -1,0 +1,42 @@
+# PostgreSQL servers for tests: initdb into a temporary folder, start on a
+# free port on 127.0.0.1 as the postgres OS user (when run as root), stop
+# and remove everything at exit.  Source it, then: pg_start NAME; the port
+# is in $PG_PORT and in $PGROOT/NAME/port.  Call pg_stop_all from your trap.
+PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+PGROOT=$(mktemp -d /tmp/domicile-pg-XXXXXX)
+chmod 755 "$PGROOT"
+
+pg_as() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+pg_start() {
+    d="$PGROOT/$1"
+    mkdir -p "$d"
+    [ "$(id -u)" = 0 ] && chown postgres "$d"
+    pg_as "$PGBIN/initdb" -D "$d/data" -A trust -U postgres -E UTF8 --no-sync >"$d/initdb.log" 2>&1 || {
+        cat "$d/initdb.log" >&2
+        return 1
+    }
+    for _try in 1 2 3 4 5 6 7 8 9 10; do
+        PG_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
+        if pg_as "$PGBIN/pg_ctl" -D "$d/data" -l "$d/log" -w -t 60 \
+            -o "-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null 2>&1; then
+            echo "$PG_PORT" >"$d/port"
+            return 0
+        fi
+    done
+    cat "$d/log" >&2
+    return 1
+}
+
+pg_stop_all() {
+    for d in "$PGROOT"/*/data; do
+        [ -d "$d" ] && pg_as "$PGBIN/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1
+    done
+    rm -rf "$PGROOT"
+}
