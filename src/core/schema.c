@@ -87,3 +87,44 @@ int dom_schema_tenant_tables(dom_tenant_table **out, size_t *nout, const dom_con
     *nout = n;
     return 0;
 }
+
+int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
+                    const dom_table_info *tables, size_t ntables)
+{
+    dom_tenant_table *tt;
+    size_t n;
+    *out = NULL;
+    *nout = 0;
+    int rc = dom_schema_tenant_tables(&tt, &n, cfg, region, tables, ntables);
+    if (rc < 0)
+        return rc;
+    dom_move_table *m = dom_calloc(n, sizeof(*m));
+    if (!m) {
+        dom_free(tt);
+        return DOM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const dom_table_info *ti = tt[i].info;
+        m[i].info = ti;
+        m[i].key = tt[i].key;
+        for (size_t c = 0; c < ti->ncols; c++) {
+            if (strcmp(ti->cols[c].name, tt[i].key) == 0)
+                m[i].key_col = (int)c;
+            if (ti->cols[c].pk > 0 && ti->cols[c].pk <= 32)
+                m[i].npk = ti->cols[c].pk > m[i].npk ? ti->cols[c].pk : m[i].npk;
+        }
+        if (m[i].npk > 32) {
+            dom_free(tt);
+            dom_free(m);
+            return dom_error_set(DOM_ERROR, "region \"%s\", table \"%s\": primary key too wide",
+                                 region, ti->name);
+        }
+        for (size_t c = 0; c < ti->ncols; c++)
+            if (ti->cols[c].pk > 0)
+                m[i].pk[ti->cols[c].pk - 1] = (int)c;
+    }
+    dom_free(tt);
+    *out = m;
+    *nout = n;
+    return 0;
+}

@@ -73,3 +73,129 @@ const dom_column *dom_table_column(const dom_table_info *t, const char *name)
             return &t->cols[i];
     return NULL;
 }
+
+#define DISPATCH(name, ...)                                                                        \
+    (st->ops->name ? st->ops->name(__VA_ARGS__)                                                    \
+                   : dom_error_set(DOM_EUNSUPPORTED, "region \"%s\": %s is not supported by the %s " \
+                                                     "store",                                      \
+                                   st->region, #name, st->ops->engine))
+
+int dom_store_install(dom_store *st, const dom_install *spec)
+{
+    return DISPATCH(install, st, spec);
+}
+
+int dom_store_uninstall(dom_store *st, const dom_move_table *tables, size_t ntables)
+{
+    return DISPATCH(uninstall, st, tables, ntables);
+}
+
+int dom_store_installed(dom_store *st, int *out)
+{
+    return DISPATCH(installed, st, out);
+}
+
+int dom_store_set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n)
+{
+    return DISPATCH(set_keys, st, keys, epochs, n);
+}
+
+int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char *home,
+                    int64_t epoch)
+{
+    return DISPATCH(fence, st, batch, state, home, epoch);
+}
+
+int dom_store_unfence(dom_store *st)
+{
+    return DISPATCH(unfence, st);
+}
+
+int dom_store_fence_state(dom_store *st, const char *key, char *state, size_t n)
+{
+    return DISPATCH(fence_state, st, key, state, n);
+}
+
+int dom_store_snapshot_begin(dom_store *st, int64_t *max_seq)
+{
+    return DISPATCH(snapshot_begin, st, max_seq);
+}
+
+int dom_store_snapshot_end(dom_store *st)
+{
+    return DISPATCH(snapshot_end, st);
+}
+
+int dom_store_cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out)
+{
+    return DISPATCH(cursor_open, st, t, out);
+}
+
+int dom_store_cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
+                        dom_cursor **out)
+{
+    return DISPATCH(cursor_pk, st, t, pk, out);
+}
+
+/* A cursor starts with a pointer to its store's ops. */
+typedef struct cursor_head {
+    const dom_store_ops *ops;
+} cursor_head;
+
+int dom_store_cursor_next(dom_cursor *c, const dom_value **vals)
+{
+    return ((cursor_head *)c)->ops->cursor_next(c, vals);
+}
+
+void dom_store_cursor_close(dom_cursor *c)
+{
+    if (c)
+        ((cursor_head *)c)->ops->cursor_close(c);
+}
+
+int dom_store_write_begin(dom_store *st)
+{
+    return DISPATCH(write_begin, st);
+}
+
+int dom_store_write_commit(dom_store *st)
+{
+    return DISPATCH(write_commit, st);
+}
+
+void dom_store_write_rollback(dom_store *st)
+{
+    if (st->ops->write_rollback)
+        st->ops->write_rollback(st);
+}
+
+int dom_store_upsert(dom_store *st, const dom_move_table *t, const dom_value *row)
+{
+    return DISPATCH(upsert, st, t, row);
+}
+
+int dom_store_delete_pk(dom_store *st, const dom_move_table *t, const dom_value *pk)
+{
+    return DISPATCH(delete_pk, st, t, pk);
+}
+
+int dom_store_delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted)
+{
+    return DISPATCH(delete_keys, st, t, limit, deleted);
+}
+
+int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows)
+{
+    return DISPATCH(count_keys, st, t, rows);
+}
+
+int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
+                      dom_change_cb cb, void *payload)
+{
+    return DISPATCH(changes, st, batch, after, limit, cb, payload);
+}
+
+int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65])
+{
+    return DISPATCH(schema_sig, st, tables, n, out);
+}

@@ -36,6 +36,51 @@ typedef int (*dom_tenant_cb)(const char *key, size_t keylen, const char *country
 typedef int (*dom_count_cb)(const char *key, size_t keylen, int64_t rows, int64_t bytes,
                             void *payload);
 
+/* A column value, engine-neutral.  Text and blob point into storage owned by
+ * the store until the next call on the same cursor. */
+typedef enum { DOM_V_NULL = 0, DOM_V_INT, DOM_V_REAL, DOM_V_TEXT, DOM_V_BLOB } dom_vtype;
+typedef struct dom_value {
+    dom_vtype type;
+    int64_t i;
+    double r;
+    const char *p;
+    size_t n;
+} dom_value;
+
+/* A tenant table as the mover sees it: its description and tenant column,
+ * with the primary key's column indexes (none: full-row identity). */
+typedef struct dom_move_table {
+    const dom_table_info *info;
+    const char *key; /* tenant column */
+    int key_col;     /* its index in info->cols */
+    int pk[32];      /* column indexes of the primary key, in key order */
+    int npk;         /* 0: the table has no primary key */
+} dom_move_table;
+
+/* What prepare installs in a region. */
+typedef struct dom_install {
+    const char *region;          /* this region's name */
+    const dom_move_table *tables; /* tenants table first */
+    size_t ntables;
+    const char *country_col;     /* tenants.country */
+    char (*countries)[3];        /* countries whose new tenants may be created here */
+    size_t ncountries;
+} dom_install;
+
+/* Fence states (DESIGN.md "What a writing application sees"). */
+#define DOM_FENCE_CAPTURING "capturing"
+#define DOM_FENCE_FROZEN "frozen"
+#define DOM_FENCE_MOVED "moved"
+#define DOM_FENCE_INCOMING "incoming"
+
+typedef struct dom_cursor dom_cursor;
+
+/* One logged change: the table, the row's primary key values as JSON (NULL
+ * for a table without primary key: resync the tenant's rows of it), and
+ * whether the row changed its tenant. */
+typedef int (*dom_change_cb)(int64_t seq, const char *tenant, const char *table, const char *pk_json,
+                             int key_changed, void *payload);
+
 typedef struct dom_store_ops {
     const char *engine;
     int (*tables)(dom_store *st, dom_table_info **out, size_t *nout);
@@ -43,6 +88,30 @@ typedef struct dom_store_ops {
                         dom_tenant_cb cb, void *payload);
     int (*count_by_tenant)(dom_store *st, const dom_table_info *t, const char *key,
                            int *bytes_estimated, dom_count_cb cb, void *payload);
+    int (*install)(dom_store *st, const dom_install *spec);
+    int (*uninstall)(dom_store *st, const dom_move_table *tables, size_t ntables);
+    int (*installed)(dom_store *st, int *out);
+    int (*set_keys)(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
+    int (*fence)(dom_store *st, int64_t batch, const char *state, const char *home, int64_t epoch);
+    int (*unfence)(dom_store *st);
+    int (*fence_state)(dom_store *st, const char *key, char *state, size_t n);
+    int (*snapshot_begin)(dom_store *st, int64_t *max_seq);
+    int (*snapshot_end)(dom_store *st);
+    int (*cursor_open)(dom_store *st, const dom_move_table *t, dom_cursor **out);
+    int (*cursor_pk)(dom_store *st, const dom_move_table *t, const dom_value *pk, dom_cursor **out);
+    int (*cursor_next)(dom_cursor *c, const dom_value **vals);
+    void (*cursor_close)(dom_cursor *c);
+    int (*write_begin)(dom_store *st);
+    int (*write_commit)(dom_store *st);
+    void (*write_rollback)(dom_store *st);
+    int (*upsert)(dom_store *st, const dom_move_table *t, const dom_value *row);
+    int (*delete_pk)(dom_store *st, const dom_move_table *t, const dom_value *pk);
+    int (*delete_keys)(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
+    int (*count_keys)(dom_store *st, const dom_move_table *t, int64_t *rows);
+    int (*changes)(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
+                   void *payload);
+    int (*changes_forget)(dom_store *st, int64_t batch);
+    int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
     void (*close)(dom_store *st);
 } dom_store_ops;
 
@@ -76,6 +145,61 @@ int dom_store_scan_tenants(dom_store *st, const char *table, const char *key, co
  * are estimated from a sample and *bytes_estimated is set. */
 int dom_store_count_by_tenant(dom_store *st, const dom_table_info *t, const char *key,
                               int *bytes_estimated, dom_count_cb cb, void *payload);
+
+/* ---- the mover's operations ------------------------------------------------
+ * Every write to a tenant table or fence goes through write_begin/commit:
+ * inside it the region's triggers let the mover through (nobody else can
+ * write meanwhile on SQLite; on PostgreSQL a transaction-local setting). */
+
+/* Installs fences, change log, guard and triggers (idempotent). */
+int dom_store_install(dom_store *st, const dom_install *spec);
+/* Removes everything install put in; tenant data is untouched. */
+int dom_store_uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);
+/* Whether install ran in this region. */
+int dom_store_installed(dom_store *st, int *out);
+/* Sets the tenant keys the next calls work on (the batch), each with an
+ * epoch (NULL: 0) that dom_store_fence records when given epoch -1. */
+int dom_store_set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
+/* Fences the current keys (state DOM_FENCE_*), in one transaction. */
+int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char *home,
+                    int64_t epoch);
+/* Removes the current keys' fences and their logged changes. */
+int dom_store_unfence(dom_store *st);
+/* The fence state of one tenant ("" when not fenced). */
+int dom_store_fence_state(dom_store *st, const char *key, char *state, size_t n);
+/* Starts a consistent read snapshot; *max_seq is the change log's last
+ * sequence number in it. */
+int dom_store_snapshot_begin(dom_store *st, int64_t *max_seq);
+int dom_store_snapshot_end(dom_store *st);
+/* Rows of the current keys in table t, ordered by tenant key and primary key
+ * (all columns when there is none). */
+int dom_store_cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out);
+/* The row of t with this primary key (0 or 1 row). */
+int dom_store_cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
+                        dom_cursor **out);
+/* 1 and *vals (info->ncols values) for a row, 0 at the end, < 0 on error. */
+int dom_store_cursor_next(dom_cursor *c, const dom_value **vals);
+void dom_store_cursor_close(dom_cursor *c);
+int dom_store_write_begin(dom_store *st);
+int dom_store_write_commit(dom_store *st);
+void dom_store_write_rollback(dom_store *st);
+/* Inserts the row or replaces the row with its primary key (inside a write). */
+int dom_store_upsert(dom_store *st, const dom_move_table *t, const dom_value *row);
+/* Deletes the row with this primary key, or for a table without one, the
+ * row equal to `pk` (all columns) (inside a write). */
+int dom_store_delete_pk(dom_store *st, const dom_move_table *t, const dom_value *pk);
+/* Deletes up to `limit` rows (0: all) of the current keys from t. */
+int dom_store_delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
+int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
+/* Streams the change log of a batch after `after`, in order, at most limit. */
+int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
+                      dom_change_cb cb, void *payload);
+/* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */
+int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
+
+/* Resolves the mover's view of a region's tenant tables. */
+int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
+                    const dom_table_info *tables, size_t ntables);
 
 /* Engine constructors. */
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags);

@@ -15,20 +15,18 @@
 #define EXACT_BYTES_MAX_ROWS 100000
 #define BYTES_SAMPLE_ROWS 10000
 
-typedef struct sqlite_store {
-    dom_store base;
-    sqlite3 *db;
-    char *path;
-} sqlite_store;
+#include "store/store_sqlite.h"
 
-static int fail(sqlite_store *s, const char *table, const char *what)
+int dom_sqlite__fail(sqlite_store *s, const char *table, const char *what)
 {
     return dom_error_set(DOM_EREGION, "region \"%s\"%s%s%s: %s: %s", s->base.region,
                          table ? ", table \"" : "", table ? table : "", table ? "\"" : "", what,
                          sqlite3_errmsg(s->db));
 }
 
-static int prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql)
+#define fail dom_sqlite__fail
+
+int dom_sqlite__prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql)
 {
     if (!sql)
         return dom_error_set(DOM_ENOMEM, "out of memory");
@@ -37,7 +35,9 @@ static int prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, const 
     return 0;
 }
 
-static int sq_tables(dom_store *base, dom_table_info **out, size_t *nout)
+#define prepare dom_sqlite__prepare
+
+int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *names = NULL, *cols = NULL, *fks = NULL;
@@ -245,15 +245,38 @@ done:
 static void sq_close(dom_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
+    dom_sqlite__stmt_cache_free(s);
     sqlite3_close(s->db);
     dom_free(s->path);
     dom_free(s->base.region);
     dom_free(s);
 }
 
-static const dom_store_ops sqlite_ops = {
+const dom_store_ops dom_sqlite__ops = {
     .engine = "sqlite",
-    .tables = sq_tables,
+    .tables = dom_sqlite__tables,
+    .install = dom_sqlite__install,
+    .uninstall = dom_sqlite__uninstall,
+    .installed = dom_sqlite__installed,
+    .set_keys = dom_sqlite__set_keys,
+    .fence = dom_sqlite__fence,
+    .unfence = dom_sqlite__unfence,
+    .fence_state = dom_sqlite__fence_state,
+    .snapshot_begin = dom_sqlite__snapshot_begin,
+    .snapshot_end = dom_sqlite__snapshot_end,
+    .cursor_open = dom_sqlite__cursor_open,
+    .cursor_pk = dom_sqlite__cursor_pk,
+    .cursor_next = dom_sqlite__cursor_next,
+    .cursor_close = dom_sqlite__cursor_close,
+    .write_begin = dom_sqlite__write_begin,
+    .write_commit = dom_sqlite__write_commit,
+    .write_rollback = dom_sqlite__write_rollback,
+    .upsert = dom_sqlite__upsert,
+    .delete_pk = dom_sqlite__delete_pk,
+    .delete_keys = dom_sqlite__delete_keys,
+    .count_keys = dom_sqlite__count_keys,
+    .changes = dom_sqlite__changes,
+    .schema_sig = dom_sqlite__schema_sig,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,
     .close = sq_close,
@@ -269,7 +292,7 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
     sqlite_store *s = dom_calloc(1, sizeof(*s));
     if (!s)
         return DOM_ENOMEM;
-    s->base.ops = &sqlite_ops;
+    s->base.ops = &dom_sqlite__ops;
     s->base.region = dom_strdup(region->name);
     s->path = dom_strdup(region->dsn.path);
     if (!s->base.region || !s->path) {
@@ -288,7 +311,8 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
         sq_close(&s->base);
         return rc;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_extended_result_codes(s->db, 1);
     /* Reading the schema proves that the file is a database we can read. */
     if (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot read %s: %s", region->name,

@@ -1,0 +1,856 @@
+/*
+ * store_sqlite_move.c - the mover's operations on an SQLite region: the
+ * fence and change-log tables, the triggers that answer writers, batched
+ * reads and writes of a set of tenants.
+ *
+ * The mover's own writes must pass the triggers.  SQLite has one writer at
+ * a time, so the mover writes inside BEGIN IMMEDIATE after inserting a row
+ * into domicile_bypass, and deletes it before COMMIT: the triggers of its
+ * own connection see the row and stand aside, no other connection can write
+ * meanwhile, and no other connection ever sees the row committed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_sqlite.h"
+#include "util/util.h"
+
+#define fail dom_sqlite__fail
+#define prepare dom_sqlite__prepare
+#define cached dom_sqlite__cached
+
+static const char REGION_SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS domicile_fence (\n"
+    "    tenant TEXT PRIMARY KEY,\n"
+    "    state  TEXT NOT NULL,\n"
+    "    home   TEXT,\n"
+    "    epoch  INTEGER,\n"
+    "    batch  INTEGER\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX IF NOT EXISTS domicile_fence_batch ON domicile_fence (batch);\n"
+    "CREATE TABLE IF NOT EXISTS domicile_changes (\n"
+    "    seq         INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "    tenant      TEXT NOT NULL,\n"
+    "    tbl         TEXT NOT NULL,\n"
+    "    pk          TEXT,\n"
+    "    key_changed INTEGER NOT NULL DEFAULT 0\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS domicile_changes_tenant ON domicile_changes (tenant, seq);\n"
+    "CREATE TABLE IF NOT EXISTS domicile_guard (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS domicile_bypass (active INTEGER);\n"
+    "CREATE TABLE IF NOT EXISTS domicile_region (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;\n";
+
+static const char *const trigger_suffixes[] = {"bi", "bu", "bd", "ai", "au", "ad"};
+
+typedef struct sq_cursor {
+    const dom_store_ops *ops; /* first, see store.c */
+    sqlite_store *s;
+    sqlite3_stmt *st;
+    int owned; /* finalize on close (else reset: cached) */
+    dom_value *vals;
+    int ncols;
+} sq_cursor;
+
+int dom_sqlite__cached(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql)
+{
+    for (int i = 0; i < s->ncache; i++)
+        if (strcmp(s->cache[i].sql, sql) == 0) {
+            sqlite3_reset(s->cache[i].st);
+            sqlite3_clear_bindings(s->cache[i].st);
+            *st = s->cache[i].st;
+            return 0;
+        }
+    int rc = prepare(s, st, table, sql);
+    if (rc < 0)
+        return rc;
+    if (s->ncache == SQ_CACHE) {
+        /* full: drop the oldest */
+        sqlite3_finalize(s->cache[0].st);
+        dom_free(s->cache[0].sql);
+        memmove(&s->cache[0], &s->cache[1], (SQ_CACHE - 1) * sizeof(s->cache[0]));
+        s->ncache--;
+    }
+    char *copy = dom_strdup(sql);
+    if (!copy) {
+        sqlite3_finalize(*st);
+        return DOM_ENOMEM;
+    }
+    s->cache[s->ncache].sql = copy;
+    s->cache[s->ncache].st = *st;
+    s->ncache++;
+    return 0;
+}
+
+void dom_sqlite__stmt_cache_free(sqlite_store *s)
+{
+    for (int i = 0; i < s->ncache; i++) {
+        sqlite3_finalize(s->cache[i].st);
+        dom_free(s->cache[i].sql);
+    }
+    s->ncache = 0;
+}
+
+static int exec(sqlite_store *s, const char *table, const char *sql)
+{
+    char *err = NULL;
+    if (!sql)
+        return dom_error_set(DOM_ENOMEM, "out of memory");
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        int rc = dom_error_set(DOM_EREGION, "region \"%s\"%s%s%s: %s", s->base.region,
+                               table ? ", table \"" : "", table ? table : "", table ? "\"" : "",
+                               err ? err : sqlite3_errmsg(s->db));
+        sqlite3_free(err);
+        return rc;
+    }
+    return 0;
+}
+
+/* Runs a cached statement that returns no rows. */
+static int step_done(sqlite_store *s, sqlite3_stmt *st, const char *table, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : fail(s, table, what);
+}
+
+/* ---- triggers -------------------------------------------------------------- */
+
+/* True when this SQLite takes an expression as RAISE's message (3.46+). */
+static int raise_takes_expressions(sqlite_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(s->db,
+                                "CREATE TEMP TRIGGER domicile_probe BEFORE DELETE ON domicile_fence "
+                                "BEGIN SELECT RAISE(ABORT, 'a' || 'b'); END",
+                                -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
+    return ok;
+}
+
+/* Appends the statement that refuses the write with message `msg` (an SQL
+ * text expression).  Older SQLite only takes a literal in RAISE; there the
+ * write is refused by a JSON path error that carries the same text. */
+static void refuse(dom_buf *b, int expr_raise, const char *msg)
+{
+    if (expr_raise)
+        dom_buf_printf(b, "RAISE(ABORT, %s)", msg);
+    else
+        dom_buf_printf(b, "json_extract('{}', '$' || %s)", msg);
+}
+
+/* The JSON array of the primary key of row `r` (NEW or OLD). */
+static void pk_json(dom_buf *b, const dom_move_table *t, const char *r)
+{
+    if (t->npk == 0) {
+        dom_buf_puts(b, "NULL");
+        return;
+    }
+    dom_buf_puts(b, "json_array(");
+    for (int i = 0; i < t->npk; i++) {
+        char *q = sqlite3_mprintf("%s.\"%w\"", r, t->info->cols[t->pk[i]].name);
+        dom_buf_printf(b,
+                       "%sCASE WHEN typeof(%s) = 'blob' THEN json_object('$b', hex(%s)) ELSE %s "
+                       "END",
+                       i ? ", " : "", q, q, q);
+        sqlite3_free(q);
+    }
+    dom_buf_puts(b, ")");
+}
+
+/* Refusals for a row of tenant `kx` (SQL expression of its key text). */
+static void fence_checks(dom_buf *b, int er, const char *kx)
+{
+    dom_buf_puts(b, "  SELECT ");
+    refuse(b, er, "'domicile: tenant ' || f.tenant || ' is moving; retry'");
+    dom_buf_printf(b, " FROM domicile_fence f WHERE f.tenant = %s AND f.state = 'frozen';\n", kx);
+    dom_buf_puts(b, "  SELECT ");
+    refuse(b, er,
+           "'domicile: tenant ' || f.tenant || ' lives in region ' || ifnull(f.home, '?') || "
+           "' (epoch ' || ifnull(f.epoch, 0) || ')'");
+    dom_buf_printf(b,
+                   " FROM domicile_fence f WHERE f.tenant = %s AND f.state IN ('moved', "
+                   "'incoming');\n",
+                   kx);
+}
+
+static void capture(dom_buf *b, const dom_move_table *t, const char *qname, const char *kx,
+                    const char *row, const char *key_changed, const char *extra)
+{
+    dom_buf_printf(b, "  INSERT INTO domicile_changes (tenant, tbl, pk, key_changed) SELECT f.tenant, %s, ",
+                   qname);
+    pk_json(b, t, row);
+    dom_buf_printf(b, ", %s FROM domicile_fence f WHERE f.tenant = %s AND f.state = 'capturing'%s;\n",
+                   key_changed, kx, extra);
+}
+
+static int create_triggers(sqlite_store *s, const dom_move_table *t, int is_tenants,
+                           const char *country_col, int er)
+{
+    const char *name = t->info->name;
+    char *qt = sqlite3_mprintf("\"%w\"", name);
+    char *qname = sqlite3_mprintf("%Q", name);
+    char *newk = sqlite3_mprintf("CAST(NEW.\"%w\" AS TEXT)", t->key);
+    char *oldk = sqlite3_mprintf("CAST(OLD.\"%w\" AS TEXT)", t->key);
+    char *tn[6];
+    for (int i = 0; i < 6; i++)
+        tn[i] = sqlite3_mprintf("\"domicile_%w_%s\"", name, trigger_suffixes[i]);
+    dom_buf b = DOM_BUF_INIT;
+    const char *when = "WHEN NOT EXISTS (SELECT 1 FROM domicile_bypass)";
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE INSERT ON %s %s BEGIN\n", tn[0], qt, when);
+    fence_checks(&b, er, newk);
+    if (is_tenants) {
+        char *qc = sqlite3_mprintf("NEW.\"%w\"", country_col);
+        dom_buf_puts(&b, "  SELECT ");
+        char *msg = sqlite3_mprintf(
+            "'domicile: residency policy forbids storing tenant ' || %s || ' (country ' || "
+            "ifnull(%s, '') || ') in region ' || ifnull((SELECT value FROM domicile_region WHERE "
+            "key = 'name'), '?')",
+            newk, qc);
+        refuse(&b, er, msg);
+        dom_buf_printf(&b,
+                       " WHERE NOT EXISTS (SELECT 1 FROM domicile_fence f WHERE f.tenant = %s) "
+                       "AND NOT EXISTS (SELECT 1 FROM domicile_guard g WHERE g.country = %s);\n",
+                       newk, qc);
+        sqlite3_free(msg);
+        sqlite3_free(qc);
+    }
+    dom_buf_puts(&b, "END;\n");
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE UPDATE ON %s %s BEGIN\n", tn[1], qt, when);
+    fence_checks(&b, er, oldk);
+    char *changed = sqlite3_mprintf("%s IS NOT %s", oldk, newk);
+    fence_checks(&b, er, newk); /* the new tenant too, when the row changes tenant */
+    dom_buf_puts(&b, "END;\n");
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE DELETE ON %s %s BEGIN\n", tn[2], qt, when);
+    fence_checks(&b, er, oldk);
+    dom_buf_puts(&b, "END;\n");
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s AFTER INSERT ON %s %s BEGIN\n", tn[3], qt, when);
+    capture(&b, t, qname, newk, "NEW", "0", "");
+    dom_buf_puts(&b, "END;\n");
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s AFTER UPDATE ON %s %s BEGIN\n", tn[4], qt, when);
+    capture(&b, t, qname, oldk, "OLD", changed, "");
+    {
+        dom_buf cond = DOM_BUF_INIT;
+        dom_buf_puts(&cond, " AND (");
+        pk_json(&cond, t, "OLD");
+        dom_buf_puts(&cond, " IS NOT ");
+        pk_json(&cond, t, "NEW");
+        dom_buf_printf(&cond, " OR %s)", changed);
+        capture(&b, t, qname, newk, "NEW", changed, dom_buf_cstr(&cond));
+        dom_buf_free(&cond);
+    }
+    dom_buf_puts(&b, "END;\n");
+
+    dom_buf_printf(&b, "CREATE TRIGGER %s AFTER DELETE ON %s %s BEGIN\n", tn[5], qt, when);
+    capture(&b, t, qname, oldk, "OLD", "0", "");
+    dom_buf_puts(&b, "END;\n");
+
+    int rc = b.oom ? DOM_ENOMEM : exec(s, name, b.ptr);
+    dom_buf_free(&b);
+    sqlite3_free(changed);
+    for (int i = 0; i < 6; i++)
+        sqlite3_free(tn[i]);
+    sqlite3_free(qt);
+    sqlite3_free(qname);
+    sqlite3_free(newk);
+    sqlite3_free(oldk);
+    return rc;
+}
+
+static int drop_triggers(sqlite_store *s, const char *table)
+{
+    for (int i = 0; i < 6; i++) {
+        char *sql =
+            sqlite3_mprintf("DROP TRIGGER IF EXISTS \"domicile_%w_%s\"", table, trigger_suffixes[i]);
+        int rc = exec(s, table, sql);
+        sqlite3_free(sql);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dom_sqlite__install(dom_store *base, const dom_install *spec)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc, er = raise_takes_expressions(s);
+    if ((rc = exec(s, NULL, "PRAGMA journal_mode=WAL")) < 0)
+        return rc;
+    if ((rc = exec(s, NULL, "BEGIN IMMEDIATE")) < 0)
+        return rc;
+    if ((rc = exec(s, NULL, REGION_SCHEMA)) < 0)
+        goto fail;
+    sqlite3_stmt *st;
+    if ((rc = cached(s, &st, NULL,
+                     "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('name', ?1)")) < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, spec->region, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, NULL, "cannot record the region name")) < 0)
+        goto fail;
+    if ((rc = exec(s, NULL, "DELETE FROM domicile_guard")) < 0)
+        goto fail;
+    if ((rc = cached(s, &st, NULL, "INSERT OR IGNORE INTO domicile_guard VALUES (?1)")) < 0)
+        goto fail;
+    for (size_t i = 0; i < spec->ncountries; i++) {
+        sqlite3_bind_text(st, 1, spec->countries[i], -1, SQLITE_STATIC);
+        if ((rc = step_done(s, st, NULL, "cannot write the residency guard")) < 0)
+            goto fail;
+    }
+    for (size_t i = 0; i < spec->ntables; i++) {
+        if ((rc = drop_triggers(s, spec->tables[i].info->name)) < 0 ||
+            (rc = create_triggers(s, &spec->tables[i], i == 0, spec->country_col, er)) < 0)
+            goto fail;
+    }
+    if ((rc = exec(s, NULL, "COMMIT")) < 0)
+        goto fail;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int dom_sqlite__uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc;
+    dom_sqlite__stmt_cache_free(s);
+    if ((rc = exec(s, NULL, "BEGIN IMMEDIATE")) < 0)
+        return rc;
+    for (size_t i = 0; i < ntables; i++)
+        if ((rc = drop_triggers(s, tables[i].info->name)) < 0)
+            goto fail;
+    if ((rc = exec(s, NULL,
+                   "DROP TABLE IF EXISTS domicile_fence; DROP TABLE IF EXISTS domicile_changes; "
+                   "DROP TABLE IF EXISTS domicile_guard; DROP TABLE IF EXISTS domicile_bypass; "
+                   "DROP TABLE IF EXISTS domicile_region; COMMIT")) < 0)
+        goto fail;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int dom_sqlite__installed(dom_store *base, int *out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    *out = sqlite3_table_column_metadata(s->db, NULL, "domicile_fence", "tenant", NULL, NULL, NULL,
+                                         NULL, NULL) == SQLITE_OK;
+    return 0;
+}
+
+/* ---- keys and fences --------------------------------------------------------- */
+
+int dom_sqlite__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs,
+                         size_t n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = exec(s, NULL,
+                   "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k PRIMARY KEY, epoch INTEGER) "
+                   "WITHOUT ROWID; DELETE FROM temp.domicile_keys")) < 0)
+        return rc;
+    if ((rc = cached(s, &st, NULL, "INSERT OR IGNORE INTO temp.domicile_keys VALUES (?1, ?2)")) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, epochs ? epochs[i] : 0);
+        if ((rc = step_done(s, st, NULL, "cannot stage tenant keys")) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dom_sqlite__write_begin(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc = exec(s, NULL, "BEGIN IMMEDIATE");
+    if (rc < 0)
+        return rc;
+    if ((rc = exec(s, NULL, "INSERT INTO domicile_bypass VALUES (1)")) < 0) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    s->in_write = 1;
+    return 0;
+}
+
+int dom_sqlite__write_commit(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc = exec(s, NULL, "DELETE FROM domicile_bypass");
+    if (rc == 0)
+        rc = exec(s, NULL, "COMMIT");
+    if (rc < 0)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_write = 0;
+    return rc;
+}
+
+void dom_sqlite__write_rollback(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    s->in_write = 0;
+}
+
+int dom_sqlite__fence(dom_store *base, int64_t batch, const char *state, const char *home,
+                      int64_t epoch)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = dom_sqlite__write_begin(base);
+    if (rc < 0)
+        return rc;
+    if ((rc = cached(s, &st, NULL,
+                     "INSERT INTO domicile_fence (tenant, state, home, epoch, batch) "
+                     "SELECT CAST(k AS TEXT), ?1, ?2, CASE WHEN ?3 < 0 THEN epoch ELSE ?3 END, ?4 "
+                     "FROM temp.domicile_keys WHERE true "
+                     "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
+                     "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch")) < 0)
+        goto fail;
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    if (home)
+        sqlite3_bind_text(st, 2, home, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, epoch);
+    sqlite3_bind_int64(st, 4, batch);
+    if ((rc = step_done(s, st, NULL, "cannot write fences")) < 0)
+        goto fail;
+    return dom_sqlite__write_commit(base);
+fail:
+    dom_sqlite__write_rollback(base);
+    return rc;
+}
+
+int dom_sqlite__unfence(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc = dom_sqlite__write_begin(base);
+    if (rc < 0)
+        return rc;
+    if ((rc = exec(s, NULL,
+                   "DELETE FROM domicile_changes WHERE tenant IN (SELECT CAST(k AS TEXT) FROM "
+                   "temp.domicile_keys); DELETE FROM domicile_fence WHERE tenant IN (SELECT "
+                   "CAST(k AS TEXT) FROM temp.domicile_keys)")) < 0) {
+        dom_sqlite__write_rollback(base);
+        return rc;
+    }
+    return dom_sqlite__write_commit(base);
+}
+
+int dom_sqlite__fence_state(dom_store *base, const char *key, char *state, size_t n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = cached(s, &st, NULL, "SELECT state FROM domicile_fence WHERE tenant = ?1");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    state[0] = '\0';
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(state, n, "%s", sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, NULL, "cannot read fences");
+}
+
+int dom_sqlite__snapshot_begin(dom_store *base, int64_t *max_seq)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = exec(s, NULL, "BEGIN");
+    if (rc < 0)
+        return rc;
+    if ((rc = cached(s, &st, NULL, "SELECT ifnull(max(seq), 0) FROM domicile_changes")) < 0)
+        goto fail;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = fail(s, NULL, "cannot read the change log");
+        goto fail;
+    }
+    *max_seq = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int dom_sqlite__snapshot_end(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    return sqlite3_get_autocommit(s->db) ? 0 : exec(s, NULL, "COMMIT");
+}
+
+/* ---- rows ---------------------------------------------------------------------- */
+
+static void col_list(dom_buf *b, const dom_table_info *ti, const char *prefix)
+{
+    for (size_t i = 0; i < ti->ncols; i++) {
+        char *q = sqlite3_mprintf("%s\"%w\"", prefix, ti->cols[i].name);
+        dom_buf_printf(b, "%s%s", i ? ", " : "", q);
+        sqlite3_free(q);
+    }
+}
+
+static void order_list(dom_buf *b, const dom_move_table *t)
+{
+    char *q = sqlite3_mprintf("\"%w\"", t->key);
+    dom_buf_printf(b, " ORDER BY %s", q);
+    sqlite3_free(q);
+    if (t->npk)
+        for (int i = 0; i < t->npk; i++) {
+            q = sqlite3_mprintf("\"%w\"", t->info->cols[t->pk[i]].name);
+            dom_buf_printf(b, ", %s", q);
+            sqlite3_free(q);
+        }
+    else
+        for (size_t i = 0; i < t->info->ncols; i++) {
+            q = sqlite3_mprintf("\"%w\"", t->info->cols[i].name);
+            dom_buf_printf(b, ", %s", q);
+            sqlite3_free(q);
+        }
+}
+
+static int new_cursor(sqlite_store *s, const dom_move_table *t, sqlite3_stmt *st, int owned,
+                      dom_cursor **out)
+{
+    sq_cursor *c = dom_calloc(1, sizeof(*c));
+    if (!c || !(c->vals = dom_calloc(t->info->ncols, sizeof(dom_value)))) {
+        dom_free(c);
+        if (owned)
+            sqlite3_finalize(st);
+        return DOM_ENOMEM;
+    }
+    c->ops = &dom_sqlite__ops;
+    c->s = s;
+    c->st = st;
+    c->owned = owned;
+    c->ncols = (int)t->info->ncols;
+    *out = (dom_cursor *)c;
+    return 0;
+}
+
+int dom_sqlite__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    sqlite3_stmt *st;
+    dom_buf_puts(&b, "SELECT ");
+    col_list(&b, t->info, "");
+    char *q = sqlite3_mprintf(" FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
+                              t->info->name, t->key);
+    dom_buf_puts(&b, q ? q : "");
+    sqlite3_free(q);
+    order_list(&b, t);
+    int rc = cached(s, &st, t->info->name, b.oom || !q ? NULL : b.ptr);
+    dom_buf_free(&b);
+    if (rc < 0)
+        return rc;
+    return new_cursor(s, t, st, 0, out);
+}
+
+static void bind_value(sqlite3_stmt *st, int i, const dom_value *v)
+{
+    switch (v->type) {
+    case DOM_V_NULL:
+        sqlite3_bind_null(st, i);
+        break;
+    case DOM_V_INT:
+        sqlite3_bind_int64(st, i, v->i);
+        break;
+    case DOM_V_REAL:
+        sqlite3_bind_double(st, i, v->r);
+        break;
+    case DOM_V_TEXT:
+        sqlite3_bind_text(st, i, v->p, (int)v->n, SQLITE_TRANSIENT);
+        break;
+    case DOM_V_BLOB:
+        sqlite3_bind_blob(st, i, v->p, (int)v->n, SQLITE_TRANSIENT);
+        break;
+    }
+}
+
+/* WHERE clause matching the primary key (or every column) with ?1..?n. */
+static void pk_where(dom_buf *b, const dom_move_table *t)
+{
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    dom_buf_puts(b, " WHERE ");
+    for (int i = 0; i < n; i++) {
+        int c = t->npk ? t->pk[i] : i;
+        char *q = sqlite3_mprintf("\"%w\"", t->info->cols[c].name);
+        dom_buf_printf(b, "%s%s IS ?%d", i ? " AND " : "", q, i + 1);
+        sqlite3_free(q);
+    }
+}
+
+int dom_sqlite__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value *pk,
+                          dom_cursor **out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    sqlite3_stmt *st;
+    dom_buf_puts(&b, "SELECT ");
+    col_list(&b, t->info, "");
+    char *q = sqlite3_mprintf(" FROM \"%w\"", t->info->name);
+    dom_buf_puts(&b, q ? q : "");
+    sqlite3_free(q);
+    pk_where(&b, t);
+    int rc = cached(s, &st, t->info->name, b.oom || !q ? NULL : b.ptr);
+    dom_buf_free(&b);
+    if (rc < 0)
+        return rc;
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    for (int i = 0; i < n; i++)
+        bind_value(st, i + 1, &pk[i]);
+    return new_cursor(s, t, st, 0, out);
+}
+
+int dom_sqlite__cursor_next(dom_cursor *cur, const dom_value **vals)
+{
+    sq_cursor *c = (sq_cursor *)cur;
+    int rc = sqlite3_step(c->st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        return fail(c->s, NULL, "cannot read rows");
+    for (int i = 0; i < c->ncols; i++) {
+        dom_value *v = &c->vals[i];
+        switch (sqlite3_column_type(c->st, i)) {
+        case SQLITE_INTEGER:
+            v->type = DOM_V_INT;
+            v->i = sqlite3_column_int64(c->st, i);
+            break;
+        case SQLITE_FLOAT:
+            v->type = DOM_V_REAL;
+            v->r = sqlite3_column_double(c->st, i);
+            break;
+        case SQLITE_TEXT:
+            v->type = DOM_V_TEXT;
+            v->p = (const char *)sqlite3_column_text(c->st, i);
+            v->n = (size_t)sqlite3_column_bytes(c->st, i);
+            break;
+        case SQLITE_BLOB:
+            v->type = DOM_V_BLOB;
+            v->p = sqlite3_column_blob(c->st, i);
+            v->n = (size_t)sqlite3_column_bytes(c->st, i);
+            if (!v->p)
+                v->p = "";
+            break;
+        default:
+            v->type = DOM_V_NULL;
+        }
+    }
+    *vals = c->vals;
+    return 1;
+}
+
+void dom_sqlite__cursor_close(dom_cursor *cur)
+{
+    sq_cursor *c = (sq_cursor *)cur;
+    if (!c)
+        return;
+    if (c->owned)
+        sqlite3_finalize(c->st);
+    else
+        sqlite3_reset(c->st);
+    dom_free(c->vals);
+    dom_free(c);
+}
+
+int dom_sqlite__upsert(dom_store *base, const dom_move_table *t, const dom_value *row)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    sqlite3_stmt *st;
+    char *q = sqlite3_mprintf("INSERT INTO \"%w\" (", t->info->name);
+    dom_buf_puts(&b, q ? q : "");
+    sqlite3_free(q);
+    col_list(&b, t->info, "");
+    dom_buf_puts(&b, ") VALUES (");
+    for (size_t i = 0; i < t->info->ncols; i++)
+        dom_buf_printf(&b, "%s?%zu", i ? ", " : "", i + 1);
+    dom_buf_puts(&b, ")");
+    if (t->npk) {
+        dom_buf_puts(&b, " ON CONFLICT (");
+        for (int i = 0; i < t->npk; i++) {
+            q = sqlite3_mprintf("\"%w\"", t->info->cols[t->pk[i]].name);
+            dom_buf_printf(&b, "%s%s", i ? ", " : "", q ? q : "");
+            sqlite3_free(q);
+        }
+        int nset = 0;
+        for (size_t i = 0; i < t->info->ncols; i++) {
+            if (t->info->cols[i].pk)
+                continue;
+            q = sqlite3_mprintf("\"%w\"", t->info->cols[i].name);
+            dom_buf_printf(&b, "%s%s = excluded.%s", nset++ ? ", " : ") DO UPDATE SET ", q, q);
+            sqlite3_free(q);
+        }
+        if (!nset)
+            dom_buf_puts(&b, ") DO NOTHING");
+    }
+    int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);
+    dom_buf_free(&b);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < t->info->ncols; i++)
+        bind_value(st, (int)i + 1, &row[i]);
+    return step_done(s, st, t->info->name, "cannot write row");
+}
+
+int dom_sqlite__delete_pk(dom_store *base, const dom_move_table *t, const dom_value *pk)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    sqlite3_stmt *st;
+    char *q = t->npk ? sqlite3_mprintf("DELETE FROM \"%w\"", t->info->name)
+                     : sqlite3_mprintf("DELETE FROM \"%w\" WHERE rowid = (SELECT rowid FROM \"%w\"",
+                                       t->info->name, t->info->name);
+    dom_buf_puts(&b, q ? q : "");
+    sqlite3_free(q);
+    pk_where(&b, t);
+    if (!t->npk)
+        dom_buf_puts(&b, " LIMIT 1)");
+    int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);
+    dom_buf_free(&b);
+    if (rc < 0)
+        return rc;
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    for (int i = 0; i < n; i++)
+        bind_value(st, i + 1, &pk[i]);
+    return step_done(s, st, t->info->name, "cannot delete row");
+}
+
+int dom_sqlite__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit,
+                            int64_t *deleted)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    char *q;
+    if (limit > 0)
+        q = sqlite3_mprintf("DELETE FROM \"%w\" WHERE rowid IN (SELECT rowid FROM \"%w\" WHERE "
+                            "\"%w\" IN (SELECT k FROM temp.domicile_keys) LIMIT ?1)",
+                            t->info->name, t->info->name, t->key);
+    else
+        q = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
+                            t->info->name, t->key);
+    int rc = cached(s, &st, t->info->name, q);
+    sqlite3_free(q);
+    if (rc < 0) {
+        /* WITHOUT ROWID tables have no rowid: delete them whole */
+        if (limit <= 0)
+            return rc;
+        return dom_sqlite__delete_keys(base, t, 0, deleted);
+    }
+    if (limit > 0)
+        sqlite3_bind_int64(st, 1, limit);
+    if ((rc = step_done(s, st, t->info->name, "cannot delete rows")) < 0)
+        return rc;
+    *deleted = sqlite3_changes64(s->db);
+    return 0;
+}
+
+int dom_sqlite__count_keys(dom_store *base, const dom_move_table *t, int64_t *rows)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    char *q = sqlite3_mprintf(
+        "SELECT count(*) FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
+        t->info->name, t->key);
+    int rc = cached(s, &st, t->info->name, q);
+    sqlite3_free(q);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    *rows = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : fail(s, t->info->name, "cannot count rows");
+}
+
+int dom_sqlite__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit,
+                        dom_change_cb cb, void *payload)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = cached(s, &st, NULL,
+                    "SELECT c.seq, c.tenant, c.tbl, c.pk, c.key_changed FROM domicile_changes c "
+                    "JOIN domicile_fence f ON f.tenant = c.tenant "
+                    "WHERE c.seq > ?1 AND f.batch = ?2 ORDER BY c.seq LIMIT ?3");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, batch);
+    sqlite3_bind_int64(st, 3, limit);
+    /* collect first: the callback may read the same database */
+    typedef struct ch {
+        int64_t seq;
+        char *tenant, *tbl, *pk;
+        int kc;
+    } ch;
+    ch *v = NULL;
+    size_t n = 0, cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            ch *g = dom_realloc(v, cap * sizeof(ch));
+            if (!g) {
+                rc = DOM_ENOMEM;
+                break;
+            }
+            v = g;
+        }
+        v[n].seq = sqlite3_column_int64(st, 0);
+        v[n].tenant = dom_strdup((const char *)sqlite3_column_text(st, 1));
+        v[n].tbl = dom_strdup((const char *)sqlite3_column_text(st, 2));
+        v[n].pk = sqlite3_column_type(st, 3) == SQLITE_NULL
+                      ? NULL
+                      : dom_strdup((const char *)sqlite3_column_text(st, 3));
+        v[n].kc = sqlite3_column_int(st, 4);
+        n++;
+    }
+    sqlite3_reset(st);
+    int out = rc == SQLITE_DONE ? 0 : rc < 0 ? rc : fail(s, NULL, "cannot read the change log");
+    for (size_t i = 0; i < n; i++) {
+        if (out == 0 && (!v[i].tenant || !v[i].tbl))
+            out = DOM_ENOMEM;
+        if (out == 0)
+            out = cb(v[i].seq, v[i].tenant, v[i].tbl, v[i].pk, v[i].kc, payload);
+        dom_free(v[i].tenant);
+        dom_free(v[i].tbl);
+        dom_free(v[i].pk);
+    }
+    dom_free(v);
+    return out;
+}
+
+int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t n, char out[65])
+{
+    dom_table_info *ti;
+    size_t nt;
+    int rc = dom_sqlite__tables(base, &ti, &nt);
+    if (rc < 0)
+        return rc;
+    dom_buf b = DOM_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const dom_table_info *t = dom_table_find(ti, nt, tables[i].info->name);
+        dom_buf_printf(&b, "table %s\n", tables[i].info->name);
+        for (size_t c = 0; t && c < t->ncols; c++)
+            dom_buf_printf(&b, "  %s %s pk=%d notnull=%d\n", t->cols[c].name, t->cols[c].type,
+                           t->cols[c].pk, t->cols[c].notnull);
+    }
+    dom_table_info_free(ti, nt);
+    if (b.oom) {
+        dom_buf_free(&b);
+        return DOM_ENOMEM;
+    }
+    unsigned char d[32];
+    dom_sha256(b.ptr ? b.ptr : "", b.len, d);
+    dom_hex(d, 32, out);
+    dom_buf_free(&b);
+    return 0;
+}
