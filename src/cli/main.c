@@ -22,17 +22,37 @@ static const cli_command commands[] = {
      "  --wave NAME   only this wave (the waves before it are taken as done)\n"
      "  --json        one JSON document on stdout (docs/plan-json.md)\n"
      "  --check       exit 2 when tenants would still be in violation afterwards\n"},
-    {"prepare", cmd_not_yet, "install fences and triggers, check schemas, fill the directory",
-     "usage: domicile [-c FILE] prepare [--remove]\n"},
-    {"apply", cmd_not_yet, "run waves; resumes unfinished batches first",
-     "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--json]\n"},
-    {"status", cmd_not_yet, "waves, batches, tenants per region, last errors",
+    {"prepare", cmd_prepare, "install fences and triggers, check schemas, fill the directory",
+     "usage: domicile [-c FILE] prepare [--remove]\n"
+     "\n"
+     "Checks that every region holds the same tenant tables, installs in each the\n"
+     "fence and change-log tables, the residency guard and the triggers that answer\n"
+     "writers (docs/writers.md), and adds every tenant to the directory where it is\n"
+     "now.  Idempotent.  --remove takes all of it out again; data is untouched.\n"},
+    {"apply", cmd_apply, "run waves; resumes unfinished batches first",
+     "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--json]\n"
+     "\n"
+     "Finishes unfinished batches first, then runs the waves in order (or one), in\n"
+     "batches of options.batch_tenants: arm, copy, catch up, verify, freeze, final\n"
+     "sync, flip, erase; each step is journaled, so after a crash or Ctrl-C (exit 4)\n"
+     "the same command finishes the job.  Exit 2 when a batch failed (it is taken\n"
+     "back; the reason is in status).\n"
+     "\n"
+     "  --wave NAME   only this wave\n"
+     "  --workers N   batches in parallel (default options.workers)\n"
+     "  --dry-run     show what would run\n"
+     "  --json        one JSON summary on stdout\n"},
+    {"status", cmd_status, "waves, batches, tenants per region, last errors",
      "usage: domicile [-c FILE] status [--json]\n"},
-    {"verify", cmd_not_yet, "compare every row of a tenant across regions",
-     "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY] [--json]\n"},
-    {"rollback", cmd_not_yet, "move a wave's tenants back",
+    {"verify", cmd_verify, "compare every row of a tenant across regions",
+     "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY] [--json]\n"
+     "\n"
+     "Compares every row of the chosen tenants (default: all) between their home\n"
+     "and any other region holding rows of them, and lists the primary keys that\n"
+     "are missing, extra or changed there.  Exit 2 when it finds a difference.\n"},
+    {"rollback", cmd_rollback, "move a wave's tenants back",
      "usage: domicile [-c FILE] rollback --wave NAME\n"},
-    {"locate", cmd_not_yet, "where a tenant lives; where a new tenant should be created",
+    {"locate", cmd_locate, "where a tenant lives; where a new tenant should be created",
      "usage: domicile [-c FILE] locate KEY | --country CC\n"},
     {"audit", cmd_not_yet, "residency scan of every region + transfer-log chain check",
      "usage: domicile [-c FILE] audit [--json | --html FILE]\n"},
@@ -62,8 +82,7 @@ static const cli_command commands[] = {
      "  --no-plan     only create the data set\n"},
 };
 
-static const char *available_later[] = {"prepare", "apply",  "status", "verify",
-                                        "rollback", "locate", "audit"};
+static const char *available_later[] = {"audit"};
 
 const cli_command *cli_find(const char *name)
 {

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/catalog.h"
 #include "util/util.h"
@@ -14,6 +15,13 @@ struct dom_catalog {
     sqlite3 *db;
     char *path;
 };
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static const char CATALOG_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS domicile_meta (\n"
@@ -26,7 +34,33 @@ static const char CATALOG_SCHEMA[] =
     "    region TEXT NOT NULL,\n"
     "    epoch  INTEGER NOT NULL DEFAULT 1,\n"
     "    state  TEXT NOT NULL DEFAULT 'home'\n"
-    ") WITHOUT ROWID;\n";
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS batches (\n"
+    "    id          INTEGER PRIMARY KEY,\n"
+    "    wave        TEXT NOT NULL,\n"
+    "    src         TEXT NOT NULL,\n"
+    "    dst         TEXT NOT NULL,\n"
+    "    step        TEXT NOT NULL,\n"
+    "    tenants     INTEGER NOT NULL,\n"
+    "    copy_seq    INTEGER NOT NULL DEFAULT 0,\n"
+    "    applied_seq INTEGER NOT NULL DEFAULT 0,\n"
+    "    rows        INTEGER NOT NULL DEFAULT 0,\n"
+    "    bytes       INTEGER NOT NULL DEFAULT 0,\n"
+    "    erased      INTEGER NOT NULL DEFAULT 0,\n"
+    "    schema_sig  TEXT,\n"
+    "    pause_ms    REAL,\n"
+    "    created_at  REAL NOT NULL,\n"
+    "    updated_at  REAL NOT NULL,\n"
+    "    flipped_at  REAL,\n"
+    "    error       TEXT\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS batches_step ON batches (step);\n"
+    "CREATE TABLE IF NOT EXISTS batch_tenants (\n"
+    "    batch  INTEGER NOT NULL,\n"
+    "    tenant TEXT NOT NULL,\n"
+    "    PRIMARY KEY (batch, tenant)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON batch_tenants (tenant);\n";
 
 static int cat_fail(dom_catalog *cat, const char *what)
 {
@@ -165,4 +199,318 @@ int dom_catalog_put(dom_catalog *cat, const char *key, const char *region, int64
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot write directory");
+}
+
+/* ---- the move journal -------------------------------------------------------- */
+
+static int exec_sql(dom_catalog *cat, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(cat->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        int rc = dom_error_set(DOM_EREGION, "catalog %s: %s", cat->path,
+                               err ? err : sqlite3_errmsg(cat->db));
+        sqlite3_free(err);
+        return rc;
+    }
+    return 0;
+}
+
+int dom_catalog_begin(dom_catalog *cat)
+{
+    return exec_sql(cat, "BEGIN IMMEDIATE");
+}
+
+int dom_catalog_commit(dom_catalog *cat)
+{
+    int rc = exec_sql(cat, "COMMIT");
+    if (rc < 0)
+        sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+void dom_catalog_rollback(dom_catalog *cat)
+{
+    if (!sqlite3_get_autocommit(cat->db))
+        sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int prep(dom_catalog *cat, sqlite3_stmt **st, const char *sql)
+{
+    if (sqlite3_prepare_v2(cat->db, sql, -1, st, NULL) != SQLITE_OK)
+        return cat_fail(cat, "cannot prepare");
+    return 0;
+}
+
+static int run(dom_catalog *cat, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : cat_fail(cat, what);
+}
+
+int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src, const char *dst,
+                             const char *const *keys, size_t n, int64_t *id)
+{
+    sqlite3_stmt *st;
+    int rc;
+    double t = now_sec();
+    if ((rc = prep(cat, &st, "INSERT INTO batches (wave, src, dst, step, tenants, created_at, "
+                             "updated_at) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?5)")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, src, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, dst, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)n);
+    sqlite3_bind_double(st, 5, t);
+    if ((rc = run(cat, st, "cannot create batch")) < 0)
+        return rc;
+    *id = sqlite3_last_insert_rowid(cat->db);
+    if ((rc = prep(cat, &st, "INSERT INTO batch_tenants VALUES (?1, ?2)")) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, *id);
+        sqlite3_bind_text(st, 2, keys[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = cat_fail(cat, "cannot record batch tenants");
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int dom_catalog_batches(dom_catalog *cat, const char *where_step, int64_t **ids, size_t *n)
+{
+    sqlite3_stmt *st;
+    int rc;
+    *ids = NULL;
+    *n = 0;
+    const char *sql = strcmp(where_step, "unfinished") == 0
+                          ? "SELECT id FROM batches WHERE step NOT IN ('done', 'failed') ORDER BY id"
+                          : "SELECT id FROM batches WHERE step = ?1 ORDER BY id";
+    if ((rc = prep(cat, &st, sql)) < 0)
+        return rc;
+    if (strcmp(where_step, "unfinished") != 0)
+        sqlite3_bind_text(st, 1, where_step, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            int64_t *g = dom_realloc(*ids, cap * sizeof(int64_t));
+            if (!g) {
+                sqlite3_finalize(st);
+                return DOM_ENOMEM;
+            }
+            *ids = g;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot list batches");
+}
+
+void dom_batch_free(dom_batch *b)
+{
+    for (size_t i = 0; i < b->nkeys; i++)
+        dom_free(b->keys[i]);
+    dom_free(b->keys);
+    dom_free(b->epochs);
+    memset(b, 0, sizeof(*b));
+}
+
+int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
+{
+    sqlite3_stmt *st;
+    int rc;
+    memset(b, 0, sizeof(*b));
+    if ((rc = prep(cat, &st,
+                   "SELECT wave, src, dst, step, tenants, copy_seq, applied_seq, rows, bytes, "
+                   "erased, ifnull(schema_sig, ''), ifnull(flipped_at, 0), ifnull(pause_ms, 0), "
+                   "ifnull(error, '') FROM batches WHERE id = ?1")) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return dom_error_set(DOM_ENOTFOUND, "catalog %s: no batch %lld", cat->path, (long long)id);
+    }
+    b->id = id;
+    snprintf(b->wave, sizeof(b->wave), "%s", sqlite3_column_text(st, 0));
+    snprintf(b->src, sizeof(b->src), "%s", sqlite3_column_text(st, 1));
+    snprintf(b->dst, sizeof(b->dst), "%s", sqlite3_column_text(st, 2));
+    snprintf(b->step, sizeof(b->step), "%s", sqlite3_column_text(st, 3));
+    b->tenants = sqlite3_column_int64(st, 4);
+    b->copy_seq = sqlite3_column_int64(st, 5);
+    b->applied_seq = sqlite3_column_int64(st, 6);
+    b->rows = sqlite3_column_int64(st, 7);
+    b->bytes = sqlite3_column_int64(st, 8);
+    b->erased = sqlite3_column_int64(st, 9);
+    snprintf(b->schema_sig, sizeof(b->schema_sig), "%s", sqlite3_column_text(st, 10));
+    b->flipped_at = sqlite3_column_double(st, 11);
+    b->pause_ms = sqlite3_column_double(st, 12);
+    snprintf(b->error, sizeof(b->error), "%s", sqlite3_column_text(st, 13));
+    sqlite3_finalize(st);
+    if ((rc = prep(cat, &st,
+                   "SELECT bt.tenant, ifnull(d.epoch, 1) FROM batch_tenants bt LEFT JOIN directory "
+                   "d ON d.tenant = bt.tenant WHERE bt.batch = ?1 ORDER BY bt.tenant")) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    size_t cap = (size_t)(b->tenants > 0 ? b->tenants : 1);
+    b->keys = dom_calloc(cap, sizeof(char *));
+    b->epochs = dom_calloc(cap, sizeof(int64_t));
+    if (!b->keys || !b->epochs) {
+        sqlite3_finalize(st);
+        dom_batch_free(b);
+        return DOM_ENOMEM;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && b->nkeys < cap) {
+        b->keys[b->nkeys] = dom_strdup((const char *)sqlite3_column_text(st, 0));
+        b->epochs[b->nkeys++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        dom_batch_free(b);
+        return cat_fail(cat, "cannot read batch tenants");
+    }
+    return 0;
+}
+
+int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st,
+                   "UPDATE batches SET step = ?2, copy_seq = ?3, applied_seq = ?4, rows = ?5, "
+                   "bytes = ?6, erased = ?7, schema_sig = nullif(?8, ''), pause_ms = ?9, "
+                   "error = nullif(?10, ''), updated_at = ?11 WHERE id = ?1")) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, b->id);
+    sqlite3_bind_text(st, 2, b->step, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, b->copy_seq);
+    sqlite3_bind_int64(st, 4, b->applied_seq);
+    sqlite3_bind_int64(st, 5, b->rows);
+    sqlite3_bind_int64(st, 6, b->bytes);
+    sqlite3_bind_int64(st, 7, b->erased);
+    sqlite3_bind_text(st, 8, b->schema_sig, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 9, b->pause_ms);
+    sqlite3_bind_text(st, 10, b->error, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st, 11, now_sec());
+    return run(cat, st, "cannot update batch");
+}
+
+int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st, "UPDATE directory SET state = ?2 WHERE tenant IN (SELECT tenant FROM "
+                             "batch_tenants WHERE batch = ?1)")) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, batch);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+    return run(cat, st, "cannot update directory");
+}
+
+int dom_catalog_flip(dom_catalog *cat, dom_batch *b)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = dom_catalog_begin(cat)) < 0)
+        return rc;
+    if ((rc = prep(cat, &st,
+                   "UPDATE directory SET region = ?2, epoch = epoch + 1, state = 'home' WHERE "
+                   "tenant IN (SELECT tenant FROM batch_tenants WHERE batch = ?1)")) < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, b->id);
+    sqlite3_bind_text(st, 2, b->dst, -1, SQLITE_STATIC);
+    if ((rc = run(cat, st, "cannot flip directory")) < 0)
+        goto fail;
+    snprintf(b->step, sizeof(b->step), "flipped");
+    b->flipped_at = now_sec();
+    if ((rc = dom_catalog_batch_update(cat, b)) < 0)
+        goto fail;
+    if ((rc = prep(cat, &st, "UPDATE batches SET flipped_at = ?2 WHERE id = ?1")) < 0)
+        goto fail;
+    sqlite3_bind_int64(st, 1, b->id);
+    sqlite3_bind_double(st, 2, b->flipped_at);
+    if ((rc = run(cat, st, "cannot flip batch")) < 0)
+        goto fail;
+    for (size_t i = 0; i < b->nkeys; i++)
+        b->epochs[i]++;
+    return dom_catalog_commit(cat);
+fail:
+    dom_catalog_rollback(cat);
+    return rc;
+}
+
+int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st, "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
+                             "bt.batch WHERE b.step NOT IN ('done', 'failed')")) < 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                   NULL, 0, NULL, payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+}
+
+int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st,
+                   "SELECT bt.tenant, b.src, d.epoch, d.region FROM batch_tenants bt JOIN batches "
+                   "b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant WHERE b.wave = "
+                   "?1 AND b.step IN ('flipped', 'done') AND d.region = b.dst ORDER BY b.id, "
+                   "bt.tenant")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                   (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+                   (const char *)sqlite3_column_text(st, 3), payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+}
+
+int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
+                             void *payload)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st,
+                   "SELECT DISTINCT d.tenant, d.region, d.epoch, d.state FROM batch_tenants bt "
+                   "JOIN batches b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant "
+                   "WHERE b.wave = ?1 ORDER BY d.tenant")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+                   (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
+                   (const char *)sqlite3_column_text(st, 3), payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+}
+
+sqlite3 *dom_catalog__db(dom_catalog *cat)
+{
+    return cat->db;
 }

@@ -34,4 +34,45 @@ int dom_catalog_locate(dom_catalog *cat, const char *key, dom_location *out);
 int dom_catalog_put(dom_catalog *cat, const char *key, const char *region, int64_t epoch,
                     const char *state);
 
+
+/* ---- the move journal ---- */
+
+typedef struct dom_batch {
+    int64_t id;
+    char wave[80], src[64], dst[64], step[16];
+    int64_t tenants, copy_seq, applied_seq, rows, bytes, erased;
+    char schema_sig[65];
+    double flipped_at, pause_ms;
+    char error[1024];
+    char **keys;     /* tenant keys, sorted */
+    int64_t *epochs; /* their directory epochs */
+    size_t nkeys;
+} dom_batch;
+
+int dom_catalog_begin(dom_catalog *cat);
+int dom_catalog_commit(dom_catalog *cat);
+void dom_catalog_rollback(dom_catalog *cat);
+/* Records a new batch (step "new") with its tenants; inside a transaction. */
+int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src, const char *dst,
+                             const char *const *keys, size_t n, int64_t *id);
+/* Ids of the batches in `step`, or "unfinished" (not done or failed). */
+int dom_catalog_batches(dom_catalog *cat, const char *step, int64_t **ids, size_t *n);
+int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b);
+int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b);
+void dom_batch_free(dom_batch *b);
+/* Sets the directory state of a batch's tenants. */
+int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state);
+/* In one transaction: the batch's tenants live in b->dst with epoch + 1,
+ * and the batch is "flipped".  Updates b (step, flipped_at, epochs). */
+int dom_catalog_flip(dom_catalog *cat, dom_batch *b);
+/* Streams the tenants of unfinished batches (key only). */
+int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload);
+/* Streams the tenants a wave moved and that still live where it put them:
+ * (key, source region, epoch, current region). */
+int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb,
+                             void *payload);
+/* Streams the directory entries of every tenant of a wave's batches. */
+int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
+                             void *payload);
+
 #endif

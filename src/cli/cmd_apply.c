@@ -1,0 +1,256 @@
+/*
+ * cmd_apply.c - `domicile prepare`, `apply` and `rollback`: argument
+ * parsing, progress and summaries around core/mover.c.
+ */
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/mover.h"
+#include "core/plan.h"
+#include "util/util.h"
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    dom_interrupted = 1;
+}
+
+static void catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+int cmd_prepare(cli *c)
+{
+    int remove = 0;
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--remove") == 0)
+            remove = 1;
+        else
+            return cli_usage_error("prepare", "unexpected argument \"%s\"", c->argv[i]);
+    }
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    if (remove) {
+        rc = dom_prepare_remove(cfg);
+        if (rc == 0)
+            printf("removed fences, change logs and triggers from %zu regions; data untouched\n",
+                   cfg->nregions);
+    } else {
+        dom_prepare_report rep;
+        rc = dom_prepare(cfg, &rep);
+        if (rc == 0) {
+            char a[32], b[32];
+            printf("prepared %zu regions: fences, change logs, residency guard and triggers "
+                   "installed\n",
+                   rep.regions);
+            printf("directory: %s tenants added, %s already known\n",
+                   cli_num(a, sizeof(a), rep.tenants_added), cli_num(b, sizeof(b), rep.tenants_known));
+        }
+    }
+    dom_config_free(cfg);
+    return rc < 0 ? cli_fail(rc) : EXIT_OK;
+}
+
+typedef struct progress {
+    int tty, json, quiet;
+    int64_t total_tenants, done_tenants, rows;
+    double t0;
+    json_t *batches;
+} progress;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void on_planned(const char *wave, int64_t batches, int64_t tenants, void *payload)
+{
+    progress *p = payload;
+    char a[32];
+    if (tenants > 0)
+        p->total_tenants += tenants;
+    if (p->json || p->quiet)
+        return;
+    if (tenants < 0)
+        fprintf(stderr, "resuming %lld unfinished batch%s\n", (long long)batches,
+                batches == 1 ? "" : "es");
+    else
+        fprintf(stderr, "wave %s: %lld batch%s, %s tenants\n", wave, (long long)batches,
+                batches == 1 ? "" : "es", cli_num(a, sizeof(a), tenants));
+}
+
+static void on_batch(const dom_batch *b, void *payload)
+{
+    progress *p = payload;
+    char a[32], r[32];
+    p->done_tenants += b->tenants;
+    p->rows += b->rows;
+    if (p->json) {
+        json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:f}", "batch", (json_int_t)b->id,
+                              "wave", b->wave, "from", b->src, "to", b->dst, "step", b->step,
+                              "tenants", (json_int_t)b->tenants, "rows", (json_int_t)b->rows,
+                              "erased", (json_int_t)b->erased, "pause_ms", b->pause_ms);
+        if (b->error[0])
+            json_object_set_new(o, "error", json_string(b->error));
+        json_array_append_new(p->batches, o);
+        return;
+    }
+    if (p->quiet)
+        return;
+    if (p->tty) {
+        double el = now() - p->t0, rate = el > 0 ? (double)p->rows / el : 0;
+        double frac = p->total_tenants ? (double)p->done_tenants / (double)p->total_tenants : 1;
+        if (frac > 1)
+            frac = 1;
+        int width = 30, fill = (int)(frac * width);
+        double eta = frac > 0 ? el / frac - el : 0;
+        fprintf(stderr, "\r[%.*s%*s] %s/%lld tenants  %s rows/s  ETA %.0fs   ", fill,
+                "##############################", width - fill, "",
+                cli_num(a, sizeof(a), p->done_tenants), (long long)p->total_tenants,
+                cli_num(r, sizeof(r), (long long)rate), eta);
+        if (strcmp(b->step, "failed") == 0)
+            fprintf(stderr, "\nbatch %lld failed: %s\n", (long long)b->id, b->error);
+        return;
+    }
+    if (strcmp(b->step, "failed") == 0)
+        printf("batch %lld (%s) %s -> %s: FAILED: %s\n", (long long)b->id, b->wave, b->src, b->dst,
+               b->error);
+    else
+        printf("batch %lld (%s) %s -> %s: %lld tenants, %s rows, %s, pause %.1f ms\n",
+               (long long)b->id, b->wave, b->src, b->dst, (long long)b->tenants,
+               cli_num(a, sizeof(a), b->rows),
+               strcmp(b->step, "done") == 0 ? "source erased" : "source retained", b->pause_ms);
+    fflush(stdout);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double pct(const double *v, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(q * (double)(n - 1) + 0.5);
+    return v[i < n ? i : n - 1];
+}
+
+static int run_apply(cli *c, const char *cmd, int rollback)
+{
+    dom_apply_opts o = {0};
+    progress p = {0};
+    for (int i = 1; i < c->argc; i++) {
+        const char *a = c->argv[i];
+        if (strcmp(a, "--wave") == 0 && i + 1 < c->argc)
+            o.wave = c->argv[++i];
+        else if (!rollback && strcmp(a, "--workers") == 0 && i + 1 < c->argc) {
+            o.workers = atoi(c->argv[++i]);
+            if (o.workers < 1 || o.workers > 64)
+                return cli_usage_error(cmd, "--workers needs a number from 1 to 64");
+        } else if (!rollback && strcmp(a, "--dry-run") == 0)
+            o.dry_run = 1;
+        else if (strcmp(a, "--json") == 0)
+            p.json = 1;
+        else if (strcmp(a, "--quiet") == 0)
+            p.quiet = 1;
+        else
+            return cli_usage_error(cmd, "unexpected argument \"%s\"", a);
+    }
+    if (rollback && !o.wave)
+        return cli_usage_error(cmd, "--wave NAME is required");
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    if (o.wave && dom_plan_wave_index(cfg, o.wave) < 0) {
+        fprintf(stderr, "domicile: %s: no wave named \"%s\" in %s\n", cmd, o.wave, cfg->path);
+        dom_config_free(cfg);
+        return EXIT_USAGE;
+    }
+    o.rollback = rollback;
+    o.on_batch = on_batch;
+    o.on_planned = on_planned;
+    o.payload = &p;
+    p.tty = isatty(2) && !p.json;
+    p.t0 = now();
+    if (p.json)
+        p.batches = json_array();
+    catch_signals();
+    dom_apply_stats st;
+    rc = dom_apply(cfg, &o, &st);
+    double el = now() - p.t0;
+    if (p.tty && p.done_tenants)
+        fputc('\n', stderr);
+    qsort(st.pauses_ms, st.npauses, sizeof(double), cmp_double);
+    double p50 = pct(st.pauses_ms, st.npauses, 0.5), p99 = pct(st.pauses_ms, st.npauses, 0.99);
+    double mx = st.npauses ? st.pauses_ms[st.npauses - 1] : 0;
+    if (p.json) {
+        json_t *root = json_pack(
+            "{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:{s:f,s:f,s:f},s:o}", "ok", rc == 0,
+            "batches_done", (json_int_t)st.batches_done, "batches_failed",
+            (json_int_t)st.batches_failed, "batches_retained", (json_int_t)st.batches_retained,
+            "tenants", (json_int_t)st.tenants, "rows", (json_int_t)st.rows, "bytes",
+            (json_int_t)st.bytes, "erased", (json_int_t)st.erased, "seconds", el, "pause_ms",
+            "p50", p50, "p99", p99, "max", mx, "batches", p.batches);
+        json_t *steps = json_object();
+        static const char *const names[] = {"arm",         "copy", "catch_up", "verify",
+                                            "freeze_sync", "flip", "erase",    "other"};
+        for (int i = 0; i < 7; i++)
+            json_object_set_new(steps, names[i], json_real(st.step_sec[i]));
+        json_object_set_new(root, "step_seconds", steps);
+        if (rc < 0)
+            json_object_set_new(root, "error", json_string(dom_error_last()));
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(root);
+    } else if (!o.dry_run && (st.batches_done || st.batches_retained || st.batches_failed)) {
+        char a[32], b[32];
+        printf("%s: %lld batches done, %lld retained, %lld failed; %s tenants, %s rows in %.1f s; "
+               "write pause p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+               cmd, (long long)st.batches_done, (long long)st.batches_retained,
+               (long long)st.batches_failed, cli_num(a, sizeof(a), st.tenants),
+               cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
+    } else if (!o.dry_run && rc == 0) {
+        printf("%s: nothing to do\n", cmd);
+    }
+    dom_apply_stats_free(&st);
+    dom_config_free(cfg);
+    if (rc == DOM_EFAILED) {
+        cli_report();
+        return EXIT_FOUND;
+    }
+    if (rc == DOM_EINTR) {
+        fprintf(stderr, "domicile: %s: interrupted at a safe point; run the same command again "
+                        "to resume\n",
+                cmd);
+        return EXIT_INTR;
+    }
+    return rc < 0 ? cli_fail(rc) : EXIT_OK;
+}
+
+int cmd_apply(cli *c)
+{
+    return run_apply(c, "apply", 0);
+}
+
+int cmd_rollback(cli *c)
+{
+    return run_apply(c, "rollback", 1);
+}

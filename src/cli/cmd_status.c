@@ -1,0 +1,164 @@
+/*
+ * cmd_status.c - `domicile status` and `domicile locate`: what the catalog
+ * knows about waves, batches and tenants.
+ */
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/catalog.h"
+#include "core/geo.h"
+#include "util/util.h"
+
+sqlite3 *dom_catalog__db(dom_catalog *cat);
+
+int cmd_status(cli *c)
+{
+    int json = 0;
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--json") == 0)
+            json = 1;
+        else
+            return cli_usage_error("status", "unexpected argument \"%s\"", c->argv[i]);
+    }
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    dom_catalog *cat;
+    if ((rc = dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY)) < 0) {
+        dom_config_free(cfg);
+        if (rc == DOM_ENOTFOUND) {
+            fprintf(stderr, "domicile: status: no catalog yet; run 'domicile prepare' first\n");
+            return EXIT_USAGE;
+        }
+        return cli_fail(rc);
+    }
+    sqlite3 *db = dom_catalog__db(cat);
+    json_t *root = json_object(), *regions = json_array(), *waves = json_array(),
+           *errors = json_array();
+    sqlite3_stmt *st = NULL;
+    /* tenants per region (directory) */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT region, count(*), sum(state = 'moving') FROM directory GROUP "
+                           "BY region ORDER BY region",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(regions, json_pack("{s:s,s:I,s:I}", "region",
+                                                     sqlite3_column_text(st, 0), "tenants",
+                                                     (json_int_t)sqlite3_column_int64(st, 1),
+                                                     "moving",
+                                                     (json_int_t)sqlite3_column_int64(st, 2)));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT wave, count(*), sum(step = 'done'), sum(step = 'failed'), "
+                           "sum(step = 'flipped'), sum(step NOT IN ('done', 'failed', 'flipped')), "
+                           "sum(CASE WHEN step IN ('done', 'flipped') THEN tenants ELSE 0 END), "
+                           "sum(rows), max(pause_ms) FROM batches GROUP BY wave ORDER BY min(id)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(
+                waves, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "wave",
+                                 sqlite3_column_text(st, 0), "batches",
+                                 (json_int_t)sqlite3_column_int64(st, 1), "done",
+                                 (json_int_t)sqlite3_column_int64(st, 2), "failed",
+                                 (json_int_t)sqlite3_column_int64(st, 3), "retained",
+                                 (json_int_t)sqlite3_column_int64(st, 4), "in_progress",
+                                 (json_int_t)sqlite3_column_int64(st, 5), "tenants_moved",
+                                 (json_int_t)sqlite3_column_int64(st, 6), "rows",
+                                 (json_int_t)sqlite3_column_int64(st, 7), "max_pause_ms",
+                                 sqlite3_column_double(st, 8)));
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, wave, error FROM batches WHERE error IS NOT NULL ORDER BY "
+                           "id DESC LIMIT 10",
+                           -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW)
+            json_array_append_new(errors,
+                                  json_pack("{s:I,s:s,s:s}", "batch",
+                                            (json_int_t)sqlite3_column_int64(st, 0), "wave",
+                                            sqlite3_column_text(st, 1), "error",
+                                            sqlite3_column_text(st, 2)));
+    }
+    sqlite3_finalize(st);
+    json_object_set_new(root, "regions", regions);
+    json_object_set_new(root, "waves", waves);
+    json_object_set_new(root, "errors", errors);
+    if (json) {
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+    } else {
+        char a[32];
+        size_t i;
+        json_t *v;
+        printf("%-16s %12s %8s\n", "region", "tenants", "moving");
+        json_array_foreach(regions, i, v) printf(
+            "%-16s %12s %8lld\n", json_string_value(json_object_get(v, "region")),
+            cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants"))),
+            (long long)json_integer_value(json_object_get(v, "moving")));
+        printf("\n%-20s %8s %8s %8s %9s %8s %12s %10s\n", "wave", "batches", "done", "failed",
+               "retained", "running", "tenants", "max pause");
+        json_array_foreach(waves, i, v) printf(
+            "%-20s %8lld %8lld %8lld %9lld %8lld %12s %8.1fms\n",
+            json_string_value(json_object_get(v, "wave")),
+            (long long)json_integer_value(json_object_get(v, "batches")),
+            (long long)json_integer_value(json_object_get(v, "done")),
+            (long long)json_integer_value(json_object_get(v, "failed")),
+            (long long)json_integer_value(json_object_get(v, "retained")),
+            (long long)json_integer_value(json_object_get(v, "in_progress")),
+            cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants_moved"))),
+            json_real_value(json_object_get(v, "max_pause_ms")));
+        if (json_array_size(waves) == 0)
+            printf("(no batches yet)\n");
+        if (json_array_size(errors)) {
+            printf("\nlast errors:\n");
+            json_array_foreach(errors, i, v) printf(
+                "  batch %lld (%s): %s\n", (long long)json_integer_value(json_object_get(v, "batch")),
+                json_string_value(json_object_get(v, "wave")),
+                json_string_value(json_object_get(v, "error")));
+        }
+    }
+    json_decref(root);
+    dom_catalog_close(cat);
+    dom_config_free(cfg);
+    return EXIT_OK;
+}
+
+int cmd_locate(cli *c)
+{
+    const char *key = NULL, *country = NULL;
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--country") == 0 && i + 1 < c->argc)
+            country = c->argv[++i];
+        else if (!key && c->argv[i][0] != '-')
+            key = c->argv[i];
+        else
+            return cli_usage_error("locate", "unexpected argument \"%s\"", c->argv[i]);
+    }
+    if (!key == !country)
+        return cli_usage_error("locate", "give a tenant KEY or --country CC");
+    dom_ctx *ctx;
+    int rc = dom_open(&ctx, c->config_path);
+    if (rc < 0)
+        return cli_fail(rc);
+    if (country) {
+        char region[64];
+        rc = dom_place(region, sizeof(region), ctx, country);
+        if (rc == 0)
+            printf("%s\n", region);
+    } else {
+        dom_location loc;
+        rc = dom_locate(&loc, ctx, key);
+        if (rc == 0)
+            printf("%s epoch %lld%s\n", loc.region, (long long)loc.epoch,
+                   strcmp(loc.state, "home") == 0 ? "" : " (moving)");
+    }
+    dom_close(ctx);
+    return rc < 0 ? cli_fail(rc) : EXIT_OK;
+}

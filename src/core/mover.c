@@ -1,0 +1,1082 @@
+/*
+ * mover.c - moves batches of tenants between regions while applications
+ * keep writing: arm, copy, catch up, verify, freeze, final sync, flip,
+ * erase (DESIGN.md "The move protocol").  Every step is recorded in the
+ * catalog's journal before the next begins, and every step can be redone,
+ * so a rerun after a crash at any point finishes the job.
+ *
+ * It talks to regions only through store.h and knows nothing of engines.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/catalog.h"
+#include "core/geo.h"
+#include "core/mover.h"
+#include "core/plan.h"
+#include "core/policy.h"
+#include "core/schema.h"
+#include "core/verify.h"
+#include "store/store.h"
+#include "util/util.h"
+
+volatile sig_atomic_t dom_interrupted;
+
+#define COPY_CHUNK_ROWS 2000
+#define COPY_CHUNK_BYTES (8 << 20)
+#define CATCHUP_ROUND 2000
+#define CATCHUP_SMALL 50
+#define ERASE_CHUNK 5000
+#define MAX_PENDING 20000
+
+/* ---- fault injection ------------------------------------------------------- */
+
+static pthread_mutex_t fault_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void dom_fault(const char *point)
+{
+    static long seen;
+    const char *spec = getenv("DOMICILE_FAULT");
+    if (!spec || !*spec)
+        return;
+    size_t n = strcspn(spec, ":");
+    if (strlen(point) != n || strncmp(spec, point, n) != 0)
+        return;
+    long want = spec[n] == ':' ? atol(spec + n + 1) : 1;
+    pthread_mutex_lock(&fault_mu);
+    long now = ++seen;
+    pthread_mutex_unlock(&fault_mu);
+    if (now == want) {
+        fprintf(stderr, "domicile: injected fault at %s:%ld\n", point, want);
+        _exit(99);
+    }
+}
+
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- per-worker region handles ----------------------------------------------- */
+
+typedef struct region_h {
+    dom_store *st;
+    dom_table_info *info;
+    size_t ninfo;
+    dom_move_table *mt;
+    size_t nmt;
+} region_h;
+
+typedef struct worker {
+    const dom_config *cfg;
+    dom_catalog *cat;
+    region_h r[DOM_MAX_REGIONS];
+} worker;
+
+static int region_open(worker *w, int idx, region_h **out)
+{
+    region_h *h = &w->r[idx];
+    int rc;
+    if (!h->st) {
+        const dom_region *reg = &w->cfg->regions[idx];
+        if ((rc = dom_store_open(&h->st, reg, DOM_STORE_MUST_EXIST)) < 0)
+            return rc;
+        if ((rc = dom_store_tables(h->st, &h->info, &h->ninfo)) < 0 ||
+            (rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo)) < 0) {
+            dom_store_close(h->st);
+            h->st = NULL;
+            return rc;
+        }
+    }
+    *out = h;
+    return 0;
+}
+
+static void worker_close(worker *w)
+{
+    for (size_t i = 0; i < DOM_MAX_REGIONS; i++) {
+        dom_free(w->r[i].mt);
+        dom_table_info_free(w->r[i].info, w->r[i].ninfo);
+        dom_store_close(w->r[i].st);
+    }
+    dom_catalog_close(w->cat);
+    memset(w, 0, sizeof(*w));
+}
+
+/* ---- one batch ------------------------------------------------------------------ */
+
+typedef struct pending {
+    size_t table;
+    char *pk; /* NULL: the whole table for the batch */
+} pending;
+
+typedef struct batch_run {
+    worker *w;
+    dom_batch b;
+    region_h *S, *T;
+    pending *todo; /* rows to verify again at the final sync */
+    size_t ntodo, captodo;
+    int full_verify; /* the final verify compares everything */
+    int key_changed;
+    char key_changed_msg[512];
+    dom_buf pkstore;
+    double t_freeze;
+    dom_apply_stats *stats;
+    pthread_mutex_t *stats_mu;
+} batch_run;
+
+static int save_step(batch_run *br, const char *step)
+{
+    snprintf(br->b.step, sizeof(br->b.step), "%s", step);
+    return dom_catalog_batch_update(br->w->cat, &br->b);
+}
+
+static size_t table_index(region_h *h, const char *name)
+{
+    for (size_t i = 0; i < h->nmt; i++)
+        if (strcmp(h->mt[i].info->name, name) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+static int add_todo(batch_run *br, size_t table, const char *pk)
+{
+    if (br->full_verify)
+        return 0;
+    if (br->ntodo >= MAX_PENDING) {
+        br->full_verify = 1;
+        return 0;
+    }
+    if (br->ntodo == br->captodo) {
+        size_t cap = br->captodo ? br->captodo * 2 : 64;
+        pending *g = dom_realloc(br->todo, cap * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        br->todo = g;
+        br->captodo = cap;
+    }
+    br->todo[br->ntodo].table = table;
+    br->todo[br->ntodo].pk = pk ? dom_strdup(pk) : NULL;
+    if (pk && !br->todo[br->ntodo].pk)
+        return DOM_ENOMEM;
+    br->ntodo++;
+    return 0;
+}
+
+static void clear_todo(batch_run *br)
+{
+    for (size_t i = 0; i < br->ntodo; i++)
+        dom_free(br->todo[i].pk);
+    br->ntodo = 0;
+}
+
+static int set_keys_both(batch_run *br)
+{
+    int rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
+                                br->b.nkeys);
+    if (rc == 0)
+        rc = dom_store_set_keys(br->T->st, (const char *const *)br->b.keys, br->b.epochs,
+                                br->b.nkeys);
+    return rc;
+}
+
+/* Deletes the batch's rows from a region, children first, in short writes. */
+static int delete_rows(region_h *h, int64_t *deleted, const char *fault_point)
+{
+    int rc;
+    *deleted = 0;
+    for (size_t i = h->nmt; i-- > 0;) {
+        for (;;) {
+            int64_t d = 0;
+            if ((rc = dom_store_write_begin(h->st)) < 0)
+                return rc;
+            if ((rc = dom_store_delete_keys(h->st, &h->mt[i], ERASE_CHUNK, &d)) < 0) {
+                dom_store_write_rollback(h->st);
+                return rc;
+            }
+            if ((rc = dom_store_write_commit(h->st)) < 0)
+                return rc;
+            *deleted += d;
+            if (fault_point && d)
+                dom_fault(fault_point);
+            if (d < ERASE_CHUNK)
+                break;
+        }
+    }
+    return 0;
+}
+
+static int step_arm(batch_run *br)
+{
+    int rc;
+    int64_t stale;
+    dom_fault("arm");
+    if ((rc = set_keys_both(br)) < 0)
+        return rc;
+    /* the target refuses writers first, then loses any rows left over */
+    if ((rc = dom_store_fence(br->T->st, br->b.id, DOM_FENCE_INCOMING, br->b.src, -1)) < 0 ||
+        (rc = delete_rows(br->T, &stale, NULL)) < 0)
+        return rc;
+    if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_CAPTURING, NULL, -1)) < 0)
+        return rc;
+    if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, br->b.schema_sig)) < 0)
+        return rc;
+    if ((rc = dom_catalog_set_state(br->w->cat, br->b.id, "moving")) < 0)
+        return rc;
+    return save_step(br, "armed");
+}
+
+static int step_copy(batch_run *br)
+{
+    int rc;
+    int64_t seq = 0, rows = 0, bytes = 0, chunk_rows = 0, chunk_bytes = 0;
+    dom_fault("copy-start");
+    if ((rc = dom_store_snapshot_begin(br->S->st, &seq)) < 0)
+        return rc;
+    int writing = 0;
+    for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
+        dom_cursor *c;
+        const dom_value *row;
+        if ((rc = dom_store_cursor_open(br->S->st, &br->S->mt[t], &c)) < 0)
+            break;
+        int h;
+        while ((h = dom_store_cursor_next(c, &row)) > 0) {
+            if (!writing) {
+                if ((rc = dom_store_write_begin(br->T->st)) < 0)
+                    break;
+                writing = 1;
+            }
+            if ((rc = dom_store_upsert(br->T->st, &br->T->mt[t], row)) < 0)
+                break;
+            size_t n = br->S->mt[t].info->ncols;
+            int64_t rb = 0;
+            for (size_t i = 0; i < n; i++)
+                rb += row[i].type == DOM_V_TEXT || row[i].type == DOM_V_BLOB ? (int64_t)row[i].n
+                      : row[i].type == DOM_V_NULL                           ? 0
+                                                                            : 8;
+            rows++;
+            bytes += rb;
+            chunk_rows++;
+            chunk_bytes += rb;
+            if (chunk_rows >= COPY_CHUNK_ROWS || chunk_bytes >= COPY_CHUNK_BYTES) {
+                writing = 0;
+                chunk_rows = chunk_bytes = 0;
+                if ((rc = dom_store_write_commit(br->T->st)) < 0)
+                    break;
+                dom_fault("copy");
+                if (dom_interrupted) {
+                    rc = dom_error_set(DOM_EINTR, "interrupted");
+                    break;
+                }
+            }
+        }
+        if (h < 0 && rc == 0)
+            rc = h;
+        dom_store_cursor_close(c);
+    }
+    if (writing) {
+        if (rc == 0)
+            rc = dom_store_write_commit(br->T->st);
+        else
+            dom_store_write_rollback(br->T->st);
+    }
+    int rc2 = dom_store_snapshot_end(br->S->st);
+    if (rc < 0)
+        return rc;
+    if (rc2 < 0)
+        return rc2;
+    br->b.copy_seq = br->b.applied_seq = seq;
+    br->b.rows = rows;
+    br->b.bytes = bytes;
+    return save_step(br, "copied");
+}
+
+typedef struct change_ctx {
+    batch_run *br;
+    int64_t last;
+    int64_t n;
+    int collect; /* remember touched rows for the final verify */
+    int rc;
+} change_ctx;
+
+/* Brings one row (or one table of one tenant) of the target up to date
+ * with the source; inside a write on the target. */
+static int apply_change(int64_t seq, const char *tenant, const char *table, const char *pk_json,
+                        int key_changed, void *payload)
+{
+    change_ctx *cx = payload;
+    batch_run *br = cx->br;
+    cx->last = seq;
+    cx->n++;
+    size_t t = table_index(br->S, table);
+    if (t == (size_t)-1)
+        return 0; /* a table that is not a tenant table: nothing to move */
+    if (key_changed) {
+        br->key_changed = 1;
+        snprintf(br->key_changed_msg, sizeof(br->key_changed_msg),
+                 "table \"%s\": a row of tenant %s (primary key %s) changed its tenant key during "
+                 "the move",
+                 table, tenant, pk_json ? pk_json : "(none)");
+        return 0;
+    }
+    const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
+    int rc;
+    if (!pk_json) {
+        /* no primary key: resynchronize this tenant's rows of the table */
+        const char *one[1] = {tenant};
+        int64_t d;
+        if ((rc = dom_store_set_keys(br->T->st, one, NULL, 1)) < 0 ||
+            (rc = dom_store_delete_keys(br->T->st, mt, 0, &d)) < 0 ||
+            (rc = dom_store_set_keys(br->S->st, one, NULL, 1)) < 0)
+            return rc;
+        dom_cursor *c;
+        const dom_value *row;
+        if ((rc = dom_store_cursor_open(br->S->st, ms, &c)) < 0)
+            return rc;
+        int h;
+        while ((h = dom_store_cursor_next(c, &row)) > 0)
+            if ((rc = dom_store_upsert(br->T->st, mt, row)) < 0)
+                break;
+        dom_store_cursor_close(c);
+        if (rc == 0 && h < 0)
+            rc = h;
+        if (rc == 0)
+            rc = set_keys_both(br);
+        if (rc == 0 && cx->collect)
+            rc = add_todo(br, t, NULL);
+        return rc;
+    }
+    dom_value pk[64];
+    int npk = ms->npk;
+    if ((rc = dom_pk_parse(pk_json, pk, npk, &br->pkstore)) < 0)
+        return rc;
+    dom_cursor *c;
+    const dom_value *row;
+    if ((rc = dom_store_cursor_pk(br->S->st, ms, pk, &c)) < 0)
+        return rc;
+    int h = dom_store_cursor_next(c, &row);
+    if (h > 0)
+        rc = dom_store_upsert(br->T->st, mt, row);
+    else if (h == 0)
+        rc = dom_store_delete_pk(br->T->st, mt, pk);
+    else
+        rc = h;
+    dom_store_cursor_close(c);
+    if (rc == 0 && cx->collect)
+        rc = add_todo(br, t, pk_json);
+    return rc;
+}
+
+/* Replays one round of the change log; returns how many changes it saw. */
+static int catch_up_round(batch_run *br, int collect, int64_t *seen)
+{
+    change_ctx cx = {br, br->b.applied_seq, 0, collect, 0};
+    int rc = dom_store_write_begin(br->T->st);
+    if (rc < 0)
+        return rc;
+    rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, apply_change,
+                           &cx);
+    if (rc < 0) {
+        dom_store_write_rollback(br->T->st);
+        return rc;
+    }
+    if ((rc = dom_store_write_commit(br->T->st)) < 0)
+        return rc;
+    *seen = cx.n;
+    if (br->key_changed)
+        return dom_error_set(DOM_EFAILED, "%s", br->key_changed_msg);
+    if (cx.n) {
+        br->b.applied_seq = cx.last;
+        if ((rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int step_catchup(batch_run *br)
+{
+    int64_t seen;
+    int rc;
+    do {
+        if ((rc = catch_up_round(br, 0, &seen)) < 0)
+            return rc;
+        dom_fault("catchup");
+        if (dom_interrupted)
+            return dom_error_set(DOM_EINTR, "interrupted");
+    } while (seen >= CATCHUP_SMALL);
+    return save_step(br, "caught_up");
+}
+
+static int collect_diff(size_t table, dom_diff_kind kind, const char *tenant, const char *pk,
+                        void *payload)
+{
+    (void)kind;
+    (void)tenant;
+    return add_todo(payload, table, pk);
+}
+
+static int step_verify(batch_run *br)
+{
+    dom_verify_stats vs;
+    clear_todo(br);
+    br->full_verify = 0;
+    int rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, collect_diff,
+                             br, &vs);
+    if (rc < 0)
+        return rc;
+    return save_step(br, "verified");
+}
+
+static int step_freeze(batch_run *br)
+{
+    int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
+    if (rc < 0)
+        return rc;
+    br->t_freeze = mono();
+    dom_fault("freeze");
+    return save_step(br, "frozen");
+}
+
+static int fail_diff(size_t table, dom_diff_kind kind, const char *tenant, const char *pk,
+                     void *payload)
+{
+    (void)tenant;
+    batch_run *br = payload;
+    static const char *const kinds[] = {"", "missing in the target", "extra in the target",
+                                        "different in the target"};
+    dom_error_set(DOM_EFAILED, "table \"%s\": row %s is %s after the final sync",
+                  br->S->mt[table].info->name, pk, kinds[kind]);
+    return DOM_EFAILED;
+}
+
+static int step_sync(batch_run *br)
+{
+    int64_t seen;
+    int rc;
+    do {
+        if ((rc = catch_up_round(br, 1, &seen)) < 0)
+            return rc;
+    } while (seen > 0);
+    char sig[65];
+    if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
+        return rc;
+    if (br->b.schema_sig[0] && strcmp(sig, br->b.schema_sig) != 0)
+        return dom_error_set(DOM_EFAILED, "the definition of a tenant table in region \"%s\" "
+                                          "changed during the move",
+                             br->b.src);
+    /* The source is frozen: from here it equals the target row for row, or
+     * the batch fails. */
+    if (br->full_verify) {
+        dom_verify_stats vs;
+        if ((rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, fail_diff,
+                                  br, &vs)) < 0)
+            return rc;
+    } else {
+        for (size_t i = 0; i < br->ntodo; i++) {
+            pending *p = &br->todo[i];
+            if (!p->pk) {
+                dom_verify_stats vs;
+                if ((rc = dom_verify_keys(br->S->st, br->T->st, &br->S->mt[p->table],
+                                          &br->T->mt[p->table], 1, fail_diff, br, &vs)) < 0)
+                    return rc;
+                continue;
+            }
+            int eq;
+            if ((rc = dom_verify_pk(br->S->st, br->T->st, &br->S->mt[p->table],
+                                    &br->T->mt[p->table], p->pk, &eq)) < 0)
+                return rc;
+            if (!eq)
+                return fail_diff(p->table, DOM_DIFF_CHANGED, NULL, p->pk, br);
+        }
+    }
+    return save_step(br, "synced");
+}
+
+/* After the directory flip: the source says where the tenants live now and
+ * the target starts accepting their writes. */
+static int finish_flip(batch_run *br)
+{
+    int rc;
+    if ((rc = set_keys_both(br)) < 0)
+        return rc;
+    if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_MOVED, br->b.dst, -1)) < 0)
+        return rc;
+    dom_fault("flipped");
+    if ((rc = dom_store_unfence(br->T->st)) < 0)
+        return rc;
+    if (br->t_freeze > 0) {
+        br->b.pause_ms = (mono() - br->t_freeze) * 1000.0;
+        br->t_freeze = 0;
+        if ((rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
+            return rc;
+        pthread_mutex_lock(br->stats_mu);
+        double *g = dom_realloc(br->stats->pauses_ms, (br->stats->npauses + 1) * sizeof(double));
+        if (g) {
+            br->stats->pauses_ms = g;
+            g[br->stats->npauses++] = br->b.pause_ms;
+        }
+        pthread_mutex_unlock(br->stats_mu);
+    }
+    return 0;
+}
+
+static int step_flip(batch_run *br)
+{
+    int rc = dom_catalog_flip(br->w->cat, &br->b);
+    if (rc < 0)
+        return rc;
+    dom_fault("flip");
+    return finish_flip(br);
+}
+
+/* Erases the source copy once retain_source has passed; *waiting is set
+ * when it has not. */
+static int step_erase(batch_run *br, int *waiting)
+{
+    int rc;
+    *waiting = 0;
+    if (wall() < br->b.flipped_at + (double)br->w->cfg->options.retain_source_sec) {
+        *waiting = 1;
+        return 0;
+    }
+    if ((rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
+                                 br->b.nkeys)) < 0)
+        return rc;
+    int64_t deleted;
+    if ((rc = delete_rows(br->S, &deleted, "erase")) < 0)
+        return rc;
+    for (size_t i = 0; i < br->S->nmt; i++) {
+        int64_t left;
+        if ((rc = dom_store_count_keys(br->S->st, &br->S->mt[i], &left)) < 0)
+            return rc;
+        if (left)
+            return dom_error_set(DOM_EREGION,
+                                 "region \"%s\", table \"%s\": %lld rows of batch %lld remain "
+                                 "after erasure",
+                                 br->b.src, br->S->mt[i].info->name, (long long)left,
+                                 (long long)br->b.id);
+    }
+    br->b.erased += deleted;
+    return save_step(br, "done");
+}
+
+/* Takes a batch back before its flip: the source accepts writes again and
+ * the target loses what was copied. */
+static int abort_batch(batch_run *br, const char *why)
+{
+    int rc;
+    int64_t d;
+    if ((rc = set_keys_both(br)) < 0 || (rc = dom_store_unfence(br->S->st)) < 0 ||
+        (rc = delete_rows(br->T, &d, NULL)) < 0 || (rc = dom_store_unfence(br->T->st)) < 0 ||
+        (rc = dom_catalog_set_state(br->w->cat, br->b.id, "home")) < 0)
+        return rc;
+    snprintf(br->b.error, sizeof(br->b.error), "%s", why);
+    return save_step(br, "failed");
+}
+
+static int step_index(const char *step)
+{
+    static const char *const order[] = {"new",    "armed",  "copied",  "caught_up", "verified",
+                                        "frozen", "synced", "flipped", "done",      "failed"};
+    for (int i = 0; i < (int)DOM_ARRAY_LEN(order); i++)
+        if (strcmp(order[i], step) == 0)
+            return i;
+    return -1;
+}
+
+/* Runs one batch from wherever its journal says it is. */
+static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mutex_t *mu,
+                     const dom_apply_opts *o)
+{
+    batch_run br = {0};
+    int rc = dom_catalog_batch_load(w->cat, id, &br.b);
+    if (rc < 0)
+        return rc;
+    br.w = w;
+    br.stats = stats;
+    br.stats_mu = mu;
+    int s = dom_config_region(w->cfg, br.b.src), t = dom_config_region(w->cfg, br.b.dst);
+    if (s < 0 || t < 0) {
+        rc = dom_error_set(DOM_ECONFIG, "batch %lld moves between regions \"%s\" and \"%s\"; the "
+                                        "config lacks one",
+                           (long long)id, br.b.src, br.b.dst);
+        goto done;
+    }
+    if ((rc = region_open(w, s, &br.S)) < 0 || (rc = region_open(w, t, &br.T)) < 0)
+        goto done;
+    if (br.S->nmt != br.T->nmt) {
+        rc = dom_error_set(DOM_EREGION, "regions \"%s\" and \"%s\" hold different tenant tables",
+                           br.b.src, br.b.dst);
+        goto done;
+    }
+    int step = step_index(br.b.step);
+    int waiting = 0;
+    double t0 = mono();
+    if (step >= 1 && step <= 6 && (rc = set_keys_both(&br)) < 0)
+        goto done;
+    /* a batch resumed after its verify has lost the list of rows to check
+     * again: the final verify compares everything */
+    if (step >= 4 && step <= 6)
+        br.full_verify = 1;
+    switch (step) {
+    case 0:
+    case 1: /* a rerun arms again: the target's partial copy is deleted */
+        t0 = mono();
+        if ((rc = step_arm(&br)) < 0)
+            break;
+        dom_fault("armed");
+        stats->step_sec[0] += mono() - t0;
+        t0 = mono();
+        if ((rc = step_copy(&br)) < 0)
+            break;
+        dom_fault("copied");
+        stats->step_sec[1] += mono() - t0;
+        /* fall through */
+    case 2:
+        t0 = mono();
+        if ((rc = step_catchup(&br)) < 0)
+            break;
+        stats->step_sec[2] += mono() - t0;
+        /* fall through */
+    case 3:
+        t0 = mono();
+        if ((rc = step_verify(&br)) < 0)
+            break;
+        dom_fault("verified");
+        stats->step_sec[3] += mono() - t0;
+        /* fall through */
+    case 4:
+        t0 = mono();
+        if ((rc = step_freeze(&br)) < 0)
+            break;
+        dom_fault("frozen");
+        /* fall through */
+    case 5:
+        if (step == 5)
+            br.t_freeze = 0;
+        if ((rc = step_sync(&br)) < 0)
+            break;
+        dom_fault("synced");
+        /* fall through */
+    case 6:
+        stats->step_sec[4] += mono() - t0;
+        t0 = mono();
+        if ((rc = step_flip(&br)) < 0)
+            break;
+        stats->step_sec[5] += mono() - t0;
+        goto erase;
+    case 7:
+        if ((rc = finish_flip(&br)) < 0)
+            break;
+    erase:
+        t0 = mono();
+        if ((rc = step_erase(&br, &waiting)) < 0)
+            break;
+        dom_fault("done");
+        stats->step_sec[6] += mono() - t0;
+        break;
+    default:
+        break;
+    }
+    if (rc == DOM_EFAILED && step_index(br.b.step) < 7) {
+        char why[1024];
+        snprintf(why, sizeof(why), "%s", dom_error_last());
+        int rc2 = abort_batch(&br, why);
+        if (rc2 < 0)
+            rc = rc2;
+    }
+    pthread_mutex_lock(mu);
+    if (rc == 0 && strcmp(br.b.step, "done") == 0) {
+        stats->batches_done++;
+        stats->tenants += br.b.tenants;
+        stats->rows += br.b.rows;
+        stats->bytes += br.b.bytes;
+        stats->erased += br.b.erased;
+    } else if (rc == 0 && waiting) {
+        stats->batches_retained++;
+        stats->tenants += br.b.tenants;
+        stats->rows += br.b.rows;
+        stats->bytes += br.b.bytes;
+    } else if (strcmp(br.b.step, "failed") == 0) {
+        stats->batches_failed++;
+        snprintf(stats->last_error, sizeof(stats->last_error), "batch %lld: %s", (long long)id,
+                 br.b.error);
+    }
+    if (o->on_batch && (rc == 0 || strcmp(br.b.step, "failed") == 0))
+        o->on_batch(&br.b, o->payload);
+    pthread_mutex_unlock(mu);
+    if (rc == DOM_EFAILED)
+        rc = 0; /* recorded; the run goes on */
+done:
+    clear_todo(&br);
+    dom_free(br.todo);
+    dom_buf_free(&br.pkstore);
+    dom_batch_free(&br.b);
+    return rc;
+}
+
+/* ---- a pool of workers over a list of batches ---------------------------------- */
+
+typedef struct pool {
+    const dom_config *cfg;
+    const dom_apply_opts *o;
+    int64_t *ids;
+    size_t n, next;
+    pthread_mutex_t mu;
+    dom_apply_stats *stats;
+    int rc;
+    char err[2048];
+} pool;
+
+static void *pool_main(void *arg)
+{
+    pool *p = arg;
+    worker w = {0};
+    w.cfg = p->cfg;
+    int rc = dom_catalog_open(&w.cat, p->cfg, 0);
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int stop = p->rc < 0 || p->next >= p->n || dom_interrupted || rc < 0;
+        int64_t id = stop ? 0 : p->ids[p->next++];
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            break;
+        rc = run_batch(&w, id, p->stats, &p->mu, p->o);
+        if (rc < 0)
+            break;
+    }
+    if (rc < 0) {
+        pthread_mutex_lock(&p->mu);
+        if (p->rc == 0 || (p->rc == DOM_EINTR && rc != DOM_EINTR)) {
+            p->rc = rc;
+            snprintf(p->err, sizeof(p->err), "%s", dom_error_last());
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    worker_close(&w);
+    return NULL;
+}
+
+static int run_pool(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
+                    dom_apply_stats *stats, pthread_mutex_t *mu_unused)
+{
+    (void)mu_unused;
+    pool p = {cfg, o, ids, n, 0, PTHREAD_MUTEX_INITIALIZER, stats, 0, ""};
+    int nw = o->workers > 0 ? o->workers : (int)cfg->options.workers;
+    if (nw < 1)
+        nw = 1;
+    if ((size_t)nw > n)
+        nw = (int)n;
+    pthread_t th[64];
+    int started = 0;
+    for (int i = 0; i < nw && i < 64; i++)
+        if (pthread_create(&th[i], NULL, pool_main, &p) == 0)
+            started++;
+    if (!started && n)
+        pool_main(&p);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (p.rc < 0)
+        dom_error_set(p.rc, "%s", p.err);
+    else if (dom_interrupted && p.next < p.n)
+        return dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
+    return p.rc;
+}
+
+/* ---- planning batches ------------------------------------------------------------ */
+
+typedef struct busy_set {
+    char **keys;
+    size_t n, cap;
+} busy_set;
+
+static int busy_add(const char *key, size_t n, const char *r, int64_t e, const char *s, void *p)
+{
+    (void)r, (void)e, (void)s;
+    busy_set *b = p;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        char **g = dom_realloc(b->keys, cap * sizeof(char *));
+        if (!g)
+            return DOM_ENOMEM;
+        b->keys = g;
+        b->cap = cap;
+    }
+    if (!(b->keys[b->n] = dom_strndup(key, n)))
+        return DOM_ENOMEM;
+    b->n++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_busy(const busy_set *b, const char *key)
+{
+    return b->n && bsearch(&key, b->keys, b->n, sizeof(char *), cmp_str) != NULL;
+}
+
+static void busy_free(busy_set *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        dom_free(b->keys[i]);
+    dom_free(b->keys);
+}
+
+/* A move to plan: tenant key, from, to. */
+typedef struct move {
+    const char *key;
+    int from, to;
+} move;
+
+static int cmp_move(const void *a, const void *b)
+{
+    const move *x = a, *y = b;
+    if (x->from != y->from)
+        return x->from - y->from;
+    if (x->to != y->to)
+        return x->to - y->to;
+    return strcmp(x->key, y->key);
+}
+
+/* Creates the batches for `moves` in one catalog transaction. */
+static int create_batches(dom_catalog *cat, const dom_config *cfg, const char *wave, move *mv,
+                          size_t n, int64_t **ids, size_t *nids)
+{
+    int rc;
+    size_t bt = (size_t)cfg->options.batch_tenants;
+    qsort(mv, n, sizeof(move), cmp_move);
+    const char **keys = dom_calloc(bt ? bt : 1, sizeof(char *));
+    if (!keys)
+        return DOM_ENOMEM;
+    if ((rc = dom_catalog_begin(cat)) < 0) {
+        dom_free(keys);
+        return rc;
+    }
+    size_t i = 0;
+    while (i < n) {
+        size_t k = 0;
+        int from = mv[i].from, to = mv[i].to;
+        while (i < n && k < bt && mv[i].from == from && mv[i].to == to)
+            keys[k++] = mv[i++].key;
+        int64_t id;
+        if ((rc = dom_catalog_batch_create(cat, wave, cfg->regions[from].name,
+                                           cfg->regions[to].name, keys, k, &id)) < 0)
+            break;
+        int64_t *g = dom_realloc(*ids, (*nids + 1) * sizeof(int64_t));
+        if (!g) {
+            rc = DOM_ENOMEM;
+            break;
+        }
+        *ids = g;
+        (*ids)[(*nids)++] = id;
+    }
+    dom_free(keys);
+    if (rc < 0) {
+        dom_catalog_rollback(cat);
+        return rc;
+    }
+    return dom_catalog_commit(cat);
+}
+
+static int plan_wave(dom_catalog *cat, const dom_config *cfg, size_t wave, const busy_set *busy,
+                     int64_t **ids, size_t *nids, int64_t *tenants)
+{
+    dom_plan *p;
+    int rc = dom_plan_build(&p, cfg);
+    if (rc < 0)
+        return rc;
+    move *mv = dom_calloc(p->ntenants ? p->ntenants : 1, sizeof(move));
+    size_t n = 0;
+    if (!mv) {
+        dom_plan_free(p);
+        return DOM_ENOMEM;
+    }
+    for (size_t i = 0; i < p->ntenants; i++) {
+        const dom_plan_tenant *t = &p->tenants[i];
+        const char *key = p->keys + t->key_off;
+        if (t->wave != wave || is_busy(busy, key))
+            continue;
+        mv[n].key = key;
+        mv[n].from = t->cur;
+        mv[n].to = t->target;
+        n++;
+    }
+    *tenants = (int64_t)n;
+    rc = create_batches(cat, cfg, cfg->waves[wave].name, mv, n, ids, nids);
+    dom_free(mv);
+    dom_plan_free(p);
+    return rc;
+}
+
+typedef struct rb_ctx {
+    const dom_config *cfg;
+    move *mv;
+    size_t n, cap;
+    const busy_set *busy;
+    int rc;
+} rb_ctx;
+
+static int rb_add(const char *key, size_t n, const char *src, int64_t epoch, const char *cur,
+                  void *payload)
+{
+    rb_ctx *c = payload;
+    (void)epoch;
+    char *k = dom_strndup(key, n);
+    if (!k)
+        return DOM_ENOMEM;
+    if (is_busy(c->busy, k)) {
+        dom_free(k);
+        return 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        move *g = dom_realloc(c->mv, cap * sizeof(move));
+        if (!g) {
+            dom_free(k);
+            return DOM_ENOMEM;
+        }
+        c->mv = g;
+        c->cap = cap;
+    }
+    c->mv[c->n].key = k;
+    c->mv[c->n].from = dom_config_region(c->cfg, cur);
+    c->mv[c->n].to = dom_config_region(c->cfg, src);
+    if (c->mv[c->n].from < 0 || c->mv[c->n].to < 0) {
+        dom_free(k);
+        return dom_error_set(DOM_ECONFIG, "tenant %.*s moved between regions the config lacks",
+                             (int)n, key);
+    }
+    c->n++;
+    return 0;
+}
+
+static int plan_rollback(dom_catalog *cat, const dom_config *cfg, const char *wave,
+                         const busy_set *busy, int64_t **ids, size_t *nids, int64_t *tenants)
+{
+    rb_ctx c = {cfg, NULL, 0, 0, busy, 0};
+    int rc = dom_catalog_wave_tenants(cat, wave, rb_add, &c);
+    char name[96];
+    snprintf(name, sizeof(name), "rollback:%s", wave);
+    if (rc == 0)
+        rc = create_batches(cat, cfg, name, c.mv, c.n, ids, nids);
+    *tenants = (int64_t)c.n;
+    for (size_t i = 0; i < c.n; i++)
+        dom_free((char *)c.mv[i].key);
+    dom_free(c.mv);
+    return rc;
+}
+
+int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
+{
+    dom_catalog *cat = NULL;
+    int64_t *ids = NULL;
+    size_t nids = 0;
+    busy_set busy = {0};
+    int rc;
+    memset(stats, 0, sizeof(*stats));
+    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)
+        return rc;
+    int64_t dir = 0;
+    if ((rc = dom_catalog_directory_count(cat, &dir)) < 0)
+        goto done;
+    if (dir == 0) {
+        rc = dom_error_set(DOM_EUSAGE, "the directory is empty: run 'domicile prepare' first");
+        goto done;
+    }
+    /* unfinished batches first, whatever their wave */
+    if ((rc = dom_catalog_batches(cat, "unfinished", &ids, &nids)) < 0)
+        goto done;
+    if (nids && o->on_planned)
+        o->on_planned("(resumed)", (int64_t)nids, -1, o->payload);
+    if (!o->dry_run && nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
+        goto done;
+    dom_free(ids);
+    ids = NULL;
+    nids = 0;
+    if (o->rollback) {
+        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
+            goto done;
+        qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
+        int64_t tenants = 0;
+        if (o->dry_run) {
+            rc = 0;
+            goto done;
+        }
+        if ((rc = plan_rollback(cat, cfg, o->wave, &busy, &ids, &nids, &tenants)) < 0)
+            goto done;
+        stats->batches_planned += (int64_t)nids;
+        if (o->on_planned)
+            o->on_planned(o->wave, (int64_t)nids, tenants, o->payload);
+        if (nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
+            goto done;
+        goto done;
+    }
+    for (size_t w = 0; w < cfg->nwaves; w++) {
+        if (o->wave && strcmp(o->wave, cfg->waves[w].name) != 0)
+            continue;
+        if (dom_interrupted) {
+            rc = dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
+            goto done;
+        }
+        busy_free(&busy);
+        memset(&busy, 0, sizeof(busy));
+        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
+            goto done;
+        qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
+        int64_t tenants = 0;
+        if (o->dry_run) {
+            dom_plan *p;
+            if ((rc = dom_plan_build(&p, cfg)) < 0)
+                goto done;
+            int64_t bt = cfg->options.batch_tenants;
+            tenants = p->waves[w].tenants;
+            if (o->on_planned)
+                o->on_planned(cfg->waves[w].name, (tenants + bt - 1) / bt, tenants, o->payload);
+            dom_plan_free(p);
+            continue;
+        }
+        if ((rc = plan_wave(cat, cfg, w, &busy, &ids, &nids, &tenants)) < 0)
+            goto done;
+        stats->batches_planned += (int64_t)nids;
+        if (o->on_planned)
+            o->on_planned(cfg->waves[w].name, (int64_t)nids, tenants, o->payload);
+        if (nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
+            goto done;
+        dom_free(ids);
+        ids = NULL;
+        nids = 0;
+    }
+    rc = 0;
+done:
+    dom_free(ids);
+    busy_free(&busy);
+    dom_catalog_close(cat);
+    if (rc == 0 && stats->batches_failed)
+        return dom_error_set(DOM_EFAILED, "%lld batch%s failed; last: %s",
+                             (long long)stats->batches_failed,
+                             stats->batches_failed == 1 ? "" : "es", stats->last_error);
+    return rc;
+}
+
+void dom_apply_stats_free(dom_apply_stats *s)
+{
+    dom_free(s->pauses_ms);
+    s->pauses_ms = NULL;
+    s->npauses = 0;
+}

@@ -1,0 +1,202 @@
+/*
+ * prepare.c - readies every region for moves: checks that their tenant
+ * tables match, installs fences, change logs, the residency guard and the
+ * triggers, and fills the directory from where the tenants are now.  And
+ * takes all of it out again.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/catalog.h"
+#include "core/geo.h"
+#include "core/mover.h"
+#include "core/plan.h"
+#include "core/policy.h"
+#include "core/schema.h"
+#include "store/store.h"
+#include "util/util.h"
+
+typedef struct regions {
+    dom_store *st[DOM_MAX_REGIONS];
+    dom_table_info *info[DOM_MAX_REGIONS];
+    size_t ninfo[DOM_MAX_REGIONS];
+    dom_move_table *mt[DOM_MAX_REGIONS];
+    size_t nmt[DOM_MAX_REGIONS];
+    size_t n;
+} regions;
+
+static void regions_close(regions *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        dom_free(r->mt[i]);
+        dom_table_info_free(r->info[i], r->ninfo[i]);
+        dom_store_close(r->st[i]);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static int regions_open(regions *r, const dom_config *cfg)
+{
+    int rc;
+    memset(r, 0, sizeof(*r));
+    for (size_t i = 0; i < cfg->nregions; i++) {
+        r->n = i + 1;
+        if ((rc = dom_store_open(&r->st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0 ||
+            (rc = dom_store_tables(r->st[i], &r->info[i], &r->ninfo[i])) < 0 ||
+            (rc = dom_move_tables(&r->mt[i], &r->nmt[i], cfg, cfg->regions[i].name, r->info[i],
+                                  r->ninfo[i])) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Every region must hold the same tenant tables with the same columns,
+ * types and primary keys as the first; lists every difference. */
+static int check_compatible(const regions *r, const dom_config *cfg)
+{
+    dom_buf diff = DOM_BUF_INIT;
+    const char *ref = cfg->regions[0].name;
+    for (size_t i = 1; i < r->n; i++) {
+        const char *name = cfg->regions[i].name;
+        for (size_t t = 0; t < r->nmt[0]; t++) {
+            const dom_table_info *a = r->mt[0][t].info;
+            const dom_table_info *b = dom_table_find(r->info[i], r->ninfo[i], a->name);
+            if (!b) {
+                dom_buf_printf(&diff, "region \"%s\": table \"%s\" is missing (region \"%s\" has it)\n",
+                               name, a->name, ref);
+                continue;
+            }
+            for (size_t c = 0; c < a->ncols; c++) {
+                const dom_column *ca = &a->cols[c], *cb = dom_table_column(b, ca->name);
+                if (!cb)
+                    dom_buf_printf(&diff, "region \"%s\", table \"%s\": column \"%s\" is missing\n",
+                                   name, a->name, ca->name);
+                else if (strcmp(ca->type, cb->type) != 0)
+                    dom_buf_printf(&diff,
+                                   "region \"%s\", table \"%s\": column \"%s\" is %s here, %s in "
+                                   "region \"%s\"\n",
+                                   name, a->name, ca->name, cb->type[0] ? cb->type : "untyped",
+                                   ca->type[0] ? ca->type : "untyped", ref);
+                else if (ca->pk != cb->pk)
+                    dom_buf_printf(&diff,
+                                   "region \"%s\", table \"%s\": column \"%s\" is %s of the "
+                                   "primary key here, %s in region \"%s\"\n",
+                                   name, a->name, ca->name, cb->pk ? "part" : "not part",
+                                   ca->pk ? "part of it" : "not part of it", ref);
+            }
+            for (size_t c = 0; c < b->ncols; c++)
+                if (!dom_table_column(a, b->cols[c].name))
+                    dom_buf_printf(&diff,
+                                   "region \"%s\", table \"%s\": column \"%s\" is not in region "
+                                   "\"%s\"\n",
+                                   name, a->name, b->cols[c].name, ref);
+            /* columns in another order would copy values into the wrong place */
+            if (a->ncols == b->ncols)
+                for (size_t c = 0; c < a->ncols; c++)
+                    if (strcmp(a->cols[c].name, b->cols[c].name) != 0) {
+                        dom_buf_printf(&diff,
+                                       "region \"%s\", table \"%s\": columns are in another order "
+                                       "than in region \"%s\"\n",
+                                       name, a->name, ref);
+                        break;
+                    }
+        }
+    }
+    if (diff.len) {
+        diff.ptr[--diff.len] = '\0';
+        int rc = dom_error_set(DOM_EREGION, "the regions' tenant tables differ:\n%s", diff.ptr);
+        dom_buf_free(&diff);
+        return rc;
+    }
+    dom_buf_free(&diff);
+    return diff.oom ? DOM_ENOMEM : 0;
+}
+
+typedef struct fill_ctx {
+    dom_catalog *cat;
+    dom_prepare_report *rep;
+} fill_ctx;
+
+int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
+{
+    regions r;
+    dom_plan *p = NULL;
+    dom_catalog *cat = NULL;
+    char (*countries)[3] = NULL;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = regions_open(&r, cfg)) < 0 || (rc = check_compatible(&r, cfg)) < 0)
+        goto done;
+    countries = dom_calloc(dom_ncountries, 3);
+    if (!countries) {
+        rc = DOM_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < r.n; i++) {
+        size_t nc = 0;
+        for (size_t c = 0; c < dom_ncountries; c++)
+            if (dom_policy_allowed(cfg, dom_countries[c].code) & ((uint64_t)1 << i))
+                memcpy(countries[nc++], dom_countries[c].code, 3);
+        dom_install spec = {cfg->regions[i].name, r.mt[i], r.nmt[i], cfg->tenants.country,
+                            countries, nc};
+        if ((rc = dom_store_install(r.st[i], &spec)) < 0)
+            goto done;
+        out->regions++;
+    }
+    /* the directory: every tenant where it is now; known tenants keep their entry */
+    if ((rc = dom_plan_build(&p, cfg)) < 0)
+        goto done;
+    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 || (rc = dom_catalog_begin(cat)) < 0)
+        goto done;
+    for (size_t i = 0; i < p->ntenants; i++) {
+        const dom_plan_tenant *t = &p->tenants[i];
+        dom_location loc;
+        const char *key = p->keys + t->key_off;
+        int found = dom_catalog_locate(cat, key, &loc);
+        if (found == 0) {
+            out->tenants_known++;
+            continue;
+        }
+        if (found != DOM_ENOTFOUND) {
+            rc = found;
+            break;
+        }
+        if ((rc = dom_catalog_put(cat, key, cfg->regions[t->cur].name, 1, "home")) < 0)
+            break;
+        out->tenants_added++;
+    }
+    if (rc < 0)
+        dom_catalog_rollback(cat);
+    else
+        rc = dom_catalog_commit(cat);
+done:
+    dom_free(countries);
+    dom_plan_free(p);
+    dom_catalog_close(cat);
+    regions_close(&r);
+    return rc;
+}
+
+int dom_prepare_remove(const dom_config *cfg)
+{
+    regions r;
+    int rc = regions_open(&r, cfg);
+    if (rc == 0) {
+        dom_catalog *cat = NULL;
+        int64_t *ids = NULL;
+        size_t n = 0;
+        if (dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) == 0) {
+            if (dom_catalog_batches(cat, "unfinished", &ids, &n) == 0 && n)
+                rc = dom_error_set(DOM_EUSAGE,
+                                   "%zu batch%s not finished; run 'domicile apply' to finish "
+                                   "them before removing",
+                                   n, n == 1 ? " is" : "es are");
+            dom_free(ids);
+            dom_catalog_close(cat);
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < r.n; i++)
+        rc = dom_store_uninstall(r.st[i], r.mt[i], r.nmt[i]);
+    regions_close(&r);
+    return rc;
+}

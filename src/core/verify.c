@@ -1,0 +1,545 @@
+/*
+ * verify.c - compares the rows of tenants between two regions.  Both sides
+ * are read as streams ordered by tenant key and primary key and merged, so
+ * memory does not grow with the tenants' size.
+ */
+#include <jansson.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/verify.h"
+
+static int class_of(const dom_value *v)
+{
+    switch (v->type) {
+    case DOM_V_NULL:
+        return 0;
+    case DOM_V_INT:
+    case DOM_V_REAL:
+        return 1;
+    case DOM_V_TEXT:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
+static int cmp_bytes(const dom_value *a, const dom_value *b)
+{
+    size_t n = a->n < b->n ? a->n : b->n;
+    int c = n ? memcmp(a->p, b->p, n) : 0;
+    if (c)
+        return c < 0 ? -1 : 1;
+    return (a->n > b->n) - (a->n < b->n);
+}
+
+int dom_value_cmp(const dom_value *a, const dom_value *b)
+{
+    int ca = class_of(a), cb = class_of(b);
+    if (ca != cb)
+        return ca < cb ? -1 : 1;
+    switch (ca) {
+    case 0:
+        return 0;
+    case 1:
+        if (a->type == DOM_V_INT && b->type == DOM_V_INT)
+            return (a->i > b->i) - (a->i < b->i);
+        else {
+            double x = a->type == DOM_V_INT ? (double)a->i : a->r;
+            double y = b->type == DOM_V_INT ? (double)b->i : b->r;
+            return (x > y) - (x < y);
+        }
+    default:
+        return cmp_bytes(a, b);
+    }
+}
+
+int dom_value_eq(const dom_value *a, const dom_value *b)
+{
+    return dom_value_cmp(a, b) == 0;
+}
+
+static json_t *value_json(const dom_value *v)
+{
+    switch (v->type) {
+    case DOM_V_NULL:
+        return json_null();
+    case DOM_V_INT:
+        return json_integer(v->i);
+    case DOM_V_REAL:
+        return json_real(v->r);
+    case DOM_V_TEXT:
+        return json_stringn(v->p, v->n);
+    default: {
+        char *hex = dom_malloc(2 * v->n + 1);
+        if (!hex)
+            return NULL;
+        dom_hex((const unsigned char *)v->p, v->n, hex);
+        json_t *o = json_pack("{s:s}", "$b", hex);
+        dom_free(hex);
+        return o;
+    }
+    }
+}
+
+char *dom_pk_json(const dom_move_table *t, const dom_value *row)
+{
+    json_t *a = json_array();
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    for (int i = 0; i < n; i++)
+        json_array_append_new(a, value_json(&row[t->npk ? t->pk[i] : i]));
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    char *out = s ? dom_strdup(s) : NULL;
+    free(s);
+    return out;
+}
+
+static int unhex(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                        : c >= 'A' && c <= 'F'   ? c - 'A' + 10
+                                                                 : -1;
+}
+
+int dom_pk_parse(const char *text, dom_value *out, int n, dom_buf *store)
+{
+    json_error_t err;
+    json_t *a = json_loads(text, JSON_DECODE_ANY, &err);
+    if (!a || !json_is_array(a) || (int)json_array_size(a) != n) {
+        json_decref(a);
+        return dom_error_set(DOM_ERROR, "malformed primary key in the change log: %s", text);
+    }
+    /* first copy every text and blob into the store, then point into it */
+    size_t offs[64];
+    if (n > 64) {
+        json_decref(a);
+        return dom_error_set(DOM_ERROR, "primary key too wide");
+    }
+    dom_buf_clear(store);
+    for (int i = 0; i < n; i++) {
+        json_t *v = json_array_get(a, (size_t)i);
+        dom_value *o = &out[i];
+        memset(o, 0, sizeof(*o));
+        offs[i] = store->len;
+        if (json_is_null(v)) {
+            o->type = DOM_V_NULL;
+        } else if (json_is_integer(v)) {
+            o->type = DOM_V_INT;
+            o->i = json_integer_value(v);
+        } else if (json_is_real(v)) {
+            o->type = DOM_V_REAL;
+            o->r = json_real_value(v);
+        } else if (json_is_string(v)) {
+            o->type = DOM_V_TEXT;
+            o->n = json_string_length(v);
+            dom_buf_put(store, json_string_value(v), o->n);
+        } else if (json_is_object(v) && json_is_string(json_object_get(v, "$b"))) {
+            const char *h = json_string_value(json_object_get(v, "$b"));
+            size_t hl = strlen(h);
+            o->type = DOM_V_BLOB;
+            o->n = hl / 2;
+            for (size_t k = 0; k + 1 < hl; k += 2) {
+                int hi = unhex(h[k]), lo = unhex(h[k + 1]);
+                dom_buf_putc(store, (char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo)));
+            }
+        } else {
+            json_decref(a);
+            return dom_error_set(DOM_ERROR, "malformed primary key in the change log: %s", text);
+        }
+    }
+    json_decref(a);
+    if (store->oom)
+        return DOM_ENOMEM;
+    for (int i = 0; i < n; i++)
+        if (out[i].type == DOM_V_TEXT || out[i].type == DOM_V_BLOB)
+            out[i].p = dom_buf_cstr(store) + offs[i];
+    return n;
+}
+
+void dom_row_encode(dom_buf *b, const dom_value *row, size_t n)
+{
+    char num[40];
+    for (size_t i = 0; i < n; i++) {
+        const dom_value *v = &row[i];
+        switch (v->type) {
+        case DOM_V_NULL:
+            dom_buf_puts(b, "N;");
+            break;
+        case DOM_V_INT:
+            dom_buf_printf(b, "I%lld;", (long long)v->i);
+            break;
+        case DOM_V_REAL:
+            if (v->r == floor(v->r) && fabs(v->r) < 9e15) /* integral reals encode as integers */
+                dom_buf_printf(b, "I%lld;", (long long)v->r);
+            else {
+                snprintf(num, sizeof(num), "%.17g", v->r);
+                dom_buf_printf(b, "R%s;", num);
+            }
+            break;
+        case DOM_V_TEXT:
+            dom_buf_printf(b, "T%zu:", v->n);
+            dom_buf_put(b, v->p, v->n);
+            break;
+        case DOM_V_BLOB:
+            dom_buf_printf(b, "B%zu:", v->n);
+            dom_buf_put(b, v->p, v->n);
+            break;
+        }
+    }
+    dom_buf_putc(b, '\n');
+}
+
+/* Compares the ordering keys (tenant key, then primary key or all columns). */
+static int order_cmp(const dom_move_table *t, const dom_value *a, const dom_value *b)
+{
+    int c = dom_value_cmp(&a[t->key_col], &b[t->key_col]);
+    if (c)
+        return c;
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    for (int i = 0; i < n; i++) {
+        int col = t->npk ? t->pk[i] : i;
+        if ((c = dom_value_cmp(&a[col], &b[col])) != 0)
+            return c;
+    }
+    return 0;
+}
+
+static int rows_equal(const dom_value *a, const dom_value *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].type != b[i].type && !(class_of(&a[i]) == 1 && class_of(&b[i]) == 1))
+            return 0;
+        else if (!dom_value_eq(&a[i], &b[i]))
+            return 0;
+    return 1;
+}
+
+/* Copies a row so that it survives the cursor's next step. */
+typedef struct saved_row {
+    dom_value *v;
+    dom_buf data;
+    size_t n;
+    int have;
+} saved_row;
+
+static int save(saved_row *s, const dom_value *row, size_t n)
+{
+    size_t offs[512];
+    if (n > 512)
+        return dom_error_set(DOM_ERROR, "too many columns");
+    if (!s->v && !(s->v = dom_calloc(n, sizeof(dom_value))))
+        return DOM_ENOMEM;
+    s->n = n;
+    dom_buf_clear(&s->data);
+    for (size_t i = 0; i < n; i++) {
+        s->v[i] = row[i];
+        offs[i] = s->data.len;
+        if (row[i].type == DOM_V_TEXT || row[i].type == DOM_V_BLOB)
+            dom_buf_put(&s->data, row[i].p, row[i].n);
+    }
+    if (s->data.oom)
+        return DOM_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (row[i].type == DOM_V_TEXT || row[i].type == DOM_V_BLOB)
+            s->v[i].p = dom_buf_cstr(&s->data) + offs[i];
+    s->have = 1;
+    return 0;
+}
+
+static int report(const dom_move_table *t, size_t ti, dom_diff_kind kind, const dom_value *row,
+                  dom_diff_cb cb, void *payload, dom_verify_stats *st)
+{
+    st->diffs++;
+    if (!cb)
+        return 0;
+    char *pk = dom_pk_json(t, row);
+    json_t *kv = value_json(&row[t->key_col]);
+    char *kt = kv ? json_dumps(kv, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(kv);
+    int rc = pk && kt ? cb(ti, kind, kt, pk, payload) : DOM_ENOMEM;
+    free(kt);
+    dom_free(pk);
+    return rc;
+}
+
+int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
+                    size_t ntables, dom_diff_cb cb, void *payload, dom_verify_stats *st)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    dom_buf enc = DOM_BUF_INIT;
+    saved_row sa = {0};
+    int rc = 0;
+    memset(st, 0, sizeof(*st));
+    if (!md)
+        return DOM_ENOMEM;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t t = 0; t < ntables && rc == 0; t++) {
+        dom_cursor *ca = NULL, *cb2 = NULL;
+        const dom_value *ra = NULL, *rb = NULL;
+        size_t n = ta[t].info->ncols;
+        if ((rc = dom_store_cursor_open(a, &ta[t], &ca)) < 0)
+            break;
+        if ((rc = dom_store_cursor_open(b, &tb[t], &cb2)) < 0) {
+            dom_store_cursor_close(ca);
+            break;
+        }
+        /* b's row must be saved: a's cursor and b's may share nothing, but
+         * a's current row is consumed while b advances */
+        int ha = dom_store_cursor_next(ca, &ra), hb = dom_store_cursor_next(cb2, &rb);
+        while (rc == 0 && ha >= 0 && hb >= 0 && (ha || hb)) {
+            if (ha) {
+                if ((rc = save(&sa, ra, n)) < 0)
+                    break;
+            }
+            int c = !ha ? 1 : !hb ? -1 : order_cmp(&ta[t], sa.v, rb);
+            if (c < 0) {
+                rc = report(&ta[t], t, DOM_DIFF_MISSING, sa.v, cb, payload, st);
+                st->rows_a++;
+            } else if (c > 0) {
+                rc = report(&tb[t], t, DOM_DIFF_EXTRA, rb, cb, payload, st);
+                st->rows_b++;
+            } else {
+                st->rows_a++;
+                st->rows_b++;
+                if (!rows_equal(sa.v, rb, n))
+                    rc = report(&ta[t], t, DOM_DIFF_CHANGED, sa.v, cb, payload, st);
+            }
+            if (c <= 0 && ha) {
+                dom_buf_clear(&enc);
+                dom_row_encode(&enc, sa.v, n);
+                st->bytes_a += (int64_t)enc.len;
+                EVP_DigestUpdate(md, enc.ptr, enc.len);
+                ha = dom_store_cursor_next(ca, &ra);
+            }
+            if (c >= 0 && hb)
+                hb = dom_store_cursor_next(cb2, &rb);
+        }
+        if (rc == 0 && (ha < 0 || hb < 0))
+            rc = ha < 0 ? ha : hb;
+        dom_store_cursor_close(ca);
+        dom_store_cursor_close(cb2);
+        if (sa.v) {
+            dom_free(sa.v);
+            sa.v = NULL;
+        }
+    }
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(md, st->hash_a, &len);
+    EVP_MD_CTX_free(md);
+    dom_buf_free(&enc);
+    dom_buf_free(&sa.data);
+    dom_free(sa.v);
+    return rc;
+}
+
+int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
+                  const char *pk_json, int *equal)
+{
+    dom_value pk[64];
+    dom_buf store = DOM_BUF_INIT;
+    saved_row sa = {0};
+    int n = ta->npk ? ta->npk : (int)ta->info->ncols;
+    int rc = dom_pk_parse(pk_json, pk, n, &store);
+    *equal = 0;
+    if (rc < 0)
+        return rc;
+    dom_cursor *ca = NULL, *cb = NULL;
+    const dom_value *ra, *rb;
+    int ha = 0, hb = 0;
+    if ((rc = dom_store_cursor_pk(a, ta, pk, &ca)) < 0)
+        goto done;
+    ha = dom_store_cursor_next(ca, &ra);
+    if (ha > 0 && (rc = save(&sa, ra, ta->info->ncols)) < 0)
+        goto done;
+    dom_store_cursor_close(ca);
+    ca = NULL;
+    if ((rc = dom_store_cursor_pk(b, tb, pk, &cb)) < 0)
+        goto done;
+    hb = dom_store_cursor_next(cb, &rb);
+    if (ha < 0 || hb < 0) {
+        rc = ha < 0 ? ha : hb;
+        goto done;
+    }
+    *equal = (!ha && !hb) || (ha && hb && rows_equal(sa.v, rb, ta->info->ncols));
+    rc = 0;
+done:
+    dom_store_cursor_close(ca);
+    dom_store_cursor_close(cb);
+    dom_buf_free(&store);
+    dom_buf_free(&sa.data);
+    dom_free(sa.v);
+    return rc;
+}
+
+/* ---- verify command ---------------------------------------------------------- */
+
+#include "core/catalog.h"
+#include "core/schema.h"
+
+
+typedef struct vt_entry {
+    char *key;
+    int home;
+} vt_entry;
+
+typedef struct vt_list {
+    const dom_config *cfg;
+    vt_entry *v;
+    size_t n, cap;
+} vt_list;
+
+static int vt_add(const char *key, size_t n, const char *region, int64_t epoch, const char *state,
+                  void *payload)
+{
+    vt_list *l = payload;
+    (void)epoch;
+    (void)state;
+    int home = region ? dom_config_region(l->cfg, region) : -1;
+    if (home < 0)
+        return dom_error_set(DOM_ECONFIG, "tenant %.*s lives in region \"%s\", which the config "
+                                          "does not define",
+                             (int)n, key, region ? region : "?");
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        vt_entry *g = dom_realloc(l->v, cap * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        l->v = g;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n].key = dom_strndup(key, n)))
+        return DOM_ENOMEM;
+    l->v[l->n++].home = home;
+    return 0;
+}
+
+static int cmp_vt(const void *a, const void *b)
+{
+    const vt_entry *x = a, *y = b;
+    return x->home != y->home ? x->home - y->home : strcmp(x->key, y->key);
+}
+
+typedef struct vr_ctx {
+    const dom_verify_opts *o;
+    const char *home, *other;
+    const dom_move_table *mt;
+} vr_ctx;
+
+static int vr_diff(size_t table, dom_diff_kind kind, const char *tenant, const char *pk,
+                   void *payload)
+{
+    vr_ctx *c = payload;
+    return c->o->on_diff ? c->o->on_diff(c->home, c->other, c->mt[table].info->name, kind, tenant,
+                                         pk, c->o->payload)
+                         : 0;
+}
+
+static int rows_of_keys(dom_store *st, const dom_move_table *mt, size_t n, int64_t *total)
+{
+    *total = 0;
+    for (size_t t = 0; t < n; t++) {
+        int64_t r;
+        int rc = dom_store_count_keys(st, &mt[t], &r);
+        if (rc < 0)
+            return rc;
+        *total += r;
+    }
+    return 0;
+}
+
+#define VERIFY_CHUNK 500
+
+int dom_verify_run(const dom_config *cfg, const dom_verify_opts *o, dom_verify_summary *out)
+{
+    dom_catalog *cat = NULL;
+    vt_list l = {cfg, NULL, 0, 0};
+    dom_store *st[DOM_MAX_REGIONS] = {0};
+    dom_table_info *info[DOM_MAX_REGIONS] = {0};
+    size_t ninfo[DOM_MAX_REGIONS] = {0};
+    dom_move_table *mt[DOM_MAX_REGIONS] = {0};
+    size_t nmt[DOM_MAX_REGIONS] = {0};
+    const char **chunk = NULL, **present = NULL;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((rc = dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY)) < 0) {
+        if (rc == DOM_ENOTFOUND)
+            rc = dom_error_set(DOM_EUSAGE, "no catalog yet; run 'domicile prepare' first");
+        goto done;
+    }
+    if (o->tenant) {
+        dom_location loc;
+        if ((rc = dom_catalog_locate(cat, o->tenant, &loc)) < 0 ||
+            (rc = vt_add(o->tenant, strlen(o->tenant), loc.region, loc.epoch, loc.state, &l)) < 0)
+            goto done;
+    } else if (o->wave) {
+        if ((rc = dom_catalog_wave_members(cat, o->wave, vt_add, &l)) < 0)
+            goto done;
+    } else if ((rc = dom_catalog_scan_directory(cat, vt_add, &l)) < 0) {
+        goto done;
+    }
+    qsort(l.v, l.n, sizeof(vt_entry), cmp_vt);
+    out->tenants = (int64_t)l.n;
+    for (size_t r = 0; r < cfg->nregions; r++)
+        if ((rc = dom_store_open(&st[r], &cfg->regions[r], DOM_STORE_MUST_EXIST)) < 0 ||
+            (rc = dom_store_tables(st[r], &info[r], &ninfo[r])) < 0 ||
+            (rc = dom_move_tables(&mt[r], &nmt[r], cfg, cfg->regions[r].name, info[r],
+                                  ninfo[r])) < 0)
+            goto done;
+    chunk = dom_calloc(VERIFY_CHUNK, sizeof(char *));
+    present = dom_calloc(VERIFY_CHUNK, sizeof(char *));
+    if (!chunk || !present) {
+        rc = DOM_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < l.n;) {
+        int h = l.v[i].home;
+        size_t n = 0;
+        while (i < l.n && l.v[i].home == h && n < VERIFY_CHUNK)
+            chunk[n++] = l.v[i++].key;
+        for (size_t r = 0; r < cfg->nregions; r++) {
+            if ((int)r == h)
+                continue;
+            int64_t total;
+            if ((rc = dom_store_set_keys(st[r], chunk, NULL, n)) < 0 ||
+                (rc = rows_of_keys(st[r], mt[r], nmt[r], &total)) < 0)
+                goto done;
+            if (!total)
+                continue;
+            size_t np = 0;
+            for (size_t k = 0; k < n; k++) {
+                if ((rc = dom_store_set_keys(st[r], &chunk[k], NULL, 1)) < 0 ||
+                    (rc = rows_of_keys(st[r], mt[r], nmt[r], &total)) < 0)
+                    goto done;
+                if (total)
+                    present[np++] = chunk[k];
+            }
+            if ((rc = dom_store_set_keys(st[h], present, NULL, np)) < 0 ||
+                (rc = dom_store_set_keys(st[r], present, NULL, np)) < 0)
+                goto done;
+            vr_ctx c = {o, cfg->regions[h].name, cfg->regions[r].name, mt[h]};
+            dom_verify_stats vs;
+            if ((rc = dom_verify_keys(st[h], st[r], mt[h], mt[r], nmt[h], vr_diff, &c, &vs)) < 0)
+                goto done;
+            out->elsewhere += (int64_t)np;
+            out->rows_compared += vs.rows_a;
+            out->differences += vs.diffs;
+        }
+    }
+    rc = 0;
+done:
+    dom_free(chunk);
+    dom_free(present);
+    for (size_t r = 0; r < DOM_MAX_REGIONS; r++) {
+        dom_free(mt[r]);
+        dom_table_info_free(info[r], ninfo[r]);
+        dom_store_close(st[r]);
+    }
+    for (size_t i = 0; i < l.n; i++)
+        dom_free(l.v[i].key);
+    dom_free(l.v);
+    dom_catalog_close(cat);
+    return rc;
+}
