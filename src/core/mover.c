@@ -627,6 +627,18 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     double t0 = mono();
     if (step >= 1 && step <= 6 && (rc = set_keys_both(&br)) < 0)
         goto done;
+    /* a resumed batch must still see the tables it started with */
+    if (step >= 1 && step <= 6 && br.b.schema_sig[0]) {
+        char sig[65];
+        if ((rc = dom_store_schema_sig(br.S->st, br.S->mt, br.S->nmt, sig)) < 0)
+            goto done;
+        if (strcmp(sig, br.b.schema_sig) != 0) {
+            rc = dom_error_set(DOM_EFAILED, "the definition of a tenant table in region \"%s\" "
+                                            "changed during the move",
+                               br.b.src);
+            step = -1;
+        }
+    }
     /* a batch resumed after its verify has lost the list of rows to check
      * again: the final verify compares everything */
     if (step >= 4 && step <= 6)
