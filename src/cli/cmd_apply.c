@@ -198,7 +198,8 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     double el = now() - p.t0;
     if (p.tty && p.done_tenants)
         fputc('\n', stderr);
-    qsort(st.pauses_ms, st.npauses, sizeof(double), cmp_double);
+    if (st.npauses)
+        qsort(st.pauses_ms, st.npauses, sizeof(double), cmp_double);
     double p50 = pct(st.pauses_ms, st.npauses, 0.5), p99 = pct(st.pauses_ms, st.npauses, 0.99);
     double mx = st.npauses ? st.pauses_ms[st.npauses - 1] : 0;
     if (p.json) {

@@ -617,18 +617,32 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     }
     if ((rc = region_open(w, s, &br.S)) < 0 || (rc = region_open(w, t, &br.T)) < 0)
         goto done;
-    if (br.S->nmt != br.T->nmt) {
-        rc = dom_error_set(DOM_EREGION, "regions \"%s\" and \"%s\" hold different tenant tables",
-                           br.b.src, br.b.dst);
-        goto done;
-    }
     int step = step_index(br.b.step);
+    /* rows are copied column by column: both regions' tables must match */
+    if (br.S->nmt != br.T->nmt) {
+        rc = dom_error_set(DOM_EFAILED, "regions \"%s\" and \"%s\" hold different tenant tables",
+                           br.b.src, br.b.dst);
+        step = -1;
+    }
+    for (size_t i = 0; i < br.S->nmt && step >= 0; i++) {
+        const dom_table_info *a = br.S->mt[i].info, *b = br.T->mt[i].info;
+        int same = strcmp(a->name, b->name) == 0 && a->ncols == b->ncols;
+        for (size_t c = 0; same && c < a->ncols; c++)
+            same = strcmp(a->cols[c].name, b->cols[c].name) == 0;
+        if (!same) {
+            rc = dom_error_set(DOM_EFAILED,
+                               "table \"%s\" has other columns in region \"%s\" than in region "
+                               "\"%s\"",
+                               a->name, br.b.src, br.b.dst);
+            step = -1;
+        }
+    }
     int waiting = 0;
     double t0 = mono();
-    if (step >= 1 && step <= 6 && (rc = set_keys_both(&br)) < 0)
+    if (step >= 1 && step <= 6 && rc == 0 && (rc = set_keys_both(&br)) < 0)
         goto done;
     /* a resumed batch must still see the tables it started with */
-    if (step >= 1 && step <= 6 && br.b.schema_sig[0]) {
+    if (step >= 1 && step <= 6 && br.b.schema_sig[0] && rc == 0) {
         char sig[65];
         if ((rc = dom_store_schema_sig(br.S->st, br.S->mt, br.S->nmt, sig)) < 0)
             goto done;
@@ -872,7 +886,8 @@ static int create_batches(dom_catalog *cat, const dom_config *cfg, const char *w
 {
     int rc;
     size_t bt = (size_t)cfg->options.batch_tenants;
-    qsort(mv, n, sizeof(move), cmp_move);
+    if (n)
+        qsort(mv, n, sizeof(move), cmp_move);
     const char **keys = dom_calloc(bt ? bt : 1, sizeof(char *));
     if (!keys)
         return DOM_ENOMEM;
@@ -1024,7 +1039,8 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
     if (o->rollback) {
         if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
             goto done;
-        qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
+        if (busy.n)
+            qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
         int64_t tenants = 0;
         if (o->dry_run) {
             rc = 0;
@@ -1050,7 +1066,8 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
         memset(&busy, 0, sizeof(busy));
         if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
             goto done;
-        qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
+        if (busy.n)
+            qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
         int64_t tenants = 0;
         if (o->dry_run) {
             dom_plan *p;

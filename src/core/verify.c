@@ -480,7 +480,8 @@ int dom_verify_run(const dom_config *cfg, const dom_verify_opts *o, dom_verify_s
     } else if ((rc = dom_catalog_scan_directory(cat, vt_add, &l)) < 0) {
         goto done;
     }
-    qsort(l.v, l.n, sizeof(vt_entry), cmp_vt);
+    if (l.n)
+        qsort(l.v, l.n, sizeof(vt_entry), cmp_vt);
     out->tenants = (int64_t)l.n;
     for (size_t r = 0; r < cfg->nregions; r++)
         if ((rc = dom_store_open(&st[r], &cfg->regions[r], DOM_STORE_MUST_EXIST)) < 0 ||

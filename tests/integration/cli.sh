@@ -10,7 +10,7 @@ for c in plan prepare apply status verify rollback locate audit demo; do
     check "domicile $c --help exits 0 and prints usage" \
         sh -c "[ $status -eq 0 ] && grep -q 'usage: domicile' '$T/o2'"
 done
-check "not yet available commands are marked" grep -q "apply .*(not available yet)" "$T/o"
+check "not yet available commands are marked" grep -q "audit .*(not available yet)" "$T/o"
 
 run_dom "$T/o" "$T/e" --version
 check "--version prints the version" grep -q "^domicile [0-9]" "$T/o"
@@ -22,7 +22,7 @@ check "unknown command exits 1" [ "$status" -eq 1 ]
 check "unknown command is named on stderr" grep -q 'unknown command "frobnicate"' "$T/e"
 check "nothing on stdout for a usage error" [ ! -s "$T/o" ]
 
-run_dom "$T/o" "$T/e" -c "$T/none.yaml" apply
+run_dom "$T/o" "$T/e" -c "$T/none.yaml" audit
 check "a command not available yet exits 1" [ "$status" -eq 1 ]
 
 # a missing config

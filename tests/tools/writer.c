@@ -195,6 +195,10 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
         sqlite3_close(db[r]);
     dom_close(ctx);
     dom_config_free(cfg);
+    free(keys);
+    free(where);
+    free(mine_key);
+    free(mine_msg);
     printf("%ld %ld %ld\n", acks, retries, redirects);
     return 0;
 }

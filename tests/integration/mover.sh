@@ -1,0 +1,229 @@
+# The mover on SQLite regions: concurrent writers during waves and a
+# rollback (I1, I2), crashes at every step and random SIGKILLs (I4), verify
+# finding planted differences, rollback returning every row, prepare
+# --remove leaving the data as it was, a tenant-key change and a schema
+# change failing their batch.
+. "$(dirname "$0")/lib.sh"
+W="$DOMICILE_BUILD/tests/tools/writer"
+TABLES="users devices contacts messages photos backups"
+REGIONS="beijing singapore us-east"
+
+# every tenant row, fence and directory entry of a demo folder, as one hash
+state() {
+    for r in $REGIONS; do
+        for t in $TABLES; do
+            sqlite3 "$1/regions/$r.db" "SELECT * FROM $t ORDER BY 1, 2"
+        done
+        sqlite3 "$1/regions/$r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1" 2>/dev/null
+    done
+    sqlite3 "$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+} 2>&1
+
+data_only() {
+    for r in $REGIONS; do
+        for t in $TABLES; do
+            echo "$r.$t"
+            sqlite3 "$1/regions/$r.db" "SELECT * FROM $t ORDER BY 1, 2"
+        done
+    done
+}
+
+"$DOMICILE" demo --dir "$T/tpl" --users 1000 --seed 5 --no-plan >/dev/null 2>&1
+sed -i 's/batch_tenants: 500/batch_tenants: 100/' "$T/tpl/domicile.yaml"
+data_only "$T/tpl" >"$T/original.data"
+# (SQLite's own sqlite_sequence stays once the change log has created it)
+schema_of() { for r in $REGIONS; do sqlite3 "$1/regions/$r.db" "SELECT sql FROM sqlite_schema WHERE name <> 'sqlite_sequence' ORDER BY name"; done; }
+schema_before=$(schema_of "$T/tpl")
+
+# ---- prepare, and prepare --remove leaves data and schema as they were ----
+cp -r "$T/tpl" "$T/rm"
+run_dom "$T/o" "$T/e" -c "$T/rm/domicile.yaml" prepare
+check "prepare exits 0" [ "$status" -eq 0 ]
+check "prepare installs fences" sh -c "sqlite3 '$T/rm/regions/beijing.db' 'SELECT count(*) FROM domicile_fence' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$T/rm/domicile.yaml" prepare
+check "prepare is idempotent (second run adds nobody)" grep -q "0 tenants added, 1,000 already known" "$T/o"
+run_dom "$T/o" "$T/e" -c "$T/rm/domicile.yaml" prepare --remove
+check "prepare --remove exits 0" [ "$status" -eq 0 ]
+data_only "$T/rm" >"$T/rm.data"
+check "prepare --remove leaves every row as it was" cmp -s "$T/original.data" "$T/rm.data"
+schema_after=$(schema_of "$T/rm")
+expect_eq "prepare --remove leaves the schema as it was" "$schema_after" "$schema_before"
+
+# incompatible regions are refused with the difference
+cp -r "$T/tpl" "$T/bad"
+sqlite3 "$T/bad/regions/us-east.db" "ALTER TABLE photos ADD COLUMN album TEXT"
+run_dom "$T/o" "$T/e" -c "$T/bad/domicile.yaml" prepare
+check "prepare refuses regions whose tables differ (exit 3)" [ "$status" -eq 3 ]
+check "... and names the difference" grep -q 'region "us-east", table "photos": column "album" is not in region "beijing"' "$T/e"
+check "... and installs nothing" sh -c "! sqlite3 '$T/bad/regions/beijing.db' 'SELECT 1 FROM domicile_fence' 2>/dev/null"
+
+"$DOMICILE" -c "$T/tpl/domicile.yaml" prepare >/dev/null
+
+# ---- the reference run, without faults ----
+cp -r "$T/tpl" "$T/ref"
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" apply
+check "apply exits 0" [ "$status" -eq 0 ]
+check "apply prints a line per batch" grep -q "^batch 1 (canary) beijing -> singapore" "$T/o"
+ref=$(state "$T/ref" | sha256sum)
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" plan --check
+check "after apply, plan finds nothing misplaced and no violation" sh -c "[ $status -eq 0 ] && grep -q '^total *0 *0' '$T/o'"
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" verify
+check "verify after apply: 0 differences" sh -c "[ $status -eq 0 ] && grep -q ', 0 differences' '$T/o'"
+cn=$(sqlite3 "$T/ref/regions/beijing.db" "SELECT count(*) FROM users WHERE country <> 'CN'")
+expect_eq "no non-CN user left in beijing" "$cn" "0"
+for t in $TABLES; do
+    key=user_id; [ "$t" = photos ] && key=owner_id
+    n=$(sqlite3 "$T/ref/regions/beijing.db" "SELECT count(*) FROM $t WHERE $key NOT IN (SELECT user_id FROM users)")
+    expect_eq "no orphan $t rows left in beijing after erasure" "$n" "0"
+done
+total_before=$(grep -vc '\.' "$T/original.data")
+total_after=$(data_only "$T/ref" | grep -vc '\.')
+expect_eq "every row exists exactly once after the move" "$total_after" "$total_before"
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" apply
+check "a second apply has nothing to do" grep -q "nothing to do" "$T/o"
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" status --json
+expect_eq "status: 3 waves" "$(jq -r '.waves | length' "$T/o")" "3"
+k=$(sqlite3 "$T/ref/regions/singapore.db" "SELECT min(user_id) FROM users")
+run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" locate "$k"
+expect_eq "locate names the new home and epoch" "$(cat "$T/o")" "singapore epoch 2"
+
+# ---- what writers see ----
+cp -r "$T/ref" "$T/ws"
+sqlite3 "$T/ws/regions/beijing.db" "INSERT INTO messages VALUES ($k, 777, 'x', 'y', 'z')" >"$T/o" 2>&1
+check "a write to a moved tenant names its home and epoch" grep -q "domicile: tenant $k lives in region singapore (epoch 2)" "$T/o"
+sqlite3 "$T/ws/regions/beijing.db" "INSERT INTO users VALUES (5000001, 'MY', 'n', NULL, NULL, 'z')" >"$T/o" 2>&1
+check "a new MY tenant is refused in beijing" grep -q "domicile: residency policy forbids storing tenant 5000001 (country MY) in region beijing" "$T/o"
+check "a new CN tenant is accepted in beijing" sqlite3 "$T/ws/regions/beijing.db" "INSERT INTO users VALUES (5000002, 'CN', 'n', NULL, NULL, 'z')"
+check "writes to a tenant at home are untouched" sqlite3 "$T/ws/regions/singapore.db" "UPDATE users SET name = 'ok' WHERE user_id = $k"
+check "a new MY tenant is accepted in singapore" sqlite3 "$T/ws/regions/singapore.db" "INSERT INTO users VALUES (5000003, 'MY', 'n', NULL, NULL, 'z')"
+
+# ---- concurrent writers during the waves, a rollback and the waves again ----
+cp -r "$T/tpl" "$T/live"
+sqlite3 "$T/live/regions/beijing.db" "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250; SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >"$T/keys"
+for i in 1 2 3 4 5 6; do
+    "$W" run "$T/live/domicile.yaml" "$T/keys" "$i" 8 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
+done
+sleep 0.3
+"$DOMICILE" -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
+s1=$?
+"$DOMICILE" -c "$T/live/domicile.yaml" rollback --wave asia >"$T/a2" 2>&1
+s2=$?
+"$DOMICILE" -c "$T/live/domicile.yaml" apply >"$T/a3" 2>&1
+s3=$?
+wait
+expect_eq "apply, rollback, apply under 6 writers all exit 0" "$s1 $s2 $s3" "0 0 0"
+acks=$(cat "$T"/wout* | awk '{ a += $1; r += $2; d += $3 } END { print a, r, d }')
+check "writers got writes acknowledged, retried and redirected ($acks)" sh -c "echo $acks | awk '{ exit !(\$1 > 1000 && \$3 > 0) }'"
+check "no writer hit an unexpected error" sh -c "! grep -q unexpected $T/werr*"
+"$W" check "$T/live/domicile.yaml" "$T"/wlog* >"$T/chk" 2>&1
+check "I1 and I2 hold: $(tail -n 1 "$T/chk")" grep -q "lost 0 stale 0 duplicated 0 interleaved 0" "$T/chk"
+run_dom "$T/o" "$T/e" -c "$T/live/domicile.yaml" verify
+check "verify after the live run: 0 differences" grep -q ", 0 differences" "$T/o"
+# the checker is not blind: a lost write is found
+one=$(grep -h '^I ' "$T"/wlog* | head -n 1)
+set -- $one
+home=$("$DOMICILE" -c "$T/live/domicile.yaml" locate "$2" | cut -d' ' -f1)
+cp -r "$T/live" "$T/lost"
+sqlite3 "$T/lost/regions/$home.db" "DELETE FROM domicile_bypass; INSERT INTO domicile_bypass VALUES (1); DELETE FROM messages WHERE user_id = $2 AND message_no = $3; DELETE FROM domicile_bypass"
+"$W" check "$T/lost/domicile.yaml" "$T"/wlog* >"$T/chk2" 2>&1
+check "the checker reports a deleted acknowledged write" grep -q "^LOST: tenant $2 row $3" "$T/chk2"
+
+# ---- crashes at every step: the rerun ends where the reference did ----
+for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:4 catchup:5; do
+    case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
+    rm -rf "$T/f"
+    cp -r "$T/tpl" "$T/f"
+    DOMICILE_FAULT=$spec "$DOMICILE" -c "$T/f/domicile.yaml" apply >/dev/null 2>"$T/fe"
+    fs=$?
+    "$DOMICILE" -c "$T/f/domicile.yaml" apply >/dev/null 2>&1
+    rs=$?
+    got=$(state "$T/f" | sha256sum)
+    check "crash at $spec (exit $fs), rerun (exit $rs) ends as without the crash" \
+        sh -c "[ $fs -eq 99 ] && [ $rs -eq 0 ] && [ '$got' = '$ref' ]"
+done
+
+# ---- SIGKILL at random moments, 20 times, each followed by reruns ----
+rm -rf "$T/k"
+cp -r "$T/tpl" "$T/k"
+kills=0
+for i in $(seq 1 20); do
+    "$DOMICILE" -c "$T/k/domicile.yaml" apply >/dev/null 2>&1 &
+    pid=$!
+    sleep "0.0$(od -An -N1 -tu1 /dev/urandom | tr -d ' ' | cut -c1)"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+    # every few kills, start again from the beginning of the waves
+    if [ $((i % 5)) -eq 0 ]; then
+        "$DOMICILE" -c "$T/k/domicile.yaml" apply >/dev/null 2>&1
+        check "after SIGKILL round $i, a rerun ends as the reference" [ "$(state "$T/k" | sha256sum)" = "$ref" ]
+        rm -rf "$T/k"
+        cp -r "$T/tpl" "$T/k"
+    fi
+done
+check "the loop killed the mover at least 10 times ($kills)" [ "$kills" -ge 10 ]
+
+# ---- Ctrl-C stops at a safe point with exit 4; the rerun finishes ----
+rm -rf "$T/i"
+cp -r "$T/tpl" "$T/i"
+"$DOMICILE" -c "$T/i/domicile.yaml" apply >/dev/null 2>"$T/ie" &
+pid=$!
+sleep 0.05
+kill -INT "$pid" 2>/dev/null
+wait "$pid"
+is=$?
+"$DOMICILE" -c "$T/i/domicile.yaml" apply >/dev/null 2>&1
+check "SIGINT: exit $is (4 when it came in time), and the rerun ends as the reference" \
+    sh -c "[ $is -eq 4 -o $is -eq 0 ] && [ '$(state "$T/i" | sha256sum)' = '$ref' ]"
+
+# ---- verify finds planted differences ----
+rm -rf "$T/v"
+cp -r "$T/tpl" "$T/v"
+sed -i 's/  workers: 2/  workers: 2\n  retain_source: 1h/' "$T/v/domicile.yaml"
+"$DOMICILE" -c "$T/v/domicile.yaml" apply --wave asia >/dev/null 2>&1
+run_dom "$T/o" "$T/e" -c "$T/v/domicile.yaml" verify --wave asia
+check "with the source retained, verify compares both copies: 0 differences" grep -q ", 0 differences" "$T/o"
+u=$(sqlite3 "$T/v/regions/singapore.db" "SELECT user_id FROM messages GROUP BY user_id HAVING count(*) >= 2 ORDER BY user_id LIMIT 1")
+m1=$(sqlite3 "$T/v/regions/singapore.db" "SELECT min(message_no) FROM messages WHERE user_id = $u")
+m2=$(sqlite3 "$T/v/regions/singapore.db" "SELECT max(message_no) FROM messages WHERE user_id = $u")
+sqlite3 "$T/v/regions/singapore.db" "UPDATE messages SET body = 'planted' WHERE user_id = $u AND message_no = $m1; DELETE FROM messages WHERE user_id = $u AND message_no = $m2; INSERT INTO messages VALUES ($u, 424242, 'p', 'planted', 'z')"
+run_dom "$T/v.json" "$T/e" -c "$T/v/domicile.yaml" verify --tenant "$u" --json
+check "verify exits 2 on differences" [ "$status" -eq 2 ]
+expect_eq "verify finds three differences" "$(jq -r .differences "$T/v.json")" "3"
+expect_eq "the changed row, by key" "$(jq -c '[.diffs[] | select(.kind == "changed") | .pk]' "$T/v.json")" "[[$u,$m1]]"
+expect_eq "the row missing from the home, seen as extra in beijing" "$(jq -c '[.diffs[] | select(.kind == "extra") | .pk]' "$T/v.json")" "[[$u,$m2]]"
+expect_eq "the row only in the home, seen as missing in beijing" "$(jq -c '[.diffs[] | select(.kind == "missing") | .pk]' "$T/v.json")" "[[$u,424242]]"
+
+# ---- rollback returns every row ----
+rm -rf "$T/rb"
+cp -r "$T/ref" "$T/rb"
+for w in rest asia canary; do
+    "$DOMICILE" -c "$T/rb/domicile.yaml" rollback --wave "$w" >/dev/null 2>&1 || not_ok "rollback --wave $w"
+done
+data_only "$T/rb" >"$T/rb.data"
+check "rollback of every wave returns every row to beijing, as it was" cmp -s "$T/original.data" "$T/rb.data"
+
+# ---- a tenant-key change and a schema change fail their batch ----
+rm -rf "$T/kc"
+cp -r "$T/tpl" "$T/kc"
+DOMICILE_FAULT=copied:1 "$DOMICILE" -c "$T/kc/domicile.yaml" apply >/dev/null 2>&1
+t1=$(sqlite3 "$T/kc/domicile.db" "SELECT min(tenant) FROM batch_tenants WHERE batch = 1")
+cnu=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(user_id) FROM users WHERE country = 'CN'")
+mn=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(message_no) FROM messages WHERE user_id = $t1")
+sqlite3 "$T/kc/regions/beijing.db" "UPDATE messages SET user_id = $cnu, message_no = 99999999 WHERE user_id = $t1 AND message_no = $mn"
+run_dom "$T/o" "$T/e" -c "$T/kc/domicile.yaml" apply
+check "a tenant-key change during the move fails the batch (exit 2)" [ "$status" -eq 2 ]
+check "... with a clear message" grep -q "a row of tenant $t1 (primary key \[$t1,$mn\]) changed its tenant key during the move" "$T/e"
+expect_eq "... recorded in the journal" "$(sqlite3 "$T/kc/domicile.db" "SELECT step FROM batches WHERE id = 1")" "failed"
+n=$(sqlite3 "$T/kc/regions/singapore.db" "SELECT count(*) FROM messages WHERE user_id = $cnu")
+expect_eq "... the row that changed tenant did not follow the moving tenant" "$n" "0"
+run_dom "$T/o" "$T/e" -c "$T/kc/domicile.yaml" verify
+check "... and the tenants of the failed batch, moved by a later batch, verify clean" grep -q ", 0 differences" "$T/o"
+
+rm -rf "$T/ddl"
+cp -r "$T/tpl" "$T/ddl"
+DOMICILE_FAULT=copied:1 "$DOMICILE" -c "$T/ddl/domicile.yaml" apply >/dev/null 2>&1
+sqlite3 "$T/ddl/regions/beijing.db" "ALTER TABLE messages ADD COLUMN flags INTEGER"
+run_dom "$T/o" "$T/e" -c "$T/ddl/domicile.yaml" apply
+check "a schema change during the move fails the batch (exit 2)" [ "$status" -eq 2 ]
+check "... saying so" grep -q 'batch 1 (canary) beijing -> singapore: FAILED: table "messages" has other columns in region "beijing" than in region "singapore"' "$T/o"
+expect_eq "... and the schema-changed batch's tenants stay in beijing" "$(sqlite3 "$T/ddl/domicile.db" "SELECT count(*) FROM directory WHERE region <> 'beijing'")" "0"
