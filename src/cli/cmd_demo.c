@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/mover.h"
+#include "core/plan.h"
+#include "core/verify.h"
 #include "demo/demo.h"
 #include "util/util.h"
 
@@ -20,6 +23,156 @@ static int parse_long(const char *s, long *out)
         return -1;
     *out = v;
     return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct demo_run {
+    double *pauses;
+    size_t npauses;
+    int64_t rows, batches;
+} demo_run;
+
+static void demo_batch(const dom_batch *b, void *payload)
+{
+    demo_run *d = payload;
+    double *g = dom_realloc(d->pauses, (d->npauses + 1) * sizeof(double));
+    if (g) {
+        d->pauses = g;
+        d->pauses[d->npauses++] = b->pause_ms;
+    }
+    d->rows += b->rows;
+    d->batches++;
+    if (strcmp(b->step, "failed") == 0)
+        printf("  batch %lld FAILED: %s\n", (long long)b->id, b->error);
+}
+
+/* Users and rows per region, now, from a fresh plan. */
+static int census(const dom_config *cfg, int64_t *users, int64_t *rows, int64_t *violating)
+{
+    dom_plan *p;
+    int rc = dom_plan_build(&p, cfg);
+    if (rc < 0)
+        return rc;
+    for (size_t r = 0; r < cfg->nregions; r++)
+        users[r] = rows[r] = 0;
+    for (size_t i = 0; i < p->ntenants; i++) {
+        users[p->tenants[i].cur]++;
+        rows[p->tenants[i].cur] += p->tenants[i].rows;
+    }
+    *violating = p->violating_before;
+    dom_plan_free(p);
+    return 0;
+}
+
+/* The move itself: prepare, the waves under writer threads, verify, and
+ * the before/after summary. */
+static int demo_move(const char *cfgpath, const char *dir)
+{
+    dom_config *cfg;
+    int rc = dom_config_load(&cfg, cfgpath);
+    if (rc < 0)
+        return cli_fail(rc);
+    int64_t ub[DOM_MAX_REGIONS], rb[DOM_MAX_REGIONS], ua[DOM_MAX_REGIONS], ra[DOM_MAX_REGIONS];
+    int64_t vb = 0, va = 0;
+    dom_prepare_report prep;
+    dom_plan *p = NULL;
+    dom_demo_writers *w = NULL;
+    dom_demo_write_stats ws = {0};
+    demo_run d = {0};
+    char a[32], b[32], c[32], e[32];
+    int exit_code = EXIT_OK;
+    if ((rc = census(cfg, ub, rb, &vb)) < 0 || (rc = dom_prepare(cfg, &prep)) < 0 ||
+        (rc = dom_plan_build(&p, cfg)) < 0)
+        goto fail;
+    printf("\nprepare: fences, change logs and triggers installed in %zu regions; %s users in "
+           "the directory\n",
+           prep.regions, cli_num(a, sizeof(a), prep.tenants_added + prep.tenants_known));
+    /* the application: writers over every 4th user, wherever they live */
+    size_t nk = 0;
+    int64_t *keys = dom_calloc(p->ntenants / 4 + 1, sizeof(int64_t));
+    int *where = dom_calloc(p->ntenants / 4 + 1, sizeof(int));
+    for (size_t i = 0; keys && where && i < p->ntenants; i += 4) {
+        keys[nk] = strtoll(p->keys + p->tenants[i].key_off, NULL, 10);
+        where[nk++] = p->tenants[i].cur;
+    }
+    dom_plan_free(p);
+    p = NULL;
+    rc = keys && where ? dom_demo_writers_start(&w, cfg, keys, where, nk, 4) : DOM_ENOMEM;
+    dom_free(keys);
+    dom_free(where);
+    if (rc < 0)
+        goto fail;
+    printf("4 writer threads keep inserting messages and renaming users for %s users while "
+           "the waves run\n\n",
+           cli_num(a, sizeof(a), (long long)nk));
+    for (size_t i = 0; i < cfg->nwaves; i++) {
+        dom_apply_opts o = {0};
+        dom_apply_stats st;
+        o.wave = cfg->waves[i].name;
+        o.on_batch = demo_batch;
+        o.payload = &d;
+        int64_t before_batches = d.batches, before_rows = d.rows;
+        rc = dom_apply(cfg, &o, &st);
+        double wmax = 0;
+        for (size_t k = 0; k < st.npauses; k++)
+            wmax = st.pauses_ms[k] > wmax ? st.pauses_ms[k] : wmax;
+        printf("wave %-8s %3lld batches, %8s tenants, %10s rows moved, write pause max %.1f ms\n",
+               o.wave, (long long)(d.batches - before_batches), cli_num(a, sizeof(a), st.tenants),
+               cli_num(b, sizeof(b), d.rows - before_rows), wmax);
+        dom_apply_stats_free(&st);
+        if (rc < 0)
+            break;
+        fflush(stdout);
+    }
+    dom_demo_writers_stop(w, &ws);
+    w = NULL;
+    if (rc < 0)
+        goto fail;
+    dom_verify_summary vs;
+    if ((rc = dom_verify_run(cfg, &(dom_verify_opts){0}, &vs)) < 0 ||
+        (rc = census(cfg, ua, ra, &va)) < 0)
+        goto fail;
+    printf("verify: %s users checked, %lld differences\n\n", cli_num(a, sizeof(a), vs.tenants),
+           (long long)vs.differences);
+    printf("%-12s %12s %12s %14s %14s\n", "region", "users before", "users after", "rows before",
+           "rows after");
+    for (size_t r = 0; r < cfg->nregions; r++)
+        printf("%-12s %12s %12s %14s %14s\n", cfg->regions[r].name, cli_num(a, sizeof(a), ub[r]),
+               cli_num(b, sizeof(b), ua[r]), cli_num(c, sizeof(c), rb[r]),
+               cli_num(e, sizeof(e), ra[r]));
+    if (d.npauses)
+        qsort(d.pauses, d.npauses, sizeof(double), cmp_double);
+    double p50 = d.npauses ? d.pauses[(d.npauses - 1) / 2] : 0;
+    double p99 = d.npauses ? d.pauses[(size_t)(0.99 * (double)(d.npauses - 1) + 0.5)] : 0;
+    double mx = d.npauses ? d.pauses[d.npauses - 1] : 0;
+    printf("\nrows moved: %s in %lld batches; write pause per batch p50 %.1f ms, p99 %.1f ms, "
+           "max %.1f ms\n",
+           cli_num(a, sizeof(a), d.rows), (long long)d.batches, p50, p99, mx);
+    printf("writes: %s acknowledged, %s retried (\"moving; retry\"), %s redirected (\"lives in "
+           "region R\"), %lld failed\n",
+           cli_num(a, sizeof(a), ws.writes), cli_num(b, sizeof(b), ws.retried),
+           cli_num(c, sizeof(c), ws.redirected), (long long)ws.errors);
+    printf("tenants in violation of the residency policy: %s before, %s now\n",
+           cli_num(a, sizeof(a), vb), cli_num(b, sizeof(b), va));
+    if (vs.differences || va || ws.errors)
+        exit_code = EXIT_FOUND;
+    printf("\nNext: cd %s && domicile status; domicile verify; domicile rollback --wave asia\n",
+           dir);
+    dom_free(d.pauses);
+    dom_config_free(cfg);
+    return exit_code;
+fail:
+    if (w)
+        dom_demo_writers_stop(w, &ws);
+    dom_plan_free(p);
+    dom_free(d.pauses);
+    dom_config_free(cfg);
+    return cli_fail(rc);
 }
 
 int cmd_demo(cli *c)
@@ -57,21 +210,19 @@ int cmd_demo(cli *c)
     if (!plan)
         return EXIT_OK;
     fflush(stdout);
-    char cfg[4096];
-    snprintf(cfg, sizeof(cfg), "%s/domicile.yaml", dir);
+    char cfgpath[4096];
+    snprintf(cfgpath, sizeof(cfgpath), "%s/domicile.yaml", dir);
     char *argv[] = {"plan", NULL};
-    cli pc = {cfg, 1, argv};
-    rc = cmd_plan(&pc);
-    if (rc != EXIT_OK)
+    cli pc = {cfgpath, 1, argv};
+    if ((rc = cmd_plan(&pc)) != EXIT_OK)
         return rc;
     char html[4096];
     snprintf(html, sizeof(html), "%s/latency.html", dir);
-    printf("\nRound trip from users to their data, now and after the move (ms):\n");
+    printf("\nRound trip from users to their data, now and once they live where the policy "
+           "says (ms):\n");
     fflush(stdout);
-    if ((rc = cli_print_latency(cfg, NULL, "SG,IN,MY")) != EXIT_OK ||
-        (rc = cli_print_latency(cfg, html, "SG,IN,MY")) != EXIT_OK)
+    if ((rc = cli_print_latency(cfgpath, NULL, "SG,IN,MY")) != EXIT_OK ||
+        (rc = cli_print_latency(cfgpath, html, "SG,IN,MY")) != EXIT_OK)
         return rc;
-    printf("\nNext: the mover (prepare, apply) is not available in this version yet;\n"
-               "explore with: domicile -c %s plan --wave canary --json\n", cfg);
-    return rc;
+    return demo_move(cfgpath, dir);
 }

@@ -62,6 +62,18 @@ static const char CATALOG_SCHEMA[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON batch_tenants (tenant);\n";
 
+/* Retries a locked catalog every 200 microseconds for up to 10 seconds (see
+ * store_sqlite.c: the default backoff sleeps up to 100 ms at a time). */
+static int busy_retry(void *payload, int attempts)
+{
+    (void)payload;
+    if (attempts >= 50000)
+        return 0;
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static int cat_fail(dom_catalog *cat, const char *what)
 {
     return dom_error_set(DOM_EREGION, "catalog %s: %s: %s", cat->path, what,
@@ -103,7 +115,7 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
         dom_catalog_close(cat);
         return rc;
     }
-    sqlite3_busy_timeout(cat->db, 10000);
+    sqlite3_busy_handler(cat->db, busy_retry, NULL);
     if (!(flags & DOM_CATALOG_READONLY)) {
         if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(cat->db, CATALOG_SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {

@@ -26,11 +26,11 @@
 
 volatile sig_atomic_t dom_interrupted;
 
-#define COPY_CHUNK_ROWS 2000
+#define COPY_CHUNK_ROWS 500
 #define COPY_CHUNK_BYTES (8 << 20)
 #define CATCHUP_ROUND 2000
 #define CATCHUP_SMALL 50
-#define ERASE_CHUNK 5000
+#define ERASE_CHUNK 1000
 #define MAX_PENDING 20000
 
 /* ---- fault injection ------------------------------------------------------- */
@@ -70,9 +70,40 @@ static double wall(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* ---- the write pause has the right of way ------------------------------------
+ * While a batch is between freeze and flip, the other workers of this
+ * process start no bulk write (copy, erase) in the regions it uses: on SQLite
+ * one writer at a time means the pause would otherwise wait behind them. */
+
+static int pausing[DOM_MAX_REGIONS];
+static pthread_mutex_t pausing_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void pause_enter(int s, int t, int delta)
+{
+    pthread_mutex_lock(&pausing_mu);
+    pausing[s] += delta;
+    pausing[t] += delta;
+    pthread_mutex_unlock(&pausing_mu);
+}
+
+/* Waits (up to a second) while another batch's write pause uses `region`. */
+static void yield_to_pause(int region)
+{
+    for (int i = 0; i < 2000; i++) {
+        pthread_mutex_lock(&pausing_mu);
+        int busy = pausing[region] > 0;
+        pthread_mutex_unlock(&pausing_mu);
+        if (!busy)
+            return;
+        struct timespec ts = {0, 500000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* ---- per-worker region handles ----------------------------------------------- */
 
 typedef struct region_h {
+    int idx; /* region index in the config */
     dom_store *st;
     dom_table_info *info;
     size_t ninfo;
@@ -90,6 +121,7 @@ static int region_open(worker *w, int idx, region_h **out)
 {
     region_h *h = &w->r[idx];
     int rc;
+    h->idx = idx;
     if (!h->st) {
         const dom_region *reg = &w->cfg->regions[idx];
         if ((rc = dom_store_open(&h->st, reg, DOM_STORE_MUST_EXIST)) < 0)
@@ -134,6 +166,7 @@ typedef struct batch_run {
     char key_changed_msg[512];
     dom_buf pkstore;
     double t_freeze;
+    int pausing; /* counted in pausing[] */
     dom_apply_stats *stats;
     pthread_mutex_t *stats_mu;
 } batch_run;
@@ -201,6 +234,7 @@ static int delete_rows(region_h *h, int64_t *deleted, const char *fault_point)
     for (size_t i = h->nmt; i-- > 0;) {
         for (;;) {
             int64_t d = 0;
+            yield_to_pause(h->idx);
             if ((rc = dom_store_write_begin(h->st)) < 0)
                 return rc;
             if ((rc = dom_store_delete_keys(h->st, &h->mt[i], ERASE_CHUNK, &d)) < 0) {
@@ -255,6 +289,7 @@ static int step_copy(batch_run *br)
         int h;
         while ((h = dom_store_cursor_next(c, &row)) > 0) {
             if (!writing) {
+                yield_to_pause(br->T->idx);
                 if ((rc = dom_store_write_begin(br->T->st)) < 0)
                     break;
                 writing = 1;
@@ -442,10 +477,15 @@ static int step_verify(batch_run *br)
 
 static int step_freeze(batch_run *br)
 {
+    double t0 = mono();
+    pause_enter(br->S->idx, br->T->idx, 1);
+    br->pausing = 1;
     int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
     if (rc < 0)
         return rc;
-    br->t_freeze = mono();
+    br->t_freeze = t0;
+    dom_log(DOM_LOG_DEBUG, "batch %lld: freeze in %.1f ms", (long long)br->b.id,
+            (mono() - t0) * 1000);
     dom_fault("freeze");
     return save_step(br, "frozen");
 }
@@ -464,12 +504,17 @@ static int fail_diff(size_t table, dom_diff_kind kind, const char *tenant, const
 
 static int step_sync(batch_run *br)
 {
-    int64_t seen;
+    int64_t seen, total = 0;
     int rc;
+    double t0 = mono();
     do {
         if ((rc = catch_up_round(br, 1, &seen)) < 0)
             return rc;
+        total += seen;
     } while (seen > 0);
+    dom_log(DOM_LOG_DEBUG, "batch %lld: final sync replayed %lld changes in %.1f ms",
+            (long long)br->b.id, (long long)total, (mono() - t0) * 1000);
+    t0 = mono();
     char sig[65];
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
         return rc;
@@ -502,6 +547,8 @@ static int step_sync(batch_run *br)
                 return fail_diff(p->table, DOM_DIFF_CHANGED, NULL, p->pk, br);
         }
     }
+    dom_log(DOM_LOG_DEBUG, "batch %lld: final verify of %zu rows%s in %.1f ms", (long long)br->b.id,
+            br->ntodo, br->full_verify ? " (full)" : "", (mono() - t0) * 1000);
     return save_step(br, "synced");
 }
 
@@ -512,11 +559,19 @@ static int finish_flip(batch_run *br)
     int rc;
     if ((rc = set_keys_both(br)) < 0)
         return rc;
+    double t0 = mono();
     if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_MOVED, br->b.dst, -1)) < 0)
         return rc;
+    double t1 = mono();
     dom_fault("flipped");
     if ((rc = dom_store_unfence(br->T->st)) < 0)
         return rc;
+    if (br->pausing) {
+        pause_enter(br->S->idx, br->T->idx, -1);
+        br->pausing = 0;
+    }
+    dom_log(DOM_LOG_DEBUG, "batch %lld: source fenced moved in %.1f ms, target opened in %.1f ms",
+            (long long)br->b.id, (t1 - t0) * 1000, (mono() - t1) * 1000);
     if (br->t_freeze > 0) {
         br->b.pause_ms = (mono() - br->t_freeze) * 1000.0;
         br->t_freeze = 0;
@@ -535,9 +590,12 @@ static int finish_flip(batch_run *br)
 
 static int step_flip(batch_run *br)
 {
+    double t0 = mono();
     int rc = dom_catalog_flip(br->w->cat, &br->b);
     if (rc < 0)
         return rc;
+    dom_log(DOM_LOG_DEBUG, "batch %lld: directory flip in %.1f ms", (long long)br->b.id,
+            (mono() - t0) * 1000);
     dom_fault("flip");
     return finish_flip(br);
 }
@@ -744,8 +802,12 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     if (o->on_batch && (rc == 0 || strcmp(br.b.step, "failed") == 0))
         o->on_batch(&br.b, o->payload);
     pthread_mutex_unlock(mu);
+    if (br.pausing)
+        pause_enter(br.S->idx, br.T->idx, -1);
     if (rc == DOM_EFAILED)
         rc = 0; /* recorded; the run goes on */
+    dom_store_idle(br.S->st);
+    dom_store_idle(br.T->st);
 done:
     clear_todo(&br);
     dom_free(br.todo);

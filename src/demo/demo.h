@@ -4,7 +4,10 @@
 #ifndef DOM_DEMO_H
 #define DOM_DEMO_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "core/config.h"
 
 #define DOM_DEMO_TABLES 6
 
@@ -20,5 +23,21 @@ extern const char *const dom_demo_table_names[DOM_DEMO_TABLES];
  * beijing holds `users` users generated from `seed`.  Replaces an earlier
  * demo in dir; refuses a folder with other data. */
 int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats *stats);
+
+
+/* The demo's application: threads writing to random users while they move. */
+typedef struct dom_demo_writers dom_demo_writers;
+typedef struct dom_demo_write_stats {
+    int64_t writes;     /* acknowledged */
+    int64_t retried;    /* told "moving; retry" (or busy) */
+    int64_t redirected; /* told "lives in region R", or found the user gone */
+    int64_t errors;     /* anything else */
+} dom_demo_write_stats;
+
+/* Starts `threads` writers over users `keys`, starting from their region
+ * indexes `regions`. */
+int dom_demo_writers_start(dom_demo_writers **out, const dom_config *cfg, const int64_t *keys,
+                           const int *regions, size_t n, int threads);
+void dom_demo_writers_stop(dom_demo_writers *w, dom_demo_write_stats *out);
 
 #endif

@@ -199,3 +199,9 @@ int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, 
 {
     return DISPATCH(schema_sig, st, tables, n, out);
 }
+
+void dom_store_idle(dom_store *st)
+{
+    if (st && st->ops->idle)
+        st->ops->idle(st);
+}

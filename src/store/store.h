@@ -112,6 +112,7 @@ typedef struct dom_store_ops {
                    void *payload);
     int (*changes_forget)(dom_store *st, int64_t batch);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
+    void (*idle)(dom_store *st);
     void (*close)(dom_store *st);
 } dom_store_ops;
 
@@ -196,6 +197,9 @@ int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit
                       dom_change_cb cb, void *payload);
 /* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */
 int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
+
+/* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
+void dom_store_idle(dom_store *st);
 
 /* Resolves the mover's view of a region's tenant tables. */
 int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,

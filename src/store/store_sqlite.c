@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "util/util.h"
@@ -242,6 +243,12 @@ done:
     return rc;
 }
 
+static void sq_idle(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
 static void sq_close(dom_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -277,10 +284,25 @@ const dom_store_ops dom_sqlite__ops = {
     .count_keys = dom_sqlite__count_keys,
     .changes = dom_sqlite__changes,
     .schema_sig = dom_sqlite__schema_sig,
+    .idle = sq_idle,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,
     .close = sq_close,
 };
+
+/* Retries a locked database every 200 microseconds for up to 10 seconds.
+ * SQLite's own busy timeout backs off to sleeps of 100 ms, which would make
+ * the mover's short writes inside the write pause wait behind applications
+ * for far longer than the writes themselves take. */
+static int busy_retry(void *payload, int attempts)
+{
+    (void)payload;
+    if (attempts >= 50000)
+        return 0;
+    struct timespec ts = {0, 200000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
 
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
 {
@@ -311,8 +333,11 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
         sq_close(&s->base);
         return rc;
     }
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_handler(s->db, busy_retry, NULL);
     sqlite3_extended_result_codes(s->db, 1);
+    /* No checkpoint inside the mover's commits: one would land in the write
+     * pause.  The mover checkpoints between batches (dom_store_idle). */
+    sqlite3_wal_autocheckpoint(s->db, 0);
     /* Reading the schema proves that the file is a database we can read. */
     if (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot read %s: %s", region->name,
