@@ -91,8 +91,9 @@ fuzz:
 
 bench:
 	@tools/install-deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all build/tests/tools/writer
 	bench/plan_1m.sh
+	bench/move_sqlite.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

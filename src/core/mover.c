@@ -30,7 +30,7 @@ volatile sig_atomic_t dom_interrupted;
 #define COPY_CHUNK_BYTES (8 << 20)
 #define CATCHUP_ROUND 2000
 #define CATCHUP_SMALL 50
-#define ERASE_CHUNK 1000
+#define ERASE_CHUNK 5000
 #define MAX_PENDING 20000
 
 /* ---- fault injection ------------------------------------------------------- */
@@ -226,29 +226,45 @@ static int set_keys_both(batch_run *br)
     return rc;
 }
 
-/* Deletes the batch's rows from a region, children first, in short writes. */
+/* Deletes the batch's rows from a region, children first, in writes of at
+ * most ERASE_CHUNK rows (several tables share a write when they are small). */
 static int delete_rows(region_h *h, int64_t *deleted, const char *fault_point)
 {
-    int rc;
+    int rc, writing = 0;
+    int64_t in_write = 0;
     *deleted = 0;
     for (size_t i = h->nmt; i-- > 0;) {
         for (;;) {
-            int64_t d = 0;
-            yield_to_pause(h->idx);
-            if ((rc = dom_store_write_begin(h->st)) < 0)
-                return rc;
-            if ((rc = dom_store_delete_keys(h->st, &h->mt[i], ERASE_CHUNK, &d)) < 0) {
+            int64_t d = 0, want = ERASE_CHUNK - in_write;
+            if (!writing) {
+                yield_to_pause(h->idx);
+                if ((rc = dom_store_write_begin(h->st)) < 0)
+                    return rc;
+                writing = 1;
+            }
+            if ((rc = dom_store_delete_keys(h->st, &h->mt[i], want, &d)) < 0) {
                 dom_store_write_rollback(h->st);
                 return rc;
             }
-            if ((rc = dom_store_write_commit(h->st)) < 0)
-                return rc;
+            in_write += d;
             *deleted += d;
-            if (fault_point && d)
-                dom_fault(fault_point);
-            if (d < ERASE_CHUNK)
-                break;
+            if (in_write >= ERASE_CHUNK) {
+                if ((rc = dom_store_write_commit(h->st)) < 0)
+                    return rc;
+                writing = 0;
+                in_write = 0;
+                if (fault_point)
+                    dom_fault(fault_point);
+            }
+            if (d < want)
+                break; /* this table is done */
         }
+    }
+    if (writing) {
+        if ((rc = dom_store_write_commit(h->st)) < 0)
+            return rc;
+        if (fault_point && in_write)
+            dom_fault(fault_point);
     }
     return 0;
 }
@@ -278,6 +294,18 @@ static int step_copy(batch_run *br)
     int rc;
     int64_t seq = 0, rows = 0, bytes = 0, chunk_rows = 0, chunk_bytes = 0;
     dom_fault("copy-start");
+    /* small batches between two regions of one engine: one statement per table */
+    yield_to_pause(br->T->idx);
+    rc = dom_store_copy_from(br->T->st, br->S->st, br->S->mt, br->S->nmt, &seq, &rows, &bytes);
+    if (rc == 0) {
+        dom_fault("copy");
+        br->b.copy_seq = br->b.applied_seq = seq;
+        br->b.rows = rows;
+        br->b.bytes = bytes;
+        return save_step(br, "copied");
+    }
+    if (rc != DOM_EUNSUPPORTED)
+        return rc;
     if ((rc = dom_store_snapshot_begin(br->S->st, &seq)) < 0)
         return rc;
     int writing = 0;

@@ -205,3 +205,11 @@ void dom_store_idle(dom_store *st)
     if (st && st->ops->idle)
         st->ops->idle(st);
 }
+
+int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
+                        int64_t *max_seq, int64_t *rows, int64_t *bytes)
+{
+    if (!dst->ops->copy_from)
+        return DOM_EUNSUPPORTED;
+    return dst->ops->copy_from(dst, src, tables, n, max_seq, rows, bytes);
+}

@@ -113,6 +113,8 @@ typedef struct dom_store_ops {
     int (*changes_forget)(dom_store *st, int64_t batch);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
     void (*idle)(dom_store *st);
+    int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
+                     int64_t *max_seq, int64_t *rows, int64_t *bytes);
     void (*close)(dom_store *st);
 } dom_store_ops;
 
@@ -197,6 +199,13 @@ int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit
                       dom_change_cb cb, void *payload);
 /* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */
 int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
+
+/* Copies the rows of the current keys (set in both stores) from src into
+ * dst in one write on dst, reading one snapshot of src; *max_seq is src's
+ * change-log position in that snapshot.  DOM_EUNSUPPORTED when the pair of
+ * engines has no such path (the caller then streams rows itself). */
+int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
+                        int64_t *max_seq, int64_t *rows, int64_t *bytes);
 
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);

@@ -285,6 +285,7 @@ const dom_store_ops dom_sqlite__ops = {
     .changes = dom_sqlite__changes,
     .schema_sig = dom_sqlite__schema_sig,
     .idle = sq_idle,
+    .copy_from = dom_sqlite__copy_from,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,
     .close = sq_close,

@@ -58,6 +58,8 @@ int dom_sqlite__delete_keys(dom_store *st, const dom_move_table *t, int64_t limi
 int dom_sqlite__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
 int dom_sqlite__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
                         dom_change_cb cb, void *payload);
+int dom_sqlite__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
+                          int64_t *max_seq, int64_t *rows, int64_t *bytes);
 int dom_sqlite__schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
 
 #endif

@@ -854,3 +854,138 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
     dom_buf_free(&b);
     return 0;
 }
+
+/* Above these, copy_from leaves the batch to the caller's chunked stream. */
+#define COPY_FROM_MAX_ROWS 200000
+#define COPY_FROM_MAX_BYTES (64 << 20)
+/* Tenants per write transaction of copy_from. */
+#define COPY_FROM_TENANTS 64
+
+static void size_expr(dom_buf *b, const dom_table_info *ti)
+{
+    for (size_t c = 0; c < ti->ncols; c++) {
+        char *cq = sqlite3_mprintf("\"%w\"", ti->cols[c].name);
+        dom_buf_printf(b,
+                       "%s(CASE typeof(%s) WHEN 'null' THEN 0 WHEN 'integer' THEN 8 WHEN 'real' "
+                       "THEN 8 ELSE length(CAST(%s AS BLOB)) END)",
+                       c ? " + " : "", cq, cq);
+        sqlite3_free(cq);
+    }
+    if (!ti->ncols)
+        dom_buf_puts(b, "0");
+}
+
+/* Rows and bytes of the current keys in the source. */
+static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n, int64_t *rows,
+                      int64_t *bytes)
+{
+    *rows = *bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        dom_buf sql = DOM_BUF_INIT;
+        sqlite3_stmt *st;
+        char *q = sqlite3_mprintf("\"%w\"", tables[i].info->name);
+        char *k = sqlite3_mprintf("\"%w\"", tables[i].key);
+        dom_buf_puts(&sql, "SELECT count(*), ifnull(sum(");
+        size_expr(&sql, tables[i].info);
+        dom_buf_printf(&sql, "), 0) FROM %s WHERE %s IN (SELECT k FROM temp.domicile_keys)",
+                       q ? q : "", k ? k : "");
+        int rc = sql.oom || !q || !k ? DOM_ENOMEM
+                                     : prepare(src, &st, tables[i].info->name, sql.ptr);
+        sqlite3_free(q);
+        sqlite3_free(k);
+        dom_buf_free(&sql);
+        if (rc < 0)
+            return rc;
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            *rows += sqlite3_column_int64(st, 0);
+            *bytes += sqlite3_column_int64(st, 1);
+        } else {
+            rc = fail(src, tables[i].info->name, "cannot size the batch");
+        }
+        sqlite3_finalize(st);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *tables,
+                          size_t n, int64_t *max_seq, int64_t *rows, int64_t *bytes)
+{
+    sqlite_store *d = (sqlite_store *)dbase, *src = (sqlite_store *)sbase;
+    sqlite3_stmt *st;
+    int rc;
+    *rows = *bytes = 0;
+    if (sbase->ops != &dom_sqlite__ops)
+        return DOM_EUNSUPPORTED;
+    int64_t want_rows, want_bytes, nkeys = 0;
+    if ((rc = batch_size(src, tables, n, &want_rows, &want_bytes)) < 0)
+        return rc;
+    if (want_rows > COPY_FROM_MAX_ROWS || want_bytes > COPY_FROM_MAX_BYTES)
+        return DOM_EUNSUPPORTED;
+    /* The change log's position before any row is read: every change after
+     * it is replayed by the catch-up, so the chunks need not share a
+     * snapshot. */
+    if ((rc = prepare(src, &st, NULL, "SELECT ifnull(max(seq), 0) FROM domicile_changes")) < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    *max_seq = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return fail(src, NULL, "cannot read the change log");
+    if ((rc = prepare(d, &st, NULL, "SELECT count(*) FROM temp.domicile_keys")) < 0)
+        return rc;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        nkeys = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if ((rc = prepare(d, &st, NULL, "ATTACH ?1 AS domicile_src")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, src->path, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(d, NULL, "cannot attach the source region");
+    sqlite3_stmt *ins[64] = {0};
+    rc = 0;
+    for (size_t i = 0; i < n && i < 64 && rc == 0; i++) {
+        const dom_move_table *t = &tables[i];
+        dom_buf cols = DOM_BUF_INIT, sql = DOM_BUF_INIT;
+        col_list(&cols, t->info, "");
+        char *q = sqlite3_mprintf("\"%w\"", t->info->name), *k = sqlite3_mprintf("\"%w\"", t->key);
+        dom_buf_printf(&sql,
+                       "INSERT INTO main.%s (%s) SELECT %s FROM domicile_src.%s WHERE %s IN "
+                       "(SELECT k FROM temp.domicile_keys ORDER BY k LIMIT ?1 OFFSET ?2)",
+                       q ? q : "", dom_buf_cstr(&cols), dom_buf_cstr(&cols), q ? q : "", k ? k : "");
+        rc = cols.oom || sql.oom || !q || !k ? DOM_ENOMEM
+                                             : prepare(d, &ins[i], t->info->name, sql.ptr);
+        sqlite3_free(q);
+        sqlite3_free(k);
+        dom_buf_free(&cols);
+        dom_buf_free(&sql);
+    }
+    if (n > 64)
+        rc = DOM_EUNSUPPORTED;
+    for (int64_t off = 0; rc == 0 && off < nkeys; off += COPY_FROM_TENANTS) {
+        if ((rc = dom_sqlite__write_begin(dbase)) < 0)
+            break;
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            sqlite3_bind_int64(ins[i], 1, COPY_FROM_TENANTS);
+            sqlite3_bind_int64(ins[i], 2, off);
+            int s = sqlite3_step(ins[i]);
+            sqlite3_reset(ins[i]);
+            if (s != SQLITE_DONE)
+                rc = fail(d, tables[i].info->name, "cannot copy rows");
+            else
+                *rows += sqlite3_changes64(d->db);
+        }
+        if (rc < 0)
+            dom_sqlite__write_rollback(dbase);
+        else
+            rc = dom_sqlite__write_commit(dbase);
+    }
+    for (size_t i = 0; i < n && i < 64; i++)
+        sqlite3_finalize(ins[i]);
+    sqlite3_exec(d->db, "DETACH domicile_src", NULL, NULL, NULL);
+    *bytes = want_bytes;
+    return rc;
+}
