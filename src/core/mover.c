@@ -173,6 +173,11 @@ typedef struct batch_run {
 
 static int save_step(batch_run *br, const char *step)
 {
+    int rc;
+    /* what the step wrote in the regions must be on disk before the
+     * journal says it is done */
+    if ((rc = dom_store_sync(br->S->st)) < 0 || (rc = dom_store_sync(br->T->st)) < 0)
+        return rc;
     snprintf(br->b.step, sizeof(br->b.step), "%s", step);
     return dom_catalog_batch_update(br->w->cat, &br->b);
 }
@@ -463,7 +468,8 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
         return dom_error_set(DOM_EFAILED, "%s", br->key_changed_msg);
     if (cx.n) {
         br->b.applied_seq = cx.last;
-        if ((rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
+        if ((rc = dom_store_sync(br->T->st)) < 0 ||
+            (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
             return rc;
     }
     return 0;
@@ -1015,7 +1021,7 @@ static int plan_wave(dom_catalog *cat, const dom_config *cfg, size_t wave, const
                      int64_t **ids, size_t *nids, int64_t *tenants)
 {
     dom_plan *p;
-    int rc = dom_plan_build(&p, cfg);
+    int rc = dom_plan_build_ex(&p, cfg, DOM_PLAN_TENANTS_ONLY);
     if (rc < 0)
         return rc;
     move *mv = dom_calloc(p->ntenants ? p->ntenants : 1, sizeof(move));

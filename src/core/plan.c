@@ -363,6 +363,11 @@ static int summarize(dom_plan *p, const dom_config *cfg)
 
 int dom_plan_build(dom_plan **out, const dom_config *cfg)
 {
+    return dom_plan_build_ex(out, cfg, 0);
+}
+
+int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
+{
     dom_store *stores[DOM_MAX_REGIONS] = {0};
     dom_table_info *infos[DOM_MAX_REGIONS] = {0};
     size_t ninfos[DOM_MAX_REGIONS] = {0};
@@ -433,7 +438,7 @@ int dom_plan_build(dom_plan **out, const dom_config *cfg)
         t->wave = (uint16_t)w;
     }
 
-    for (size_t r = 0; r < cfg->nregions; r++) {
+    for (size_t r = 0; r < cfg->nregions && !(flags & DOM_PLAN_TENANTS_ONLY); r++) {
         b.region = (int)r;
         for (size_t i = 0; i < ntts[r]; i++) {
             for (b.table = 0; b.table < (int)p->ntables; b.table++)

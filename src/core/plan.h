@@ -60,6 +60,11 @@ typedef struct dom_plan {
 
 /* Builds the plan of every wave of cfg. */
 int dom_plan_build(dom_plan **out, const dom_config *cfg);
+
+/* With DOM_PLAN_TENANTS_ONLY, rows are not counted: tenants, placement and
+ * waves only (rows, bytes and presence in other regions stay 0). */
+#define DOM_PLAN_TENANTS_ONLY 1
+int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags);
 void dom_plan_free(dom_plan *plan);
 /* Index of the wave named `name` in cfg, or -1. */
 int dom_plan_wave_index(const dom_config *cfg, const char *name);

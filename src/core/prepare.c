@@ -144,7 +144,7 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         out->regions++;
     }
     /* the directory: every tenant where it is now; known tenants keep their entry */
-    if ((rc = dom_plan_build(&p, cfg)) < 0)
+    if ((rc = dom_plan_build_ex(&p, cfg, DOM_PLAN_TENANTS_ONLY)) < 0)
         goto done;
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 || (rc = dom_catalog_begin(cat)) < 0)
         goto done;

@@ -213,3 +213,8 @@ int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *ta
         return DOM_EUNSUPPORTED;
     return dst->ops->copy_from(dst, src, tables, n, max_seq, rows, bytes);
 }
+
+int dom_store_sync(dom_store *st)
+{
+    return st->ops->sync ? st->ops->sync(st) : 0;
+}

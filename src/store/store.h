@@ -113,6 +113,7 @@ typedef struct dom_store_ops {
     int (*changes_forget)(dom_store *st, int64_t batch);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
     void (*idle)(dom_store *st);
+    int (*sync)(dom_store *st);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                      int64_t *max_seq, int64_t *rows, int64_t *bytes);
     void (*close)(dom_store *st);
@@ -206,6 +207,11 @@ int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, 
  * engines has no such path (the caller then streams rows itself). */
 int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                         int64_t *max_seq, int64_t *rows, int64_t *bytes);
+
+/* Makes every write committed so far durable (bulk writes may be committed
+ * without waiting for the disk; fences never are).  Called before the
+ * journal records a step that depends on them. */
+int dom_store_sync(dom_store *st);
 
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);

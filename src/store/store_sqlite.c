@@ -285,6 +285,7 @@ const dom_store_ops dom_sqlite__ops = {
     .changes = dom_sqlite__changes,
     .schema_sig = dom_sqlite__schema_sig,
     .idle = sq_idle,
+    .sync = dom_sqlite__sync,
     .copy_from = dom_sqlite__copy_from,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,
@@ -339,6 +340,12 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
     /* No checkpoint inside the mover's commits: one would land in the write
      * pause.  The mover checkpoints between batches (dom_store_idle). */
     sqlite3_wal_autocheckpoint(s->db, 0);
+    /* Bulk writes commit without waiting for the disk (WAL + NORMAL loses
+     * nothing when the process dies, only on power loss); fences commit
+     * with FULL, and dom_store_sync makes the bulk durable before the
+     * journal relies on it. */
+    if (!(flags & DOM_STORE_READONLY))
+        sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
     /* Reading the schema proves that the file is a database we can read. */
     if (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot read %s: %s", region->name,

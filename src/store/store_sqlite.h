@@ -60,6 +60,7 @@ int dom_sqlite__changes(dom_store *st, int64_t batch, int64_t after, int64_t lim
                         dom_change_cb cb, void *payload);
 int dom_sqlite__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                           int64_t *max_seq, int64_t *rows, int64_t *bytes);
+int dom_sqlite__sync(dom_store *st);
 int dom_sqlite__schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
 
 #endif

@@ -400,6 +400,31 @@ void dom_sqlite__write_rollback(dom_store *base)
     s->in_write = 0;
 }
 
+/* Fences must survive a power loss the moment they are committed. */
+static int durable_commit(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    int rc = dom_sqlite__write_commit(base);
+    sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    return rc;
+}
+
+int dom_sqlite__sync(dom_store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc = dom_sqlite__write_begin(base);
+    if (rc < 0)
+        return rc;
+    if ((rc = exec(s, NULL,
+                   "INSERT INTO domicile_region (key, value) VALUES ('sync', 1) ON CONFLICT (key) "
+                   "DO UPDATE SET value = value + 1")) < 0) {
+        dom_sqlite__write_rollback(base);
+        return rc;
+    }
+    return durable_commit(base);
+}
+
 int dom_sqlite__fence(dom_store *base, int64_t batch, const char *state, const char *home,
                       int64_t epoch)
 {
@@ -422,7 +447,7 @@ int dom_sqlite__fence(dom_store *base, int64_t batch, const char *state, const c
     sqlite3_bind_int64(st, 4, batch);
     if ((rc = step_done(s, st, NULL, "cannot write fences")) < 0)
         goto fail;
-    return dom_sqlite__write_commit(base);
+    return durable_commit(base);
 fail:
     dom_sqlite__write_rollback(base);
     return rc;
@@ -441,7 +466,7 @@ int dom_sqlite__unfence(dom_store *base)
         dom_sqlite__write_rollback(base);
         return rc;
     }
-    return dom_sqlite__write_commit(base);
+    return durable_commit(base);
 }
 
 int dom_sqlite__fence_state(dom_store *base, const char *key, char *state, size_t n)
@@ -859,7 +884,7 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
 #define COPY_FROM_MAX_ROWS 200000
 #define COPY_FROM_MAX_BYTES (64 << 20)
 /* Tenants per write transaction of copy_from. */
-#define COPY_FROM_TENANTS 64
+#define COPY_FROM_TENANTS 256
 
 static void size_expr(dom_buf *b, const dom_table_info *ti)
 {
