@@ -52,12 +52,13 @@ int cmd_demo(cli *c);
 int cmd_report(cli *c);
 /* Prints the latency report of a config (and writes `html` when not NULL). */
 int cli_print_latency(const char *config_path, const char *html, const char *first_csv);
-int cmd_not_yet(cli *c);
 int cmd_prepare(cli *c);
 int cmd_apply(cli *c);
 int cmd_rollback(cli *c);
 int cmd_status(cli *c);
 int cmd_verify(cli *c);
 int cmd_locate(cli *c);
+int cmd_audit(cli *c);
+int cmd_erase(cli *c);
 
 #endif

@@ -54,8 +54,24 @@ static const cli_command commands[] = {
      "usage: domicile [-c FILE] rollback --wave NAME\n"},
     {"locate", cmd_locate, "where a tenant lives; where a new tenant should be created",
      "usage: domicile [-c FILE] locate KEY | --country CC\n"},
-    {"audit", cmd_not_yet, "residency scan of every region + transfer-log chain check",
-     "usage: domicile [-c FILE] audit [--json | --html FILE]\n"},
+    {"audit", cmd_audit, "residency scan of every region + transfer-log chain check",
+     "usage: domicile [-c FILE] audit [--json | --html FILE] [--export FILE]\n"
+     "\n"
+     "Scans every region: rows of tenants in a region their policy does not allow\n"
+     "(per table and country), rows whose tenant is not in the directory, tenants\n"
+     "with rows outside their home after erasure, directory entries whose home\n"
+     "lacks the tenant; also the tables of audit.scan.  Recomputes the transfer\n"
+     "log's SHA-256 chain and names the first bad entry.  Exit 2 on any finding.\n"
+     "\n"
+     "  --json          one JSON document on stdout\n"
+     "  --html FILE     a self-contained page with charts\n"
+     "  --export FILE   also write the transfer log, with its chain, as JSON Lines\n"},
+    {"erase", cmd_erase, "erase retained source copies whose retain_source has passed",
+     "usage: domicile [-c FILE] erase\n"
+     "\n"
+     "Erases, and records in the transfer log, the source copies that\n"
+     "options.retain_source kept after their batch's flip, once the time has\n"
+     "passed (apply does the same before new waves).\n"},
     {"report", cmd_report, "per market round trip to the data, now and after the policy",
      "usage: domicile [-c FILE] report latency [--json | --html FILE] [--first CC,CC,...]\n"
      "\n"
@@ -82,33 +98,12 @@ static const cli_command commands[] = {
      "  --no-plan     only create the data set\n"},
 };
 
-static const char *available_later[] = {"audit"};
-
 const cli_command *cli_find(const char *name)
 {
     for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
     return NULL;
-}
-
-static int not_yet(const char *name)
-{
-    for (size_t i = 0; i < DOM_ARRAY_LEN(available_later); i++)
-        if (strcmp(available_later[i], name) == 0)
-            return 1;
-    return 0;
-}
-
-int cmd_not_yet(cli *c)
-{
-    const cli_command *cmd = cli_find(c->argv[0]);
-    if (cli_wants_help(c->argc, c->argv)) {
-        printf("%s\n%s\n(not available in this version yet)\n", cmd->usage, cmd->summary);
-        return EXIT_OK;
-    }
-    fprintf(stderr, "domicile: '%s' is not available in this version yet\n", c->argv[0]);
-    return EXIT_USAGE;
 }
 
 static void usage(FILE *out)
@@ -118,8 +113,7 @@ static void usage(FILE *out)
                  "domicile moves each user's data to the region where it belongs, online.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
-        fprintf(out, "  %-9s %s%s\n", commands[i].name, commands[i].summary,
-                not_yet(commands[i].name) ? " (not available yet)" : "");
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\nThe config is -c FILE, else $DOMICILE_CONFIG, else ./domicile.yaml.\n"
                  "'domicile COMMAND --help' tells more.  Exit codes: 0 ok, 1 usage or config\n"
                  "error, 2 a check found a difference, 3 a region or the catalog failed,\n"
@@ -172,7 +166,7 @@ int main(int argc, char **argv)
         c.config_path = "domicile.yaml";
     c.argc = argc - i;
     c.argv = argv + i;
-    if (cmd->run != cmd_not_yet && cli_wants_help(c.argc, c.argv)) {
+    if (cli_wants_help(c.argc, c.argv)) {
         fputs(cmd->usage, stdout);
         return EXIT_OK;
     }

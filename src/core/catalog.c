@@ -52,7 +52,14 @@ static const char CATALOG_SCHEMA[] =
     "    created_at  REAL NOT NULL,\n"
     "    updated_at  REAL NOT NULL,\n"
     "    flipped_at  REAL,\n"
+    "    logged      INTEGER NOT NULL DEFAULT 0,\n"
     "    error       TEXT\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS transfer_log (\n"
+    "    seq   INTEGER PRIMARY KEY,\n"
+    "    entry TEXT NOT NULL,\n"
+    "    prev  TEXT NOT NULL,\n"
+    "    hash  TEXT NOT NULL\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS batches_step ON batches (step);\n"
     "CREATE TABLE IF NOT EXISTS batch_tenants (\n"
@@ -340,7 +347,7 @@ int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
     if ((rc = prep(cat, &st,
                    "SELECT wave, src, dst, step, tenants, copy_seq, applied_seq, rows, bytes, "
                    "erased, ifnull(schema_sig, ''), ifnull(flipped_at, 0), ifnull(pause_ms, 0), "
-                   "ifnull(error, '') FROM batches WHERE id = ?1")) < 0)
+                   "ifnull(error, ''), logged FROM batches WHERE id = ?1")) < 0)
         return rc;
     sqlite3_bind_int64(st, 1, id);
     if (sqlite3_step(st) != SQLITE_ROW) {
@@ -362,6 +369,7 @@ int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
     b->flipped_at = sqlite3_column_double(st, 11);
     b->pause_ms = sqlite3_column_double(st, 12);
     snprintf(b->error, sizeof(b->error), "%s", sqlite3_column_text(st, 13));
+    b->logged = sqlite3_column_int(st, 14);
     sqlite3_finalize(st);
     if ((rc = prep(cat, &st,
                    "SELECT bt.tenant, ifnull(d.epoch, 1) FROM batch_tenants bt LEFT JOIN directory "
@@ -395,7 +403,7 @@ int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b)
     if ((rc = prep(cat, &st,
                    "UPDATE batches SET step = ?2, copy_seq = ?3, applied_seq = ?4, rows = ?5, "
                    "bytes = ?6, erased = ?7, schema_sig = nullif(?8, ''), pause_ms = ?9, "
-                   "error = nullif(?10, ''), updated_at = ?11 WHERE id = ?1")) < 0)
+                   "error = nullif(?10, ''), updated_at = ?11, logged = ?12 WHERE id = ?1")) < 0)
         return rc;
     sqlite3_bind_int64(st, 1, b->id);
     sqlite3_bind_text(st, 2, b->step, -1, SQLITE_STATIC);
@@ -408,6 +416,7 @@ int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b)
     sqlite3_bind_double(st, 9, b->pause_ms);
     sqlite3_bind_text(st, 10, b->error, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 11, now_sec());
+    sqlite3_bind_int(st, 12, b->logged);
     return run(cat, st, "cannot update batch");
 }
 
@@ -520,6 +529,104 @@ int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_c
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+}
+
+/* ---- the transfer log ------------------------------------------------------------ */
+
+static const char GENESIS[] = "0000000000000000000000000000000000000000000000000000000000000000";
+
+void dom_log_hash(const char *prev, const char *entry, char out[65])
+{
+    dom_buf b = DOM_BUF_INIT;
+    unsigned char d[32];
+    dom_buf_puts(&b, prev);
+    dom_buf_putc(&b, '\n');
+    dom_buf_puts(&b, entry);
+    dom_sha256(b.ptr ? b.ptr : "", b.len, d);
+    dom_hex(d, 32, out);
+    dom_buf_free(&b);
+}
+
+int dom_catalog_log_next(dom_catalog *cat, int64_t *seq, char prev[65])
+{
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st, "SELECT seq, hash FROM transfer_log ORDER BY seq DESC LIMIT 1")) < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0) + 1;
+        snprintf(prev, 65, "%s", sqlite3_column_text(st, 1));
+    } else {
+        *seq = 1;
+        memcpy(prev, GENESIS, 65);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read the transfer log");
+}
+
+int dom_catalog_log_write(dom_catalog *cat, int64_t seq, const char *entry, const char *prev,
+                          char hash[65])
+{
+    sqlite3_stmt *st;
+    int rc;
+    dom_log_hash(prev, entry, hash);
+    if ((rc = prep(cat, &st, "INSERT INTO transfer_log VALUES (?1, ?2, ?3, ?4)")) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_text(st, 2, entry, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, prev, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
+    if ((rc = run(cat, st, "cannot append to the transfer log")) < 0)
+        return rc;
+    char head[96];
+    snprintf(head, sizeof(head), "%lld %s", (long long)seq, hash);
+    if ((rc = prep(cat, &st, "INSERT OR REPLACE INTO domicile_meta VALUES ('log_head', ?1)")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, head, -1, SQLITE_TRANSIENT);
+    return run(cat, st, "cannot record the transfer log's head");
+}
+
+int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload)
+{
+    sqlite3_stmt *st;
+    int rc;
+    if (sqlite3_table_column_metadata(cat->db, NULL, "transfer_log", "seq", NULL, NULL, NULL, NULL,
+                                      NULL) != SQLITE_OK)
+        return 0;
+    if ((rc = prep(cat, &st, "SELECT seq, entry, prev, hash FROM transfer_log ORDER BY seq")) < 0)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                   (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+                   payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read the transfer log");
+}
+
+int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65])
+{
+    sqlite3_stmt *st;
+    *seq = 0;
+    hash[0] = '\0';
+    if (sqlite3_prepare_v2(cat->db, "SELECT value FROM domicile_meta WHERE key = 'log_head'", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        long long n = 0;
+        char h[65] = {0};
+        if (sscanf((const char *)sqlite3_column_text(st, 0), "%lld %64s", &n, h) == 2) {
+            *seq = n;
+            memcpy(hash, h, 65);
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
 }
 
 sqlite3 *dom_catalog__db(dom_catalog *cat)

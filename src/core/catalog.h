@@ -43,6 +43,7 @@ typedef struct dom_batch {
     int64_t tenants, copy_seq, applied_seq, rows, bytes, erased;
     char schema_sig[65];
     double flipped_at, pause_ms;
+    int logged; /* the transfer entry is in the log */
     char error[1024];
     char **keys;     /* tenant keys, sorted */
     int64_t *epochs; /* their directory epochs */
@@ -71,6 +72,22 @@ int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payloa
  * (key, source region, epoch, current region). */
 int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);
+/* ---- the transfer log: entries chained by SHA-256 ---- */
+
+/* hash = SHA-256(prev || "\n" || entry), as lower-case hex. */
+void dom_log_hash(const char *prev, const char *entry, char out[65]);
+/* The next entry's number and the hash it must chain to (inside a
+ * transaction, with the write that follows). */
+int dom_catalog_log_next(dom_catalog *cat, int64_t *seq, char prev[65]);
+/* Appends an entry and moves the catalog's record of the head. */
+int dom_catalog_log_write(dom_catalog *cat, int64_t seq, const char *entry, const char *prev,
+                          char hash[65]);
+typedef int (*dom_log_cb)(int64_t seq, const char *entry, const char *prev, const char *hash,
+                          void *payload);
+int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload);
+/* The head as the catalog recorded it (0 and "" when none). */
+int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65]);
+
 /* Streams the directory entries of every tenant of a wave's batches. */
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);

@@ -473,15 +473,16 @@ static void parse_tenants(parser *p, yaml_node_t *n)
         p->cfg->tenants.country = get_str(p, f[2], "tenants.country");
 }
 
-static void parse_tables(parser *p, yaml_node_t *n)
+static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_table_spec **out,
+                             size_t *nout)
 {
-    dom_config *cfg = p->cfg;
-    if (expect(p, n, YAML_SEQUENCE_NODE, "tables") < 0)
+    if (expect(p, n, YAML_SEQUENCE_NODE, what) < 0)
         return;
     size_t cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-    cfg->tables = dom_calloc(cap, sizeof(dom_table_spec));
-    if (!cfg->tables)
+    *out = dom_calloc(cap, sizeof(dom_table_spec));
+    if (!*out)
         return;
+    dom_table_spec *tables = *out;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
         yaml_node_t *v = node_at(p, *it);
         dom_table_spec t = {0};
@@ -492,15 +493,17 @@ static void parse_tables(parser *p, yaml_node_t *n)
         } else if (v->type == YAML_MAPPING_NODE) {
             static const char *const keys[] = {"table", "key", NULL};
             yaml_node_t *f[2];
-            map_fields(p, v, "tables entry", keys, f, NULL);
+            char ewhat[64];
+            snprintf(ewhat, sizeof(ewhat), "%s entry", what);
+            map_fields(p, v, ewhat, keys, f, NULL);
             if (!f[0])
-                perr(p, v, "missing key \"table\" in tables entry");
+                perr(p, v, "missing key \"table\" in %s entry", what);
             else
                 t.table = get_str(p, f[0], "table");
             if (f[1])
                 t.key = get_str(p, f[1], "key");
         } else {
-            perr(p, v, "expected a table name or { table: NAME, key: COLUMN } in tables, got %s",
+            perr(p, v, "expected a table name or { table: NAME, key: COLUMN } in %s, got %s", what,
                  kind_name(v));
             continue;
         }
@@ -509,17 +512,35 @@ static void parse_tables(parser *p, yaml_node_t *n)
             continue;
         }
         int dup = 0;
-        for (size_t i = 0; i < cfg->ntables; i++)
-            if (strcmp(cfg->tables[i].table, t.table) == 0)
+        for (size_t i = 0; i < *nout; i++)
+            if (strcmp(tables[i].table, t.table) == 0)
                 dup = 1;
         if (dup) {
-            perr(p, v, "duplicate table \"%s\" in tables", t.table);
+            perr(p, v, "duplicate table \"%s\" in %s", t.table, what);
             dom_free(t.table);
             dom_free(t.key);
             continue;
         }
-        cfg->tables[cfg->ntables++] = t;
+        tables[(*nout)++] = t;
     }
+}
+
+static void parse_tables(parser *p, yaml_node_t *n)
+{
+    parse_table_list(p, n, "tables", &p->cfg->tables, &p->cfg->ntables);
+}
+
+/* audit: { scan: [...], examples: N } */
+static void parse_audit(parser *p, yaml_node_t *n)
+{
+    static const char *const keys[] = {"scan", "examples", NULL};
+    yaml_node_t *f[2];
+    if (map_fields(p, n, "audit", keys, f, NULL) < 0)
+        return;
+    if (f[0])
+        parse_table_list(p, f[0], "audit.scan", &p->cfg->audit.scan, &p->cfg->audit.nscan);
+    if (f[1])
+        get_long(p, f[1], "audit.examples", 0, 1000, &p->cfg->audit.examples);
 }
 
 static int parse_region_list(parser *p, yaml_node_t *n, const char *what, uint64_t *mask)
@@ -757,10 +778,20 @@ static void parse_latency(parser *p, yaml_node_t *n)
 
 static void parse_root(parser *p, yaml_node_t *root)
 {
-    static const char *const keys[] = {"catalog", "regions", "tenants", "tables", "policy",
-                                       "waves",   "options", "latency", NULL};
-    enum { K_CATALOG, K_REGIONS, K_TENANTS, K_TABLES, K_POLICY, K_WAVES, K_OPTIONS, K_LATENCY };
-    yaml_node_t *f[8];
+    static const char *const keys[] = {"catalog", "regions", "tenants", "tables",  "policy",
+                                       "waves",   "options", "latency", "audit",   NULL};
+    enum {
+        K_CATALOG,
+        K_REGIONS,
+        K_TENANTS,
+        K_TABLES,
+        K_POLICY,
+        K_WAVES,
+        K_OPTIONS,
+        K_LATENCY,
+        K_AUDIT
+    };
+    yaml_node_t *f[9];
     dom_config *cfg = p->cfg;
     if (map_fields(p, root, "the config", keys, f, NULL) < 0)
         return;
@@ -792,6 +823,8 @@ static void parse_root(parser *p, yaml_node_t *root)
         parse_options(p, f[K_OPTIONS]);
     if (f[K_LATENCY])
         parse_latency(p, f[K_LATENCY]);
+    if (f[K_AUDIT])
+        parse_audit(p, f[K_AUDIT]);
 }
 
 static char *dirname_of(const char *path)
@@ -819,6 +852,7 @@ static int parse_buffer(dom_config **out, const char *name, const char *dir, con
     p.cfg->dir = dom_strdup(dir);
     p.cfg->options.batch_tenants = 500;
     p.cfg->options.workers = 2;
+    p.cfg->audit.examples = 5;
     if (!yaml_parser_initialize(&yp)) {
         dom_config_free(p.cfg);
         return dom_error_set(DOM_ENOMEM, "out of memory");
@@ -918,5 +952,10 @@ void dom_config_free(dom_config *cfg)
     }
     dom_free(cfg->waves);
     dom_free(cfg->latency);
+    for (size_t i = 0; i < cfg->audit.nscan; i++) {
+        dom_free(cfg->audit.scan[i].table);
+        dom_free(cfg->audit.scan[i].key);
+    }
+    dom_free(cfg->audit.scan);
     dom_free(cfg);
 }

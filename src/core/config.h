@@ -84,6 +84,11 @@ typedef struct dom_config {
     } options;
     dom_latency_override *latency;
     size_t nlatency;
+    struct {
+        dom_table_spec *scan; /* more tables with a tenant column to scan */
+        size_t nscan;
+        long examples; /* example keys per finding */
+    } audit;
 } dom_config;
 
 /* Loads and validates the config at `path`.  On failure returns DOM_ECONFIG

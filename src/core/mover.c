@@ -7,6 +7,7 @@
  *
  * It talks to regions only through store.h and knows nothing of engines.
  */
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -622,6 +623,8 @@ static int finish_flip(batch_run *br)
     return 0;
 }
 
+static int log_transfer(batch_run *br);
+
 static int step_flip(batch_run *br)
 {
     double t0 = mono();
@@ -631,7 +634,115 @@ static int step_flip(batch_run *br)
     dom_log(DOM_LOG_DEBUG, "batch %lld: directory flip in %.1f ms", (long long)br->b.id,
             (mono() - t0) * 1000);
     dom_fault("flip");
-    return finish_flip(br);
+    if ((rc = finish_flip(br)) < 0)
+        return rc;
+    return log_transfer(br);
+}
+
+/* ---- the transfer log ------------------------------------------------------------- */
+
+static void iso_now(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* SHA-256 over the batch's tenant keys, sorted, one per line. */
+static void keys_digest(const dom_batch *b, char out[65])
+{
+    dom_buf k = DOM_BUF_INIT;
+    unsigned char d[32];
+    for (size_t i = 0; i < b->nkeys; i++) {
+        dom_buf_puts(&k, b->keys[i]);
+        dom_buf_putc(&k, '\n');
+    }
+    dom_sha256(k.ptr ? k.ptr : "", k.len, d);
+    dom_hex(d, 32, out);
+    dom_buf_free(&k);
+}
+
+/* Appends `entry` (its "seq" is set here) to the log inside the caller's
+ * catalog transaction; *head receives "seq hash". */
+static int log_entry(worker *w, json_t *entry, char head[96])
+{
+    int64_t seq;
+    char prev[65], hash[65];
+    int rc = dom_catalog_log_next(w->cat, &seq, prev);
+    if (rc < 0)
+        return rc;
+    json_object_set_new(entry, "seq", json_integer(seq));
+    char *text = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text)
+        return DOM_ENOMEM;
+    rc = dom_catalog_log_write(w->cat, seq, text, prev, hash);
+    free(text);
+    snprintf(head, 96, "%lld %s", (long long)seq, hash);
+    return rc;
+}
+
+/* Every region the batch touched remembers the log's head, so that a log
+ * cut short in the catalog is noticed by audit. */
+static int publish_head(batch_run *br, const char *head)
+{
+    int rc = dom_store_meta_set(br->S->st, "log_head", head);
+    if (rc == 0)
+        rc = dom_store_meta_set(br->T->st, "log_head", head);
+    return rc;
+}
+
+/* After the flip: the source copy can no longer change (fenced "moved"), so
+ * its rows are what was transferred.  Records rows, bytes and the content
+ * hash per table in the log, once. */
+static int log_transfer(batch_run *br)
+{
+    if (br->b.logged)
+        return 0;
+    size_t n = br->S->nmt;
+    int64_t *rows = dom_calloc(n, sizeof(int64_t)), *bytes = dom_calloc(n, sizeof(int64_t));
+    unsigned char h[32];
+    char hex[65], digest[65], now[32], head[96];
+    int rc = rows && bytes ? 0 : DOM_ENOMEM;
+    if (rc == 0 && (rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys,
+                                            br->b.epochs, br->b.nkeys)) == 0)
+        rc = dom_hash_keys(br->S->st, br->S->mt, n, rows, bytes, h);
+    if (rc < 0)
+        goto done;
+    dom_hex(h, 32, hex);
+    keys_digest(&br->b, digest);
+    iso_now(now);
+    json_t *tables = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(tables, json_pack("{s:s,s:I,s:I}", "table", br->S->mt[i].info->name,
+                                                "rows", (json_int_t)rows[i], "bytes",
+                                                (json_int_t)bytes[i]));
+    json_t *e = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:o,s:s}", "time", now, "kind",
+                          "transfer", "wave", br->b.wave, "batch", (json_int_t)br->b.id, "from",
+                          br->b.src, "to", br->b.dst, "tenants", (json_int_t)br->b.nkeys,
+                          "tenant_digest", digest, "tables", tables, "content_sha256", hex);
+    if (!e) {
+        rc = DOM_ENOMEM;
+        goto done;
+    }
+    if ((rc = dom_catalog_begin(br->w->cat)) == 0) {
+        br->b.logged = 1;
+        if ((rc = log_entry(br->w, e, head)) < 0 ||
+            (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0) {
+            br->b.logged = 0;
+            dom_catalog_rollback(br->w->cat);
+        } else {
+            rc = dom_catalog_commit(br->w->cat);
+        }
+    }
+    json_decref(e);
+    if (rc == 0)
+        rc = publish_head(br, head);
+done:
+    dom_free(rows);
+    dom_free(bytes);
+    return rc;
 }
 
 /* Erases the source copy once retain_source has passed; *waiting is set
@@ -662,8 +773,36 @@ static int step_erase(batch_run *br, int *waiting)
                                  (long long)br->b.id);
     }
     br->b.erased += deleted;
-    return save_step(br, "done");
+    /* the erasure, checked table by table, goes into the log with "done" */
+    char digest[65], now[32], head[96];
+    keys_digest(&br->b, digest);
+    iso_now(now);
+    json_t *tables = json_array();
+    for (size_t i = 0; i < br->S->nmt; i++)
+        json_array_append_new(tables, json_pack("{s:s,s:I}", "table", br->S->mt[i].info->name,
+                                                "remaining", (json_int_t)0));
+    json_t *e = json_pack("{s:s,s:s,s:s,s:I,s:s,s:I,s:s,s:I,s:o}", "time", now, "kind", "erasure",
+                          "wave", br->b.wave, "batch", (json_int_t)br->b.id, "region", br->b.src,
+                          "tenants", (json_int_t)br->b.nkeys, "tenant_digest", digest,
+                          "rows_erased", (json_int_t)br->b.erased, "tables", tables);
+    if (!e)
+        return DOM_ENOMEM;
+    if ((rc = dom_store_sync(br->S->st)) < 0 || (rc = dom_catalog_begin(br->w->cat)) < 0) {
+        json_decref(e);
+        return rc;
+    }
+    snprintf(br->b.step, sizeof(br->b.step), "done");
+    if ((rc = log_entry(br->w, e, head)) < 0 ||
+        (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0) {
+        dom_catalog_rollback(br->w->cat);
+        snprintf(br->b.step, sizeof(br->b.step), "flipped");
+    } else {
+        rc = dom_catalog_commit(br->w->cat);
+    }
+    json_decref(e);
+    return rc < 0 ? rc : publish_head(br, head);
 }
+
 
 /* Takes a batch back before its flip: the source accepts writes again and
  * the target loses what was copied. */
@@ -797,7 +936,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->step_sec[5] += mono() - t0;
         goto erase;
     case 7:
-        if ((rc = finish_flip(&br)) < 0)
+        if ((rc = finish_flip(&br)) < 0 || (rc = log_transfer(&br)) < 0)
             break;
     erase:
         t0 = mono();
@@ -1120,6 +1259,13 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
         goto done;
     if (dir == 0) {
         rc = dom_error_set(DOM_EUSAGE, "the directory is empty: run 'domicile prepare' first");
+        goto done;
+    }
+    if (o->erase_only) {
+        if ((rc = dom_catalog_batches(cat, "flipped", &ids, &nids)) < 0)
+            goto done;
+        if (nids)
+            rc = run_pool(cfg, o, ids, nids, stats, NULL);
         goto done;
     }
     /* unfinished batches first, whatever their wave */

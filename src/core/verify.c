@@ -335,6 +335,44 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
     return rc;
 }
 
+int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,
+                  int64_t *bytes, unsigned char hash[32])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    dom_buf enc = DOM_BUF_INIT;
+    int rc = 0;
+    if (!md)
+        return DOM_ENOMEM;
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    for (size_t i = 0; i < ntables && rc == 0; i++) {
+        dom_cursor *c;
+        const dom_value *row;
+        rows[i] = bytes[i] = 0;
+        if ((rc = dom_store_cursor_open(st, &t[i], &c)) < 0)
+            break;
+        int h;
+        while ((h = dom_store_cursor_next(c, &row)) > 0) {
+            dom_buf_clear(&enc);
+            dom_row_encode(&enc, row, t[i].info->ncols);
+            if (enc.oom) {
+                rc = DOM_ENOMEM;
+                break;
+            }
+            EVP_DigestUpdate(md, enc.ptr, enc.len);
+            rows[i]++;
+            bytes[i] += (int64_t)enc.len;
+        }
+        if (h < 0 && rc == 0)
+            rc = h;
+        dom_store_cursor_close(c);
+    }
+    unsigned int len = 32;
+    EVP_DigestFinal_ex(md, hash, &len);
+    EVP_MD_CTX_free(md);
+    dom_buf_free(&enc);
+    return rc;
+}
+
 int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
                   const char *pk_json, int *equal)
 {

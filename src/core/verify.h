@@ -45,6 +45,11 @@ int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const do
                   const char *pk_json, int *equal);
 
 
+/* Per table rows and canonical bytes, and the SHA-256 over every row of
+ * every table in order, of the keys set in the store. */
+int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,
+                  int64_t *bytes, unsigned char hash[32]);
+
 typedef struct dom_verify_opts {
     const char *wave;   /* tenants of this wave's batches */
     const char *tenant; /* one tenant */

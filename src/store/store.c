@@ -218,3 +218,13 @@ int dom_store_sync(dom_store *st)
 {
     return st->ops->sync ? st->ops->sync(st) : 0;
 }
+
+int dom_store_meta_set(dom_store *st, const char *key, const char *value)
+{
+    return DISPATCH(meta_set, st, key, value);
+}
+
+int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n)
+{
+    return DISPATCH(meta_get, st, key, value, n);
+}

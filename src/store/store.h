@@ -114,6 +114,8 @@ typedef struct dom_store_ops {
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
     void (*idle)(dom_store *st);
     int (*sync)(dom_store *st);
+    int (*meta_set)(dom_store *st, const char *key, const char *value);
+    int (*meta_get)(dom_store *st, const char *key, char *value, size_t n);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                      int64_t *max_seq, int64_t *rows, int64_t *bytes);
     void (*close)(dom_store *st);
@@ -212,6 +214,11 @@ int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *ta
  * without waiting for the disk; fences never are).  Called before the
  * journal records a step that depends on them. */
 int dom_store_sync(dom_store *st);
+
+/* A value kept in the region beside the fences (e.g. the transfer log's
+ * head); meta_get gives "" when unset or when the region is not prepared. */
+int dom_store_meta_set(dom_store *st, const char *key, const char *value);
+int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
 
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);

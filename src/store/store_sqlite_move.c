@@ -1014,3 +1014,39 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
     *bytes = want_bytes;
     return rc;
 }
+
+int dom_sqlite__meta_set(dom_store *base, const char *key, const char *value)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    int rc = dom_sqlite__write_begin(base);
+    if (rc < 0)
+        return rc;
+    if ((rc = cached(s, &st, NULL,
+                     "INSERT OR REPLACE INTO domicile_region (key, value) VALUES (?1, ?2)")) < 0) {
+        dom_sqlite__write_rollback(base);
+        return rc;
+    }
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, NULL, "cannot write domicile_region")) < 0) {
+        dom_sqlite__write_rollback(base);
+        return rc;
+    }
+    return durable_commit(base);
+}
+
+int dom_sqlite__meta_get(dom_store *base, const char *key, char *value, size_t n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    value[0] = '\0';
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM domicile_region WHERE key = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0; /* not prepared */
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(value, n, "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}

@@ -84,7 +84,7 @@ static const struct {
     /* 1: unknown top-level key */
     {REGIONS TENANTS POLICY "colour: blue\n",
      "t.yaml:10:1: unknown key \"colour\" in the config (expected catalog, regions, tenants, "
-     "tables, policy, waves, options, latency)"},
+     "tables, policy, waves, options, latency, audit)"},
     /* 2: unknown key inside a region */
     {"regions:\n  beijing: { dsn: \"sqlite:b.db\", location: CN, zone: a }\n" TENANTS
      "policy:\n  - { countries: [\"*\"], home: beijing }\n",

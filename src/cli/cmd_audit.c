@@ -1,0 +1,266 @@
+/*
+ * cmd_audit.c - `domicile audit` (residency scan and transfer-log check, as
+ * text, JSON or a self-contained HTML page; --export writes the log as JSON
+ * Lines) and `domicile erase` (erases retained source copies that are due).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/audit.h"
+#include "core/mover.h"
+#include "util/util.h"
+
+static const char *const titles[] = {"rows where the policy does not allow them",
+                                     "rows of tenants not in the directory",
+                                     "tenants with rows outside their home after erasure",
+                                     "directory entries whose home lacks the tenant"};
+
+static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
+{
+    json_t *root = json_object(), *regions = json_array(), *findings = json_array();
+    int64_t total = 0;
+    for (size_t i = 0; i < cfg->nregions; i++)
+        json_array_append_new(regions, json_pack("{s:s,s:s,s:I,s:I}", "region",
+                                                 cfg->regions[i].name, "location",
+                                                 cfg->regions[i].country, "tenants",
+                                                 (json_int_t)r->tenants_per_region[i], "rows",
+                                                 (json_int_t)r->rows_per_region[i]));
+    for (size_t i = 0; i < r->nfindings; i++) {
+        const dom_finding *f = &r->findings[i];
+        json_t *ex = json_array();
+        for (size_t j = 0; j < f->nexamples; j++)
+            json_array_append_new(ex, json_string(f->examples[j]));
+        json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:o}", "kind", dom_finding_name(f->kind), "region",
+                              cfg->regions[f->region].name, "rows", (json_int_t)f->rows, "tenants",
+                              (json_int_t)f->tenants, "examples", ex);
+        if (f->table[0])
+            json_object_set_new(o, "table", json_string(f->table));
+        if (f->country[0])
+            json_object_set_new(o, "country", json_string(f->country));
+        json_array_append_new(findings, o);
+        total++;
+    }
+    json_object_set_new(root, "ok", json_boolean(r->nfindings == 0 && r->log_ok));
+    json_object_set_new(root, "tenants", json_integer(r->tenants));
+    json_object_set_new(root, "regions", regions);
+    json_object_set_new(root, "findings", findings);
+    json_t *log = json_pack("{s:I,s:b,s:s}", "entries", (json_int_t)r->log_entries, "ok",
+                            r->log_ok, "head", r->log_head);
+    if (!r->log_ok) {
+        json_object_set_new(log, "first_bad", json_integer(r->log_first_bad));
+        json_object_set_new(log, "problem", json_string(r->log_problem));
+    }
+    json_object_set_new(root, "transfer_log", log);
+    (void)total;
+    return root;
+}
+
+static void print_text(const dom_audit_result *r, const dom_config *cfg)
+{
+    char a[32], b[32];
+    printf("%-16s %-8s %12s %14s\n", "region", "location", "tenants", "rows scanned");
+    for (size_t i = 0; i < cfg->nregions; i++)
+        printf("%-16s %-8s %12s %14s\n", cfg->regions[i].name, cfg->regions[i].country,
+               cli_num(a, sizeof(a), r->tenants_per_region[i]),
+               cli_num(b, sizeof(b), r->rows_per_region[i]));
+    for (int k = 0; k < DOM_FIND_KINDS; k++) {
+        int64_t n = 0;
+        for (size_t i = 0; i < r->nfindings; i++)
+            n += r->findings[i].kind == (dom_finding_kind)k;
+        printf("\n%s: %s\n", titles[k], n ? "" : "none");
+        for (size_t i = 0; i < r->nfindings; i++) {
+            const dom_finding *f = &r->findings[i];
+            if (f->kind != (dom_finding_kind)k)
+                continue;
+            printf("  region %s", cfg->regions[f->region].name);
+            if (f->table[0])
+                printf(", table %s", f->table);
+            if (f->country[0])
+                printf(", country %s", f->country);
+            printf(": %s tenants, %s rows; e.g.", cli_num(a, sizeof(a), f->tenants),
+                   cli_num(b, sizeof(b), f->rows));
+            for (size_t j = 0; j < f->nexamples; j++)
+                printf(" %s", f->examples[j]);
+            printf("\n");
+        }
+    }
+    printf("\ntransfer log: %lld entries, ", (long long)r->log_entries);
+    if (r->log_ok)
+        printf("chain intact (head %.16s...)\n", r->log_head);
+    else
+        printf("TAMPERED: first bad entry %lld: %s\n", (long long)r->log_first_bad,
+               r->log_problem);
+    printf("\n%s\n", r->nfindings == 0 && r->log_ok
+                         ? "audit: no row sits where the policy forbids it; the log is intact"
+                         : "audit: findings above");
+}
+
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++)
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else if (*s == '"')
+            fputs("&quot;", f);
+        else
+            fputc(*s, f);
+}
+
+/* A horizontal bar chart in inline SVG. */
+static void bars(FILE *f, const char *const *labels, const int64_t *values, size_t n,
+                 const char *color)
+{
+    int64_t max = 1;
+    for (size_t i = 0; i < n; i++)
+        max = values[i] > max ? values[i] : max;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"%zu\">\n",
+            n * 24 + 8);
+    for (size_t i = 0; i < n; i++) {
+        double w = 480.0 * (double)values[i] / (double)max;
+        fprintf(f, "<text x=\"170\" y=\"%zu\" text-anchor=\"end\" font-size=\"12\">", i * 24 + 17);
+        esc(f, labels[i]);
+        fprintf(f, "</text><rect x=\"180\" y=\"%zu\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
+                   "<text x=\"%.1f\" y=\"%zu\" font-size=\"11\">%lld</text>\n",
+                i * 24 + 4, w, color, 186 + w, i * 24 + 17, (long long)values[i]);
+    }
+    fputs("</svg>\n", f);
+}
+
+static int write_html(const dom_audit_result *r, const dom_config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return dom_error_set(DOM_EUSAGE, "cannot write %s", path);
+    fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+          "<title>domicile audit</title><style>body{font:14px/1.4 system-ui,sans-serif;"
+          "margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:2px 10px;"
+          "border-bottom:1px solid #ddd;text-align:left}.ok{color:#1a7f37}.bad{color:#b42318}"
+          "</style></head><body>\n<h1>Residency audit</h1>\n",
+          f);
+    int ok = r->nfindings == 0 && r->log_ok;
+    fprintf(f, "<p class=\"%s\"><b>%s</b></p>\n", ok ? "ok" : "bad",
+            ok ? "No row sits where the policy forbids it; the transfer log is intact."
+               : "Findings below.");
+    fputs("<h2>Tenants per region</h2>\n", f);
+    const char *labels[DOM_MAX_REGIONS];
+    for (size_t i = 0; i < cfg->nregions; i++)
+        labels[i] = cfg->regions[i].name;
+    bars(f, labels, r->tenants_per_region, cfg->nregions, "#2a7ab9");
+    fputs("<h2>Findings</h2>\n", f);
+    const char *kl[DOM_FIND_KINDS];
+    int64_t kv[DOM_FIND_KINDS] = {0};
+    for (int k = 0; k < DOM_FIND_KINDS; k++)
+        kl[k] = dom_finding_name((dom_finding_kind)k);
+    for (size_t i = 0; i < r->nfindings; i++)
+        kv[r->findings[i].kind] += r->findings[i].tenants;
+    bars(f, kl, kv, DOM_FIND_KINDS, "#b42318");
+    fputs("<table><tr><th>kind</th><th>region</th><th>table</th><th>country</th><th>tenants</th>"
+          "<th>rows</th><th>examples</th></tr>\n",
+          f);
+    for (size_t i = 0; i < r->nfindings; i++) {
+        const dom_finding *d = &r->findings[i];
+        fprintf(f, "<tr><td>%s</td><td>", dom_finding_name(d->kind));
+        esc(f, cfg->regions[d->region].name);
+        fputs("</td><td>", f);
+        esc(f, d->table);
+        fprintf(f, "</td><td>%s</td><td>%lld</td><td>%lld</td><td>", d->country,
+                (long long)d->tenants, (long long)d->rows);
+        for (size_t j = 0; j < d->nexamples; j++) {
+            esc(f, d->examples[j]);
+            fputs(" ", f);
+        }
+        fputs("</td></tr>\n", f);
+    }
+    fprintf(f, "</table>\n<h2>Transfer log</h2>\n<p class=\"%s\">%lld entries; ",
+            r->log_ok ? "ok" : "bad", (long long)r->log_entries);
+    if (r->log_ok)
+        fprintf(f, "the SHA-256 chain is intact; head <code>%s</code>.</p>\n", r->log_head);
+    else {
+        fprintf(f, "first bad entry %lld: ", (long long)r->log_first_bad);
+        esc(f, r->log_problem);
+        fputs("</p>\n", f);
+    }
+    fputs("</body></html>\n", f);
+    return fclose(f) == 0 ? 0 : dom_error_set(DOM_EUSAGE, "cannot write %s", path);
+}
+
+int cmd_audit(cli *c)
+{
+    int json = 0;
+    const char *html = NULL, *export = NULL;
+    for (int i = 1; i < c->argc; i++) {
+        if (strcmp(c->argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(c->argv[i], "--html") == 0 && i + 1 < c->argc)
+            html = c->argv[++i];
+        else if (strcmp(c->argv[i], "--export") == 0 && i + 1 < c->argc)
+            export = c->argv[++i];
+        else
+            return cli_usage_error("audit", "unexpected argument \"%s\"", c->argv[i]);
+    }
+    if (json && html)
+        return cli_usage_error("audit", "--json and --html exclude each other");
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    if (export) {
+        int64_t n;
+        rc = dom_audit_export(cfg, export, &n);
+        if (rc == 0)
+            fprintf(stderr, "domicile: audit: wrote %lld transfer-log entries to %s\n",
+                    (long long)n, export);
+    }
+    dom_audit_result r;
+    if (rc == 0)
+        rc = dom_audit_run(cfg, &r);
+    if (rc < 0) {
+        dom_config_free(cfg);
+        return cli_fail(rc);
+    }
+    if (json) {
+        json_t *root = result_json(&r, cfg);
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(root);
+    } else if (html) {
+        if ((rc = write_html(&r, cfg, html)) < 0) {
+            dom_audit_free(&r);
+            dom_config_free(cfg);
+            return cli_fail(rc);
+        }
+        printf("wrote %s\n", html);
+    } else {
+        print_text(&r, cfg);
+    }
+    int found = r.nfindings || !r.log_ok;
+    dom_audit_free(&r);
+    dom_config_free(cfg);
+    return found ? EXIT_FOUND : EXIT_OK;
+}
+
+int cmd_erase(cli *c)
+{
+    for (int i = 1; i < c->argc; i++)
+        return cli_usage_error("erase", "unexpected argument \"%s\"", c->argv[i]);
+    dom_config *cfg;
+    int rc = cli_load_config(c, &cfg);
+    if (rc)
+        return rc;
+    dom_apply_opts o = {0};
+    dom_apply_stats st;
+    o.erase_only = 1;
+    rc = dom_apply(cfg, &o, &st);
+    if (rc == 0)
+        printf("erase: %lld batches erased (%lld rows), %lld still retained\n",
+               (long long)st.batches_done, (long long)st.erased, (long long)st.batches_retained);
+    dom_apply_stats_free(&st);
+    dom_config_free(cfg);
+    return rc < 0 ? cli_fail(rc) : EXIT_OK;
+}
