@@ -523,23 +523,23 @@ static void col_list(dom_buf *b, const dom_table_info *ti, const char *prefix)
     }
 }
 
+/* ORDER BY the tenant column, then the primary key (every column when
+ * there is none), never naming a column twice: a repeated column would make
+ * SQLite sort each tenant's rows in memory instead of walking the index. */
 static void order_list(dom_buf *b, const dom_move_table *t)
 {
     char *q = sqlite3_mprintf("\"%w\"", t->key);
     dom_buf_printf(b, " ORDER BY %s", q);
     sqlite3_free(q);
-    if (t->npk)
-        for (int i = 0; i < t->npk; i++) {
-            q = sqlite3_mprintf("\"%w\"", t->info->cols[t->pk[i]].name);
-            dom_buf_printf(b, ", %s", q);
-            sqlite3_free(q);
-        }
-    else
-        for (size_t i = 0; i < t->info->ncols; i++) {
-            q = sqlite3_mprintf("\"%w\"", t->info->cols[i].name);
-            dom_buf_printf(b, ", %s", q);
-            sqlite3_free(q);
-        }
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    for (int i = 0; i < n; i++) {
+        int c = t->npk ? t->pk[i] : i;
+        if (c == t->key_col)
+            continue;
+        q = sqlite3_mprintf("\"%w\"", t->info->cols[c].name);
+        dom_buf_printf(b, ", %s", q);
+        sqlite3_free(q);
+    }
 }
 
 static int new_cursor(sqlite_store *s, const dom_move_table *t, sqlite3_stmt *st, int owned,
