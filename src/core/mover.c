@@ -118,6 +118,11 @@ typedef struct worker {
     region_h r[DOM_MAX_REGIONS];
 } worker;
 
+static void yield_hook(void *payload)
+{
+    yield_to_pause(((region_h *)payload)->idx);
+}
+
 static int region_open(worker *w, int idx, region_h **out)
 {
     region_h *h = &w->r[idx];
@@ -127,6 +132,8 @@ static int region_open(worker *w, int idx, region_h **out)
         const dom_region *reg = &w->cfg->regions[idx];
         if ((rc = dom_store_open(&h->st, reg, DOM_STORE_MUST_EXIST)) < 0)
             return rc;
+        h->st->before_bulk = yield_hook;
+        h->st->before_bulk_payload = h;
         if ((rc = dom_store_tables(h->st, &h->info, &h->ninfo)) < 0 ||
             (rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo)) < 0) {
             dom_store_close(h->st);

@@ -15,6 +15,7 @@ typedef struct sqlite_store {
     sqlite3 *db;
     char *path;
     int in_write;
+    int undurable; /* a commit since the last one that waited for the disk */
     /* prepared statements keyed by their SQL text, reused across calls */
     struct {
         char *sql;

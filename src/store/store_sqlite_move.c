@@ -388,6 +388,8 @@ int dom_sqlite__write_commit(dom_store *base)
         rc = exec(s, NULL, "COMMIT");
     if (rc < 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        s->undurable = 1;
     s->in_write = 0;
     return rc;
 }
@@ -407,12 +409,16 @@ static int durable_commit(dom_store *base)
     sqlite3_exec(s->db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     int rc = dom_sqlite__write_commit(base);
     sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    if (rc == 0)
+        s->undurable = 0; /* the WAL is synced up to and including this commit */
     return rc;
 }
 
 int dom_sqlite__sync(dom_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
+    if (!s->undurable)
+        return 0;
     int rc = dom_sqlite__write_begin(base);
     if (rc < 0)
         return rc;
@@ -884,7 +890,7 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
 #define COPY_FROM_MAX_ROWS 200000
 #define COPY_FROM_MAX_BYTES (64 << 20)
 /* Tenants per write transaction of copy_from. */
-#define COPY_FROM_TENANTS 256
+#define COPY_FROM_TENANTS 64
 
 static void size_expr(dom_buf *b, const dom_table_info *ti)
 {
@@ -991,6 +997,8 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
     if (n > 64)
         rc = DOM_EUNSUPPORTED;
     for (int64_t off = 0; rc == 0 && off < nkeys; off += COPY_FROM_TENANTS) {
+        if (dbase->before_bulk)
+            dbase->before_bulk(dbase->before_bulk_payload);
         if ((rc = dom_sqlite__write_begin(dbase)) < 0)
             break;
         for (size_t i = 0; i < n && rc == 0; i++) {
