@@ -57,7 +57,8 @@ int cmd_prepare(cli *c)
                    "installed\n",
                    rep.regions);
             printf("directory: %s tenants added, %s already known\n",
-                   cli_num(a, sizeof(a), rep.tenants_added), cli_num(b, sizeof(b), rep.tenants_known));
+                   cli_num(a, sizeof(a), rep.tenants_added),
+                   cli_num(b, sizeof(b), rep.tenants_known));
         }
     }
     dom_config_free(cfg);
@@ -208,8 +209,8 @@ static int run_apply(cli *c, const char *cmd, int rollback)
             "batches_done", (json_int_t)st.batches_done, "batches_failed",
             (json_int_t)st.batches_failed, "batches_retained", (json_int_t)st.batches_retained,
             "tenants", (json_int_t)st.tenants, "rows", (json_int_t)st.rows, "bytes",
-            (json_int_t)st.bytes, "erased", (json_int_t)st.erased, "seconds", el, "pause_ms",
-            "p50", p50, "p99", p99, "max", mx, "batches", p.batches);
+            (json_int_t)st.bytes, "erased", (json_int_t)st.erased, "seconds", el, "pause_ms", "p50",
+            p50, "p99", p99, "max", mx, "batches", p.batches);
         json_t *steps = json_object();
         static const char *const names[] = {"arm",         "copy", "catch_up", "verify",
                                             "freeze_sync", "flip", "erase",    "other"};
@@ -238,8 +239,9 @@ static int run_apply(cli *c, const char *cmd, int rollback)
         return EXIT_FOUND;
     }
     if (rc == DOM_EINTR) {
-        fprintf(stderr, "domicile: %s: interrupted at a safe point; run the same command again "
-                        "to resume\n",
+        fprintf(stderr,
+                "domicile: %s: interrupted at a safe point; run the same command again "
+                "to resume\n",
                 cmd);
         return EXIT_INTR;
     }

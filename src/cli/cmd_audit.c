@@ -22,11 +22,11 @@ static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
     json_t *root = json_object(), *regions = json_array(), *findings = json_array();
     int64_t total = 0;
     for (size_t i = 0; i < cfg->nregions; i++)
-        json_array_append_new(regions, json_pack("{s:s,s:s,s:I,s:I}", "region",
-                                                 cfg->regions[i].name, "location",
-                                                 cfg->regions[i].country, "tenants",
-                                                 (json_int_t)r->tenants_per_region[i], "rows",
-                                                 (json_int_t)r->rows_per_region[i]));
+        json_array_append_new(regions,
+                              json_pack("{s:s,s:s,s:I,s:I}", "region", cfg->regions[i].name,
+                                        "location", cfg->regions[i].country, "tenants",
+                                        (json_int_t)r->tenants_per_region[i], "rows",
+                                        (json_int_t)r->rows_per_region[i]));
     for (size_t i = 0; i < r->nfindings; i++) {
         const dom_finding *f = &r->findings[i];
         json_t *ex = json_array();
@@ -46,8 +46,8 @@ static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
     json_object_set_new(root, "tenants", json_integer(r->tenants));
     json_object_set_new(root, "regions", regions);
     json_object_set_new(root, "findings", findings);
-    json_t *log = json_pack("{s:I,s:b,s:s}", "entries", (json_int_t)r->log_entries, "ok",
-                            r->log_ok, "head", r->log_head);
+    json_t *log = json_pack("{s:I,s:b,s:s}", "entries", (json_int_t)r->log_entries, "ok", r->log_ok,
+                            "head", r->log_head);
     if (!r->log_ok) {
         json_object_set_new(log, "first_bad", json_integer(r->log_first_bad));
         json_object_set_new(log, "problem", json_string(r->log_problem));
@@ -90,8 +90,7 @@ static void print_text(const dom_audit_result *r, const dom_config *cfg)
     if (r->log_ok)
         printf("chain intact (head %.16s...)\n", r->log_head);
     else
-        printf("TAMPERED: first bad entry %lld: %s\n", (long long)r->log_first_bad,
-               r->log_problem);
+        printf("TAMPERED: first bad entry %lld: %s\n", (long long)r->log_first_bad, r->log_problem);
     printf("\n%s\n", r->nfindings == 0 && r->log_ok
                          ? "audit: no row sits where the policy forbids it; the log is intact"
                          : "audit: findings above");
@@ -125,8 +124,9 @@ static void bars(FILE *f, const char *const *labels, const int64_t *values, size
         double w = 480.0 * (double)values[i] / (double)max;
         fprintf(f, "<text x=\"170\" y=\"%zu\" text-anchor=\"end\" font-size=\"12\">", i * 24 + 17);
         esc(f, labels[i]);
-        fprintf(f, "</text><rect x=\"180\" y=\"%zu\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
-                   "<text x=\"%.1f\" y=\"%zu\" font-size=\"11\">%lld</text>\n",
+        fprintf(f,
+                "</text><rect x=\"180\" y=\"%zu\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
+                "<text x=\"%.1f\" y=\"%zu\" font-size=\"11\">%lld</text>\n",
                 i * 24 + 4, w, color, 186 + w, i * 24 + 17, (long long)values[i]);
     }
     fputs("</svg>\n", f);

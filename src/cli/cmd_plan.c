@@ -73,9 +73,9 @@ static int print_json(const dom_plan *p, int only)
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(cfg->regions[r].name));
         json_object_set_new(o, "location", json_string(cfg->regions[r].country));
-        json_object_set_new(o, "engine", json_string(cfg->regions[r].dsn.kind == DOM_DSN_SQLITE
-                                                         ? "sqlite"
-                                                         : "postgresql"));
+        json_object_set_new(
+            o, "engine",
+            json_string(cfg->regions[r].dsn.kind == DOM_DSN_SQLITE ? "sqlite" : "postgresql"));
         json_object_set_new(o, "tenants_before", json_integer(p->region_before[r]));
         json_object_set_new(o, "tenants_after", json_integer(p->region_after[r]));
         json_array_append_new(regions, o);

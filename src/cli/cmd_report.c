@@ -56,11 +56,11 @@ static json_t *row_json(const dom_latency_row *w, const dom_config *cfg)
     if (w->country >= 0) {
         json_object_set_new(o, "country", json_string(dom_countries[w->country].code));
         json_object_set_new(o, "name", json_string(dom_countries[w->country].name));
-        json_object_set_new(o, "home_before", w->before_region >= 0
-                                                  ? json_string(region_name(cfg, w->before_region))
+        json_object_set_new(o, "home_before",
+                            w->before_region >= 0 ? json_string(region_name(cfg, w->before_region))
                                                   : json_null());
-        json_object_set_new(o, "home_after", w->after_region >= 0
-                                                 ? json_string(region_name(cfg, w->after_region))
+        json_object_set_new(o, "home_after",
+                            w->after_region >= 0 ? json_string(region_name(cfg, w->after_region))
                                                  : json_null());
     }
     json_object_set_new(o, "users", json_integer(w->users));
@@ -152,13 +152,15 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
           ".before{fill:#b0b0b0}.after{fill:#2a7ab9}\n"
           "</style></head><body>\n<h1>Round trip from users to their data</h1>\n",
           f);
-    fprintf(f, "<p>Median round trip (ms) per market, now (grey) and once every tenant lives "
-               "where the policy wants it (blue). All users: %.0f ms now, %.0f ms after "
-               "(p50); %.0f ms now, %.0f ms after (p90).</p>\n",
+    fprintf(f,
+            "<p>Median round trip (ms) per market, now (grey) and once every tenant lives "
+            "where the policy wants it (blue). All users: %.0f ms now, %.0f ms after "
+            "(p50); %.0f ms now, %.0f ms after (p90).</p>\n",
             r->overall.before_p50, r->overall.after_p50, r->overall.before_p90,
             r->overall.after_p90);
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "role=\"img\" aria-label=\"round trips before and after\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "role=\"img\" aria-label=\"round trips before and after\">\n",
             left + width + 80, height);
     for (size_t i = 0; i < n; i++) {
         const dom_latency_row *w = &r->rows[i];
@@ -168,11 +170,13 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
                 y + bar + 3);
         html_escape(f, dom_countries[w->country].name);
         fprintf(f, " (%s)</text>\n", dom_countries[w->country].code);
-        fprintf(f, "<rect class=\"before\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
-                   "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%.0f</text>\n",
+        fprintf(f,
+                "<rect class=\"before\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
+                "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%.0f</text>\n",
                 left, y, wb, bar, left + wb + 4, y + bar - 1, w->before_p50);
-        fprintf(f, "<rect class=\"after\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
-                   "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%.0f</text>\n",
+        fprintf(f,
+                "<rect class=\"after\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
+                "<text x=\"%.1f\" y=\"%d\" font-size=\"10\">%.0f</text>\n",
                 left, y + bar + 1, wa, bar, left + wa + 4, y + 2 * bar, w->after_p50);
     }
     fputs("</svg>\n<table><tr><th>market</th><th>users</th><th>home now</th><th>p50</th>"
@@ -191,11 +195,12 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
                 w->after_p90, change_pct(w->before_p50, w->after_p50));
     }
     const dom_rtt_fit *fit = dom_rtt_model();
-    fprintf(f, "</table>\n<p>Round trips are measured city pairs where known, else great-circle "
-               "distance x %.2f / (100 km/ms) + %.1f ms, fitted to %zu measured pairs (median "
-               "error %.0f%%). Sources: AWS inter-region pings (cloudping.co), "
-               "WonderNetwork/WonderProxy pings; country coordinates from world-countries "
-               "(ODbL).</p>\n</body></html>\n",
+    fprintf(f,
+            "</table>\n<p>Round trips are measured city pairs where known, else great-circle "
+            "distance x %.2f / (100 km/ms) + %.1f ms, fitted to %zu measured pairs (median "
+            "error %.0f%%). Sources: AWS inter-region pings (cloudping.co), "
+            "WonderNetwork/WonderProxy pings; country coordinates from world-countries "
+            "(ODbL).</p>\n</body></html>\n",
             fit->inflation, fit->fixed_ms, fit->npairs, fit->median_err * 100);
     if (fclose(f) != 0)
         return dom_error_set(DOM_EUSAGE, "cannot write %s: %s", path, strerror(errno));

@@ -46,11 +46,10 @@ int cmd_status(cli *c)
                            "BY region ORDER BY region",
                            -1, &st, NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(regions, json_pack("{s:s,s:I,s:I}", "region",
-                                                     sqlite3_column_text(st, 0), "tenants",
-                                                     (json_int_t)sqlite3_column_int64(st, 1),
-                                                     "moving",
-                                                     (json_int_t)sqlite3_column_int64(st, 2)));
+            json_array_append_new(regions,
+                                  json_pack("{s:s,s:I,s:I}", "region", sqlite3_column_text(st, 0),
+                                            "tenants", (json_int_t)sqlite3_column_int64(st, 1),
+                                            "moving", (json_int_t)sqlite3_column_int64(st, 2)));
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -80,11 +79,10 @@ int cmd_status(cli *c)
                            "id DESC LIMIT 10",
                            -1, &st, NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(errors,
-                                  json_pack("{s:I,s:s,s:s}", "batch",
-                                            (json_int_t)sqlite3_column_int64(st, 0), "wave",
-                                            sqlite3_column_text(st, 1), "error",
-                                            sqlite3_column_text(st, 2)));
+            json_array_append_new(errors, json_pack("{s:I,s:s,s:s}", "batch",
+                                                    (json_int_t)sqlite3_column_int64(st, 0), "wave",
+                                                    sqlite3_column_text(st, 1), "error",
+                                                    sqlite3_column_text(st, 2)));
     }
     sqlite3_finalize(st);
     json_object_set_new(root, "regions", regions);
@@ -98,30 +96,31 @@ int cmd_status(cli *c)
         size_t i;
         json_t *v;
         printf("%-16s %12s %8s\n", "region", "tenants", "moving");
-        json_array_foreach(regions, i, v) printf(
-            "%-16s %12s %8lld\n", json_string_value(json_object_get(v, "region")),
-            cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants"))),
-            (long long)json_integer_value(json_object_get(v, "moving")));
+        json_array_foreach(regions, i, v)
+            printf("%-16s %12s %8lld\n", json_string_value(json_object_get(v, "region")),
+                   cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants"))),
+                   (long long)json_integer_value(json_object_get(v, "moving")));
         printf("\n%-20s %8s %8s %8s %9s %8s %12s %10s\n", "wave", "batches", "done", "failed",
                "retained", "running", "tenants", "max pause");
-        json_array_foreach(waves, i, v) printf(
-            "%-20s %8lld %8lld %8lld %9lld %8lld %12s %8.1fms\n",
-            json_string_value(json_object_get(v, "wave")),
-            (long long)json_integer_value(json_object_get(v, "batches")),
-            (long long)json_integer_value(json_object_get(v, "done")),
-            (long long)json_integer_value(json_object_get(v, "failed")),
-            (long long)json_integer_value(json_object_get(v, "retained")),
-            (long long)json_integer_value(json_object_get(v, "in_progress")),
-            cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants_moved"))),
-            json_real_value(json_object_get(v, "max_pause_ms")));
+        json_array_foreach(waves, i, v)
+            printf("%-20s %8lld %8lld %8lld %9lld %8lld %12s %8.1fms\n",
+                   json_string_value(json_object_get(v, "wave")),
+                   (long long)json_integer_value(json_object_get(v, "batches")),
+                   (long long)json_integer_value(json_object_get(v, "done")),
+                   (long long)json_integer_value(json_object_get(v, "failed")),
+                   (long long)json_integer_value(json_object_get(v, "retained")),
+                   (long long)json_integer_value(json_object_get(v, "in_progress")),
+                   cli_num(a, sizeof(a), json_integer_value(json_object_get(v, "tenants_moved"))),
+                   json_real_value(json_object_get(v, "max_pause_ms")));
         if (json_array_size(waves) == 0)
             printf("(no batches yet)\n");
         if (json_array_size(errors)) {
             printf("\nlast errors:\n");
-            json_array_foreach(errors, i, v) printf(
-                "  batch %lld (%s): %s\n", (long long)json_integer_value(json_object_get(v, "batch")),
-                json_string_value(json_object_get(v, "wave")),
-                json_string_value(json_object_get(v, "error")));
+            json_array_foreach(errors, i, v)
+                printf("  batch %lld (%s): %s\n",
+                       (long long)json_integer_value(json_object_get(v, "batch")),
+                       json_string_value(json_object_get(v, "wave")),
+                       json_string_value(json_object_get(v, "error")));
         }
     }
     json_decref(root);

@@ -29,7 +29,9 @@ static int on_diff(const char *home, const char *other, const char *table, dom_d
         json_array_append_new(v->diffs, o);
     } else {
         printf("tenant %s, table %s: row %s is %s in region %s (home %s)\n", tenant, table, pk,
-               kind == DOM_DIFF_MISSING ? "missing" : kind == DOM_DIFF_EXTRA ? "extra" : "changed",
+               kind == DOM_DIFF_MISSING ? "missing"
+               : kind == DOM_DIFF_EXTRA ? "extra"
+                                        : "changed",
                other, home);
     }
     v->shown++;
@@ -68,11 +70,11 @@ int cmd_verify(cli *c)
         return cli_fail(rc);
     }
     if (v.json) {
-        json_t *root = json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", s.differences == 0, "tenants",
-                                 (json_int_t)s.tenants, "tenants_elsewhere",
-                                 (json_int_t)s.elsewhere, "rows_compared",
-                                 (json_int_t)s.rows_compared, "differences",
-                                 (json_int_t)s.differences, "diffs", v.diffs);
+        json_t *root =
+            json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", s.differences == 0, "tenants",
+                      (json_int_t)s.tenants, "tenants_elsewhere", (json_int_t)s.elsewhere,
+                      "rows_compared", (json_int_t)s.rows_compared, "differences",
+                      (json_int_t)s.differences, "diffs", v.diffs);
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(root);

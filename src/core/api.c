@@ -54,7 +54,8 @@ int dom_place(char *out, size_t outlen, dom_ctx *ctx, const char *country)
         cc[1] = (char)toupper((unsigned char)country[1]);
     }
     if (!dom_country_find(cc))
-        return dom_error_set(DOM_EUSAGE, "invalid country code \"%s\" (expected ISO 3166-1 alpha-2)",
+        return dom_error_set(DOM_EUSAGE,
+                             "invalid country code \"%s\" (expected ISO 3166-1 alpha-2)",
                              country ? country : "");
     int home = dom_policy_home(ctx->cfg, cc);
     if (home < 0)

@@ -142,8 +142,8 @@ static dom_finding *finding(auditor *a, dom_finding_kind kind, int region, const
     f->region = region;
     snprintf(f->table, sizeof(f->table), "%s", table ? table : "");
     snprintf(f->country, sizeof(f->country), "%s", country ? country : "");
-    f->examples = dom_calloc(a->cfg->audit.examples ? (size_t)a->cfg->audit.examples : 1,
-                             sizeof(char *));
+    f->examples =
+        dom_calloc(a->cfg->audit.examples ? (size_t)a->cfg->audit.examples : 1, sizeof(char *));
     return f;
 }
 

@@ -105,8 +105,7 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
                              "a PostgreSQL catalog is not supported in this version yet");
     if ((flags & DOM_CATALOG_READONLY) && stat(cfg->catalog.path, &sb) != 0) {
         if (errno == ENOENT)
-            return dom_error_set(DOM_ENOTFOUND, "catalog %s does not exist yet",
-                                 cfg->catalog.path);
+            return dom_error_set(DOM_ENOTFOUND, "catalog %s does not exist yet", cfg->catalog.path);
         return dom_error_set(DOM_EREGION, "catalog %s: %s", cfg->catalog.path, strerror(errno));
     }
     dom_catalog *cat = dom_calloc(1, sizeof(*cat));
@@ -273,8 +272,9 @@ int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src
     sqlite3_stmt *st;
     int rc;
     double t = now_sec();
-    if ((rc = prep(cat, &st, "INSERT INTO batches (wave, src, dst, step, tenants, created_at, "
-                             "updated_at) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?5)")) < 0)
+    if ((rc = prep(cat, &st,
+                   "INSERT INTO batches (wave, src, dst, step, tenants, created_at, "
+                   "updated_at) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?5)")) < 0)
         return rc;
     sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, src, -1, SQLITE_STATIC);
@@ -306,9 +306,10 @@ int dom_catalog_batches(dom_catalog *cat, const char *where_step, int64_t **ids,
     int rc;
     *ids = NULL;
     *n = 0;
-    const char *sql = strcmp(where_step, "unfinished") == 0
-                          ? "SELECT id FROM batches WHERE step NOT IN ('done', 'failed') ORDER BY id"
-                          : "SELECT id FROM batches WHERE step = ?1 ORDER BY id";
+    const char *sql =
+        strcmp(where_step, "unfinished") == 0
+            ? "SELECT id FROM batches WHERE step NOT IN ('done', 'failed') ORDER BY id"
+            : "SELECT id FROM batches WHERE step = ?1 ORDER BY id";
     if ((rc = prep(cat, &st, sql)) < 0)
         return rc;
     if (strcmp(where_step, "unfinished") != 0)
@@ -424,8 +425,9 @@ int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state)
 {
     sqlite3_stmt *st;
     int rc;
-    if ((rc = prep(cat, &st, "UPDATE directory SET state = ?2 WHERE tenant IN (SELECT tenant FROM "
-                             "batch_tenants WHERE batch = ?1)")) < 0)
+    if ((rc = prep(cat, &st,
+                   "UPDATE directory SET state = ?2 WHERE tenant IN (SELECT tenant FROM "
+                   "batch_tenants WHERE batch = ?1)")) < 0)
         return rc;
     sqlite3_bind_int64(st, 1, batch);
     sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
@@ -468,8 +470,9 @@ int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payloa
 {
     sqlite3_stmt *st;
     int rc;
-    if ((rc = prep(cat, &st, "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
-                             "bt.batch WHERE b.step NOT IN ('done', 'failed')")) < 0)
+    if ((rc = prep(cat, &st,
+                   "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
+                   "bt.batch WHERE b.step NOT IN ('done', 'failed')")) < 0)
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
@@ -507,8 +510,7 @@ int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_c
     return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
 }
 
-int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
-                             void *payload)
+int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
 {
     sqlite3_stmt *st;
     int rc;
@@ -562,7 +564,8 @@ int dom_catalog_log_next(dom_catalog *cat, int64_t *seq, char prev[65])
         memcpy(prev, GENESIS, 65);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read the transfer log");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : cat_fail(cat, "cannot read the transfer log");
 }
 
 int dom_catalog_log_write(dom_catalog *cat, int64_t seq, const char *entry, const char *prev,
@@ -598,8 +601,8 @@ int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload)
         return rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int r = cb(sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-                   (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
-                   payload);
+                   (const char *)sqlite3_column_text(st, 2),
+                   (const char *)sqlite3_column_text(st, 3), payload);
         if (r) {
             sqlite3_finalize(st);
             return r;

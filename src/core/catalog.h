@@ -34,7 +34,6 @@ int dom_catalog_locate(dom_catalog *cat, const char *key, dom_location *out);
 int dom_catalog_put(dom_catalog *cat, const char *key, const char *region, int64_t epoch,
                     const char *state);
 
-
 /* ---- the move journal ---- */
 
 typedef struct dom_batch {

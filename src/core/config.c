@@ -38,7 +38,8 @@ static void perr(parser *p, const yaml_node_t *node, const char *fmt, ...)
         return;
     }
     if (node)
-        dom_buf_printf(&p->errors, "%s:%lu:%lu: ", p->name, (unsigned long)node->start_mark.line + 1,
+        dom_buf_printf(&p->errors, "%s:%lu:%lu: ", p->name,
+                       (unsigned long)node->start_mark.line + 1,
                        (unsigned long)node->start_mark.column + 1);
     else
         dom_buf_printf(&p->errors, "%s: ", p->name);
@@ -192,7 +193,9 @@ static int get_country(parser *p, yaml_node_t *n, const char *what, int allow_an
         up[1] = (char)toupper((unsigned char)s[1]);
     }
     if (!up[0] || !dom_country_find(up)) {
-        perr(p, n, "invalid country code \"%s\" in %s (expected an ISO 3166-1 alpha-2 code such as \"SG\")",
+        perr(p, n,
+             "invalid country code \"%s\" in %s (expected an ISO 3166-1 alpha-2 code such as "
+             "\"SG\")",
              s, what);
         return -1;
     }
@@ -216,7 +219,8 @@ static int get_countries(parser *p, yaml_node_t *n, const char *what, int allow_
     if (!*out)
         return -1;
     int rc = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         char cc[3];
         if (get_country(p, node_at(p, *it), what, allow_any, cc) < 0) {
             rc = -1;
@@ -443,8 +447,8 @@ static void parse_regions(parser *p, yaml_node_t *n)
                 dom_buf names = DOM_BUF_INIT;
                 for (size_t i = 0; i < dom_ncities; i++)
                     dom_buf_printf(&names, "%s%s", i ? ", " : "", dom_cities[i].name);
-                perr(p, f[2], "unknown city \"%s\" for region \"%s\" (expected one of %s)",
-                     r->city, name, dom_buf_cstr(&names));
+                perr(p, f[2], "unknown city \"%s\" for region \"%s\" (expected one of %s)", r->city,
+                     name, dom_buf_cstr(&names));
                 dom_buf_free(&names);
             } else if (r->country[0] && strcmp(c->country, r->country) != 0) {
                 perr(p, f[2], "city \"%s\" of region \"%s\" is in %s, not in its location %s",
@@ -483,7 +487,8 @@ static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_ta
     if (!*out)
         return;
     dom_table_spec *tables = *out;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         yaml_node_t *v = node_at(p, *it);
         dom_table_spec t = {0};
         t.line = (int)v->start_mark.line + 1;
@@ -552,7 +557,8 @@ static int parse_region_list(parser *p, yaml_node_t *n, const char *what, uint64
         return -1;
     }
     int rc = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         yaml_node_t *v = node_at(p, *it);
         const char *s = scalar(v);
         int r = s ? dom_config_region(p->cfg, s) : -1;
@@ -582,7 +588,8 @@ static void parse_policy(parser *p, yaml_node_t *n)
     cfg->rules = dom_calloc(cap, sizeof(dom_rule));
     if (!cfg->rules)
         return;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         yaml_node_t *v = node_at(p, *it);
         dom_rule *r = &cfg->rules[cfg->nrules++];
         char what[64];
@@ -667,7 +674,8 @@ static void parse_waves(parser *p, yaml_node_t *n)
     cfg->waves = dom_calloc(cap, sizeof(dom_wave));
     if (!cfg->waves)
         return;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++) {
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
         yaml_node_t *v = node_at(p, *it);
         static const char *const keys[] = {"name", "countries", "percent", NULL};
         yaml_node_t *f[3];
@@ -719,8 +727,9 @@ static void parse_options(parser *p, yaml_node_t *n)
         get_long(p, f[0], "options.batch_tenants", 1, 1000000, &cfg->options.batch_tenants);
     if (f[1])
         get_long(p, f[1], "options.workers", 1, 64, &cfg->options.workers);
-    if (f[2] && get_double(p, f[2], "options.max_rows_per_second",
-                           &cfg->options.max_rows_per_second) == 0 &&
+    if (f[2] &&
+        get_double(p, f[2], "options.max_rows_per_second", &cfg->options.max_rows_per_second) ==
+            0 &&
         cfg->options.max_rows_per_second < 0)
         perr(p, f[2], "options.max_rows_per_second must be 0 or more, got %s", scalar(f[2]));
     if (f[3] && expect(p, f[3], YAML_SCALAR_NODE, "options.retain_source") == 0) {
@@ -756,8 +765,10 @@ static void parse_latency(parser *p, yaml_node_t *n)
         for (int i = 0; cc[i]; i++)
             cc[i] = (char)toupper((unsigned char)cc[i]);
         if (strlen(cc) != 2 || !dom_country_find(cc)) {
-            perr(p, k, "invalid country code \"%s\" in latency (expected an ISO 3166-1 alpha-2 "
-                       "code such as \"SG\")", cc);
+            perr(p, k,
+                 "invalid country code \"%s\" in latency (expected an ISO 3166-1 alpha-2 "
+                 "code such as \"SG\")",
+                 cc);
             continue;
         }
         o->region = dom_config_region(cfg, region);
@@ -778,8 +789,8 @@ static void parse_latency(parser *p, yaml_node_t *n)
 
 static void parse_root(parser *p, yaml_node_t *root)
 {
-    static const char *const keys[] = {"catalog", "regions", "tenants", "tables",  "policy",
-                                       "waves",   "options", "latency", "audit",   NULL};
+    static const char *const keys[] = {"catalog", "regions", "tenants", "tables", "policy",
+                                       "waves",   "options", "latency", "audit",  NULL};
     enum {
         K_CATALOG,
         K_REGIONS,

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DOM_MAX_REGIONS 64
+#define DOM_MAX_REGIONS  64
 #define DOM_HOME_NEAREST (-2)
 
 typedef enum { DOM_DSN_SQLITE = 1, DOM_DSN_PG = 2 } dom_dsn_kind;

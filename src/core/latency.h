@@ -17,10 +17,10 @@ typedef enum {
 } dom_rtt_source;
 
 typedef struct dom_rtt_fit {
-    double fixed_ms;    /* intercept */
-    double ms_per_km;   /* slope; 1 / (100 km per ms) times the inflation */
-    double inflation;   /* ms_per_km * 100 */
-    double median_err;  /* median |relative error| over the measured pairs */
+    double fixed_ms;   /* intercept */
+    double ms_per_km;  /* slope; 1 / (100 km per ms) times the inflation */
+    double inflation;  /* ms_per_km * 100 */
+    double median_err; /* median |relative error| over the measured pairs */
     size_t npairs;
 } dom_rtt_fit;
 

@@ -27,12 +27,12 @@
 
 volatile sig_atomic_t dom_interrupted;
 
-#define COPY_CHUNK_ROWS 500
+#define COPY_CHUNK_ROWS  500
 #define COPY_CHUNK_BYTES (8 << 20)
-#define CATCHUP_ROUND 2000
-#define CATCHUP_SMALL 50
-#define ERASE_CHUNK 5000
-#define MAX_PENDING 20000
+#define CATCHUP_ROUND    2000
+#define CATCHUP_SMALL    50
+#define ERASE_CHUNK      5000
+#define MAX_PENDING      20000
 
 /* ---- fault injection ------------------------------------------------------- */
 
@@ -231,8 +231,8 @@ static void clear_todo(batch_run *br)
 
 static int set_keys_both(batch_run *br)
 {
-    int rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
-                                br->b.nkeys);
+    int rc =
+        dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys);
     if (rc == 0)
         rc = dom_store_set_keys(br->T->st, (const char *const *)br->b.keys, br->b.epochs,
                                 br->b.nkeys);
@@ -341,8 +341,8 @@ static int step_copy(batch_run *br)
             int64_t rb = 0;
             for (size_t i = 0; i < n; i++)
                 rb += row[i].type == DOM_V_TEXT || row[i].type == DOM_V_BLOB ? (int64_t)row[i].n
-                      : row[i].type == DOM_V_NULL                           ? 0
-                                                                            : 8;
+                      : row[i].type == DOM_V_NULL                            ? 0
+                                                                             : 8;
             rows++;
             bytes += rb;
             chunk_rows++;
@@ -463,8 +463,8 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
     int rc = dom_store_write_begin(br->T->st);
     if (rc < 0)
         return rc;
-    rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, apply_change,
-                           &cx);
+    rc =
+        dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, apply_change, &cx);
     if (rc < 0) {
         dom_store_write_rollback(br->T->st);
         return rc;
@@ -561,8 +561,9 @@ static int step_sync(batch_run *br)
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
         return rc;
     if (br->b.schema_sig[0] && strcmp(sig, br->b.schema_sig) != 0)
-        return dom_error_set(DOM_EFAILED, "the definition of a tenant table in region \"%s\" "
-                                          "changed during the move",
+        return dom_error_set(DOM_EFAILED,
+                             "the definition of a tenant table in region \"%s\" "
+                             "changed during the move",
                              br->b.src);
     /* The source is frozen: from here it equals the target row for row, or
      * the batch fails. */
@@ -722,9 +723,9 @@ static int log_transfer(batch_run *br)
     iso_now(now);
     json_t *tables = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(tables, json_pack("{s:s,s:I,s:I}", "table", br->S->mt[i].info->name,
-                                                "rows", (json_int_t)rows[i], "bytes",
-                                                (json_int_t)bytes[i]));
+        json_array_append_new(tables,
+                              json_pack("{s:s,s:I,s:I}", "table", br->S->mt[i].info->name, "rows",
+                                        (json_int_t)rows[i], "bytes", (json_int_t)bytes[i]));
     json_t *e = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I,s:s,s:o,s:s}", "time", now, "kind",
                           "transfer", "wave", br->b.wave, "batch", (json_int_t)br->b.id, "from",
                           br->b.src, "to", br->b.dst, "tenants", (json_int_t)br->b.nkeys,
@@ -810,7 +811,6 @@ static int step_erase(batch_run *br, int *waiting)
     return rc < 0 ? rc : publish_head(br, head);
 }
 
-
 /* Takes a batch back before its flip: the source accepts writes again and
  * the target loses what was copied. */
 static int abort_batch(batch_run *br, const char *why)
@@ -848,8 +848,9 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     br.stats_mu = mu;
     int s = dom_config_region(w->cfg, br.b.src), t = dom_config_region(w->cfg, br.b.dst);
     if (s < 0 || t < 0) {
-        rc = dom_error_set(DOM_ECONFIG, "batch %lld moves between regions \"%s\" and \"%s\"; the "
-                                        "config lacks one",
+        rc = dom_error_set(DOM_ECONFIG,
+                           "batch %lld moves between regions \"%s\" and \"%s\"; the "
+                           "config lacks one",
                            (long long)id, br.b.src, br.b.dst);
         goto done;
     }
@@ -885,8 +886,9 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         if ((rc = dom_store_schema_sig(br.S->st, br.S->mt, br.S->nmt, sig)) < 0)
             goto done;
         if (strcmp(sig, br.b.schema_sig) != 0) {
-            rc = dom_error_set(DOM_EFAILED, "the definition of a tenant table in region \"%s\" "
-                                            "changed during the move",
+            rc = dom_error_set(DOM_EFAILED,
+                               "the definition of a tenant table in region \"%s\" "
+                               "changed during the move",
                                br.b.src);
             step = -1;
         }

@@ -32,9 +32,9 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out);
 int dom_prepare_remove(const dom_config *cfg);
 
 typedef struct dom_apply_opts {
-    const char *wave;  /* NULL: every wave in order */
-    int rollback;      /* move `wave`'s tenants back */
-    int workers;       /* parallel batches (0: the config's) */
+    const char *wave; /* NULL: every wave in order */
+    int rollback;     /* move `wave`'s tenants back */
+    int workers;      /* parallel batches (0: the config's) */
     int dry_run;
     int erase_only; /* only erase retained source copies that are due */
     /* called after each batch (from the worker thread, serialized) */

@@ -237,7 +237,7 @@ static int collect_tables(dom_plan *p, const dom_config *cfg, dom_tenant_table *
  * never moves a tenant that is where it belongs. */
 static int place(dom_plan *p, const dom_config *cfg)
 {
-    int (*cand)[DOM_MAX_REGIONS] = dom_calloc(dom_ncountries, sizeof(*cand));
+    int(*cand)[DOM_MAX_REGIONS] = dom_calloc(dom_ncountries, sizeof(*cand));
     int *ncand = dom_calloc(dom_ncountries, sizeof(int));
     int64_t load[DOM_MAX_REGIONS] = {0};
     if (!cand || !ncand) {
@@ -336,9 +336,9 @@ static int summarize(dom_plan *p, const dom_config *cfg)
             return DOM_ENOMEM;
         }
         int before = (t->present & ~allowed) != 0;
-        uint64_t after_set = moving ? ((t->present & ~((uint64_t)1 << t->cur)) |
-                                       ((uint64_t)1 << t->target))
-                                    : t->present;
+        uint64_t after_set =
+            moving ? ((t->present & ~((uint64_t)1 << t->cur)) | ((uint64_t)1 << t->target))
+                   : t->present;
         int after = (after_set & ~allowed) != 0;
         if (before) {
             c->violating_before++;

@@ -15,11 +15,11 @@
 typedef struct dom_plan_tenant {
     uint32_t key_off; /* into dom_plan.keys */
     uint32_t key_len;
-    int16_t country; /* index in dom_countries, -1 when unknown */
-    int8_t cur;      /* region holding it now (directory, else scan) */
-    int8_t target;   /* region where the policy wants it; -1 when no rule */
-    uint16_t wave;   /* index of the wave that moves it, or DOM_NO_WAVE */
-    uint64_t present; /* regions holding any of its rows */
+    int16_t country;     /* index in dom_countries, -1 when unknown */
+    int8_t cur;          /* region holding it now (directory, else scan) */
+    int8_t target;       /* region where the policy wants it; -1 when no rule */
+    uint16_t wave;       /* index of the wave that moves it, or DOM_NO_WAVE */
+    uint64_t present;    /* regions holding any of its rows */
     int64_t rows, bytes; /* in region cur */
 } dom_plan_tenant;
 
@@ -33,8 +33,8 @@ typedef struct dom_plan_wave {
     int64_t tenants, rows, bytes;
     dom_plan_pair *pairs;
     size_t npairs;
-    int64_t *table_rows;      /* per tenant table */
-    int64_t violating_after;  /* tenants in violation once this and all earlier waves ran */
+    int64_t *table_rows;              /* per tenant table */
+    int64_t violating_after;          /* tenants in violation once this and all earlier waves ran */
     int64_t *country_violating_after; /* per country index */
 } dom_plan_wave;
 
@@ -53,7 +53,7 @@ typedef struct dom_plan {
     char *keys; /* key text arena */
     int64_t misplaced, violating_before, unknown_country, orphan_rows, over_capacity;
     int64_t *region_before, *region_after; /* tenants per region */
-    dom_plan_wave *waves; /* cfg->nwaves + 1: the last is "unplanned" */
+    dom_plan_wave *waves;                  /* cfg->nwaves + 1: the last is "unplanned" */
     size_t nwaves;
     dom_plan_country *countries; /* per dom_countries index */
 } dom_plan;

@@ -62,7 +62,8 @@ static int check_compatible(const regions *r, const dom_config *cfg)
             const dom_table_info *a = r->mt[0][t].info;
             const dom_table_info *b = dom_table_find(r->info[i], r->ninfo[i], a->name);
             if (!b) {
-                dom_buf_printf(&diff, "region \"%s\": table \"%s\" is missing (region \"%s\" has it)\n",
+                dom_buf_printf(&diff,
+                               "region \"%s\": table \"%s\" is missing (region \"%s\" has it)\n",
                                name, a->name, ref);
                 continue;
             }
@@ -122,7 +123,7 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
     regions r;
     dom_plan *p = NULL;
     dom_catalog *cat = NULL;
-    char (*countries)[3] = NULL;
+    char(*countries)[3] = NULL;
     int rc;
     memset(out, 0, sizeof(*out));
     if ((rc = regions_open(&r, cfg)) < 0 || (rc = check_compatible(&r, cfg)) < 0)
@@ -137,8 +138,8 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         for (size_t c = 0; c < dom_ncountries; c++)
             if (dom_policy_allowed(cfg, dom_countries[c].code) & ((uint64_t)1 << i))
                 memcpy(countries[nc++], dom_countries[c].code, 3);
-        dom_install spec = {cfg->regions[i].name, r.mt[i], r.nmt[i], cfg->tenants.country,
-                            countries, nc};
+        dom_install spec = {cfg->regions[i].name, r.mt[i],   r.nmt[i],
+                            cfg->tenants.country, countries, nc};
         if ((rc = dom_store_install(r.st[i], &spec)) < 0)
             goto done;
         out->regions++;

@@ -27,8 +27,8 @@ typedef struct dom_latency_report {
 
 /* Builds the report from a plan.  `first` (may be NULL) lists country codes
  * to put first, in that order. */
-int dom_latency_report_build(dom_latency_report *out, const dom_plan *plan, const char *const *first,
-                             size_t nfirst);
+int dom_latency_report_build(dom_latency_report *out, const dom_plan *plan,
+                             const char *const *first, size_t nfirst);
 void dom_latency_report_free(dom_latency_report *r);
 
 #endif

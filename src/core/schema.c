@@ -45,8 +45,8 @@ int dom_schema_tenant_tables(dom_tenant_table **out, size_t *nout, const dom_con
                              region, tt->name, cfg->tenants.key);
     if (!dom_table_column(tt, cfg->tenants.country))
         return dom_error_set(DOM_EREGION,
-                             "region \"%s\", table \"%s\": country column \"%s\" not found",
-                             region, tt->name, cfg->tenants.country);
+                             "region \"%s\", table \"%s\": country column \"%s\" not found", region,
+                             tt->name, cfg->tenants.country);
     dom_tenant_table *t = dom_calloc(ntables + 1, sizeof(*t));
     size_t n = 0;
     if (!t)

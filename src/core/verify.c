@@ -99,9 +99,10 @@ char *dom_pk_json(const dom_move_table *t, const dom_value *row)
 
 static int unhex(int c)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                        : c >= 'A' && c <= 'F'   ? c - 'A' + 10
-                                                                 : -1;
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
 }
 
 int dom_pk_parse(const char *text, dom_value *out, int n, dom_buf *store)
@@ -417,7 +418,6 @@ done:
 #include "core/catalog.h"
 #include "core/schema.h"
 
-
 typedef struct vt_entry {
     char *key;
     int home;
@@ -437,8 +437,9 @@ static int vt_add(const char *key, size_t n, const char *region, int64_t epoch, 
     (void)state;
     int home = region ? dom_config_region(l->cfg, region) : -1;
     if (home < 0)
-        return dom_error_set(DOM_ECONFIG, "tenant %.*s lives in region \"%s\", which the config "
-                                          "does not define",
+        return dom_error_set(DOM_ECONFIG,
+                             "tenant %.*s lives in region \"%s\", which the config "
+                             "does not define",
                              (int)n, key, region ? region : "?");
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 1024;
@@ -524,8 +525,8 @@ int dom_verify_run(const dom_config *cfg, const dom_verify_opts *o, dom_verify_s
     for (size_t r = 0; r < cfg->nregions; r++)
         if ((rc = dom_store_open(&st[r], &cfg->regions[r], DOM_STORE_MUST_EXIST)) < 0 ||
             (rc = dom_store_tables(st[r], &info[r], &ninfo[r])) < 0 ||
-            (rc = dom_move_tables(&mt[r], &nmt[r], cfg, cfg->regions[r].name, info[r],
-                                  ninfo[r])) < 0)
+            (rc = dom_move_tables(&mt[r], &nmt[r], cfg, cfg->regions[r].name, info[r], ninfo[r])) <
+                0)
             goto done;
     chunk = dom_calloc(VERIFY_CHUNK, sizeof(char *));
     present = dom_calloc(VERIFY_CHUNK, sizeof(char *));

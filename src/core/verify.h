@@ -44,7 +44,6 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
 int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
                   const char *pk_json, int *equal);
 
-
 /* Per table rows and canonical bytes, and the SHA-256 over every row of
  * every table in order, of the keys set in the store. */
 int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,

@@ -15,59 +15,58 @@
 #include "demo/demo.h"
 #include "util/util.h"
 
-const char dom_demo_schema[] =
-    "CREATE TABLE users (\n"
-    "    user_id    INTEGER PRIMARY KEY,\n"
-    "    country    TEXT NOT NULL,\n"
-    "    name       TEXT NOT NULL,\n"
-    "    email      TEXT,\n"
-    "    phone      TEXT,\n"
-    "    created_at TEXT NOT NULL\n"
-    ");\n"
-    "CREATE TABLE devices (\n"
-    "    device_id  TEXT PRIMARY KEY,\n"
-    "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
-    "    model      TEXT NOT NULL,\n"
-    "    os_version TEXT,\n"
-    "    last_seen  TEXT\n"
-    ");\n"
-    "CREATE INDEX devices_user ON devices (user_id);\n"
-    "CREATE TABLE contacts (\n"
-    "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
-    "    contact_no INTEGER NOT NULL,\n"
-    "    name       TEXT NOT NULL,\n"
-    "    phone      TEXT,\n"
-    "    starred    INTEGER NOT NULL DEFAULT 0,\n"
-    "    PRIMARY KEY (user_id, contact_no)\n"
-    ");\n"
-    "CREATE TABLE messages (\n"
-    "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
-    "    message_no INTEGER NOT NULL,\n"
-    "    peer       TEXT NOT NULL,\n"
-    "    body       TEXT,\n"
-    "    sent_at    TEXT NOT NULL,\n"
-    "    PRIMARY KEY (user_id, message_no)\n"
-    ");\n"
-    "CREATE TABLE photos (\n"
-    "    photo_id   TEXT PRIMARY KEY,\n"
-    "    owner_id   INTEGER NOT NULL REFERENCES users (user_id),\n"
-    "    taken_at   TEXT,\n"
-    "    width      INTEGER,\n"
-    "    height     INTEGER,\n"
-    "    lat        REAL,\n"
-    "    lng        REAL,\n"
-    "    caption    TEXT\n"
-    ");\n"
-    "CREATE INDEX photos_owner ON photos (owner_id);\n"
-    "CREATE TABLE backups (\n"
-    "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
-    "    backup_no  INTEGER NOT NULL,\n"
-    "    device_id  TEXT REFERENCES devices (device_id),\n"
-    "    created_at TEXT NOT NULL,\n"
-    "    size_bytes INTEGER NOT NULL,\n"
-    "    manifest   BLOB,\n"
-    "    PRIMARY KEY (user_id, backup_no)\n"
-    ");\n";
+const char dom_demo_schema[] = "CREATE TABLE users (\n"
+                               "    user_id    INTEGER PRIMARY KEY,\n"
+                               "    country    TEXT NOT NULL,\n"
+                               "    name       TEXT NOT NULL,\n"
+                               "    email      TEXT,\n"
+                               "    phone      TEXT,\n"
+                               "    created_at TEXT NOT NULL\n"
+                               ");\n"
+                               "CREATE TABLE devices (\n"
+                               "    device_id  TEXT PRIMARY KEY,\n"
+                               "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
+                               "    model      TEXT NOT NULL,\n"
+                               "    os_version TEXT,\n"
+                               "    last_seen  TEXT\n"
+                               ");\n"
+                               "CREATE INDEX devices_user ON devices (user_id);\n"
+                               "CREATE TABLE contacts (\n"
+                               "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
+                               "    contact_no INTEGER NOT NULL,\n"
+                               "    name       TEXT NOT NULL,\n"
+                               "    phone      TEXT,\n"
+                               "    starred    INTEGER NOT NULL DEFAULT 0,\n"
+                               "    PRIMARY KEY (user_id, contact_no)\n"
+                               ");\n"
+                               "CREATE TABLE messages (\n"
+                               "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
+                               "    message_no INTEGER NOT NULL,\n"
+                               "    peer       TEXT NOT NULL,\n"
+                               "    body       TEXT,\n"
+                               "    sent_at    TEXT NOT NULL,\n"
+                               "    PRIMARY KEY (user_id, message_no)\n"
+                               ");\n"
+                               "CREATE TABLE photos (\n"
+                               "    photo_id   TEXT PRIMARY KEY,\n"
+                               "    owner_id   INTEGER NOT NULL REFERENCES users (user_id),\n"
+                               "    taken_at   TEXT,\n"
+                               "    width      INTEGER,\n"
+                               "    height     INTEGER,\n"
+                               "    lat        REAL,\n"
+                               "    lng        REAL,\n"
+                               "    caption    TEXT\n"
+                               ");\n"
+                               "CREATE INDEX photos_owner ON photos (owner_id);\n"
+                               "CREATE TABLE backups (\n"
+                               "    user_id    INTEGER NOT NULL REFERENCES users (user_id),\n"
+                               "    backup_no  INTEGER NOT NULL,\n"
+                               "    device_id  TEXT REFERENCES devices (device_id),\n"
+                               "    created_at TEXT NOT NULL,\n"
+                               "    size_bytes INTEGER NOT NULL,\n"
+                               "    manifest   BLOB,\n"
+                               "    PRIMARY KEY (user_id, backup_no)\n"
+                               ");\n";
 
 const char dom_demo_config[] =
     "# domicile demo: a phone maker's cloud data, all of it in Beijing today.\n"
@@ -116,13 +115,13 @@ static const char *const latin_last[] = {"Sharma", "Tan",   "Nguyen", "Santos", 
                                          "Lim",    "Silva", "Ivanov", "Garcia", "Smith",
                                          "Reyes",  "Kumar", "Rahman", "Muller", "Okafor"};
 static const char *const han_last[] = {"王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"};
-static const char *const han_first[] = {"伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军",
-                                        "杰", "娟", "涛", "明", "超", "秀英", "华", "平"};
+static const char *const han_first[] = {"伟", "芳", "娜", "敏", "静", "磊", "洋",   "艳", "勇",
+                                        "军", "杰", "娟", "涛", "明", "超", "秀英", "华", "平"};
 static const char *const models[] = {"Nova 12", "Nova 12 Pro", "Mate X5", "Pad 11",
-                                     "Watch 4",  "Lite 8",      "Note 30", "Fold 2"};
-static const char *const words[] = {"ok",      "see you", "tomorrow", "lunch?",  "on my way",
-                                    "thanks!", "photo",   "meeting",  "call me", "好的",
-                                    "谢谢",    "明天见",  "terima kasih", "haan", "sawasdee"};
+                                     "Watch 4", "Lite 8",      "Note 30", "Fold 2"};
+static const char *const words[] = {"ok",      "see you", "tomorrow",     "lunch?",  "on my way",
+                                    "thanks!", "photo",   "meeting",      "call me", "好的",
+                                    "谢谢",    "明天见",  "terima kasih", "haan",    "sawasdee"};
 
 typedef struct rng {
     uint64_t s;
@@ -192,12 +191,12 @@ static int create_region(const char *path, sqlite3 **out)
     return 0;
 }
 
-#define STMT_USERS 0
-#define STMT_DEVICES 1
+#define STMT_USERS    0
+#define STMT_DEVICES  1
 #define STMT_CONTACTS 2
 #define STMT_MESSAGES 3
-#define STMT_PHOTOS 4
-#define STMT_BACKUPS 5
+#define STMT_PHOTOS   4
+#define STMT_BACKUPS  5
 
 static const char *const insert_sql[] = {
     "INSERT INTO users VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -306,8 +305,7 @@ static int gen_user(sqlite3_stmt **st, const char *path, rng *r, long uid, dom_d
             sqlite3_bind_double(st[4], 6, (double)below(r, 1800000) / 10000.0 - 90.0);
             sqlite3_bind_double(st[4], 7, (double)below(r, 3600000) / 10000.0 - 180.0);
         }
-        sqlite3_bind_text(st[4], 8, words[below(r, (long)DOM_ARRAY_LEN(words))], -1,
-                          SQLITE_STATIC);
+        sqlite3_bind_text(st[4], 8, words[below(r, (long)DOM_ARRAY_LEN(words))], -1, SQLITE_STATIC);
         if (step(st[4], path, stats, STMT_PHOTOS) < 0)
             return -1;
     }
@@ -352,12 +350,21 @@ static int make_dir(const char *path)
  * files but no demo marker, so that nobody's data is overwritten. */
 static int clear_previous(const char *dir)
 {
-    static const char *const files[] = {
-        "regions/beijing.db",       "regions/beijing.db-wal",   "regions/beijing.db-shm",
-        "regions/singapore.db",     "regions/singapore.db-wal", "regions/singapore.db-shm",
-        "regions/us-east.db",       "regions/us-east.db-wal",   "regions/us-east.db-shm",
-        "domicile.db",              "domicile.db-wal",          "domicile.db-shm",
-        "domicile.yaml",            "latency.html",             "audit.html"};
+    static const char *const files[] = {"regions/beijing.db",
+                                        "regions/beijing.db-wal",
+                                        "regions/beijing.db-shm",
+                                        "regions/singapore.db",
+                                        "regions/singapore.db-wal",
+                                        "regions/singapore.db-shm",
+                                        "regions/us-east.db",
+                                        "regions/us-east.db-wal",
+                                        "regions/us-east.db-shm",
+                                        "domicile.db",
+                                        "domicile.db-wal",
+                                        "domicile.db-shm",
+                                        "domicile.yaml",
+                                        "latency.html",
+                                        "audit.html"};
     char path[4096];
     struct stat sb;
     snprintf(path, sizeof(path), "%s/.domicile-demo", dir);
@@ -426,7 +433,8 @@ int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats
     for (long u = 1; u <= users; u++)
         if ((rc = gen_user(st, path, &r, u, stats)) < 0)
             goto done;
-    if ((rc = exec(db, path, "COMMIT; ANALYZE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL")) < 0)
+    if ((rc = exec(db, path, "COMMIT; ANALYZE; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL")) <
+        0)
         goto done;
     snprintf(path, sizeof(path), "%s/domicile.yaml", dir);
     rc = write_file(path, dom_demo_config);

@@ -24,7 +24,6 @@ extern const char *const dom_demo_table_names[DOM_DEMO_TABLES];
  * demo in dir; refuses a folder with other data. */
 int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats *stats);
 
-
 /* The demo's application: threads writing to random users while they move. */
 typedef struct dom_demo_writers dom_demo_writers;
 typedef struct dom_demo_write_stats {

@@ -116,7 +116,8 @@ int dom_demo_writers_start(dom_demo_writers **out, const dom_config *cfg, const 
     if (n == 0)
         return dom_error_set(DOM_EUSAGE, "no users to write to");
     dom_demo_writers *w = dom_calloc(1, sizeof(*w));
-    if (!w || !(w->keys = dom_calloc(n, sizeof(int64_t))) || !(w->where = dom_calloc(n, sizeof(int)))) {
+    if (!w || !(w->keys = dom_calloc(n, sizeof(int64_t))) ||
+        !(w->where = dom_calloc(n, sizeof(int)))) {
         if (w) {
             dom_free(w->keys);
             dom_free(w);

@@ -76,8 +76,9 @@ const dom_column *dom_table_column(const dom_table_info *t, const char *name)
 
 #define DISPATCH(name, ...)                                                                        \
     (st->ops->name ? st->ops->name(__VA_ARGS__)                                                    \
-                   : dom_error_set(DOM_EUNSUPPORTED, "region \"%s\": %s is not supported by the %s " \
-                                                     "store",                                      \
+                   : dom_error_set(DOM_EUNSUPPORTED,                                               \
+                                   "region \"%s\": %s is not supported by the %s "                 \
+                                   "store",                                                        \
                                    st->region, #name, st->ops->engine))
 
 int dom_store_install(dom_store *st, const dom_install *spec)
@@ -189,8 +190,8 @@ int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows)
     return DISPATCH(count_keys, st, t, rows);
 }
 
-int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
-                      dom_change_cb cb, void *payload)
+int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
+                      void *payload)
 {
     return DISPATCH(changes, st, batch, after, limit, cb, payload);
 }

@@ -17,8 +17,8 @@ typedef struct dom_store dom_store;
 
 typedef struct dom_column {
     char *name;
-    char *type;  /* declared type, lower case */
-    int pk;      /* position in the primary key (1-based), 0 when not part of it */
+    char *type; /* declared type, lower case */
+    int pk;     /* position in the primary key (1-based), 0 when not part of it */
     int notnull;
 } dom_column;
 
@@ -59,27 +59,27 @@ typedef struct dom_move_table {
 
 /* What prepare installs in a region. */
 typedef struct dom_install {
-    const char *region;          /* this region's name */
+    const char *region;           /* this region's name */
     const dom_move_table *tables; /* tenants table first */
     size_t ntables;
-    const char *country_col;     /* tenants.country */
-    char (*countries)[3];        /* countries whose new tenants may be created here */
+    const char *country_col; /* tenants.country */
+    char (*countries)[3];    /* countries whose new tenants may be created here */
     size_t ncountries;
 } dom_install;
 
 /* Fence states (DESIGN.md "What a writing application sees"). */
 #define DOM_FENCE_CAPTURING "capturing"
-#define DOM_FENCE_FROZEN "frozen"
-#define DOM_FENCE_MOVED "moved"
-#define DOM_FENCE_INCOMING "incoming"
+#define DOM_FENCE_FROZEN    "frozen"
+#define DOM_FENCE_MOVED     "moved"
+#define DOM_FENCE_INCOMING  "incoming"
 
 typedef struct dom_cursor dom_cursor;
 
 /* One logged change: the table, the row's primary key values as JSON (NULL
  * for a table without primary key: resync the tenant's rows of it), and
  * whether the row changed its tenant. */
-typedef int (*dom_change_cb)(int64_t seq, const char *tenant, const char *table, const char *pk_json,
-                             int key_changed, void *payload);
+typedef int (*dom_change_cb)(int64_t seq, const char *tenant, const char *table,
+                             const char *pk_json, int key_changed, void *payload);
 
 typedef struct dom_store_ops {
     const char *engine;
@@ -202,8 +202,8 @@ int dom_store_delete_pk(dom_store *st, const dom_move_table *t, const dom_value 
 int dom_store_delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
 int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
 /* Streams the change log of a batch after `after`, in order, at most limit. */
-int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
-                      dom_change_cb cb, void *payload);
+int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
+                      void *payload);
 /* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */
 int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
 

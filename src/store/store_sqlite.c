@@ -14,7 +14,7 @@
 
 /* Tables up to this many rows get exact per-tenant byte counts. */
 #define EXACT_BYTES_MAX_ROWS 100000
-#define BYTES_SAMPLE_ROWS 10000
+#define BYTES_SAMPLE_ROWS    10000
 
 #include "store/store_sqlite.h"
 
@@ -127,8 +127,8 @@ done:
     return 0;
 }
 
-static int sq_scan_tenants(dom_store *base, const char *table, const char *key,
-                           const char *country, dom_tenant_cb cb, void *payload)
+static int sq_scan_tenants(dom_store *base, const char *table, const char *key, const char *country,
+                           dom_tenant_cb cb, void *payload)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st = NULL;

@@ -36,8 +36,7 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout);
 int dom_sqlite__install(dom_store *st, const dom_install *spec);
 int dom_sqlite__uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);
 int dom_sqlite__installed(dom_store *st, int *out);
-int dom_sqlite__set_keys(dom_store *st, const char *const *keys, const int64_t *epochs,
-                         size_t n);
+int dom_sqlite__set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
 int dom_sqlite__fence(dom_store *st, int64_t batch, const char *state, const char *home,
                       int64_t epoch);
 int dom_sqlite__unfence(dom_store *st);

@@ -16,9 +16,9 @@
 #include "store/store_sqlite.h"
 #include "util/util.h"
 
-#define fail dom_sqlite__fail
+#define fail    dom_sqlite__fail
 #define prepare dom_sqlite__prepare
-#define cached dom_sqlite__cached
+#define cached  dom_sqlite__cached
 
 static const char REGION_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS domicile_fence (\n"
@@ -39,7 +39,8 @@ static const char REGION_SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS domicile_changes_tenant ON domicile_changes (tenant, seq);\n"
     "CREATE TABLE IF NOT EXISTS domicile_guard (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS domicile_bypass (active INTEGER);\n"
-    "CREATE TABLE IF NOT EXISTS domicile_region (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;\n";
+    "CREATE TABLE IF NOT EXISTS domicile_region (key TEXT PRIMARY KEY, value TEXT) WITHOUT "
+    "ROWID;\n";
 
 static const char *const trigger_suffixes[] = {"bi", "bu", "bd", "ai", "au", "ad"};
 
@@ -120,10 +121,11 @@ static int step_done(sqlite_store *s, sqlite3_stmt *st, const char *table, const
 static int raise_takes_expressions(sqlite_store *s)
 {
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(s->db,
-                                "CREATE TEMP TRIGGER domicile_probe BEFORE DELETE ON domicile_fence "
-                                "BEGIN SELECT RAISE(ABORT, 'a' || 'b'); END",
-                                -1, &st, NULL) == SQLITE_OK;
+    int ok =
+        sqlite3_prepare_v2(s->db,
+                           "CREATE TEMP TRIGGER domicile_probe BEFORE DELETE ON domicile_fence "
+                           "BEGIN SELECT RAISE(ABORT, 'a' || 'b'); END",
+                           -1, &st, NULL) == SQLITE_OK;
     sqlite3_finalize(st);
     return ok;
 }
@@ -177,10 +179,12 @@ static void fence_checks(dom_buf *b, int er, const char *kx)
 static void capture(dom_buf *b, const dom_move_table *t, const char *qname, const char *kx,
                     const char *row, const char *key_changed, const char *extra)
 {
-    dom_buf_printf(b, "  INSERT INTO domicile_changes (tenant, tbl, pk, key_changed) SELECT f.tenant, %s, ",
-                   qname);
+    dom_buf_printf(
+        b, "  INSERT INTO domicile_changes (tenant, tbl, pk, key_changed) SELECT f.tenant, %s, ",
+        qname);
     pk_json(b, t, row);
-    dom_buf_printf(b, ", %s FROM domicile_fence f WHERE f.tenant = %s AND f.state = 'capturing'%s;\n",
+    dom_buf_printf(b,
+                   ", %s FROM domicile_fence f WHERE f.tenant = %s AND f.state = 'capturing'%s;\n",
                    key_changed, kx, extra);
 }
 
@@ -265,8 +269,8 @@ static int create_triggers(sqlite_store *s, const dom_move_table *t, int is_tena
 static int drop_triggers(sqlite_store *s, const char *table)
 {
     for (int i = 0; i < 6; i++) {
-        char *sql =
-            sqlite3_mprintf("DROP TRIGGER IF EXISTS \"domicile_%w_%s\"", table, trigger_suffixes[i]);
+        char *sql = sqlite3_mprintf("DROP TRIGGER IF EXISTS \"domicile_%w_%s\"", table,
+                                    trigger_suffixes[i]);
         int rc = exec(s, table, sql);
         sqlite3_free(sql);
         if (rc < 0)
@@ -287,7 +291,8 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
         goto fail;
     sqlite3_stmt *st;
     if ((rc = cached(s, &st, NULL,
-                     "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('name', ?1)")) < 0)
+                     "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('name', ?1)")) <
+        0)
         goto fail;
     sqlite3_bind_text(st, 1, spec->region, -1, SQLITE_STATIC);
     if ((rc = step_done(s, st, NULL, "cannot record the region name")) < 0)
@@ -345,8 +350,7 @@ int dom_sqlite__installed(dom_store *base, int *out)
 
 /* ---- keys and fences --------------------------------------------------------- */
 
-int dom_sqlite__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs,
-                         size_t n)
+int dom_sqlite__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs, size_t n)
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
@@ -887,7 +891,7 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
 }
 
 /* Above these, copy_from leaves the batch to the caller's chunked stream. */
-#define COPY_FROM_MAX_ROWS 200000
+#define COPY_FROM_MAX_ROWS  200000
 #define COPY_FROM_MAX_BYTES (64 << 20)
 /* Tenants per write transaction of copy_from. */
 #define COPY_FROM_TENANTS 64
@@ -920,8 +924,8 @@ static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n,
         size_expr(&sql, tables[i].info);
         dom_buf_printf(&sql, "), 0) FROM %s WHERE %s IN (SELECT k FROM temp.domicile_keys)",
                        q ? q : "", k ? k : "");
-        int rc = sql.oom || !q || !k ? DOM_ENOMEM
-                                     : prepare(src, &st, tables[i].info->name, sql.ptr);
+        int rc =
+            sql.oom || !q || !k ? DOM_ENOMEM : prepare(src, &st, tables[i].info->name, sql.ptr);
         sqlite3_free(q);
         sqlite3_free(k);
         dom_buf_free(&sql);
@@ -986,7 +990,8 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
         dom_buf_printf(&sql,
                        "INSERT INTO main.%s (%s) SELECT %s FROM domicile_src.%s WHERE %s IN "
                        "(SELECT k FROM temp.domicile_keys ORDER BY k LIMIT ?1 OFFSET ?2)",
-                       q ? q : "", dom_buf_cstr(&cols), dom_buf_cstr(&cols), q ? q : "", k ? k : "");
+                       q ? q : "", dom_buf_cstr(&cols), dom_buf_cstr(&cols), q ? q : "",
+                       k ? k : "");
         rc = cols.oom || sql.oom || !q || !k ? DOM_ENOMEM
                                              : prepare(d, &ins[i], t->info->name, sql.ptr);
         sqlite3_free(q);

@@ -49,7 +49,10 @@ typedef struct dom_buf {
     int oom;
 } dom_buf;
 
-#define DOM_BUF_INIT {NULL, 0, 0, 0}
+#define DOM_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0, 0                                                                              \
+    }
 void dom_buf_put(dom_buf *b, const void *data, size_t n);
 void dom_buf_puts(dom_buf *b, const char *s);
 void dom_buf_putc(dom_buf *b, char c);
@@ -72,8 +75,7 @@ int dom_key_sampled(const char *key, size_t n, double percent);
 /* Logging to stderr; the level is checked before anything is formatted. */
 enum { DOM_LOG_ERROR = 0, DOM_LOG_WARN, DOM_LOG_INFO, DOM_LOG_DEBUG };
 extern int dom_log_level;
-void dom_log__emit(int level, const char *file, int line, const char *fmt, ...)
-    DOM_PRINTF(4, 5);
+void dom_log__emit(int level, const char *file, int line, const char *fmt, ...) DOM_PRINTF(4, 5);
 #define dom_log(level, ...)                                                                        \
     do {                                                                                           \
         if ((level) <= dom_log_level)                                                              \
@@ -84,11 +86,11 @@ void dom_log__emit(int level, const char *file, int line, const char *fmt, ...)
  * release builds. */
 #ifdef NDEBUG
 #define ALWAYS(x) (x)
-#define NEVER(x) (x)
+#define NEVER(x)  (x)
 #else
 int dom__assert_fail(const char *expr, const char *file, int line);
 #define ALWAYS(x) ((x) ? 1 : dom__assert_fail(#x, __FILE__, __LINE__))
-#define NEVER(x) ((x) ? dom__assert_fail(#x, __FILE__, __LINE__) : 0)
+#define NEVER(x)  ((x) ? dom__assert_fail(#x, __FILE__, __LINE__) : 0)
 #endif
 
 #define DOM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

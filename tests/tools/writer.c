@@ -93,7 +93,8 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
         return 2;
     sqlite3 *db[DOM_MAX_REGIONS] = {0};
     /* rows this writer inserted, for updates: (key index, msg) */
-    int64_t *mine_key = calloc(200000, sizeof(int64_t)), *mine_msg = calloc(200000, sizeof(int64_t));
+    int64_t *mine_key = calloc(200000, sizeof(int64_t)),
+            *mine_msg = calloc(200000, sizeof(int64_t));
     size_t nmine = 0;
     uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
     int64_t end = now_us() + (int64_t)(seconds * 1e6), seq = 0;
@@ -146,8 +147,8 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
                     char ks[32];
                     dom_location loc;
                     snprintf(ks, sizeof(ks), "%lld", (long long)keys[ki]);
-                    int to = dom_locate(&loc, ctx, ks) == 0 ? dom_config_region(cfg, loc.region)
-                                                            : -1;
+                    int to =
+                        dom_locate(&loc, ctx, ks) == 0 ? dom_config_region(cfg, loc.region) : -1;
                     if (to < 0 || to == r) {
                         fprintf(stderr, "writer %d: update of %lld/%lld matched nothing in %s\n",
                                 id, (long long)keys[ki], (long long)msg, cfg->regions[r].name);
@@ -285,8 +286,8 @@ static int check(const char *cfgpath, int nlogs, char **logs)
                 }
             } else if (found) {
                 dup++;
-                fprintf(stderr, "DUPLICATE: tenant %lld row %lld also in %s\n",
-                        (long long)a[i].key, (long long)a[i].msg, cfg->regions[r].name);
+                fprintf(stderr, "DUPLICATE: tenant %lld row %lld also in %s\n", (long long)a[i].key,
+                        (long long)a[i].msg, cfg->regions[r].name);
             }
         }
         i = j;

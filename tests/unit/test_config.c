@@ -16,8 +16,8 @@
 
 #define REGIONS                                                                                    \
     "regions:\n"                                                                                   \
-    "  beijing:   { dsn: \"sqlite:regions/beijing.db\", location: CN }\n"                         \
-    "  singapore: { dsn: \"postgresql://app:secret@127.0.0.1:5433/app\", location: SG }\n"        \
+    "  beijing:   { dsn: \"sqlite:regions/beijing.db\", location: CN }\n"                          \
+    "  singapore: { dsn: \"postgresql://app:secret@127.0.0.1:5433/app\", location: SG }\n"         \
     "  us-east:   { dsn: \"postgresql:host=127.0.0.1 port=5434 dbname=app\", location: US }\n"
 
 #define TENANTS "tenants: { table: users, key: user_id, country: country }\n"
@@ -28,19 +28,17 @@
     "  - { countries: [SG, MY, IN], home: singapore }\n"                                           \
     "  - { countries: [\"*\"], home: us-east, allow: [us-east, singapore] }\n"
 
-static const char valid[] = "catalog: sqlite:domicile.db\n" REGIONS TENANTS
-    "tables:\n"
-    "  - users\n"
-    "  - { table: photos, key: owner_id }\n" POLICY
-    "waves:\n"
-    "  - { name: canary, countries: [SG], percent: 5 }\n"
-    "  - { name: asia, countries: [SG, MY, IN] }\n"
-    "  - { name: rest }\n"
-    "options:\n"
-    "  batch_tenants: 100\n"
-    "  workers: 4\n"
-    "  max_rows_per_second: 0\n"
-    "  retain_source: 2h\n";
+static const char valid[] = "catalog: sqlite:domicile.db\n" REGIONS TENANTS "tables:\n"
+                            "  - users\n"
+                            "  - { table: photos, key: owner_id }\n" POLICY "waves:\n"
+                            "  - { name: canary, countries: [SG], percent: 5 }\n"
+                            "  - { name: asia, countries: [SG, MY, IN] }\n"
+                            "  - { name: rest }\n"
+                            "options:\n"
+                            "  batch_tenants: 100\n"
+                            "  workers: 4\n"
+                            "  max_rows_per_second: 0\n"
+                            "  retain_source: 2h\n";
 
 static void test_valid(void **state)
 {
@@ -215,8 +213,9 @@ static void test_load_missing_file(void **state)
     (void)state;
     dom_config *cfg;
     assert_int_equal(dom_config_load(&cfg, "/nonexistent/domicile.yaml"), DOM_ECONFIG);
-    assert_string_equal(dom_error_last(),
-                        "/nonexistent/domicile.yaml: cannot open config: No such file or directory");
+    assert_string_equal(
+        dom_error_last(),
+        "/nonexistent/domicile.yaml: cannot open config: No such file or directory");
 }
 
 static void test_dsn(void **state)
@@ -244,7 +243,8 @@ static void test_redact(void **state)
         {"postgresql://app@h/db?password=s3cret&sslmode=require",
          "postgresql://app@h/db?password=*****&sslmode=require"},
         {"postgresql:host=h password=s3cret dbname=x", "postgresql:host=h password=***** dbname=x"},
-        {"postgresql:host=h password='s3 cret' dbname=x", "postgresql:host=h password=***** dbname=x"},
+        {"postgresql:host=h password='s3 cret' dbname=x",
+         "postgresql:host=h password=***** dbname=x"},
         {"sqlite:regions/a.db", "sqlite:regions/a.db"},
         {"postgresql:host=h mypassword=x", "postgresql:host=h mypassword=x"},
     };

@@ -24,7 +24,7 @@
 #include "util/util.h"
 
 #define USERS 400
-#define ASIA "('SG','MY','IN','ID','TH','VN','PH')"
+#define ASIA  "('SG','MY','IN','ID','TH','VN','PH')"
 
 static char dir[256];
 
@@ -95,9 +95,9 @@ static int64_t canary_count(sqlite3 *db)
 {
     sqlite3_stmt *st;
     int64_t n = 0;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_id FROM users WHERE country = 'SG'", -1,
-                                        &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT user_id FROM users WHERE country = 'SG'", -1, &st, NULL),
+        SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         const unsigned char *k = sqlite3_column_text(st, 0);
         unsigned char d[SHA256_DIGEST_LENGTH];
@@ -178,9 +178,9 @@ static void test_plan_counts(void **state)
     while (sqlite3_step(st) == SQLITE_ROW)
         for (int c = 0; c < sqlite3_column_count(st); c++) {
             int type = sqlite3_column_type(st, c);
-            bytes += type == SQLITE_NULL                                  ? 0
-                     : type == SQLITE_INTEGER || type == SQLITE_FLOAT    ? 8
-                                                                          : sqlite3_column_bytes(st, c);
+            bytes += type == SQLITE_NULL                              ? 0
+                     : type == SQLITE_INTEGER || type == SQLITE_FLOAT ? 8
+                                                                      : sqlite3_column_bytes(st, c);
         }
     sqlite3_finalize(st);
     assert_true(bytes > 0);

@@ -193,9 +193,12 @@ static void test_geo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_rule_wins), cmocka_unit_test(test_nearest),
-        cmocka_unit_test(test_rtt_model),       cmocka_unit_test(test_override),
-        cmocka_unit_test(test_sampling),        cmocka_unit_test(test_assign_wave),
+        cmocka_unit_test(test_first_rule_wins),
+        cmocka_unit_test(test_nearest),
+        cmocka_unit_test(test_rtt_model),
+        cmocka_unit_test(test_override),
+        cmocka_unit_test(test_sampling),
+        cmocka_unit_test(test_assign_wave),
         cmocka_unit_test(test_geo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
