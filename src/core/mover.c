@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 
 #include "core/catalog.h"
 #include "core/geo.h"
@@ -1253,7 +1255,51 @@ static int plan_rollback(dom_catalog *cat, const dom_config *cfg, const char *wa
     return rc;
 }
 
+/* One mover at a time per SQLite catalog: the journal has no claims or
+ * leases, so a second process would run the same batches.  The lock is the
+ * kernel's and goes away with the process, also on SIGKILL. */
+static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats);
+
+static int lock_catalog(const dom_config *cfg, int *fd)
+{
+    *fd = -1;
+    if (cfg->catalog.kind != DOM_DSN_SQLITE)
+        return 0;
+    char *path = dom_sprintf("%s.lock", cfg->catalog.path);
+    if (!path)
+        return DOM_ENOMEM;
+    int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (f < 0) {
+        int rc = dom_error_set(DOM_EREGION, "catalog %s: cannot open %s", cfg->catalog.path, path);
+        dom_free(path);
+        return rc;
+    }
+    dom_free(path);
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        close(f);
+        return dom_error_set(DOM_EUSAGE,
+                             "another domicile process is moving tenants with catalog %s; run "
+                             "one apply, rollback or erase at a time",
+                             cfg->catalog.path);
+    }
+    *fd = f;
+    return 0;
+}
+
 int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
+{
+    int lock_fd;
+    memset(stats, 0, sizeof(*stats));
+    int lrc = lock_catalog(cfg, &lock_fd);
+    if (lrc < 0)
+        return lrc;
+    int r = apply_locked(cfg, o, stats);
+    if (lock_fd >= 0)
+        close(lock_fd);
+    return r;
+}
+
+static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
 {
     dom_catalog *cat = NULL;
     int64_t *ids = NULL;

@@ -87,6 +87,16 @@ k=$(sqlite3 "$T/ref/regions/singapore.db" "SELECT min(user_id) FROM users")
 run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" locate "$k"
 expect_eq "locate names the new home and epoch" "$(cat "$T/o")" "singapore epoch 2"
 
+# ---- one mover at a time per catalog ----
+cp -r "$T/tpl" "$T/lk"
+flock "$T/lk/domicile.db.lock" sleep 3 &
+sleep 0.3
+run_dom "$T/o" "$T/e" -c "$T/lk/domicile.yaml" apply
+check "a second mover on the same catalog is refused (exit 1)" [ "$status" -eq 1 ]
+check "... saying why" grep -q "another domicile process is moving tenants with catalog" "$T/e"
+check "... and nothing was journaled" [ "$(sqlite3 "$T/lk/domicile.db" "SELECT count(*) FROM batches")" = 0 ]
+wait
+
 # ---- what writers see ----
 cp -r "$T/ref" "$T/ws"
 sqlite3 "$T/ws/regions/beijing.db" "INSERT INTO messages VALUES ($k, 777, 'x', 'y', 'z')" >"$T/o" 2>&1
