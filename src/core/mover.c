@@ -1299,6 +1299,26 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
     return r;
 }
 
+/* Every region must support moves before anything is journaled. */
+static int check_regions(const dom_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nregions; i++) {
+        dom_store *st;
+        int rc = dom_store_open(&st, &cfg->regions[i], DOM_STORE_MUST_EXIST);
+        if (rc < 0)
+            return rc;
+        int ok = dom_store_can_move(st);
+        const char *engine = st->ops->engine;
+        dom_store_close(st);
+        if (!ok)
+            return dom_error_set(DOM_EUNSUPPORTED,
+                                 "region \"%s\": moving tenants is not supported by the %s store "
+                                 "in this version",
+                                 cfg->regions[i].name, engine);
+    }
+    return 0;
+}
+
 static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
 {
     dom_catalog *cat = NULL;
@@ -1307,6 +1327,8 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     busy_set busy = {0};
     int rc;
     memset(stats, 0, sizeof(*stats));
+    if ((rc = check_regions(cfg)) < 0)
+        return rc;
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)
         return rc;
     int64_t dir = 0;

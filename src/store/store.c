@@ -229,3 +229,10 @@ int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n)
 {
     return DISPATCH(meta_get, st, key, value, n);
 }
+
+int dom_store_can_move(const dom_store *st)
+{
+    const dom_store_ops *o = st->ops;
+    return o->set_keys && o->fence && o->unfence && o->cursor_open && o->upsert && o->delete_keys &&
+           o->changes && o->write_begin;
+}

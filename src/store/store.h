@@ -224,6 +224,9 @@ int dom_store_sync(dom_store *st);
 int dom_store_meta_set(dom_store *st, const char *key, const char *value);
 int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
 
+/* Whether this store can take part in moves (fences, capture, copy). */
+int dom_store_can_move(const dom_store *st);
+
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);
 

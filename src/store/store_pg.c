@@ -1,15 +1,455 @@
 /*
  * store_pg.c - the store interface on a PostgreSQL server through libpq.
- * Not available in this version: opening a PostgreSQL region reports so.
+ *
+ * This version reads (tables, tenants, row counts: plan and audit work on
+ * PostgreSQL regions) and installs the residency enforcement (fence and
+ * guard tables in a schema "domicile", one PL/pgSQL trigger per tenant
+ * table that refuses writes with SQLSTATE 40001, DM001 or DM002).  The
+ * mover's operations (capture, copy, catch-up) are not available on
+ * PostgreSQL yet and report so.  Errors name the region, the table and the
+ * SQLSTATE; the connection string never appears in them.
  */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/geo.h"
 #include "store/store.h"
 #include "util/util.h"
+
+typedef struct pg_store {
+    dom_store base;
+    PGconn *conn;
+} pg_store;
+
+/* Reports a failed result: region, table, SQLSTATE and the server's first
+ * line; clears the result. */
+static int pg_fail(pg_store *s, const char *table, const char *what, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char conn_msg[512];
+    if (!msg) {
+        snprintf(conn_msg, sizeof(conn_msg), "%s", PQerrorMessage(s->conn));
+        char *nl = strchr(conn_msg, '\n');
+        if (nl)
+            *nl = '\0';
+        msg = conn_msg;
+    }
+    int rc = dom_error_set(DOM_EREGION, "region \"%s\"%s%s%s: %s: %s%s%s%s", s->base.region,
+                           table ? ", table \"" : "", table ? table : "", table ? "\"" : "", what,
+                           state ? "SQLSTATE " : "", state ? state : "", state ? ": " : "", msg);
+    PQclear(res);
+    return rc;
+}
+
+static int pg_exec(pg_store *s, const char *table, const char *sql)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return pg_fail(s, table, "statement failed", r);
+    PQclear(r);
+    return 0;
+}
+
+static char *ident(pg_store *s, const char *name)
+{
+    char *q = PQescapeIdentifier(s->conn, name, strlen(name));
+    char *out = q ? dom_strdup(q) : NULL;
+    PQfreemem(q);
+    return out;
+}
+
+static char *literal(pg_store *s, const char *text)
+{
+    char *q = PQescapeLiteral(s->conn, text, strlen(text));
+    char *out = q ? dom_strdup(q) : NULL;
+    PQfreemem(q);
+    return out;
+}
+
+static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *name)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        dom_table_info *g = dom_realloc(*t, *cap * sizeof(**t));
+        if (!g)
+            return DOM_ENOMEM;
+        *t = g;
+    }
+    memset(&(*t)[*n], 0, sizeof(**t));
+    if (!((*t)[*n].name = dom_strdup(name)))
+        return DOM_ENOMEM;
+    (*n)++;
+    return 0;
+}
+
+static int pg_tables(dom_store *base, dom_table_info **out, size_t *nout)
+{
+    pg_store *s = (pg_store *)base;
+    dom_table_info *t = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    *out = NULL;
+    *nout = 0;
+    PGresult *r =
+        PQexec(s->conn, "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
+                        "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum), 0) "
+                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+                        "AND NOT a.attisdropped "
+                        "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+                        "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
+                        "ORDER BY c.relname, a.attnum");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, NULL, "cannot list tables", r);
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const char *rel = PQgetvalue(r, i, 0);
+        if (!n || strcmp(t[n - 1].name, rel) != 0)
+            if ((rc = add_table(&t, &n, &cap, rel)) < 0)
+                break;
+        dom_table_info *ti = &t[n - 1];
+        dom_column *g = dom_realloc(ti->cols, (ti->ncols + 1) * sizeof(*g));
+        if (!g) {
+            rc = DOM_ENOMEM;
+            break;
+        }
+        ti->cols = g;
+        dom_column *c = &g[ti->ncols++];
+        c->name = dom_strdup(PQgetvalue(r, i, 1));
+        c->type = dom_strdup(PQgetvalue(r, i, 2));
+        c->notnull = PQgetvalue(r, i, 3)[0] == 't';
+        c->pk = atoi(PQgetvalue(r, i, 4));
+    }
+    PQclear(r);
+    if (rc == 0) {
+        r = PQexec(s->conn, "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
+                            "JOIN pg_class c ON c.oid = k.conrelid "
+                            "JOIN pg_class p ON p.oid = k.confrelid "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "WHERE k.contype = 'f' AND n.nspname = current_schema()");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            dom_table_info_free(t, n);
+            return pg_fail(s, NULL, "cannot list foreign keys", r);
+        }
+        for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+            for (size_t j = 0; j < n; j++) {
+                if (strcmp(t[j].name, PQgetvalue(r, i, 0)) != 0)
+                    continue;
+                char **g = dom_realloc(t[j].parents, (t[j].nparents + 1) * sizeof(char *));
+                if (!g || !(g[t[j].nparents] = dom_strdup(PQgetvalue(r, i, 1)))) {
+                    if (g)
+                        t[j].parents = g;
+                    rc = DOM_ENOMEM;
+                    break;
+                }
+                t[j].parents = g;
+                t[j].nparents++;
+            }
+        }
+        PQclear(r);
+    }
+    if (rc < 0) {
+        dom_table_info_free(t, n);
+        return rc;
+    }
+    *out = t;
+    *nout = n;
+    return 0;
+}
+
+/* Runs `sql` in single-row mode and hands each row to `row`. */
+static int stream(pg_store *s, const char *table, const char *sql,
+                  int (*row)(PGresult *r, void *payload), void *payload)
+{
+    if (!PQsendQuery(s->conn, sql))
+        return pg_fail(s, table, "cannot send query", NULL);
+    PQsetSingleRowMode(s->conn);
+    int rc = 0;
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE) {
+            if (rc == 0)
+                rc = row(r, payload);
+            PQclear(r);
+        } else if (st == PGRES_TUPLES_OK) {
+            PQclear(r);
+        } else {
+            int e = pg_fail(s, table, "cannot read rows", r);
+            if (rc == 0)
+                rc = e;
+        }
+    }
+    return rc;
+}
+
+typedef struct tenant_ctx {
+    dom_tenant_cb cb;
+    dom_count_cb ccb;
+    void *payload;
+} tenant_ctx;
+
+static int tenant_row(PGresult *r, void *payload)
+{
+    tenant_ctx *c = payload;
+    if (PQgetisnull(r, 0, 0))
+        return 0;
+    return c->cb(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), PQgetvalue(r, 0, 1),
+                 c->payload);
+}
+
+static int pg_scan_tenants(dom_store *base, const char *table, const char *key, const char *country,
+                           dom_tenant_cb cb, void *payload)
+{
+    pg_store *s = (pg_store *)base;
+    char *t = ident(s, table), *k = ident(s, key), *c = ident(s, country);
+    char *sql = t && k && c ? dom_sprintf("SELECT %s::text, %s::text FROM %s", k, c, t) : NULL;
+    tenant_ctx ctx = {cb, NULL, payload};
+    int rc = sql ? stream(s, table, sql, tenant_row, &ctx) : DOM_ENOMEM;
+    dom_free(t);
+    dom_free(k);
+    dom_free(c);
+    dom_free(sql);
+    return rc;
+}
+
+static int count_row(PGresult *r, void *payload)
+{
+    tenant_ctx *c = payload;
+    return c->ccb(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+                  strtoll(PQgetvalue(r, 0, 1), NULL, 10), strtoll(PQgetvalue(r, 0, 2), NULL, 10),
+                  c->payload);
+}
+
+static int pg_count_by_tenant(dom_store *base, const dom_table_info *ti, const char *key,
+                              int *bytes_estimated, dom_count_cb cb, void *payload)
+{
+    pg_store *s = (pg_store *)base;
+    char *t = ident(s, ti->name), *k = ident(s, key);
+    /* pg_column_size of the whole row: the stored size, not the canonical
+     * one, hence "estimated" */
+    char *sql = t && k ? dom_sprintf("SELECT %s::text, count(*), sum(pg_column_size(x.*))::bigint "
+                                     "FROM %s x WHERE %s IS NOT NULL GROUP BY 1",
+                                     k, t, k)
+                       : NULL;
+    tenant_ctx ctx = {NULL, cb, payload};
+    int rc = sql ? stream(s, ti->name, sql, count_row, &ctx) : DOM_ENOMEM;
+    *bytes_estimated = 1;
+    dom_free(t);
+    dom_free(k);
+    dom_free(sql);
+    return rc;
+}
+
+static const char PG_SCHEMA[] =
+    "CREATE SCHEMA IF NOT EXISTS domicile;\n"
+    "CREATE TABLE IF NOT EXISTS domicile.fence (\n"
+    "    tenant text PRIMARY KEY,\n"
+    "    state  text NOT NULL,\n"
+    "    home   text,\n"
+    "    epoch  bigint,\n"
+    "    batch  bigint\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS domicile.guard (country text PRIMARY KEY);\n"
+    "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n"
+    /* TG_ARGV: tenant column, 't' for the tenants table, country column */
+    "CREATE OR REPLACE FUNCTION domicile.check_write() RETURNS trigger\n"
+    "LANGUAGE plpgsql AS $fn$\n"
+    "DECLARE\n"
+    "    k_new text;\n"
+    "    k_old text;\n"
+    "    f record;\n"
+    "    cc text;\n"
+    "BEGIN\n"
+    "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
+    "        RETURN COALESCE(NEW, OLD);\n"
+    "    END IF;\n"
+    "    IF TG_OP <> 'DELETE' THEN k_new := to_jsonb(NEW) ->> TG_ARGV[0]; END IF;\n"
+    "    IF TG_OP <> 'INSERT' THEN k_old := to_jsonb(OLD) ->> TG_ARGV[0]; END IF;\n"
+    "    FOR f IN SELECT * FROM domicile.fence WHERE tenant IN (k_new, k_old) LOOP\n"
+    "        IF f.state = 'frozen' THEN\n"
+    "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
+    "                MESSAGE = format('domicile: tenant %s is moving; retry', f.tenant);\n"
+    "        ELSIF f.state IN ('moved', 'incoming') THEN\n"
+    "            RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
+    "                MESSAGE = format('domicile: tenant %s lives in region %s (epoch %s)',\n"
+    "                                 f.tenant, coalesce(f.home, '?'), coalesce(f.epoch, 0));\n"
+    "        END IF;\n"
+    "    END LOOP;\n"
+    "    IF TG_ARGV[1] = 't' AND TG_OP = 'INSERT' THEN\n"
+    "        cc := to_jsonb(NEW) ->> TG_ARGV[2];\n"
+    "        IF NOT EXISTS (SELECT 1 FROM domicile.fence WHERE tenant = k_new)\n"
+    "           AND NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = cc) THEN\n"
+    "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
+    "                MESSAGE = format('domicile: residency policy forbids storing tenant %s '\n"
+    "                                 '(country %s) in region %s', k_new, coalesce(cc, ''),\n"
+    "                                 coalesce((SELECT value FROM domicile.region\n"
+    "                                           WHERE key = 'name'), '?'));\n"
+    "        END IF;\n"
+    "    END IF;\n"
+    "    RETURN COALESCE(NEW, OLD);\n"
+    "END\n"
+    "$fn$;\n";
+
+static int pg_install(dom_store *base, const dom_install *spec)
+{
+    pg_store *s = (pg_store *)base;
+    int rc;
+    if ((rc = pg_exec(s, NULL, "BEGIN")) < 0)
+        return rc;
+    if ((rc = pg_exec(s, NULL, PG_SCHEMA)) < 0)
+        goto fail;
+    const char *pv[1] = {spec->region};
+    PGresult *r = PQexecParams(s->conn,
+                               "INSERT INTO domicile.region VALUES ('name', $1) ON CONFLICT (key) "
+                               "DO UPDATE SET value = excluded.value",
+                               1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = pg_fail(s, NULL, "cannot record the region name", r);
+        goto fail;
+    }
+    PQclear(r);
+    if ((rc = pg_exec(s, NULL, "DELETE FROM domicile.guard")) < 0)
+        goto fail;
+    for (size_t i = 0; i < spec->ncountries; i++) {
+        const char *cv[1] = {spec->countries[i]};
+        r = PQexecParams(s->conn, "INSERT INTO domicile.guard VALUES ($1) ON CONFLICT DO NOTHING",
+                         1, NULL, cv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = pg_fail(s, NULL, "cannot write the residency guard", r);
+            goto fail;
+        }
+        PQclear(r);
+    }
+    for (size_t i = 0; i < spec->ntables; i++) {
+        const dom_move_table *t = &spec->tables[i];
+        char *q = ident(s, t->info->name), *k = literal(s, t->key),
+             *c = literal(s, spec->country_col);
+        char *sql = q && k && c ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
+                                              "CREATE TRIGGER domicile_check BEFORE INSERT OR "
+                                              "UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE "
+                                              "FUNCTION domicile.check_write(%s, '%c', %s)",
+                                              q, q, k, i == 0 ? 't' : 'f', c)
+                                : NULL;
+        rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
+        dom_free(q);
+        dom_free(k);
+        dom_free(c);
+        dom_free(sql);
+        if (rc < 0)
+            goto fail;
+    }
+    return pg_exec(s, NULL, "COMMIT");
+fail:
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = pg_exec(s, NULL, "BEGIN");
+    for (size_t i = 0; rc == 0 && i < ntables; i++) {
+        char *q = ident(s, tables[i].info->name);
+        char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s", q) : NULL;
+        rc = sql ? pg_exec(s, tables[i].info->name, sql) : DOM_ENOMEM;
+        dom_free(q);
+        dom_free(sql);
+    }
+    if (rc == 0)
+        rc = pg_exec(s, NULL, "DROP SCHEMA IF EXISTS domicile CASCADE; COMMIT");
+    if (rc < 0)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+static int pg_installed(dom_store *base, int *out)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *r = PQexec(s->conn, "SELECT to_regclass('domicile.fence') IS NOT NULL");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, NULL, "cannot read the catalog", r);
+    *out = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
+static int pg_meta_set(dom_store *base, const char *key, const char *value)
+{
+    pg_store *s = (pg_store *)base;
+    const char *pv[2] = {key, value};
+    PGresult *r = PQexecParams(s->conn,
+                               "INSERT INTO domicile.region VALUES ($1, $2) ON CONFLICT (key) "
+                               "DO UPDATE SET value = excluded.value",
+                               2, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return pg_fail(s, NULL, "cannot write domicile.region", r);
+    PQclear(r);
+    return 0;
+}
+
+static int pg_meta_get(dom_store *base, const char *key, char *value, size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    int inst = 0;
+    value[0] = '\0';
+    if (pg_installed(base, &inst) < 0 || !inst)
+        return 0;
+    const char *pv[1] = {key};
+    PGresult *r = PQexecParams(s->conn, "SELECT value FROM domicile.region WHERE key = $1", 1, NULL,
+                               pv, NULL, NULL, 0);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        snprintf(value, n, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+static void pg_close(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    PQfinish(s->conn);
+    dom_free(s->base.region);
+    dom_free(s);
+}
+
+static const dom_store_ops pg_ops = {
+    .engine = "postgresql",
+    .tables = pg_tables,
+    .scan_tenants = pg_scan_tenants,
+    .count_by_tenant = pg_count_by_tenant,
+    .install = pg_install,
+    .uninstall = pg_uninstall,
+    .installed = pg_installed,
+    .meta_set = pg_meta_set,
+    .meta_get = pg_meta_get,
+    .close = pg_close,
+};
 
 int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
 {
     (void)flags;
     *out = NULL;
-    return dom_error_set(DOM_EUNSUPPORTED,
-                         "region \"%s\": PostgreSQL regions are not supported in this version yet",
-                         region->name);
+    pg_store *s = dom_calloc(1, sizeof(*s));
+    if (!s || !(s->base.region = dom_strdup(region->name))) {
+        dom_free(s);
+        return DOM_ENOMEM;
+    }
+    s->base.ops = &pg_ops;
+    s->conn = PQconnectdb(region->dsn.conninfo);
+    if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", s->conn ? PQerrorMessage(s->conn) : "out of memory");
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot connect: %s", region->name, msg);
+        pg_close(&s->base);
+        return rc;
+    }
+    PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+    *out = &s->base;
+    return 0;
 }

@@ -1,0 +1,81 @@
+# PostgreSQL regions: plan and audit read them; prepare installs the fence
+# and guard tables and the PL/pgSQL trigger; the region's own database
+# refuses a forbidden new tenant (SQLSTATE DM002), a write to a tenant that
+# moved away (DM001) and one that is frozen (40001), and leaves writes to
+# tenants at home alone; prepare --remove takes it all out.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../pg/pg.sh"
+trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
+
+pg_start regions || { not_ok "start PostgreSQL"; exit 1; }
+P="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_PORT -U postgres"
+for db in beijing singapore; do
+    $P -d postgres -c "CREATE DATABASE $db" >/dev/null
+    $P -d $db -c "CREATE TABLE users (user_id integer PRIMARY KEY, country text NOT NULL, name text);
+                  CREATE TABLE messages (user_id integer NOT NULL REFERENCES users (user_id),
+                                         message_no integer NOT NULL, body text,
+                                         PRIMARY KEY (user_id, message_no))" >/dev/null
+done
+$P -d beijing -c "INSERT INTO users VALUES (1, 'CN', 'a'), (2, 'SG', 'b'), (3, 'MY', 'c');
+                  INSERT INTO messages VALUES (1, 1, 'x'), (2, 1, 'y'), (2, 2, 'z'), (3, 1, 'w')" >/dev/null
+cat >"$T/domicile.yaml" <<YAML
+catalog: sqlite:domicile.db
+regions:
+  beijing:   { dsn: "postgresql://postgres@127.0.0.1:$PG_PORT/beijing", location: CN }
+  singapore: { dsn: "postgresql:host=127.0.0.1 port=$PG_PORT user=postgres dbname=singapore", location: SG }
+tenants: { table: users, key: user_id, country: country }
+policy:
+  - { countries: [CN], home: beijing }
+  - { countries: ["*"], home: singapore }
+waves:
+  - { name: all }
+YAML
+cfg="$T/domicile.yaml"
+
+run_dom "$T/p.json" "$T/e" -c "$cfg" plan --json
+check "plan reads PostgreSQL regions" [ "$status" -eq 0 ]
+expect_eq "plan: 3 tenants, 2 misplaced" "$(jq -r '"\(.tenants) \(.misplaced)"' "$T/p.json")" "3 2"
+expect_eq "plan: the rows of the moving tenants" "$(jq -r '.waves[0].rows' "$T/p.json")" "5"
+expect_eq "plan: tables in foreign-key order" "$(jq -r '.tables | join(",")' "$T/p.json")" "users,messages"
+
+run_dom "$T/o" "$T/e" -c "$cfg" prepare
+check "prepare installs on PostgreSQL regions" [ "$status" -eq 0 ]
+expect_eq "the guard lists the countries allowed in beijing" "$($P -d beijing -At -c "SELECT string_agg(country, ',') FROM domicile.guard")" "CN"
+
+# psql with VERBOSITY verbose prints "ERROR:  SQLSTATE: message"
+try() { $P -d "$1" -v VERBOSITY=verbose -c "$2" 2>&1; }
+out=$(try beijing "INSERT INTO users VALUES (10, 'MY', 'new')")
+check "a new MY tenant in beijing: SQLSTATE DM002 with the message" \
+    sh -c "echo \"\$1\" | grep -q 'DM002: domicile: residency policy forbids storing tenant 10 (country MY) in region beijing'" _ "$out"
+check "a new CN tenant in beijing is accepted" sh -c "$P -d beijing -c \"INSERT INTO users VALUES (11, 'CN', 'new')\""
+check "a new MY tenant in singapore is accepted" sh -c "$P -d singapore -c \"INSERT INTO users VALUES (12, 'MY', 'new')\""
+# what the mover writes when tenant 2 has moved to singapore, and when tenant 3 is frozen
+$P -d beijing -c "INSERT INTO domicile.fence VALUES ('2', 'moved', 'singapore', 2, 1), ('3', 'frozen', NULL, 1, 2)" >/dev/null
+out=$(try beijing "UPDATE messages SET body = 'late' WHERE user_id = 2 AND message_no = 1")
+check "a write to a tenant that moved away: DM001 naming its home and epoch" \
+    sh -c "echo \"\$1\" | grep -q 'DM001: domicile: tenant 2 lives in region singapore (epoch 2)'" _ "$out"
+out=$(try beijing "DELETE FROM messages WHERE user_id = 3")
+check "a write to a frozen tenant: 40001, retry" \
+    sh -c "echo \"\$1\" | grep -q '40001: domicile: tenant 3 is moving; retry'" _ "$out"
+check "writes to a tenant at home are untouched" sh -c "$P -d beijing -c \"UPDATE messages SET body = 'fine' WHERE user_id = 1\""
+expect_eq "... and took effect" "$($P -d beijing -At -c "SELECT body FROM messages WHERE user_id = 1")" "fine"
+
+run_dom "$T/a.json" "$T/e" -c "$cfg" audit --json
+check "audit reads PostgreSQL regions and finds the foreign users in beijing (exit 2)" [ "$status" -eq 2 ]
+expect_eq "... SG and MY rows where the policy does not allow them" \
+    "$(jq -r '[.findings[] | select(.kind == "not_allowed" and .region == "beijing") | .country] | unique | join(",")' "$T/a.json")" "MY,SG"
+
+run_dom "$T/o" "$T/e" -c "$cfg" apply
+check "apply on PostgreSQL regions says it is not available yet (exit 1)" \
+    sh -c "[ $status -eq 1 ] && grep -q 'region .beijing.: moving tenants is not supported by the postgresql store' '$T/e'"
+check "... and journals nothing" [ "$(sqlite3 "$T/domicile.db" "SELECT count(*) FROM batches")" = 0 ]
+
+run_dom "$T/o" "$T/e" -c "$cfg" prepare --remove
+check "prepare --remove on PostgreSQL" [ "$status" -eq 0 ]
+check "... takes the trigger out: a MY tenant can be inserted again" sh -c "$P -d beijing -c \"INSERT INTO users VALUES (13, 'MY', 'x')\""
+expect_eq "... and the schema" "$($P -d beijing -At -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'domicile'")" "0"
+
+printf 'regions:\n  r: { dsn: "postgresql://nobody:pw@127.0.0.1:1/none?connect_timeout=2", location: SG }\ntenants: { table: t, key: k, country: c }\npolicy:\n  - { countries: ["*"], home: r }\n' >"$T/down.yaml"
+run_dom "$T/o" "$T/e" -c "$T/down.yaml" plan
+check "an unreachable PostgreSQL region: exit 3, the region named, no password" \
+    sh -c "[ $status -eq 3 ] && grep -q 'region \"r\": cannot connect' '$T/e' && ! grep -q ':pw@' '$T/e'"
