@@ -154,8 +154,9 @@ static int sq_scan_tenants(dom_store *base, const char *table, const char *key, 
     return rc;
 }
 
-/* Appends the SQL expression for the byte size of one row of t. */
-static void bytes_expr(dom_buf *b, const dom_table_info *t)
+/* Appends the SQL expression for the byte size of one row of t (text and
+ * blob bytes, 8 per number, 0 for NULL). */
+void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t)
 {
     for (size_t i = 0; i < t->ncols; i++) {
         char *q = sqlite3_mprintf("\"%w\"", t->cols[i].name);
@@ -180,7 +181,7 @@ static int sq_count_by_tenant(dom_store *base, const dom_table_info *t, const ch
     double avg = 0;
     int exact;
 
-    bytes_expr(&expr, t);
+    dom_sqlite__bytes_expr(&expr, t);
     q = sqlite3_mprintf("SELECT count(*) FROM (SELECT 1 FROM \"%w\" LIMIT %d)", t->name,
                         EXACT_BYTES_MAX_ROWS + 1);
     if ((rc = prepare(s, &st, t->name, q)) < 0)

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/util.h"
 
 #define SQ_CACHE 64
 
@@ -32,6 +33,7 @@ int dom_sqlite__prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, c
 int dom_sqlite__cached(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql);
 void dom_sqlite__stmt_cache_free(sqlite_store *s);
 int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout);
+void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t);
 
 int dom_sqlite__install(dom_store *st, const dom_install *spec);
 int dom_sqlite__uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);

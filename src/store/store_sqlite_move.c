@@ -896,20 +896,6 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
 /* Tenants per write transaction of copy_from. */
 #define COPY_FROM_TENANTS 64
 
-static void size_expr(dom_buf *b, const dom_table_info *ti)
-{
-    for (size_t c = 0; c < ti->ncols; c++) {
-        char *cq = sqlite3_mprintf("\"%w\"", ti->cols[c].name);
-        dom_buf_printf(b,
-                       "%s(CASE typeof(%s) WHEN 'null' THEN 0 WHEN 'integer' THEN 8 WHEN 'real' "
-                       "THEN 8 ELSE length(CAST(%s AS BLOB)) END)",
-                       c ? " + " : "", cq, cq);
-        sqlite3_free(cq);
-    }
-    if (!ti->ncols)
-        dom_buf_puts(b, "0");
-}
-
 /* Rows and bytes of the current keys in the source. */
 static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n, int64_t *rows,
                       int64_t *bytes)
@@ -921,7 +907,7 @@ static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n,
         char *q = sqlite3_mprintf("\"%w\"", tables[i].info->name);
         char *k = sqlite3_mprintf("\"%w\"", tables[i].key);
         dom_buf_puts(&sql, "SELECT count(*), ifnull(sum(");
-        size_expr(&sql, tables[i].info);
+        dom_sqlite__bytes_expr(&sql, tables[i].info);
         dom_buf_printf(&sql, "), 0) FROM %s WHERE %s IN (SELECT k FROM temp.domicile_keys)",
                        q ? q : "", k ? k : "");
         int rc =
