@@ -394,6 +394,17 @@ int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
         dom_batch_free(b);
         return cat_fail(cat, "cannot read batch tenants");
     }
+    /* neighbouring keys first (insertion sort: batches are small and the
+     * database order is nearly right already) */
+    for (size_t i = 1; i < b->nkeys; i++)
+        for (size_t j = i; j > 0 && dom_key_cmp(b->keys[j - 1], b->keys[j]) > 0; j--) {
+            char *k = b->keys[j];
+            int64_t e = b->epochs[j];
+            b->keys[j] = b->keys[j - 1];
+            b->epochs[j] = b->epochs[j - 1];
+            b->keys[j - 1] = k;
+            b->epochs[j - 1] = e;
+        }
     return 0;
 }
 

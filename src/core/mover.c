@@ -34,6 +34,7 @@ volatile sig_atomic_t dom_interrupted;
 #define CATCHUP_ROUND    2000
 #define CATCHUP_SMALL    50
 #define ERASE_CHUNK      5000
+#define ERASE_TENANTS    256
 #define MAX_PENDING      20000
 
 /* ---- fault injection ------------------------------------------------------- */
@@ -241,47 +242,58 @@ static int set_keys_both(batch_run *br)
     return rc;
 }
 
-/* Deletes the batch's rows from a region, children first, in writes of at
- * most ERASE_CHUNK rows (several tables share a write when they are small). */
-static int delete_rows(region_h *h, int64_t *deleted, const char *fault_point)
+/* Deletes the rows of `keys` from a region, children first, a slice of
+ * ERASE_TENANTS tenants at a time, in writes of at most ERASE_CHUNK rows
+ * (several small tables share a write).  Slicing keeps every statement's
+ * key probes proportional to the slice, not to all keys; the region's key
+ * set is `keys` again afterwards. */
+static int delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
+                       int64_t *deleted, const char *fault_point)
 {
-    int rc, writing = 0;
+    int rc = 0, writing = 0;
     int64_t in_write = 0;
     *deleted = 0;
-    for (size_t i = h->nmt; i-- > 0;) {
-        for (;;) {
-            int64_t d = 0, want = ERASE_CHUNK - in_write;
-            if (!writing) {
-                yield_to_pause(h->idx);
-                if ((rc = dom_store_write_begin(h->st)) < 0)
+    for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
+        size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
+        if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
+            break;
+        for (size_t i = h->nmt; i-- > 0 && rc == 0;) {
+            for (;;) {
+                int64_t d = 0, want = ERASE_CHUNK - in_write;
+                if (!writing) {
+                    yield_to_pause(h->idx);
+                    if ((rc = dom_store_write_begin(h->st)) < 0)
+                        return rc;
+                    writing = 1;
+                }
+                if ((rc = dom_store_delete_keys(h->st, &h->mt[i], want, &d)) < 0) {
+                    dom_store_write_rollback(h->st);
                     return rc;
-                writing = 1;
+                }
+                in_write += d;
+                *deleted += d;
+                if (in_write >= ERASE_CHUNK) {
+                    if ((rc = dom_store_write_commit(h->st)) < 0)
+                        return rc;
+                    writing = 0;
+                    in_write = 0;
+                    if (fault_point)
+                        dom_fault(fault_point);
+                }
+                if (d < want)
+                    break; /* this table is done for the slice */
             }
-            if ((rc = dom_store_delete_keys(h->st, &h->mt[i], want, &d)) < 0) {
-                dom_store_write_rollback(h->st);
-                return rc;
-            }
-            in_write += d;
-            *deleted += d;
-            if (in_write >= ERASE_CHUNK) {
-                if ((rc = dom_store_write_commit(h->st)) < 0)
-                    return rc;
-                writing = 0;
-                in_write = 0;
-                if (fault_point)
-                    dom_fault(fault_point);
-            }
-            if (d < want)
-                break; /* this table is done */
         }
     }
-    if (writing) {
+    if (writing && rc == 0) {
         if ((rc = dom_store_write_commit(h->st)) < 0)
             return rc;
         if (fault_point && in_write)
             dom_fault(fault_point);
     }
-    return 0;
+    if (rc == 0)
+        rc = dom_store_set_keys(h->st, keys, epochs, nkeys);
+    return rc;
 }
 
 static int step_arm(batch_run *br)
@@ -293,7 +305,8 @@ static int step_arm(batch_run *br)
         return rc;
     /* the target refuses writers first, then loses any rows left over */
     if ((rc = dom_store_fence(br->T->st, br->b.id, DOM_FENCE_INCOMING, br->b.src, -1)) < 0 ||
-        (rc = delete_rows(br->T, &stale, NULL)) < 0)
+        (rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &stale,
+                          NULL)) < 0)
         return rc;
     if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_CAPTURING, NULL, -1)) < 0)
         return rc;
@@ -634,6 +647,7 @@ static int finish_flip(batch_run *br)
 }
 
 static int log_transfer(batch_run *br);
+static int record_erasure(batch_run *br);
 
 static int step_flip(batch_run *br)
 {
@@ -757,11 +771,11 @@ done:
 
 /* Erases the source copy once retain_source has passed; *waiting is set
  * when it has not. */
-static int step_erase(batch_run *br, int *waiting)
+static int step_erase(batch_run *br, int *waiting, int defer)
 {
     int rc;
     *waiting = 0;
-    if (wall() < br->b.flipped_at + (double)br->w->cfg->options.retain_source_sec) {
+    if (defer || wall() < br->b.flipped_at + (double)br->w->cfg->options.retain_source_sec) {
         *waiting = 1;
         return 0;
     }
@@ -769,7 +783,8 @@ static int step_erase(batch_run *br, int *waiting)
                                  br->b.nkeys)) < 0)
         return rc;
     int64_t deleted;
-    if ((rc = delete_rows(br->S, &deleted, "erase")) < 0)
+    if ((rc = delete_rows(br->S, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys,
+                          &deleted, "erase")) < 0)
         return rc;
     for (size_t i = 0; i < br->S->nmt; i++) {
         int64_t left;
@@ -783,7 +798,14 @@ static int step_erase(batch_run *br, int *waiting)
                                  (long long)br->b.id);
     }
     br->b.erased += deleted;
-    /* the erasure, checked table by table, goes into the log with "done" */
+    return record_erasure(br);
+}
+
+/* The erasure, checked table by table by the caller, goes into the log in
+ * the same catalog transaction as "done". */
+static int record_erasure(batch_run *br)
+{
+    int rc;
     char digest[65], now[32], head[96];
     keys_digest(&br->b, digest);
     iso_now(now);
@@ -820,7 +842,9 @@ static int abort_batch(batch_run *br, const char *why)
     int rc;
     int64_t d;
     if ((rc = set_keys_both(br)) < 0 || (rc = dom_store_unfence(br->S->st)) < 0 ||
-        (rc = delete_rows(br->T, &d, NULL)) < 0 || (rc = dom_store_unfence(br->T->st)) < 0 ||
+        (rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &d,
+                          NULL)) < 0 ||
+        (rc = dom_store_unfence(br->T->st)) < 0 ||
         (rc = dom_catalog_set_state(br->w->cat, br->b.id, "home")) < 0)
         return rc;
     snprintf(br->b.error, sizeof(br->b.error), "%s", why);
@@ -951,7 +975,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
             break;
     erase:
         t0 = mono();
-        if ((rc = step_erase(&br, &waiting)) < 0)
+        if ((rc = step_erase(&br, &waiting, o->defer_erase)) < 0)
             break;
         dom_fault("done");
         stats->step_sec[6] += mono() - t0;
@@ -973,6 +997,8 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->rows += br.b.rows;
         stats->bytes += br.b.bytes;
         stats->erased += br.b.erased;
+    } else if (rc == 0 && waiting && o->defer_erase) {
+        /* counted when the wave's erasure has run */
     } else if (rc == 0 && waiting) {
         stats->batches_retained++;
         stats->tenants += br.b.tenants;
@@ -983,7 +1009,8 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         snprintf(stats->last_error, sizeof(stats->last_error), "batch %lld: %s", (long long)id,
                  br.b.error);
     }
-    if (o->on_batch && (rc == 0 || strcmp(br.b.step, "failed") == 0))
+    if (o->on_batch &&
+        ((rc == 0 && !(waiting && o->defer_erase)) || strcmp(br.b.step, "failed") == 0))
         o->on_batch(&br.b, o->payload);
     pthread_mutex_unlock(mu);
     if (br.pausing)
@@ -997,6 +1024,131 @@ done:
     dom_free(br.todo);
     dom_buf_free(&br.pkstore);
     dom_batch_free(&br.b);
+    return rc;
+}
+
+/* ---- erasing a wave's sources together -----------------------------------------
+ * Erasing batch by batch rewrites a page of the source once for every batch
+ * with rows on it.  After a wave, the flipped batches that are due are
+ * erased together, per source region: one pass over the union of their
+ * keys, then each batch is checked, recorded and logged as done.  A batch
+ * left flipped by a crash is erased on its own by the next run. */
+
+static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_apply_opts *o,
+                       dom_apply_stats *stats)
+{
+    region_h *S;
+    int rc = region_open(w, src, &S);
+    if (rc < 0)
+        return rc;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += bs[i].nkeys;
+    const char **keys = dom_calloc(total ? total : 1, sizeof(char *));
+    if (!keys)
+        return DOM_ENOMEM;
+    /* each batch's rows, counted before they go */
+    for (size_t i = 0, k = 0; i < n; i++) {
+        int64_t rows = 0, r;
+        if ((rc = dom_store_set_keys(S->st, (const char *const *)bs[i].keys, NULL, bs[i].nkeys)) <
+            0)
+            goto done;
+        for (size_t t = 0; t < S->nmt; t++) {
+            if ((rc = dom_store_count_keys(S->st, &S->mt[t], &r)) < 0)
+                goto done;
+            rows += r;
+        }
+        bs[i].erased += rows;
+        for (size_t j = 0; j < bs[i].nkeys; j++)
+            keys[k++] = bs[i].keys[j];
+    }
+    int64_t deleted;
+    if ((rc = delete_rows(S, keys, NULL, total, &deleted, "erase")) < 0)
+        goto done;
+    for (size_t t = 0; t < S->nmt; t++) {
+        int64_t left;
+        if ((rc = dom_store_count_keys(S->st, &S->mt[t], &left)) < 0)
+            goto done;
+        if (left) {
+            rc = dom_error_set(DOM_EREGION,
+                               "region \"%s\", table \"%s\": %lld rows remain after "
+                               "erasure",
+                               w->cfg->regions[src].name, S->mt[t].info->name, (long long)left);
+            goto done;
+        }
+    }
+    if ((rc = dom_store_sync(S->st)) < 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        region_h *T;
+        if ((rc = region_open(w, dom_config_region(w->cfg, bs[i].dst), &T)) < 0)
+            goto done;
+        batch_run br = {0};
+        br.w = w;
+        br.b = bs[i];
+        br.S = S;
+        br.T = T;
+        rc = record_erasure(&br);
+        bs[i] = br.b;
+        if (rc < 0)
+            goto done;
+        dom_fault("done");
+        stats->batches_done++;
+        stats->tenants += bs[i].tenants;
+        stats->rows += bs[i].rows;
+        stats->bytes += bs[i].bytes;
+        stats->erased += bs[i].erased;
+        if (o->on_batch)
+            o->on_batch(&bs[i], o->payload);
+    }
+done:
+    dom_free(keys);
+    dom_store_idle(S->st);
+    return rc;
+}
+
+static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
+                      const dom_apply_opts *o, dom_apply_stats *stats)
+{
+    worker w = {0};
+    w.cfg = cfg;
+    int rc = dom_catalog_open(&w.cat, cfg, 0);
+    dom_batch *bs = dom_calloc(nids ? nids : 1, sizeof(dom_batch));
+    size_t n = 0;
+    if (rc == 0 && !bs)
+        rc = DOM_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < nids; i++) {
+        if ((rc = dom_catalog_batch_load(w.cat, ids[i], &bs[n])) < 0)
+            break;
+        if (strcmp(bs[n].step, "flipped") == 0 &&
+            wall() >= bs[n].flipped_at + (double)cfg->options.retain_source_sec)
+            n++;
+        else
+            dom_batch_free(&bs[n]);
+    }
+    double t0 = mono();
+    for (size_t r = 0; rc == 0 && r < cfg->nregions && !dom_interrupted; r++) {
+        /* the batches of this source, in id order */
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (dom_config_region(cfg, bs[i].src) == (int)r) {
+                dom_batch tmp = bs[m];
+                bs[m] = bs[i];
+                bs[i] = tmp;
+                m++;
+            }
+        if (m)
+            rc = erase_group(&w, (int)r, bs, m, o, stats);
+        for (size_t i = 0; i < m; i++)
+            dom_batch_free(&bs[i]);
+        memmove(bs, bs + m, (n - m) * sizeof(dom_batch));
+        n -= m;
+    }
+    stats->step_sec[6] += mono() - t0;
+    for (size_t i = 0; i < n; i++)
+        dom_batch_free(&bs[i]);
+    dom_free(bs);
+    worker_close(&w);
     return rc;
 }
 
@@ -1123,7 +1275,7 @@ static int cmp_move(const void *a, const void *b)
         return x->from - y->from;
     if (x->to != y->to)
         return x->to - y->to;
-    return strcmp(x->key, y->key);
+    return dom_key_cmp(x->key, y->key);
 }
 
 /* Creates the batches for `moves` in one catalog transaction. */
@@ -1404,8 +1556,15 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         stats->batches_planned += (int64_t)nids;
         if (o->on_planned)
             o->on_planned(cfg->waves[w].name, (int64_t)nids, tenants, o->payload);
-        if (nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
-            goto done;
+        /* the wave's batches flip; their sources are erased together */
+        dom_apply_opts wo = *o;
+        wo.defer_erase = 1;
+        if (nids) {
+            if ((rc = run_pool(cfg, &wo, ids, nids, stats, NULL)) < 0)
+                goto done;
+            if ((rc = erase_wave(cfg, ids, nids, o, stats)) < 0)
+                goto done;
+        }
         dom_free(ids);
         ids = NULL;
         nids = 0;

@@ -36,7 +36,8 @@ typedef struct dom_apply_opts {
     int rollback;     /* move `wave`'s tenants back */
     int workers;      /* parallel batches (0: the config's) */
     int dry_run;
-    int erase_only; /* only erase retained source copies that are due */
+    int erase_only;  /* only erase retained source copies that are due */
+    int defer_erase; /* internal: leave flipped batches for erase_wave */
     /* called after each batch (from the worker thread, serialized) */
     void (*on_batch)(const dom_batch *b, void *payload);
     /* called when batches are planned: their count and tenants */

@@ -362,7 +362,12 @@ int dom_sqlite__set_keys(dom_store *base, const char *const *keys, const int64_t
     if ((rc = cached(s, &st, NULL, "INSERT OR IGNORE INTO temp.domicile_keys VALUES (?1, ?2)")) < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
+        /* integer keys as integers: they compare equal to integer and text
+         * columns alike, and sort by number, so slices are neighbours */
+        if (dom_key_is_int(keys[i]))
+            sqlite3_bind_int64(st, 1, strtoll(keys[i], NULL, 10));
+        else
+            sqlite3_bind_text(st, 1, keys[i], -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, epochs ? epochs[i] : 0);
         if ((rc = step_done(s, st, NULL, "cannot stage tenant keys")) < 0)
             return rc;

@@ -41,3 +41,27 @@ int dom_key_sampled(const char *key, size_t n, double percent)
     uint64_t bucket = dom_key_hash64(key, n) % 1000000u;
     return (double)bucket < percent * 10000.0;
 }
+
+int dom_key_is_int(const char *key)
+{
+    size_t n = strlen(key);
+    if (n == 0 || n > 18 || (key[0] == '0' && n > 1))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (key[i] < '0' || key[i] > '9')
+            return 0;
+    return 1;
+}
+
+int dom_key_cmp(const char *a, const char *b)
+{
+    int ia = dom_key_is_int(a), ib = dom_key_is_int(b);
+    if (ia != ib)
+        return ia ? -1 : 1;
+    if (ia) {
+        size_t la = strlen(a), lb = strlen(b);
+        if (la != lb)
+            return la < lb ? -1 : 1;
+    }
+    return strcmp(a, b);
+}

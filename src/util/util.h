@@ -72,6 +72,13 @@ uint64_t dom_key_hash64(const char *key, size_t n);
 /* True when the tenant falls inside the first `percent` of the key space. */
 int dom_key_sampled(const char *key, size_t n, double percent);
 
+/* Orders tenant keys: canonical non-negative integers ("0", "42", no
+ * leading zero) numerically and before other keys, the rest by bytes.
+ * Batches of neighbouring keys touch neighbouring pages. */
+int dom_key_cmp(const char *a, const char *b);
+/* True when `key` is the canonical text of a non-negative 64-bit integer. */
+int dom_key_is_int(const char *key);
+
 /* Logging to stderr; the level is checked before anything is formatted. */
 enum { DOM_LOG_ERROR = 0, DOM_LOG_WARN, DOM_LOG_INFO, DOM_LOG_DEBUG };
 extern int dom_log_level;

@@ -139,7 +139,7 @@ sqlite3 "$T/lost/regions/$home.db" "DELETE FROM domicile_bypass; INSERT INTO dom
 check "the checker reports a deleted acknowledged write" grep -q "^LOST: tenant $2 row $3" "$T/chk2"
 
 # ---- crashes at every step: the rerun ends where the reference did ----
-for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:4 catchup:5; do
+for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:3 done:4 catchup:5; do
     case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
     rm -rf "$T/f"
     cp -r "$T/tpl" "$T/f"
