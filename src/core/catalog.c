@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "core/catalog.h"
+#include "store/store_sqlite.h"
 #include "util/util.h"
 
 struct dom_catalog {
@@ -69,18 +70,6 @@ static const char CATALOG_SCHEMA[] =
     ") WITHOUT ROWID;\n"
     "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON batch_tenants (tenant);\n";
 
-/* Retries a locked catalog every 200 microseconds for up to 10 seconds (see
- * store_sqlite.c: the default backoff sleeps up to 100 ms at a time). */
-static int busy_retry(void *payload, int attempts)
-{
-    (void)payload;
-    if (attempts >= 50000)
-        return 0;
-    struct timespec ts = {0, 200000};
-    nanosleep(&ts, NULL);
-    return 1;
-}
-
 static int cat_fail(dom_catalog *cat, const char *what)
 {
     return dom_error_set(DOM_EREGION, "catalog %s: %s: %s", cat->path, what,
@@ -121,7 +110,7 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
         dom_catalog_close(cat);
         return rc;
     }
-    sqlite3_busy_handler(cat->db, busy_retry, NULL);
+    sqlite3_busy_handler(cat->db, dom_sqlite_busy_retry, NULL);
     if (!(flags & DOM_CATALOG_READONLY)) {
         if (sqlite3_exec(cat->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK ||
             sqlite3_exec(cat->db, CATALOG_SCHEMA, NULL, NULL, NULL) != SQLITE_OK) {
@@ -477,17 +466,23 @@ fail:
     return rc;
 }
 
-int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload)
+/* Streams the rows of `sql` (one optional text parameter) to a directory
+ * callback: (key, text, integer, text); fewer columns give NULL and 0. */
+static int stream_entries(dom_catalog *cat, const char *sql, const char *param, dom_directory_cb cb,
+                          void *payload)
 {
     sqlite3_stmt *st;
     int rc;
-    if ((rc = prep(cat, &st,
-                   "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
-                   "bt.batch WHERE b.step NOT IN ('done', 'failed')")) < 0)
+    if ((rc = prep(cat, &st, sql)) < 0)
         return rc;
+    if (param)
+        sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+    int ncol = sqlite3_column_count(st);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                   NULL, 0, NULL, payload);
+                   ncol > 1 ? (const char *)sqlite3_column_text(st, 1) : NULL,
+                   ncol > 2 ? sqlite3_column_int64(st, 2) : 0,
+                   ncol > 3 ? (const char *)sqlite3_column_text(st, 3) : NULL, payload);
         if (r) {
             sqlite3_finalize(st);
             return r;
@@ -495,53 +490,33 @@ int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payloa
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+}
+
+int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload)
+{
+    return stream_entries(cat,
+                          "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
+                          "bt.batch WHERE b.step NOT IN ('done', 'failed')",
+                          NULL, cb, payload);
 }
 
 int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
 {
-    sqlite3_stmt *st;
-    int rc;
-    if ((rc = prep(cat, &st,
-                   "SELECT bt.tenant, b.src, d.epoch, d.region FROM batch_tenants bt JOIN batches "
-                   "b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant WHERE b.wave = "
-                   "?1 AND b.step IN ('flipped', 'done') AND d.region = b.dst ORDER BY b.id, "
-                   "bt.tenant")) < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                   (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-                   (const char *)sqlite3_column_text(st, 3), payload);
-        if (r) {
-            sqlite3_finalize(st);
-            return r;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+    return stream_entries(cat,
+                          "SELECT bt.tenant, b.src, d.epoch, d.region FROM batch_tenants bt JOIN "
+                          "batches b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant "
+                          "WHERE b.wave = ?1 AND b.step IN ('flipped', 'done') AND d.region = "
+                          "b.dst ORDER BY b.id, bt.tenant",
+                          wave, cb, payload);
 }
 
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
 {
-    sqlite3_stmt *st;
-    int rc;
-    if ((rc = prep(cat, &st,
-                   "SELECT DISTINCT d.tenant, d.region, d.epoch, d.state FROM batch_tenants bt "
-                   "JOIN batches b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant "
-                   "WHERE b.wave = ?1 ORDER BY d.tenant")) < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, wave, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int r = cb((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0),
-                   (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2),
-                   (const char *)sqlite3_column_text(st, 3), payload);
-        if (r) {
-            sqlite3_finalize(st);
-            return r;
-        }
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read batches");
+    return stream_entries(cat,
+                          "SELECT DISTINCT d.tenant, d.region, d.epoch, d.state FROM batch_tenants "
+                          "bt JOIN batches b ON b.id = bt.batch JOIN directory d ON d.tenant = "
+                          "bt.tenant WHERE b.wave = ?1 ORDER BY d.tenant",
+                          wave, cb, payload);
 }
 
 /* ---- the transfer log ------------------------------------------------------------ */

@@ -299,7 +299,7 @@ const dom_store_ops dom_sqlite__ops = {
  * SQLite's own busy timeout backs off to sleeps of 100 ms, which would make
  * the mover's short writes inside the write pause wait behind applications
  * for far longer than the writes themselves take. */
-static int busy_retry(void *payload, int attempts)
+int dom_sqlite_busy_retry(void *payload, int attempts)
 {
     (void)payload;
     if (attempts >= 50000)
@@ -338,7 +338,7 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
         sq_close(&s->base);
         return rc;
     }
-    sqlite3_busy_handler(s->db, busy_retry, NULL);
+    sqlite3_busy_handler(s->db, dom_sqlite_busy_retry, NULL);
     sqlite3_extended_result_codes(s->db, 1);
     /* No checkpoint inside the mover's commits: one would land in the write
      * pause.  The mover checkpoints between batches (dom_store_idle). */

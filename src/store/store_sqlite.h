@@ -27,6 +27,11 @@ typedef struct sqlite_store {
 
 extern const dom_store_ops dom_sqlite__ops;
 
+/* A busy handler that retries every 200 microseconds for up to 10 seconds:
+ * SQLite's own busy timeout backs off to sleeps of 100 ms, which would make
+ * short writes wait far longer than they take (also used by the catalog). */
+int dom_sqlite_busy_retry(void *payload, int attempts);
+
 int dom_sqlite__fail(sqlite_store *s, const char *table, const char *what);
 int dom_sqlite__prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql);
 /* A cached prepared statement for `sql` (owned by the cache; reset it). */
