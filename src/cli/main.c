@@ -89,13 +89,16 @@ static const cli_command commands[] = {
      "\n"
      "Creates DIR (default ./domicile-demo) with regions/beijing.db holding a phone\n"
      "maker's cloud data for N users (default 20000), empty singapore.db and\n"
-     "us-east.db with the same schema, and DIR/domicile.yaml; then prints the plan.\n"
+     "us-east.db with the same schema, and DIR/domicile.yaml; then tells the story:\n"
+     "the plan, the round trips per market (DIR/latency.html), prepare, the three\n"
+     "waves while writer threads keep writing, verify, and a before/after summary.\n"
      "The data is the same for the same seed (default 42).\n"
      "\n"
      "  --dir DIR     where to create the demo (must not hold a previous demo's regions)\n"
      "  --users N     number of users\n"
      "  --seed N      random seed\n"
-     "  --no-plan     only create the data set\n"},
+     "  --no-plan     only create the data set\n"
+     "Exit 2 when verify finds a difference or a tenant is left in violation.\n"},
 };
 
 const cli_command *cli_find(const char *name)
