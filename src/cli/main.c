@@ -94,7 +94,7 @@ static const cli_command commands[] = {
      "waves while writer threads keep writing, verify, and a before/after summary.\n"
      "The data is the same for the same seed (default 42).\n"
      "\n"
-     "  --dir DIR     where to create the demo (must not hold a previous demo's regions)\n"
+     "  --dir DIR     where to create it (a previous demo there is replaced; other data is refused)\n"
      "  --users N     number of users\n"
      "  --seed N      random seed\n"
      "  --no-plan     only create the data set\n"
