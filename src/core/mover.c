@@ -1195,9 +1195,8 @@ static void *pool_main(void *arg)
 }
 
 static int run_pool(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
-                    dom_apply_stats *stats, pthread_mutex_t *mu_unused)
+                    dom_apply_stats *stats)
 {
-    (void)mu_unused;
     pool p = {cfg, o, ids, n, 0, PTHREAD_MUTEX_INITIALIZER, stats, 0, ""};
     int nw = o->workers > 0 ? o->workers : (int)cfg->options.workers;
     if (nw < 1)
@@ -1494,7 +1493,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         if ((rc = dom_catalog_batches(cat, "flipped", &ids, &nids)) < 0)
             goto done;
         if (nids)
-            rc = run_pool(cfg, o, ids, nids, stats, NULL);
+            rc = run_pool(cfg, o, ids, nids, stats);
         goto done;
     }
     /* unfinished batches first, whatever their wave */
@@ -1502,7 +1501,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         goto done;
     if (nids && o->on_planned)
         o->on_planned("(resumed)", (int64_t)nids, -1, o->payload);
-    if (!o->dry_run && nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
+    if (!o->dry_run && nids && (rc = run_pool(cfg, o, ids, nids, stats)) < 0)
         goto done;
     dom_free(ids);
     ids = NULL;
@@ -1522,7 +1521,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         stats->batches_planned += (int64_t)nids;
         if (o->on_planned)
             o->on_planned(o->wave, (int64_t)nids, tenants, o->payload);
-        if (nids && (rc = run_pool(cfg, o, ids, nids, stats, NULL)) < 0)
+        if (nids && (rc = run_pool(cfg, o, ids, nids, stats)) < 0)
             goto done;
         goto done;
     }
@@ -1560,7 +1559,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         dom_apply_opts wo = *o;
         wo.defer_erase = 1;
         if (nids) {
-            if ((rc = run_pool(cfg, &wo, ids, nids, stats, NULL)) < 0)
+            if ((rc = run_pool(cfg, &wo, ids, nids, stats)) < 0)
                 goto done;
             if ((rc = erase_wave(cfg, ids, nids, o, stats)) < 0)
                 goto done;

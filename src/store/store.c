@@ -91,11 +91,6 @@ int dom_store_uninstall(dom_store *st, const dom_move_table *tables, size_t ntab
     return DISPATCH(uninstall, st, tables, ntables);
 }
 
-int dom_store_installed(dom_store *st, int *out)
-{
-    return DISPATCH(installed, st, out);
-}
-
 int dom_store_set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n)
 {
     return DISPATCH(set_keys, st, keys, epochs, n);
@@ -110,11 +105,6 @@ int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char 
 int dom_store_unfence(dom_store *st)
 {
     return DISPATCH(unfence, st);
-}
-
-int dom_store_fence_state(dom_store *st, const char *key, char *state, size_t n)
-{
-    return DISPATCH(fence_state, st, key, state, n);
 }
 
 int dom_store_snapshot_begin(dom_store *st, int64_t *max_seq)

@@ -90,11 +90,9 @@ typedef struct dom_store_ops {
                            int *bytes_estimated, dom_count_cb cb, void *payload);
     int (*install)(dom_store *st, const dom_install *spec);
     int (*uninstall)(dom_store *st, const dom_move_table *tables, size_t ntables);
-    int (*installed)(dom_store *st, int *out);
     int (*set_keys)(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
     int (*fence)(dom_store *st, int64_t batch, const char *state, const char *home, int64_t epoch);
     int (*unfence)(dom_store *st);
-    int (*fence_state)(dom_store *st, const char *key, char *state, size_t n);
     int (*snapshot_begin)(dom_store *st, int64_t *max_seq);
     int (*snapshot_end)(dom_store *st);
     int (*cursor_open)(dom_store *st, const dom_move_table *t, dom_cursor **out);
@@ -110,7 +108,6 @@ typedef struct dom_store_ops {
     int (*count_keys)(dom_store *st, const dom_move_table *t, int64_t *rows);
     int (*changes)(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                    void *payload);
-    int (*changes_forget)(dom_store *st, int64_t batch);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
     void (*idle)(dom_store *st);
     int (*sync)(dom_store *st);
@@ -165,8 +162,6 @@ int dom_store_count_by_tenant(dom_store *st, const dom_table_info *t, const char
 int dom_store_install(dom_store *st, const dom_install *spec);
 /* Removes everything install put in; tenant data is untouched. */
 int dom_store_uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);
-/* Whether install ran in this region. */
-int dom_store_installed(dom_store *st, int *out);
 /* Sets the tenant keys the next calls work on (the batch), each with an
  * epoch (NULL: 0) that dom_store_fence records when given epoch -1. */
 int dom_store_set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
@@ -175,8 +170,6 @@ int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char 
                     int64_t epoch);
 /* Removes the current keys' fences and their logged changes. */
 int dom_store_unfence(dom_store *st);
-/* The fence state of one tenant ("" when not fenced). */
-int dom_store_fence_state(dom_store *st, const char *key, char *state, size_t n);
 /* Starts a consistent read snapshot; *max_seq is the change log's last
  * sequence number in it. */
 int dom_store_snapshot_begin(dom_store *st, int64_t *max_seq);

@@ -422,7 +422,6 @@ static const dom_store_ops pg_ops = {
     .count_by_tenant = pg_count_by_tenant,
     .install = pg_install,
     .uninstall = pg_uninstall,
-    .installed = pg_installed,
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
     .close = pg_close,

@@ -42,12 +42,10 @@ void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t);
 
 int dom_sqlite__install(dom_store *st, const dom_install *spec);
 int dom_sqlite__uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);
-int dom_sqlite__installed(dom_store *st, int *out);
 int dom_sqlite__set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
 int dom_sqlite__fence(dom_store *st, int64_t batch, const char *state, const char *home,
                       int64_t epoch);
 int dom_sqlite__unfence(dom_store *st);
-int dom_sqlite__fence_state(dom_store *st, const char *key, char *state, size_t n);
 int dom_sqlite__snapshot_begin(dom_store *st, int64_t *max_seq);
 int dom_sqlite__snapshot_end(dom_store *st);
 int dom_sqlite__cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out);

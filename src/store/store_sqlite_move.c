@@ -340,14 +340,6 @@ fail:
     return rc;
 }
 
-int dom_sqlite__installed(dom_store *base, int *out)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    *out = sqlite3_table_column_metadata(s->db, NULL, "domicile_fence", "tenant", NULL, NULL, NULL,
-                                         NULL, NULL) == SQLITE_OK;
-    return 0;
-}
-
 /* ---- keys and fences --------------------------------------------------------- */
 
 int dom_sqlite__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs, size_t n)
@@ -482,22 +474,6 @@ int dom_sqlite__unfence(dom_store *base)
         return rc;
     }
     return durable_commit(base);
-}
-
-int dom_sqlite__fence_state(dom_store *base, const char *key, char *state, size_t n)
-{
-    sqlite_store *s = (sqlite_store *)base;
-    sqlite3_stmt *st;
-    int rc = cached(s, &st, NULL, "SELECT state FROM domicile_fence WHERE tenant = ?1");
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    state[0] = '\0';
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        snprintf(state, n, "%s", sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, NULL, "cannot read fences");
 }
 
 int dom_sqlite__snapshot_begin(dom_store *base, int64_t *max_seq)

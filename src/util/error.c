@@ -27,26 +27,6 @@ int dom_error_set(int code, const char *fmt, ...)
     return code;
 }
 
-void dom_error_prefix(const char *fmt, ...)
-{
-    char prefix[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(prefix, sizeof(prefix) - 2, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    size_t plen = strlen(prefix);
-    memcpy(prefix + plen, ": ", 3);
-    plen += 2;
-    size_t mlen = strnlen(err_msg, sizeof(err_msg) - 1);
-    if (plen + mlen >= sizeof(err_msg))
-        mlen = sizeof(err_msg) - 1 - plen;
-    memmove(err_msg + plen, err_msg, mlen);
-    memcpy(err_msg, prefix, plen);
-    err_msg[plen + mlen] = '\0';
-}
-
 void dom_error_clear(void)
 {
     err_msg[0] = '\0';

@@ -21,8 +21,6 @@
 /* Errors: one message per thread, read back with dom_error_last(). */
 int dom_error_set(int code, const char *fmt, ...) DOM_PRINTF(2, 3);
 int dom_error_setv(int code, const char *fmt, va_list ap);
-/* Prefixes the current message with "prefix: ". */
-void dom_error_prefix(const char *fmt, ...) DOM_PRINTF(1, 2);
 void dom_error_clear(void);
 
 /* Allocation: every allocation of the project goes through these, so a test can
