@@ -190,6 +190,12 @@ int cmd_demo(cli *c)
         } else if (strcmp(a, "--seed") == 0 && i + 1 < c->argc) {
             if (parse_long(c->argv[++i], &seed) < 0)
                 return cli_usage_error("demo", "--seed needs a number");
+        } else if (strcmp(a, "--print-schema") == 0 && i + 1 < c->argc) {
+            const char *e = c->argv[++i];
+            if (strcmp(e, "sqlite") != 0 && strcmp(e, "postgresql") != 0)
+                return cli_usage_error("demo", "--print-schema takes sqlite or postgresql");
+            fputs(strcmp(e, "sqlite") == 0 ? dom_demo_schema : dom_demo_schema_pg, stdout);
+            return EXIT_OK;
         } else if (strcmp(a, "--no-plan") == 0) {
             plan = 0;
         } else {

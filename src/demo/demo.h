@@ -16,6 +16,7 @@ typedef struct dom_demo_stats {
 } dom_demo_stats;
 
 extern const char dom_demo_schema[];
+extern const char dom_demo_schema_pg[];
 extern const char dom_demo_config[];
 extern const char *const dom_demo_table_names[DOM_DEMO_TABLES];
 

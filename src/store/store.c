@@ -226,3 +226,31 @@ int dom_store_can_move(const dom_store *st)
     return o->set_keys && o->fence && o->unfence && o->cursor_open && o->upsert && o->delete_keys &&
            o->changes && o->write_begin;
 }
+
+int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info **, size_t *),
+                          const dom_move_table *tables, size_t n, char out[65])
+{
+    dom_table_info *ti;
+    size_t nt;
+    int rc = list(st, &ti, &nt);
+    if (rc < 0)
+        return rc;
+    dom_buf b = DOM_BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const dom_table_info *t = dom_table_find(ti, nt, tables[i].info->name);
+        dom_buf_printf(&b, "table %s\n", tables[i].info->name);
+        for (size_t c = 0; t && c < t->ncols; c++)
+            dom_buf_printf(&b, "  %s %s pk=%d notnull=%d\n", t->cols[c].name, t->cols[c].type,
+                           t->cols[c].pk, t->cols[c].notnull);
+    }
+    dom_table_info_free(ti, nt);
+    if (b.oom) {
+        dom_buf_free(&b);
+        return DOM_ENOMEM;
+    }
+    unsigned char d[32];
+    dom_sha256(b.ptr ? b.ptr : "", b.len, d);
+    dom_hex(d, 32, out);
+    dom_buf_free(&b);
+    return 0;
+}

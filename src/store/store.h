@@ -227,6 +227,11 @@ void dom_store_idle(dom_store *st);
 int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
                     const dom_table_info *tables, size_t ntables);
 
+/* SHA-256 of the definitions of `tables` as `list` reports them now (for
+ * the engines' schema_sig). */
+int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info **, size_t *),
+                          const dom_move_table *tables, size_t n, char out[65]);
+
 /* Engine constructors. */
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags);
 int dom_store_pg_open(dom_store **out, const dom_region *region, int flags);

@@ -1,31 +1,25 @@
 /*
- * store_pg.c - the store interface on a PostgreSQL server through libpq.
- *
- * This version reads (tables, tenants, row counts: plan and audit work on
- * PostgreSQL regions) and installs the residency enforcement (fence and
- * guard tables in a schema "domicile", one PL/pgSQL trigger per tenant
- * table that refuses writes with SQLSTATE 40001, DM001 or DM002).  The
- * mover's operations (capture, copy, catch-up) are not available on
- * PostgreSQL yet and report so.  Errors name the region, the table and the
- * SQLSTATE; the connection string never appears in them.
+ * store_pg.c - the store interface on a PostgreSQL server through libpq:
+ * connection, reads (tables, tenants, row counts) and the installation of
+ * fences, change log, guard and triggers in a schema "domicile".  The
+ * mover's operations are in store_pg_move.c.  Errors name the region, the
+ * table and the SQLSTATE; the connection string never appears in them.
  */
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/geo.h"
-#include "store/store.h"
-#include "util/util.h"
+#include "store/store_pg.h"
 
-typedef struct pg_store {
-    dom_store base;
-    PGconn *conn;
-} pg_store;
+#define pg_fail dom_pg__fail
+#define pg_exec dom_pg__exec
+#define ident   dom_pg__ident
+#define literal dom_pg__literal
 
 /* Reports a failed result: region, table, SQLSTATE and the server's first
  * line; clears the result. */
-static int pg_fail(pg_store *s, const char *table, const char *what, PGresult *res)
+int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -44,7 +38,7 @@ static int pg_fail(pg_store *s, const char *table, const char *what, PGresult *r
     return rc;
 }
 
-static int pg_exec(pg_store *s, const char *table, const char *sql)
+int dom_pg__exec(pg_store *s, const char *table, const char *sql)
 {
     PGresult *r = PQexec(s->conn, sql);
     ExecStatusType st = PQresultStatus(r);
@@ -54,7 +48,7 @@ static int pg_exec(pg_store *s, const char *table, const char *sql)
     return 0;
 }
 
-static char *ident(pg_store *s, const char *name)
+char *dom_pg__ident(pg_store *s, const char *name)
 {
     char *q = PQescapeIdentifier(s->conn, name, strlen(name));
     char *out = q ? dom_strdup(q) : NULL;
@@ -62,7 +56,7 @@ static char *ident(pg_store *s, const char *name)
     return out;
 }
 
-static char *literal(pg_store *s, const char *text)
+char *dom_pg__literal(pg_store *s, const char *text)
 {
     char *q = PQescapeLiteral(s->conn, text, strlen(text));
     char *out = q ? dom_strdup(q) : NULL;
@@ -86,7 +80,7 @@ static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *nam
     return 0;
 }
 
-static int pg_tables(dom_store *base, dom_table_info **out, size_t *nout)
+int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
 {
     pg_store *s = (pg_store *)base;
     dom_table_info *t = NULL;
@@ -96,7 +90,7 @@ static int pg_tables(dom_store *base, dom_table_info **out, size_t *nout)
     *nout = 0;
     PGresult *r =
         PQexec(s->conn, "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
-                        "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum), 0) "
+                        "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum) + 1, 0) "
                         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                         "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
                         "AND NOT a.attisdropped "
@@ -253,46 +247,191 @@ static const char PG_SCHEMA[] =
     "    epoch  bigint,\n"
     "    batch  bigint\n"
     ");\n"
+    "CREATE INDEX IF NOT EXISTS fence_batch ON domicile.fence (batch);\n"
+    "CREATE TABLE IF NOT EXISTS domicile.changes (\n"
+    "    seq         bigserial PRIMARY KEY,\n"
+    "    tenant      text NOT NULL,\n"
+    "    tbl         text NOT NULL,\n"
+    "    pk          text,\n"
+    "    key_changed boolean NOT NULL DEFAULT false\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS changes_tenant ON domicile.changes (tenant);\n"
     "CREATE TABLE IF NOT EXISTS domicile.guard (country text PRIMARY KEY);\n"
-    "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n"
-    /* TG_ARGV: tenant column, 't' for the tenants table, country column */
-    "CREATE OR REPLACE FUNCTION domicile.check_write() RETURNS trigger\n"
-    "LANGUAGE plpgsql AS $fn$\n"
-    "DECLARE\n"
-    "    k_new text;\n"
-    "    k_old text;\n"
-    "    f record;\n"
-    "    cc text;\n"
-    "BEGIN\n"
-    "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
-    "        RETURN COALESCE(NEW, OLD);\n"
-    "    END IF;\n"
-    "    IF TG_OP <> 'DELETE' THEN k_new := to_jsonb(NEW) ->> TG_ARGV[0]; END IF;\n"
-    "    IF TG_OP <> 'INSERT' THEN k_old := to_jsonb(OLD) ->> TG_ARGV[0]; END IF;\n"
-    "    FOR f IN SELECT * FROM domicile.fence WHERE tenant IN (k_new, k_old) LOOP\n"
-    "        IF f.state = 'frozen' THEN\n"
-    "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
-    "                MESSAGE = format('domicile: tenant %s is moving; retry', f.tenant);\n"
-    "        ELSIF f.state IN ('moved', 'incoming') THEN\n"
-    "            RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
-    "                MESSAGE = format('domicile: tenant %s lives in region %s (epoch %s)',\n"
-    "                                 f.tenant, coalesce(f.home, '?'), coalesce(f.epoch, 0));\n"
-    "        END IF;\n"
-    "    END LOOP;\n"
-    "    IF TG_ARGV[1] = 't' AND TG_OP = 'INSERT' THEN\n"
-    "        cc := to_jsonb(NEW) ->> TG_ARGV[2];\n"
-    "        IF NOT EXISTS (SELECT 1 FROM domicile.fence WHERE tenant = k_new)\n"
-    "           AND NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = cc) THEN\n"
-    "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
-    "                MESSAGE = format('domicile: residency policy forbids storing tenant %s '\n"
-    "                                 '(country %s) in region %s', k_new, coalesce(cc, ''),\n"
-    "                                 coalesce((SELECT value FROM domicile.region\n"
-    "                                           WHERE key = 'name'), '?'));\n"
-    "        END IF;\n"
-    "    END IF;\n"
-    "    RETURN COALESCE(NEW, OLD);\n"
-    "END\n"
-    "$fn$;\n";
+    "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n";
+
+/* The JSON array of the primary key of `row` (OLD or NEW), as the change
+ * log keeps it (verify.c, dom_pk_parse): numbers, strings, {"$b": hex}. */
+static void pk_json_expr(pg_store *s, dom_buf *b, const dom_move_table *t, const char *row)
+{
+    if (!t->npk) {
+        dom_buf_puts(b, "NULL::text");
+        return;
+    }
+    dom_buf_puts(b, "jsonb_build_array(");
+    for (int i = 0; i < t->npk; i++) {
+        const dom_column *c = &t->info->cols[t->pk[i]];
+        char *q = ident(s, c->name);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        if (i)
+            dom_buf_puts(b, ", ");
+        pg_class k = dom_pg__class(c->type);
+        if (k == PG_C_BYTEA)
+            dom_buf_printf(b, "jsonb_build_object('$b', encode(%s.%s, 'hex'))", row, q);
+        else if (k == PG_C_TIME || k == PG_C_BOOL)
+            dom_pg__value_expr(s, b, row, c);
+        else
+            dom_buf_printf(b, "%s.%s", row, q);
+        dom_free(q);
+    }
+    dom_buf_puts(b, ")::text");
+}
+
+/* The trigger function of one tenant table (named after its oid):
+ * refuses writes of frozen and moved tenants, records changes of
+ * capturing ones, and keeps the residency guard on the tenants table.
+ * Every write first takes a share lock on its tenant's fence row, which is
+ * what makes fence changes barriers (docs/mover.md). */
+static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants,
+                            const char *country_col, const char *fname)
+{
+    dom_buf b = DOM_BUF_INIT;
+    char *key = ident(s, t->key), *tbl = literal(s, t->info->name);
+    char *cc = is_tenants ? ident(s, country_col) : NULL;
+    if (!key || !tbl || (is_tenants && !cc)) {
+        dom_free(key);
+        dom_free(tbl);
+        dom_free(cc);
+        return NULL;
+    }
+    dom_buf_printf(&b,
+                   "CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n"
+                   "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$\n"
+                   "DECLARE\n"
+                   "    k_new text;\n"
+                   "    k_old text;\n"
+                   "    f record;\n"
+                   "BEGIN\n"
+                   "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
+                   "        RETURN COALESCE(NEW, OLD);\n"
+                   "    END IF;\n"
+                   "    IF TG_OP <> 'DELETE' THEN k_new := NEW.%s::text; END IF;\n"
+                   "    IF TG_OP <> 'INSERT' THEN k_old := OLD.%s::text; END IF;\n",
+                   fname, key, key);
+    if (is_tenants)
+        dom_buf_printf(
+            &b,
+            "    IF TG_OP = 'INSERT' AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
+            "                                        WHERE tenant = k_new) THEN\n"
+            "        IF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = NEW.%s::text) "
+            "THEN\n"
+            "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
+            "                MESSAGE = format('domicile: residency policy forbids storing tenant "
+            "%%s '\n"
+            "                                 '(country %%s) in region %%s', k_new,\n"
+            "                                 coalesce(NEW.%s::text, ''),\n"
+            "                                 coalesce((SELECT value FROM domicile.region\n"
+            "                                           WHERE key = 'name'), '?'));\n"
+            "        END IF;\n"
+            "        INSERT INTO domicile.fence (tenant, state) VALUES (k_new, 'home')\n"
+            "            ON CONFLICT DO NOTHING;\n"
+            "    END IF;\n",
+            cc, cc);
+    dom_buf_puts(&b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
+                     "             WHERE tenant IN (k_old, k_new) ORDER BY tenant FOR SHARE LOOP\n"
+                     "        IF f.state = 'frozen' THEN\n"
+                     "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
+                     "                MESSAGE = format('domicile: tenant %s is moving; retry', "
+                     "f.tenant);\n"
+                     "        ELSIF f.state IN ('moved', 'incoming') THEN\n"
+                     "            RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
+                     "                MESSAGE = format('domicile: tenant %s lives in region %s "
+                     "(epoch %s)',\n"
+                     "                                 f.tenant, coalesce(f.home, '?'), "
+                     "coalesce(f.epoch, 0));\n"
+                     "        ELSIF f.state = 'capturing' THEN\n"
+                     "            IF f.tenant = k_old THEN\n"
+                     "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
+                     "                VALUES (f.tenant, ");
+    dom_buf_printf(&b, "%s, ", tbl);
+    pk_json_expr(s, &b, t, "OLD");
+    dom_buf_puts(&b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
+                     "k_old);\n"
+                     "            END IF;\n"
+                     "            IF f.tenant = k_new AND (TG_OP = 'INSERT' OR k_new IS DISTINCT "
+                     "FROM k_old\n"
+                     "                                     OR ");
+    pk_json_expr(s, &b, t, "OLD");
+    dom_buf_puts(&b, " IS DISTINCT FROM ");
+    pk_json_expr(s, &b, t, "NEW");
+    dom_buf_puts(&b, ") THEN\n"
+                     "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
+                     "                VALUES (f.tenant, ");
+    dom_buf_printf(&b, "%s, ", tbl);
+    pk_json_expr(s, &b, t, "NEW");
+    dom_buf_puts(&b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
+                     "k_old);\n"
+                     "            END IF;\n"
+                     "        END IF;\n"
+                     "    END LOOP;\n"
+                     "    RETURN COALESCE(NEW, OLD);\n"
+                     "END\n"
+                     "$fn$");
+    dom_free(key);
+    dom_free(tbl);
+    dom_free(cc);
+    if (b.oom) {
+        dom_buf_free(&b);
+        return NULL;
+    }
+    char *out = dom_strdup(dom_buf_cstr(&b));
+    dom_buf_free(&b);
+    return out;
+}
+
+/* Installs one table's trigger function and trigger. */
+static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
+                         const char *country_col)
+{
+    char *q = ident(s, t->info->name);
+    if (!q)
+        return DOM_ENOMEM;
+    const char *pv[1] = {q};
+    PGresult *r = PQexecParams(s->conn, "SELECT $1::regclass::oid", 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        dom_free(q);
+        return pg_fail(s, t->info->name, "cannot find the table", r);
+    }
+    char fname[64];
+    snprintf(fname, sizeof(fname), "domicile.check_%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    char *fn = check_function(s, t, is_tenants, country_col, fname);
+    char *trg = dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
+                            "CREATE TRIGGER domicile_check BEFORE INSERT OR UPDATE OR DELETE ON %s "
+                            "FOR EACH ROW EXECUTE FUNCTION %s()",
+                            q, q, fname);
+    int rc = fn && trg ? pg_exec(s, t->info->name, fn) : DOM_ENOMEM;
+    if (rc == 0)
+        rc = pg_exec(s, t->info->name, trg);
+    if (rc == 0 && is_tenants) {
+        /* every tenant has a fence row: writers lock it */
+        char *k = ident(s, t->key);
+        char *sql = k ? dom_sprintf("INSERT INTO domicile.fence (tenant, state) SELECT DISTINCT "
+                                    "%s::text, 'home' FROM %s WHERE %s IS NOT NULL "
+                                    "ON CONFLICT DO NOTHING",
+                                    k, q, k)
+                      : NULL;
+        rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
+        dom_free(k);
+        dom_free(sql);
+    }
+    dom_free(fn);
+    dom_free(trg);
+    dom_free(q);
+    return rc;
+}
 
 static int pg_install(dom_store *base, const dom_install *spec)
 {
@@ -324,24 +463,9 @@ static int pg_install(dom_store *base, const dom_install *spec)
         }
         PQclear(r);
     }
-    for (size_t i = 0; i < spec->ntables; i++) {
-        const dom_move_table *t = &spec->tables[i];
-        char *q = ident(s, t->info->name), *k = literal(s, t->key),
-             *c = literal(s, spec->country_col);
-        char *sql = q && k && c ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
-                                              "CREATE TRIGGER domicile_check BEFORE INSERT OR "
-                                              "UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE "
-                                              "FUNCTION domicile.check_write(%s, '%c', %s)",
-                                              q, q, k, i == 0 ? 't' : 'f', c)
-                                : NULL;
-        rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
-        dom_free(q);
-        dom_free(k);
-        dom_free(c);
-        dom_free(sql);
-        if (rc < 0)
+    for (size_t i = 0; i < spec->ntables; i++)
+        if ((rc = install_table(s, &spec->tables[i], i == 0, spec->country_col)) < 0)
             goto fail;
-    }
     return pg_exec(s, NULL, "COMMIT");
 fail:
     PQclear(PQexec(s->conn, "ROLLBACK"));
@@ -407,23 +531,49 @@ static int pg_meta_get(dom_store *base, const char *key, char *value, size_t n)
     return 0;
 }
 
+static int pg_schema_sig(dom_store *base, const dom_move_table *tables, size_t n, char out[65])
+{
+    return dom_store__schema_sig(base, dom_pg__tables, tables, n, out);
+}
+
 static void pg_close(dom_store *base)
 {
     pg_store *s = (pg_store *)base;
     PQfinish(s->conn);
+    dom_pg__stage_free(s);
+    dom_free(s->acked);
     dom_free(s->base.region);
     dom_free(s);
 }
 
-static const dom_store_ops pg_ops = {
+const dom_store_ops dom_pg__ops = {
     .engine = "postgresql",
-    .tables = pg_tables,
+    .tables = dom_pg__tables,
     .scan_tenants = pg_scan_tenants,
     .count_by_tenant = pg_count_by_tenant,
     .install = pg_install,
     .uninstall = pg_uninstall,
+    .set_keys = dom_pg__set_keys,
+    .fence = dom_pg__fence,
+    .unfence = dom_pg__unfence,
+    .snapshot_begin = dom_pg__snapshot_begin,
+    .snapshot_end = dom_pg__snapshot_end,
+    .cursor_open = dom_pg__cursor_open,
+    .cursor_pk = dom_pg__cursor_pk,
+    .cursor_next = dom_pg__cursor_next,
+    .cursor_close = dom_pg__cursor_close,
+    .write_begin = dom_pg__write_begin,
+    .write_commit = dom_pg__write_commit,
+    .write_rollback = dom_pg__write_rollback,
+    .upsert = dom_pg__upsert,
+    .delete_pk = dom_pg__delete_pk,
+    .delete_keys = dom_pg__delete_keys,
+    .count_keys = dom_pg__count_keys,
+    .changes = dom_pg__changes,
+    .schema_sig = pg_schema_sig,
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
+    .copy_from = dom_pg__copy_from,
     .close = pg_close,
 };
 
@@ -436,7 +586,7 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
         dom_free(s);
         return DOM_ENOMEM;
     }
-    s->base.ops = &pg_ops;
+    s->base.ops = &dom_pg__ops;
     s->conn = PQconnectdb(region->dsn.conninfo);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         char msg[512];
@@ -448,7 +598,15 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
         pg_close(&s->base);
         return rc;
     }
-    PQclear(PQexec(s->conn, "SET client_min_messages = warning"));
+    /* values read in one form whatever the server's defaults: ISO dates,
+     * UTC, floats that read back exactly, bytea in hex */
+    int rc = pg_exec(s, NULL,
+                     "SET client_min_messages = warning; SET DateStyle = 'ISO, YMD'; "
+                     "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'");
+    if (rc < 0) {
+        pg_close(&s->base);
+        return rc;
+    }
     *out = &s->base;
     return 0;
 }

@@ -40,3 +40,21 @@ pg_stop_all() {
     done
     rm -rf "$PGROOT"
 }
+
+# pg_load_demo SQLITE_DB PSQL... : creates the demo schema in the database
+# psql connects to and copies the SQLite demo region's rows into it
+# (timestamps and blobs in PostgreSQL's input forms).
+pg_load_demo() {
+    _db=$1
+    shift
+    "$DOMICILE" demo --print-schema postgresql | "$@" -q -v ON_ERROR_STOP=1 >/dev/null || return 1
+    for _t in users devices contacts messages photos backups; do
+        case $_t in
+        backups) _sel="user_id, backup_no, device_id, created_at, size_bytes, CASE WHEN manifest IS NULL THEN NULL ELSE '\\x' || hex(manifest) END" ;;
+        *) _sel="*" ;;
+        esac
+        sqlite3 -csv "$_db" "SELECT $_sel FROM $_t" |
+            "$@" -q -v ON_ERROR_STOP=1 -c "\\copy $_t FROM STDIN WITH (FORMAT csv)" || return 1
+    done
+    "$@" -q -c "ANALYZE" >/dev/null
+}

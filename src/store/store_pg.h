@@ -1,0 +1,79 @@
+/*
+ * store_pg.h - private to the PostgreSQL store's files.
+ */
+#ifndef DOM_STORE_PG_H
+#define DOM_STORE_PG_H
+
+#include <libpq-fe.h>
+
+#include "store/store.h"
+#include "util/util.h"
+
+#define PG_STAGES 64
+
+/* Rows waiting to be written to one table in the current write: COPY text
+ * lines, each led by its ordinal so that the last version of a row wins. */
+typedef struct pg_stage {
+    const dom_move_table *t;
+    dom_buf lines;
+    int64_t nrows;
+    int created; /* the temporary stage table exists on this connection */
+} pg_stage;
+
+typedef struct pg_store {
+    dom_store base;
+    PGconn *conn;
+    int in_write;
+    int in_snapshot;
+    int keys_table; /* pg_temp.domicile_keys exists */
+    pg_stage stage[PG_STAGES];
+    int nstage;
+    int64_t ord;
+    /* change-log entries handed out by the last changes() call; deleted
+     * by the next call once the caller has applied them */
+    int64_t *acked;
+    size_t nacked;
+    int64_t acked_last;
+} pg_store;
+
+extern const dom_store_ops dom_pg__ops;
+
+int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res);
+int dom_pg__exec(pg_store *s, const char *table, const char *sql);
+char *dom_pg__ident(pg_store *s, const char *name);
+char *dom_pg__literal(pg_store *s, const char *text);
+int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout);
+
+/* How a column's values travel: the class of its declared type. */
+typedef enum { PG_C_INT, PG_C_REAL, PG_C_TEXT, PG_C_BYTEA, PG_C_BOOL, PG_C_TIME } pg_class;
+pg_class dom_pg__class(const char *type);
+
+/* Appends the expression that reads column c (of `row`, e.g. NEW, or of
+ * the FROM table when NULL) in its canonical form: timestamps with time
+ * zone as ISO 8601 UTC text, booleans as 0/1. */
+void dom_pg__value_expr(pg_store *s, dom_buf *b, const char *row, const dom_column *c);
+
+int dom_pg__set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
+int dom_pg__fence(dom_store *st, int64_t batch, const char *state, const char *home, int64_t epoch);
+int dom_pg__unfence(dom_store *st);
+int dom_pg__snapshot_begin(dom_store *st, int64_t *max_seq);
+int dom_pg__snapshot_end(dom_store *st);
+int dom_pg__cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out);
+int dom_pg__cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
+                      dom_cursor **out);
+int dom_pg__cursor_next(dom_cursor *c, const dom_value **vals);
+void dom_pg__cursor_close(dom_cursor *c);
+int dom_pg__write_begin(dom_store *st);
+int dom_pg__write_commit(dom_store *st);
+void dom_pg__write_rollback(dom_store *st);
+int dom_pg__upsert(dom_store *st, const dom_move_table *t, const dom_value *row);
+int dom_pg__delete_pk(dom_store *st, const dom_move_table *t, const dom_value *pk);
+int dom_pg__delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
+int dom_pg__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
+int dom_pg__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
+                    void *payload);
+int dom_pg__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
+                      int64_t *max_seq, int64_t *rows, int64_t *bytes);
+void dom_pg__stage_free(pg_store *s);
+
+#endif

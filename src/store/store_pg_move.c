@@ -1,0 +1,1178 @@
+/*
+ * store_pg_move.c - the mover's operations on a PostgreSQL region: the
+ * batch's keys in a temporary table, fences, the change log, rows streamed
+ * with COPY, and writes staged into COPY batches.
+ *
+ * Reads stream with COPY ... TO STDOUT in text format and are decoded by
+ * the class of each column's declared type, so a row read here compares
+ * with the same row read from SQLite (docs/verification.md, "Canonical
+ * values").  Writes are buffered per table as COPY lines and, when the
+ * write commits (or a delete needs them out first), copied into a
+ * temporary stage table and merged with one INSERT ... ON CONFLICT.
+ * Between two PostgreSQL regions, copy_from pipes COPY TO into COPY FROM
+ * without decoding anything.
+ *
+ * The mover's writes pass the triggers through the transaction-local
+ * setting domicile.bypass; fences are changed by UPDATEs that wait for the
+ * writers holding a share lock on the fence row (docs/mover.md, "The
+ * barrier on PostgreSQL").
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_pg.h"
+
+#define fail  dom_pg__fail
+#define exec  dom_pg__exec
+#define ident dom_pg__ident
+
+/* Staged bytes of one table before they are written out. */
+#define STAGE_FLUSH_BYTES (8 << 20)
+/* Attempts of a fence change that lost a deadlock to a writer. */
+#define FENCE_TRIES 20
+
+pg_class dom_pg__class(const char *type)
+{
+    if (strncmp(type, "timestamp", 9) == 0)
+        return strstr(type, "with time zone") ? PG_C_TIME : PG_C_TEXT;
+    if (strcmp(type, "smallint") == 0 || strcmp(type, "integer") == 0 ||
+        strcmp(type, "bigint") == 0)
+        return PG_C_INT;
+    if (strcmp(type, "real") == 0 || strcmp(type, "double precision") == 0)
+        return PG_C_REAL;
+    if (strcmp(type, "bytea") == 0)
+        return PG_C_BYTEA;
+    if (strcmp(type, "boolean") == 0)
+        return PG_C_BOOL;
+    return PG_C_TEXT; /* text, varchar, numeric (exact, as text), date, json, ... */
+}
+
+/* ---- SQL fragments ----------------------------------------------------------- */
+
+static void put_ident(pg_store *s, dom_buf *b, const char *name)
+{
+    char *q = ident(s, name);
+    if (q)
+        dom_buf_puts(b, q);
+    else
+        b->oom = 1;
+    dom_free(q);
+}
+
+void dom_pg__value_expr(pg_store *s, dom_buf *b, const char *row, const dom_column *c)
+{
+    pg_class k = dom_pg__class(c->type);
+    if (k == PG_C_TIME) {
+        /* ISO 8601 in UTC, fractional seconds only when there are some */
+        dom_buf_puts(b, "to_char(");
+        if (row)
+            dom_buf_printf(b, "%s.", row);
+        put_ident(s, b, c->name);
+        dom_buf_puts(b,
+                     " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || rtrim(rtrim(to_char(");
+        if (row)
+            dom_buf_printf(b, "%s.", row);
+        put_ident(s, b, c->name);
+        dom_buf_puts(b, " AT TIME ZONE 'UTC', '.US'), '0'), '.') || 'Z'");
+    } else {
+        if (row)
+            dom_buf_printf(b, "%s.", row);
+        put_ident(s, b, c->name);
+        if (k == PG_C_BOOL)
+            dom_buf_puts(b, "::int");
+    }
+}
+
+static void select_expr(pg_store *s, dom_buf *b, const dom_column *c)
+{
+    dom_pg__value_expr(s, b, NULL, c);
+}
+
+static void col_list(pg_store *s, dom_buf *b, const dom_table_info *ti)
+{
+    for (size_t i = 0; i < ti->ncols; i++) {
+        if (i)
+            dom_buf_puts(b, ", ");
+        put_ident(s, b, ti->cols[i].name);
+    }
+}
+
+/* " WHERE key IN (the batch's keys)" */
+static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    dom_buf_puts(b, " WHERE ");
+    put_ident(s, b, t->key);
+    /* the type name comes from the server's own catalog (format_type) */
+    dom_buf_printf(b, " IN (SELECT k::%s FROM pg_temp.domicile_keys)",
+                   t->info->cols[t->key_col].type);
+}
+
+/* ORDER BY the tenant column, then the primary key (every column when
+ * there is none), in the order verify merges by: bytes for text, numbers
+ * for numbers, NULL first. */
+static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    int n = t->npk ? t->npk : (int)t->info->ncols;
+    dom_buf_puts(b, " ORDER BY ");
+    for (int i = -1; i < n; i++) {
+        int c = i < 0 ? t->key_col : t->npk ? t->pk[i] : i;
+        if (i >= 0 && c == t->key_col)
+            continue;
+        if (i >= 0)
+            dom_buf_puts(b, ", ");
+        put_ident(s, b, t->info->cols[c].name);
+        if (dom_pg__class(t->info->cols[c].type) == PG_C_TEXT)
+            dom_buf_puts(b, " COLLATE \"C\"");
+        dom_buf_puts(b, " NULLS FIRST");
+    }
+}
+
+static char *buf_take(dom_buf *b)
+{
+    if (b->oom) {
+        dom_buf_free(b);
+        return NULL;
+    }
+    char *out = dom_strdup(dom_buf_cstr(b));
+    dom_buf_free(b);
+    return out;
+}
+
+/* ---- values ------------------------------------------------------------------- */
+
+static int unhex(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes the text form `p` (NUL-terminated, n bytes) of a value of class
+ * k into v; text and bytes are appended to `store` at *off. */
+static void decode(pg_class k, const char *p, size_t n, dom_value *v, dom_buf *store, size_t *off)
+{
+    memset(v, 0, sizeof(*v));
+    *off = store->len;
+    switch (k) {
+    case PG_C_INT:
+        v->type = DOM_V_INT;
+        v->i = strtoll(p, NULL, 10);
+        return;
+    case PG_C_BOOL:
+        v->type = DOM_V_INT;
+        v->i = p[0] == 't' || p[0] == '1';
+        return;
+    case PG_C_REAL:
+        v->type = DOM_V_REAL;
+        v->r = strtod(p, NULL);
+        return;
+    case PG_C_BYTEA:
+        v->type = DOM_V_BLOB;
+        if (n >= 2 && p[0] == '\\' && p[1] == 'x') {
+            for (size_t i = 2; i + 1 < n; i += 2) {
+                int hi = unhex(p[i]), lo = unhex(p[i + 1]);
+                dom_buf_putc(store, (char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo)));
+            }
+            v->n = store->len - *off;
+        } else {
+            dom_buf_put(store, p, n);
+            v->n = n;
+        }
+        return;
+    default:
+        v->type = DOM_V_TEXT;
+        dom_buf_put(store, p, n);
+        v->n = n;
+        return;
+    }
+}
+
+/* The text form of v for a parameter or a COPY field; NULL for SQL NULL.
+ * Blobs become bytea's hex form. */
+static const char *encode(const dom_value *v, pg_class k, dom_buf *tmp, size_t *len)
+{
+    dom_buf_clear(tmp);
+    switch (v->type) {
+    case DOM_V_NULL:
+        return NULL;
+    case DOM_V_INT:
+        if (k == PG_C_BOOL)
+            dom_buf_puts(tmp, v->i ? "t" : "f");
+        else
+            dom_buf_printf(tmp, "%lld", (long long)v->i);
+        break;
+    case DOM_V_REAL:
+        if (isnan(v->r))
+            dom_buf_puts(tmp, "NaN");
+        else if (isinf(v->r))
+            dom_buf_puts(tmp, v->r > 0 ? "Infinity" : "-Infinity");
+        else if (k == PG_C_INT && v->r == floor(v->r))
+            dom_buf_printf(tmp, "%.0f", v->r);
+        else
+            dom_buf_printf(tmp, "%.17g", v->r);
+        break;
+    case DOM_V_TEXT:
+        dom_buf_put(tmp, v->p, v->n);
+        break;
+    case DOM_V_BLOB: {
+        static const char hx[] = "0123456789abcdef";
+        dom_buf_puts(tmp, "\\x");
+        for (size_t i = 0; i < v->n; i++) {
+            unsigned char c = (unsigned char)v->p[i];
+            dom_buf_putc(tmp, hx[c >> 4]);
+            dom_buf_putc(tmp, hx[c & 15]);
+        }
+        break;
+    }
+    }
+    *len = tmp->len;
+    return dom_buf_cstr(tmp);
+}
+
+/* Appends a field in COPY text format. */
+static void copy_field(dom_buf *b, const char *p, size_t n)
+{
+    if (!p) {
+        dom_buf_puts(b, "\\N");
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = NULL;
+        switch (p[i]) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
+        }
+        dom_buf_put(b, p + start, i - start);
+        dom_buf_puts(b, esc);
+        start = i + 1;
+    }
+    dom_buf_put(b, p + start, n - start);
+}
+
+/* Undoes COPY text escaping of one field into out (NUL-terminated). */
+static void copy_unescape(const char *p, size_t n, dom_buf *out)
+{
+    dom_buf_clear(out);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\\' || i + 1 == n) {
+            dom_buf_putc(out, p[i]);
+            continue;
+        }
+        char c = p[++i];
+        switch (c) {
+        case 'b':
+            dom_buf_putc(out, '\b');
+            break;
+        case 'f':
+            dom_buf_putc(out, '\f');
+            break;
+        case 'n':
+            dom_buf_putc(out, '\n');
+            break;
+        case 'r':
+            dom_buf_putc(out, '\r');
+            break;
+        case 't':
+            dom_buf_putc(out, '\t');
+            break;
+        case 'v':
+            dom_buf_putc(out, '\v');
+            break;
+        case 'x':
+            if (i + 1 < n && unhex(p[i + 1]) >= 0) {
+                int v = unhex(p[++i]);
+                if (i + 1 < n && unhex(p[i + 1]) >= 0)
+                    v = v * 16 + unhex(p[++i]);
+                dom_buf_putc(out, (char)v);
+            } else {
+                dom_buf_putc(out, 'x');
+            }
+            break;
+        default:
+            if (c >= '0' && c <= '7') {
+                int v = c - '0';
+                for (int k = 0; k < 2 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7'; k++)
+                    v = v * 8 + (p[++i] - '0');
+                dom_buf_putc(out, (char)v);
+            } else {
+                dom_buf_putc(out, c);
+            }
+        }
+    }
+    dom_buf_cstr(out);
+}
+
+/* ---- keys, fences, snapshots ------------------------------------------------- */
+
+int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs, size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    int rc;
+    if (!s->keys_table) {
+        if ((rc = exec(s, NULL,
+                       "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k text PRIMARY KEY, "
+                       "epoch bigint)")) < 0)
+            return rc;
+        s->keys_table = 1;
+    }
+    /* DELETE, not TRUNCATE: the table stays small and keeps its file */
+    if ((rc = exec(s, NULL, "DELETE FROM pg_temp.domicile_keys")) < 0)
+        return rc;
+    PGresult *r = PQexec(s->conn, "COPY pg_temp.domicile_keys FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return fail(s, NULL, "cannot stage tenant keys", r);
+    PQclear(r);
+    dom_buf b = DOM_BUF_INIT;
+    int ok = 1;
+    for (size_t i = 0; i < n && ok; i++) {
+        copy_field(&b, keys[i], strlen(keys[i]));
+        dom_buf_printf(&b, "\t%lld\n", (long long)(epochs ? epochs[i] : 0));
+        if (b.len >= 65536 || i + 1 == n) {
+            ok = !b.oom && PQputCopyData(s->conn, b.ptr, (int)b.len) == 1;
+            dom_buf_clear(&b);
+        }
+    }
+    dom_buf_free(&b);
+    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send keys");
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            while (PQgetResult(s->conn))
+                ;
+            return fail(s, NULL, "cannot stage tenant keys", r);
+        }
+        PQclear(r);
+    }
+    if (n >= 1000)
+        return exec(s, NULL, "ANALYZE pg_temp.domicile_keys");
+    return 0;
+}
+
+static int is_retryable(PGresult *r)
+{
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    return st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+}
+
+/* Runs a fence change in its own transaction; retried when a writer's
+ * lock order made it a deadlock victim. */
+static int fence_tx(pg_store *s, const char *sql, int nparams, const char *const *pv,
+                    const char *also)
+{
+    for (int attempt = 0;; attempt++) {
+        int rc = exec(s, NULL, "BEGIN; SET LOCAL domicile.bypass = 'on'");
+        if (rc < 0)
+            return rc;
+        PGresult *r = PQexecParams(s->conn, sql, nparams, NULL, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            PQclear(r);
+            if ((!also || (rc = exec(s, NULL, also)) == 0) && (rc = exec(s, NULL, "COMMIT")) == 0)
+                return 0;
+            PQclear(PQexec(s->conn, "ROLLBACK"));
+            return rc;
+        }
+        int retry = is_retryable(r) && attempt + 1 < FENCE_TRIES;
+        if (!retry) {
+            rc = fail(s, NULL, "cannot write fences", r);
+            PQclear(PQexec(s->conn, "ROLLBACK"));
+            return rc;
+        }
+        PQclear(r);
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    }
+}
+
+int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char *home,
+                  int64_t epoch)
+{
+    pg_store *s = (pg_store *)base;
+    char e[32], bt[32];
+    snprintf(e, sizeof(e), "%lld", (long long)epoch);
+    snprintf(bt, sizeof(bt), "%lld", (long long)batch);
+    const char *pv[4] = {state, home, e, bt};
+    /* the upsert takes each fence row's lock, so it waits for every writer
+     * that read the row under a share lock and has not committed yet */
+    int moved = strcmp(state, DOM_FENCE_MOVED) == 0;
+    return fence_tx(s,
+                    "INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
+                    "SELECT k, $1, $2, CASE WHEN $3::bigint < 0 THEN epoch ELSE $3::bigint END, "
+                    "$4::bigint FROM pg_temp.domicile_keys ORDER BY k "
+                    "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
+                    "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
+                    4, pv,
+                    moved ? "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
+                            "pg_temp.domicile_keys)"
+                          : NULL);
+}
+
+int dom_pg__unfence(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    /* the fence rows stay, in state home: writers lock them (the barrier) */
+    return fence_tx(s,
+                    "UPDATE domicile.fence SET state = 'home', home = NULL, epoch = NULL, "
+                    "batch = NULL WHERE tenant IN (SELECT k FROM pg_temp.domicile_keys)",
+                    0, NULL,
+                    "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
+                    "pg_temp.domicile_keys)");
+}
+
+static int max_seq_of(pg_store *s, int64_t *max_seq)
+{
+    PGresult *r = PQexec(s->conn, "SELECT coalesce(max(seq), 0) FROM domicile.changes");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, NULL, "cannot read the change log", r);
+    *max_seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int dom_pg__snapshot_begin(dom_store *base, int64_t *max_seq)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = exec(s, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc < 0)
+        return rc;
+    if ((rc = max_seq_of(s, max_seq)) < 0) {
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        return rc;
+    }
+    s->in_snapshot = 1;
+    return 0;
+}
+
+int dom_pg__snapshot_end(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    if (!s->in_snapshot)
+        return 0;
+    s->in_snapshot = 0;
+    return exec(s, NULL, "COMMIT");
+}
+
+/* ---- cursors ------------------------------------------------------------------ */
+
+typedef struct pg_cursor {
+    const dom_store_ops *ops; /* first, see store.c */
+    pg_store *s;
+    const dom_move_table *t;
+    int copy;      /* a COPY stream (else a result of at most one row) */
+    int done;      /* the stream ended */
+    PGresult *res; /* the one-row result */
+    int row;
+    char *line; /* the last COPY line, from libpq */
+    dom_buf field, store;
+    size_t *offs;
+    pg_class *cls;
+    dom_value *vals;
+    int ncols;
+} pg_cursor;
+
+static int new_cursor(pg_store *s, const dom_move_table *t, pg_cursor **out)
+{
+    pg_cursor *c = dom_calloc(1, sizeof(*c));
+    size_t n = t->info->ncols;
+    if (!c || !(c->vals = dom_calloc(n, sizeof(dom_value))) ||
+        !(c->offs = dom_calloc(n, sizeof(size_t))) || !(c->cls = dom_calloc(n, sizeof(pg_class)))) {
+        if (c) {
+            dom_free(c->vals);
+            dom_free(c->offs);
+        }
+        dom_free(c);
+        return DOM_ENOMEM;
+    }
+    c->ops = &dom_pg__ops;
+    c->s = s;
+    c->t = t;
+    c->ncols = (int)n;
+    for (size_t i = 0; i < n; i++)
+        c->cls[i] = dom_pg__class(t->info->cols[i].type);
+    *out = c;
+    return 0;
+}
+
+static void select_list(pg_store *s, dom_buf *b, const dom_table_info *ti)
+{
+    for (size_t i = 0; i < ti->ncols; i++) {
+        if (i)
+            dom_buf_puts(b, ", ");
+        select_expr(s, b, &ti->cols[i]);
+    }
+}
+
+int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **out)
+{
+    pg_store *s = (pg_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "COPY (SELECT ");
+    select_list(s, &b, t->info);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(s, &b, t->info->name);
+    keys_where(s, &b, t);
+    order_list(s, &b, t);
+    dom_buf_puts(&b, ") TO STDOUT");
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    PGresult *r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT)
+        return fail(s, t->info->name, "cannot read rows", r);
+    PQclear(r);
+    pg_cursor *c;
+    int rc = new_cursor(s, t, &c);
+    if (rc < 0) {
+        /* the stream must still be read to its end */
+        char *line;
+        while (PQgetCopyData(s->conn, &line, 0) > 0)
+            PQfreemem(line);
+        while ((r = PQgetResult(s->conn)) != NULL)
+            PQclear(r);
+        return rc;
+    }
+    c->copy = 1;
+    *out = (dom_cursor *)c;
+    return 0;
+}
+
+/* Parameters for the values `v` of columns `cols` (text, or binary for
+ * blobs); their storage lives in `store` and `offs`. */
+typedef struct params {
+    const char *val[64];
+    int len[64], fmt[64];
+    dom_buf store;
+} params;
+
+static void params_set(params *p, const dom_table_info *ti, const int *cols, int n,
+                       const dom_value *v)
+{
+    size_t off[64];
+    int isnull[64];
+    dom_buf tmp = DOM_BUF_INIT;
+    dom_buf_clear(&p->store);
+    for (int i = 0; i < n; i++) {
+        size_t len = 0;
+        const char *e = NULL;
+        p->fmt[i] = 0;
+        if (v[i].type == DOM_V_BLOB) {
+            p->fmt[i] = 1;
+            e = v[i].p;
+            len = v[i].n;
+        } else {
+            e = encode(&v[i], dom_pg__class(ti->cols[cols[i]].type), &tmp, &len);
+        }
+        isnull[i] = e == NULL;
+        off[i] = p->store.len;
+        p->len[i] = (int)len;
+        if (e)
+            dom_buf_put(&p->store, e, len);
+        dom_buf_putc(&p->store, '\0');
+    }
+    dom_buf_free(&tmp);
+    for (int i = 0; i < n; i++)
+        p->val[i] = isnull[i] || p->store.oom ? NULL : p->store.ptr + off[i];
+}
+
+/* WHERE clause on the primary key (every column, NULL-safe, when none). */
+static void pk_where(pg_store *s, dom_buf *b, const dom_move_table *t, int cols[64], int *n)
+{
+    *n = t->npk ? t->npk : (int)t->info->ncols;
+    if (*n > 64)
+        *n = 64;
+    dom_buf_puts(b, " WHERE ");
+    for (int i = 0; i < *n; i++) {
+        cols[i] = t->npk ? t->pk[i] : i;
+        if (i)
+            dom_buf_puts(b, " AND ");
+        put_ident(s, b, t->info->cols[cols[i]].name);
+        dom_buf_printf(b, t->npk ? " = $%d" : " IS NOT DISTINCT FROM $%d", i + 1);
+    }
+}
+
+int dom_pg__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value *pk,
+                      dom_cursor **out)
+{
+    pg_store *s = (pg_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    int cols[64], n;
+    dom_buf_puts(&b, "SELECT ");
+    select_list(s, &b, t->info);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(s, &b, t->info->name);
+    pk_where(s, &b, t, cols, &n);
+    dom_buf_puts(&b, " LIMIT 1");
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    params p = {.store = DOM_BUF_INIT};
+    params_set(&p, t->info, cols, n, pk);
+    PGresult *r = p.store.oom ? NULL : PQexecParams(s->conn, sql, n, NULL, p.val, p.len, p.fmt, 0);
+    dom_free(sql);
+    dom_buf_free(&p.store);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, t->info->name, "cannot read a row", r);
+    pg_cursor *c;
+    int rc = new_cursor(s, t, &c);
+    if (rc < 0) {
+        PQclear(r);
+        return rc;
+    }
+    c->res = r;
+    *out = (dom_cursor *)c;
+    return 0;
+}
+
+/* Points the cursor's values into its store once every field is in. */
+static void cursor_point(pg_cursor *c)
+{
+    const char *base = dom_buf_cstr(&c->store);
+    for (int i = 0; i < c->ncols; i++)
+        if (c->vals[i].type == DOM_V_TEXT || c->vals[i].type == DOM_V_BLOB)
+            c->vals[i].p = base + c->offs[i];
+}
+
+static int copy_end(pg_cursor *c)
+{
+    PGresult *r;
+    int rc = 0;
+    c->done = 1;
+    while ((r = PQgetResult(c->s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(c->s, c->t->info->name, "cannot read rows", r);
+        else
+            PQclear(r);
+    }
+    return rc;
+}
+
+int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
+{
+    pg_cursor *c = (pg_cursor *)cur;
+    dom_buf_clear(&c->store);
+    if (!c->copy) {
+        if (c->row >= PQntuples(c->res))
+            return 0;
+        for (int i = 0; i < c->ncols; i++) {
+            if (PQgetisnull(c->res, c->row, i)) {
+                memset(&c->vals[i], 0, sizeof(dom_value));
+                continue;
+            }
+            decode(c->cls[i], PQgetvalue(c->res, c->row, i), (size_t)PQgetlength(c->res, c->row, i),
+                   &c->vals[i], &c->store, &c->offs[i]);
+        }
+        c->row++;
+    } else {
+        if (c->done)
+            return 0;
+        if (c->line) {
+            PQfreemem(c->line);
+            c->line = NULL;
+        }
+        int n = PQgetCopyData(c->s->conn, &c->line, 0);
+        if (n == -1)
+            return copy_end(c) < 0 ? DOM_EREGION : 0;
+        if (n < 0) {
+            copy_end(c);
+            return fail(c->s, c->t->info->name, "cannot read rows", NULL);
+        }
+        const char *p = c->line, *end = c->line + n;
+        if (end > p && end[-1] == '\n')
+            end--;
+        for (int i = 0; i < c->ncols; i++) {
+            const char *tab = memchr(p, '\t', (size_t)(end - p));
+            const char *fe = tab ? tab : end;
+            if (fe - p == 2 && p[0] == '\\' && p[1] == 'N') {
+                memset(&c->vals[i], 0, sizeof(dom_value));
+            } else {
+                copy_unescape(p, (size_t)(fe - p), &c->field);
+                decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
+                       &c->offs[i]);
+            }
+            p = tab ? tab + 1 : end;
+        }
+    }
+    if (c->store.oom || c->field.oom)
+        return DOM_ENOMEM;
+    cursor_point(c);
+    *vals = c->vals;
+    return 1;
+}
+
+void dom_pg__cursor_close(dom_cursor *cur)
+{
+    pg_cursor *c = (pg_cursor *)cur;
+    if (!c)
+        return;
+    if (c->line)
+        PQfreemem(c->line);
+    if (c->copy && !c->done) {
+        /* read the rest of the stream: the connection serves the next call */
+        char *line;
+        while (PQgetCopyData(c->s->conn, &line, 0) > 0)
+            PQfreemem(line);
+        copy_end(c);
+        dom_error_clear();
+    }
+    PQclear(c->res);
+    dom_buf_free(&c->field);
+    dom_buf_free(&c->store);
+    dom_free(c->offs);
+    dom_free(c->cls);
+    dom_free(c->vals);
+    dom_free(c);
+}
+
+/* ---- writes ------------------------------------------------------------------- */
+
+int dom_pg__write_begin(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = exec(s, NULL, "BEGIN; SET LOCAL domicile.bypass = 'on'");
+    if (rc == 0) {
+        s->in_write = 1;
+        s->ord = 0;
+    }
+    return rc;
+}
+
+static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx)
+{
+    for (int i = 0; i < s->nstage; i++)
+        if (s->stage[i].t && strcmp(s->stage[i].t->info->name, t->info->name) == 0) {
+            s->stage[i].t = t;
+            *idx = i;
+            return &s->stage[i];
+        }
+    if (s->nstage == PG_STAGES)
+        return NULL;
+    *idx = s->nstage;
+    pg_stage *g = &s->stage[s->nstage++];
+    memset(g, 0, sizeof(*g));
+    g->lines = (dom_buf)DOM_BUF_INIT;
+    g->t = t;
+    return g;
+}
+
+/* Writes one table's staged rows: COPY into the stage table, then one
+ * INSERT ... ON CONFLICT that keeps the last version of each row. */
+static int stage_flush_one(pg_store *s, int idx)
+{
+    pg_stage *g = &s->stage[idx];
+    const dom_move_table *t = g->t;
+    if (!g->nrows)
+        return 0;
+    char stage_name[48];
+    snprintf(stage_name, sizeof(stage_name), "pg_temp.domicile_stage_%d", idx);
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_printf(&b,
+                   "CREATE TEMP TABLE IF NOT EXISTS domicile_stage_%d AS SELECT 0::bigint AS "
+                   "domicile_ord, ",
+                   idx);
+    col_list(s, &b, t->info);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(s, &b, t->info->name);
+    dom_buf_printf(&b, " WITH NO DATA; COPY %s FROM STDIN", stage_name);
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    PGresult *r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return fail(s, t->info->name, "cannot stage rows", r);
+    PQclear(r);
+    int ok = !g->lines.oom && PQputCopyData(s->conn, g->lines.ptr, (int)g->lines.len) == 1;
+    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send rows");
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(s, t->info->name, "cannot stage rows", r);
+        else
+            PQclear(r);
+    }
+    dom_buf_clear(&g->lines);
+    g->nrows = 0;
+    if (rc < 0)
+        return rc;
+    dom_buf_puts(&b, "INSERT INTO ");
+    put_ident(s, &b, t->info->name);
+    dom_buf_puts(&b, " (");
+    col_list(s, &b, t->info);
+    dom_buf_puts(&b, ") SELECT ");
+    if (t->npk) {
+        dom_buf_puts(&b, "DISTINCT ON (");
+        for (int i = 0; i < t->npk; i++) {
+            if (i)
+                dom_buf_puts(&b, ", ");
+            put_ident(s, &b, t->info->cols[t->pk[i]].name);
+        }
+        dom_buf_puts(&b, ") ");
+    }
+    col_list(s, &b, t->info);
+    dom_buf_printf(&b, " FROM %s ORDER BY ", stage_name);
+    for (int i = 0; i < t->npk; i++) {
+        put_ident(s, &b, t->info->cols[t->pk[i]].name);
+        dom_buf_puts(&b, ", ");
+    }
+    dom_buf_puts(&b, "domicile_ord DESC");
+    if (t->npk) {
+        dom_buf_puts(&b, " ON CONFLICT (");
+        for (int i = 0; i < t->npk; i++) {
+            if (i)
+                dom_buf_puts(&b, ", ");
+            put_ident(s, &b, t->info->cols[t->pk[i]].name);
+        }
+        int nset = 0;
+        for (size_t i = 0; i < t->info->ncols; i++) {
+            if (t->info->cols[i].pk)
+                continue;
+            dom_buf_puts(&b, nset++ ? ", " : ") DO UPDATE SET ");
+            put_ident(s, &b, t->info->cols[i].name);
+            dom_buf_puts(&b, " = excluded.");
+            put_ident(s, &b, t->info->cols[i].name);
+        }
+        if (!nset)
+            dom_buf_puts(&b, ") DO NOTHING");
+    }
+    dom_buf_printf(&b, "; TRUNCATE %s", stage_name);
+    sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    rc = exec(s, t->info->name, sql);
+    dom_free(sql);
+    return rc;
+}
+
+/* Writes every staged table, parents first: the tables a store is given
+ * come from one array in the order of dom_move_tables (parents first). */
+static int stage_flush(pg_store *s)
+{
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < s->nstage; i++)
+            if (s->stage[i].nrows && (best < 0 || s->stage[i].t < s->stage[best].t))
+                best = i;
+        if (best < 0)
+            return 0;
+        int rc = stage_flush_one(s, best);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static void stage_discard(pg_store *s)
+{
+    for (int i = 0; i < s->nstage; i++) {
+        dom_buf_clear(&s->stage[i].lines);
+        s->stage[i].nrows = 0;
+    }
+}
+
+void dom_pg__stage_free(pg_store *s)
+{
+    for (int i = 0; i < s->nstage; i++)
+        dom_buf_free(&s->stage[i].lines);
+    s->nstage = 0;
+}
+
+int dom_pg__write_commit(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = stage_flush(s);
+    if (rc == 0)
+        rc = exec(s, NULL, "COMMIT");
+    if (rc < 0) {
+        stage_discard(s);
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    }
+    s->in_write = 0;
+    return rc;
+}
+
+void dom_pg__write_rollback(dom_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    stage_discard(s);
+    if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    s->in_write = 0;
+}
+
+int dom_pg__upsert(dom_store *base, const dom_move_table *t, const dom_value *row)
+{
+    pg_store *s = (pg_store *)base;
+    int idx;
+    pg_stage *g = stage_of(s, t, &idx);
+    if (!g)
+        return dom_error_set(DOM_ERROR, "region \"%s\": too many tables in one write",
+                             base->region);
+    dom_buf tmp = DOM_BUF_INIT;
+    dom_buf_printf(&g->lines, "%lld", (long long)++s->ord);
+    for (size_t i = 0; i < t->info->ncols; i++) {
+        size_t len = 0;
+        const char *e = encode(&row[i], dom_pg__class(t->info->cols[i].type), &tmp, &len);
+        dom_buf_putc(&g->lines, '\t');
+        copy_field(&g->lines, e, len);
+    }
+    dom_buf_putc(&g->lines, '\n');
+    dom_buf_free(&tmp);
+    g->nrows++;
+    if (g->lines.oom || tmp.oom)
+        return DOM_ENOMEM;
+    if (g->lines.len >= STAGE_FLUSH_BYTES)
+        return stage_flush(s);
+    return 0;
+}
+
+int dom_pg__delete_pk(dom_store *base, const dom_move_table *t, const dom_value *pk)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = stage_flush(s);
+    if (rc < 0)
+        return rc;
+    dom_buf b = DOM_BUF_INIT;
+    int cols[64], n;
+    dom_buf_puts(&b, "DELETE FROM ");
+    put_ident(s, &b, t->info->name);
+    if (!t->npk) {
+        /* one of the equal rows */
+        dom_buf_puts(&b, " WHERE ctid = (SELECT ctid FROM ");
+        put_ident(s, &b, t->info->name);
+    }
+    pk_where(s, &b, t, cols, &n);
+    if (!t->npk)
+        dom_buf_puts(&b, " LIMIT 1)");
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    params p = {.store = DOM_BUF_INIT};
+    params_set(&p, t->info, cols, n, pk);
+    PGresult *r = p.store.oom ? NULL : PQexecParams(s->conn, sql, n, NULL, p.val, p.len, p.fmt, 0);
+    dom_free(sql);
+    dom_buf_free(&p.store);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return fail(s, t->info->name, "cannot delete a row", r);
+    PQclear(r);
+    return 0;
+}
+
+int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit, int64_t *deleted)
+{
+    pg_store *s = (pg_store *)base;
+    int rc = stage_flush(s);
+    if (rc < 0)
+        return rc;
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "DELETE FROM ");
+    put_ident(s, &b, t->info->name);
+    if (limit > 0) {
+        dom_buf_puts(&b, " WHERE ctid = ANY (ARRAY (SELECT ctid FROM ");
+        put_ident(s, &b, t->info->name);
+        keys_where(s, &b, t);
+        dom_buf_printf(&b, " LIMIT %lld))", (long long)limit);
+    } else {
+        keys_where(s, &b, t);
+    }
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    PGresult *r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return fail(s, t->info->name, "cannot delete rows", r);
+    *deleted = strtoll(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int dom_pg__count_keys(dom_store *base, const dom_move_table *t, int64_t *rows)
+{
+    pg_store *s = (pg_store *)base;
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "SELECT count(*) FROM ");
+    put_ident(s, &b, t->info->name);
+    keys_where(s, &b, t);
+    char *sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    PGresult *r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, t->info->name, "cannot count rows", r);
+    *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+/* The change log is a queue: an entry's sequence number says nothing about
+ * when it committed (a transaction may take number 10, and commit after
+ * the one with 11 was read), so entries are not skipped by position but
+ * deleted once applied.  The mover applies what one call returns, commits
+ * the target, and calls again with `after` set to the last sequence number
+ * it applied: that call deletes the entries the previous one returned.  A
+ * mover that dies in between replays them, which is harmless: every entry
+ * makes the target re-read the row's current state. */
+int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
+                    void *payload)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *r;
+    if (s->nacked && after == s->acked_last) {
+        dom_buf arr = DOM_BUF_INIT;
+        dom_buf_putc(&arr, '{');
+        for (size_t i = 0; i < s->nacked; i++)
+            dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)s->acked[i]);
+        dom_buf_putc(&arr, '}');
+        const char *pv[1] = {dom_buf_cstr(&arr)};
+        r = arr.oom ? NULL
+                    : PQexecParams(s->conn,
+                                   "DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1,
+                                   NULL, pv, NULL, NULL, 0);
+        dom_buf_free(&arr);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            return fail(s, NULL, "cannot trim the change log", r);
+        PQclear(r);
+    }
+    s->nacked = 0;
+    char bv[32], lv[32];
+    snprintf(bv, sizeof(bv), "%lld", (long long)batch);
+    snprintf(lv, sizeof(lv), "%lld", (long long)limit);
+    const char *pv[2] = {bv, lv};
+    /* the result is whole (at most `limit` rows): the callback reads the
+     * same connection */
+    r = PQexecParams(s->conn,
+                     "SELECT c.seq, c.tenant, c.tbl, c.pk, c.key_changed FROM domicile.changes c "
+                     "JOIN domicile.fence f ON f.tenant = c.tenant WHERE f.batch = $1::bigint "
+                     "ORDER BY c.seq LIMIT $2::bigint",
+                     2, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, NULL, "cannot read the change log", r);
+    int n = PQntuples(r), rc = 0;
+    int64_t *g = n ? dom_realloc(s->acked, (size_t)n * sizeof(int64_t)) : s->acked;
+    if (n && !g) {
+        PQclear(r);
+        return DOM_ENOMEM;
+    }
+    s->acked = g;
+    for (int i = 0; i < n && rc == 0; i++) {
+        int64_t seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        rc = cb(seq, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)[0] == 't',
+                payload);
+        if (rc == 0) {
+            s->acked[s->nacked++] = seq;
+            s->acked_last = seq;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- copy between two PostgreSQL regions ------------------------------------ */
+
+static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
+                      const dom_move_table *dt, int64_t *rows, int64_t *bytes)
+{
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "COPY (SELECT ");
+    col_list(src, &b, st->info);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(src, &b, st->info->name);
+    keys_where(src, &b, st);
+    dom_buf_puts(&b, ") TO STDOUT");
+    char *out_sql = buf_take(&b);
+    dom_buf_puts(&b, "COPY ");
+    put_ident(d, &b, dt->info->name);
+    dom_buf_puts(&b, " (");
+    col_list(d, &b, dt->info);
+    dom_buf_puts(&b, ") FROM STDIN");
+    char *in_sql = buf_take(&b);
+    if (!out_sql || !in_sql) {
+        dom_free(out_sql);
+        dom_free(in_sql);
+        return DOM_ENOMEM;
+    }
+    PGresult *r = PQexec(d->conn, in_sql);
+    dom_free(in_sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        dom_free(out_sql);
+        return fail(d, dt->info->name, "cannot copy rows", r);
+    }
+    PQclear(r);
+    r = PQexec(src->conn, out_sql);
+    dom_free(out_sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        PQputCopyEnd(d->conn, "domicile: the source failed");
+        while (PQgetResult(d->conn))
+            ;
+        return fail(src, st->info->name, "cannot read rows", r);
+    }
+    PQclear(r);
+    int rc = 0, n;
+    char *line;
+    while ((n = PQgetCopyData(src->conn, &line, 0)) > 0) {
+        if (rc == 0 && PQputCopyData(d->conn, line, n) != 1)
+            rc = fail(d, dt->info->name, "cannot copy rows", NULL);
+        (*rows)++;
+        *bytes += n;
+        PQfreemem(line);
+    }
+    if (n == -2 && rc == 0)
+        rc = fail(src, st->info->name, "cannot read rows", NULL);
+    while ((r = PQgetResult(src->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(src, st->info->name, "cannot read rows", r);
+        else
+            PQclear(r);
+    }
+    PQputCopyEnd(d->conn, rc == 0 ? NULL : "domicile: the copy failed");
+    while ((r = PQgetResult(d->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(d, dt->info->name, "cannot copy rows", r);
+        else
+            PQclear(r);
+    }
+    return rc;
+}
+
+int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *tables, size_t n,
+                      int64_t *max_seq, int64_t *rows, int64_t *bytes)
+{
+    pg_store *d = (pg_store *)dbase, *src = (pg_store *)sbase;
+    *rows = *bytes = 0;
+    if (sbase->ops != &dom_pg__ops)
+        return DOM_EUNSUPPORTED;
+    /* the tables come as the source's view; the target's has the same
+     * names, columns and order (prepare checked) */
+    int rc = dom_pg__snapshot_begin(sbase, max_seq);
+    if (rc < 0)
+        return rc;
+    if (dbase->before_bulk)
+        dbase->before_bulk(dbase->before_bulk_payload);
+    if ((rc = dom_pg__write_begin(dbase)) < 0) {
+        dom_pg__snapshot_end(sbase);
+        return rc;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = copy_table(d, src, &tables[i], &tables[i], rows, bytes);
+    if (rc == 0)
+        rc = dom_pg__write_commit(dbase);
+    else
+        dom_pg__write_rollback(dbase);
+    int rc2 = dom_pg__snapshot_end(sbase);
+    return rc < 0 ? rc : rc2;
+}
