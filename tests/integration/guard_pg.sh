@@ -1,5 +1,5 @@
 # PostgreSQL regions: plan and audit read them; prepare installs the fence
-# and guard tables and the PL/pgSQL trigger; the region's own database
+# and guard tables and the PL/pgSQL triggers; the region's own database
 # refuses a forbidden new tenant (SQLSTATE DM002), a write to a tenant that
 # moved away (DM001) and one that is frozen (40001), and leaves writes to
 # tenants at home alone; prepare --remove takes it all out.
@@ -50,7 +50,9 @@ check "a new MY tenant in beijing: SQLSTATE DM002 with the message" \
 check "a new CN tenant in beijing is accepted" sh -c "$P -d beijing -c \"INSERT INTO users VALUES (11, 'CN', 'new')\""
 check "a new MY tenant in singapore is accepted" sh -c "$P -d singapore -c \"INSERT INTO users VALUES (12, 'MY', 'new')\""
 # what the mover writes when tenant 2 has moved to singapore, and when tenant 3 is frozen
-$P -d beijing -c "INSERT INTO domicile.fence VALUES ('2', 'moved', 'singapore', 2, 1), ('3', 'frozen', NULL, 1, 2)" >/dev/null
+$P -d beijing -c "INSERT INTO domicile.fence VALUES ('2', 'moved', 'singapore', 2, 1), ('3', 'frozen', NULL, 1, 2)
+                  ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, home = excluded.home,
+                  epoch = excluded.epoch, batch = excluded.batch" >/dev/null
 out=$(try beijing "UPDATE messages SET body = 'late' WHERE user_id = 2 AND message_no = 1")
 check "a write to a tenant that moved away: DM001 naming its home and epoch" \
     sh -c "echo \"\$1\" | grep -q 'DM001: domicile: tenant 2 lives in region singapore (epoch 2)'" _ "$out"
@@ -65,10 +67,8 @@ check "audit reads PostgreSQL regions and finds the foreign users in beijing (ex
 expect_eq "... SG and MY rows where the policy does not allow them" \
     "$(jq -r '[.findings[] | select(.kind == "not_allowed" and .region == "beijing") | .country] | unique | join(",")' "$T/a.json")" "MY,SG"
 
-run_dom "$T/o" "$T/e" -c "$cfg" apply
-check "apply on PostgreSQL regions says it is not available yet (exit 1)" \
-    sh -c "[ $status -eq 1 ] && grep -q 'region .beijing.: moving tenants is not supported by the postgresql store' '$T/e'"
-check "... and journals nothing" [ "$(sqlite3 "$T/domicile.db" "SELECT count(*) FROM batches")" = 0 ]
+expect_eq "a new tenant accepted in a region gets its fence row (state home)" \
+    "$($P -d singapore -At -c "SELECT state FROM domicile.fence WHERE tenant = '12'")" "home"
 
 run_dom "$T/o" "$T/e" -c "$cfg" prepare --remove
 check "prepare --remove on PostgreSQL" [ "$status" -eq 0 ]

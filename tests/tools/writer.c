@@ -5,14 +5,19 @@
  *   writer run CONFIG KEYS ID SECONDS LOG
  *       inserts and updates `messages` rows of random tenants from the file
  *       KEYS, in the region where it believes each tenant lives; retries on
- *       "moving; retry", follows "lives in region R"; logs every write the
- *       database acknowledged with its wall-clock interval.
+ *       "moving; retry" (and on any serialization failure, SQLSTATE 40001),
+ *       follows "lives in region R"; logs every write the database
+ *       acknowledged with its wall-clock interval.  SQLite and PostgreSQL
+ *       regions; with WRITER_ISOLATION=repeatable-read (or serializable)
+ *       a PostgreSQL write is a transaction at that level that first reads
+ *       the tenant's rows, so its snapshot is older than its write.
  *   writer check CONFIG LOG...
  *       I2: every acknowledged write is in the tenant's home, with its last
  *       acknowledged value, and in no other region; I1: no tenant had writes
  *       accepted by two regions in interleaved time.  Exit 0 when both hold.
  */
 #include <errno.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +54,151 @@ static sqlite3 *open_region(const dom_config *cfg, int r)
     }
     sqlite3_busy_timeout(db, 10000);
     return db;
+}
+
+/* A connection to a region, either engine. */
+typedef struct conn {
+    sqlite3 *db;
+    PGconn *pg;
+} conn;
+
+static conn *open_conn(const dom_config *cfg, int r)
+{
+    conn *c = calloc(1, sizeof(*c));
+    if (cfg->regions[r].dsn.kind == DOM_DSN_PG) {
+        c->pg = PQconnectdb(cfg->regions[r].dsn.conninfo);
+        if (PQstatus(c->pg) != CONNECTION_OK) {
+            fprintf(stderr, "writer: cannot connect to %s\n", cfg->regions[r].name);
+            exit(2);
+        }
+        PQclear(PQexec(c->pg, "SET client_min_messages = warning"));
+    } else {
+        c->db = open_region(cfg, r);
+    }
+    return c;
+}
+
+static void close_conn(conn *c)
+{
+    if (!c)
+        return;
+    if (c->pg)
+        PQfinish(c->pg);
+    else
+        sqlite3_close(c->db);
+    free(c);
+}
+
+enum { WR_OK, WR_RETRY, WR_ERROR };
+
+/* One write; *changed is the number of rows it changed, msg the error. */
+static int pg_write(conn *c, const char *iso, int update, int64_t key, int64_t msgno,
+                    const char *body, int *changed, char *msg, size_t msgn)
+{
+    char k[32], m[32];
+    snprintf(k, sizeof(k), "%lld", (long long)key);
+    snprintf(m, sizeof(m), "%lld", (long long)msgno);
+    const char *pv[3] = {k, m, body};
+    PGresult *r;
+    *changed = 0;
+    if (iso) {
+        char begin[96];
+        snprintf(begin, sizeof(begin), "BEGIN ISOLATION LEVEL %s", iso);
+        PQclear(PQexec(c->pg, begin));
+        /* read first: the snapshot predates the write */
+        r = PQexecParams(c->pg, "SELECT count(*) FROM messages WHERE user_id = $1", 1, NULL, pv,
+                         NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+            goto fail;
+        PQclear(r);
+    }
+    r = PQexecParams(c->pg,
+                     update ? "UPDATE messages SET body = $3 WHERE user_id = $1 AND message_no = $2"
+                            : "INSERT INTO messages VALUES ($1, $2, 'writer', $3, "
+                              "'2026-11-30T00:00:00Z')",
+                     3, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        goto fail;
+    *changed = atoi(PQcmdTuples(r));
+    PQclear(r);
+    if (iso) {
+        r = PQexec(c->pg, "COMMIT");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            goto fail;
+        PQclear(r);
+    }
+    return WR_OK;
+fail : {
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(msg, msgn, "%s",
+             PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                 ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY)
+                 : PQerrorMessage(c->pg));
+    int retry = st && (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0);
+    PQclear(r);
+    if (PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(c->pg, "ROLLBACK"));
+    if (retry && !strstr(msg, "is moving; retry"))
+        snprintf(msg, msgn, "serialization failure; retry");
+    return retry ? WR_RETRY : WR_ERROR;
+}
+}
+
+static int sq_write(conn *c, int update, int64_t key, int64_t msgno, const char *body, int *changed,
+                    char *msg, size_t msgn)
+{
+    sqlite3_stmt *st;
+    const char *sql = update ? "UPDATE messages SET body = ?3 WHERE user_id = ?1 AND "
+                               "message_no = ?2"
+                             : "INSERT INTO messages VALUES (?1, ?2, 'writer', ?3, "
+                               "'2026-11-30T00:00:00Z')";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(msg, msgn, "%s", sqlite3_errmsg(c->db));
+        return WR_ERROR;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_int64(st, 2, msgno);
+    sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *changed = sqlite3_changes(c->db);
+    snprintf(msg, msgn, "%s", sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return WR_OK;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? WR_RETRY : WR_ERROR;
+}
+
+/* The body of a row in a region: 1 found, 0 not. */
+static int read_body(conn *c, int64_t key, int64_t msgno, char *body, size_t n)
+{
+    int found = 0;
+    if (c->pg) {
+        char k[32], m[32];
+        snprintf(k, sizeof(k), "%lld", (long long)key);
+        snprintf(m, sizeof(m), "%lld", (long long)msgno);
+        const char *pv[2] = {k, m};
+        PGresult *r = PQexecParams(c->pg,
+                                   "SELECT body FROM messages WHERE user_id = $1 AND "
+                                   "message_no = $2",
+                                   2, NULL, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "writer: %s", PQerrorMessage(c->pg));
+            exit(2);
+        }
+        if ((found = PQntuples(r) > 0))
+            snprintf(body, n, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return found;
+    }
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(c->db, "SELECT body FROM messages WHERE user_id = ?1 AND message_no = ?2",
+                       -1, &st, NULL);
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_int64(st, 2, msgno);
+    if ((found = sqlite3_step(st) == SQLITE_ROW))
+        snprintf(body, n, "%s", sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return found;
 }
 
 typedef struct ack {
@@ -91,14 +241,19 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
     fclose(kf);
     if (!n)
         return 2;
-    sqlite3 *db[DOM_MAX_REGIONS] = {0};
+    conn *db[DOM_MAX_REGIONS] = {0};
+    const char *iso_env = getenv("WRITER_ISOLATION");
+    const char *iso = !iso_env                                  ? NULL
+                      : strcmp(iso_env, "repeatable-read") == 0 ? "REPEATABLE READ"
+                      : strcmp(iso_env, "serializable") == 0    ? "SERIALIZABLE"
+                                                                : NULL;
     /* rows this writer inserted, for updates: (key index, msg) */
     int64_t *mine_key = calloc(200000, sizeof(int64_t)),
             *mine_msg = calloc(200000, sizeof(int64_t));
     size_t nmine = 0;
     uint64_t seed = 0x9e3779b97f4a7c15ull * (uint64_t)(id + 1);
     int64_t end = now_us() + (int64_t)(seconds * 1e6), seq = 0;
-    long acks = 0, retries = 0, redirects = 0;
+    long acks = 0, retries = 0, redirects = 0, conflicts = 0;
     while (now_us() < end) {
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
         int update = nmine > 0 && seed % 3 == 0;
@@ -118,32 +273,20 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
         for (int attempt = 0; attempt < 10000; attempt++) {
             int r = where[ki];
             if (!db[r])
-                db[r] = open_region(cfg, r);
-            sqlite3_stmt *st;
-            const char *sql = update ? "UPDATE messages SET body = ?3 WHERE user_id = ?1 AND "
-                                       "message_no = ?2"
-                                     : "INSERT INTO messages VALUES (?1, ?2, 'writer', ?3, "
-                                       "'2026-11-30T00:00:00Z')";
-            if (sqlite3_prepare_v2(db[r], sql, -1, &st, NULL) != SQLITE_OK) {
-                fprintf(stderr, "writer: %s\n", sqlite3_errmsg(db[r]));
-                return 2;
-            }
-            sqlite3_bind_int64(st, 1, keys[ki]);
-            sqlite3_bind_int64(st, 2, msg);
-            sqlite3_bind_text(st, 3, body, -1, SQLITE_STATIC);
-            int64_t t0 = now_us();
-            int rc = sqlite3_step(st);
-            int64_t t1 = now_us();
-            int changed = sqlite3_changes(db[r]);
-            const char *err = sqlite3_errmsg(db[r]);
+                db[r] = open_conn(cfg, r);
             char msgbuf[512];
-            snprintf(msgbuf, sizeof(msgbuf), "%s", err);
-            sqlite3_finalize(st);
-            if (rc == SQLITE_DONE) {
+            int changed = 0;
+            int64_t t0 = now_us();
+            int rc = db[r]->pg ? pg_write(db[r], iso, update, keys[ki], msg, body, &changed, msgbuf,
+                                          sizeof(msgbuf))
+                               : sq_write(db[r], update, keys[ki], msg, body, &changed, msgbuf,
+                                          sizeof(msgbuf));
+            int64_t t1 = now_us();
+            if (rc == WR_OK) {
                 if (update && changed == 0) {
-                    /* nothing matched: the tenant's rows left this region (an SQLite
-                     * region cannot refuse an update of rows it no longer has), so
-                     * ask the directory where it lives and write there */
+                    /* nothing matched: the tenant's rows left this region (a region
+                     * cannot refuse an update of rows it no longer has), so ask
+                     * the directory where it lives and write there */
                     char ks[32];
                     dom_location loc;
                     snprintf(ks, sizeof(ks), "%lld", (long long)keys[ki]);
@@ -168,6 +311,10 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
                 }
                 break;
             }
+            if (strstr(msgbuf, "serialization failure; retry")) {
+                conflicts++;
+                continue;
+            }
             const char *lives = strstr(msgbuf, " lives in region ");
             if (strstr(msgbuf, "is moving; retry")) {
                 retries++;
@@ -182,7 +329,7 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
                 }
                 where[ki] = to;
                 redirects++;
-            } else if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+            } else if (rc == WR_RETRY) {
                 usleep(1000);
             } else {
                 fprintf(stderr, "writer %d: unexpected error: %s\n", id, msgbuf);
@@ -190,17 +337,18 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
             }
         }
     }
-    fprintf(log, "# acks %ld retries %ld redirects %ld\n", acks, retries, redirects);
+    fprintf(log, "# acks %ld retries %ld redirects %ld conflicts %ld\n", acks, retries, redirects,
+            conflicts);
     fclose(log);
     for (int r = 0; r < DOM_MAX_REGIONS; r++)
-        sqlite3_close(db[r]);
+        close_conn(db[r]);
     dom_close(ctx);
     dom_config_free(cfg);
     free(keys);
     free(where);
     free(mine_key);
     free(mine_msg);
-    printf("%ld %ld %ld\n", acks, retries, redirects);
+    printf("%ld %ld %ld %ld\n", acks, retries, redirects, conflicts);
     return 0;
 }
 
@@ -246,9 +394,9 @@ static int check(const char *cfgpath, int nlogs, char **logs)
         fclose(f);
     }
     qsort(a, n, sizeof(ack), cmp_ack);
-    sqlite3 *db[DOM_MAX_REGIONS] = {0};
+    conn *db[DOM_MAX_REGIONS] = {0};
     for (size_t r = 0; r < cfg->nregions; r++)
-        db[r] = open_region(cfg, (int)r);
+        db[r] = open_conn(cfg, (int)r);
     long lost = 0, stale = 0, dup = 0, interleaved = 0, rows = 0;
     (void)cmp_ack;
     for (size_t i = 0; i < n;) {
@@ -263,17 +411,8 @@ static int check(const char *cfgpath, int nlogs, char **logs)
         int home = dom_locate(&loc, ctx, ks) == 0 ? dom_config_region(cfg, loc.region) : -1;
         rows++;
         for (size_t r = 0; r < cfg->nregions; r++) {
-            sqlite3_stmt *st;
-            sqlite3_prepare_v2(db[r],
-                               "SELECT body FROM messages WHERE user_id = ?1 AND message_no = ?2",
-                               -1, &st, NULL);
-            sqlite3_bind_int64(st, 1, a[i].key);
-            sqlite3_bind_int64(st, 2, a[i].msg);
-            int found = sqlite3_step(st) == SQLITE_ROW;
             char body[64] = {0};
-            if (found)
-                snprintf(body, sizeof(body), "%s", sqlite3_column_text(st, 0));
-            sqlite3_finalize(st);
+            int found = read_body(db[r], a[i].key, a[i].msg, body, sizeof(body));
             if ((int)r == home) {
                 if (!found) {
                     lost++;
@@ -353,7 +492,7 @@ static int check(const char *cfgpath, int nlogs, char **logs)
     printf("rows %ld acks %zu lost %ld stale %ld duplicated %ld interleaved %ld\n", rows, n, lost,
            stale, dup, interleaved);
     for (size_t r = 0; r < cfg->nregions; r++)
-        sqlite3_close(db[r]);
+        close_conn(db[r]);
     free(a);
     dom_close(ctx);
     dom_config_free(cfg);

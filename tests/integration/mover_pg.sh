@@ -1,0 +1,243 @@
+# The mover on PostgreSQL regions: three servers (beijing, singapore,
+# us-east) started for the test; domicile runs as a role that owns the
+# application's tables and has CREATE on the database, nothing more; the
+# application writes as another role with plain table privileges.
+# The invariant suite of the SQLite mover again: a crash at every step and
+# random SIGKILLs (I4); 8 writer connections, half of them at REPEATABLE
+# READ reading before they write, during the waves and a rollback (I1, I2);
+# the barrier shown directly (a writer in flight holds the arming back; a
+# writer whose snapshot predates the fence change gets 40001); and a move
+# from SQLite to PostgreSQL and back.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../pg/pg.sh"
+trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
+W="$DOMICILE_BUILD/tests/tools/writer"
+TABLES="users devices contacts messages photos backups"
+REGIONS="beijing singapore us-east"
+export PGUSER=app PGCONNECT_TIMEOUT=10
+
+for r in $REGIONS; do
+    pg_start "$r" || { not_ok "start PostgreSQL for $r"; exit 1; }
+done
+port() { cat "$PGROOT/$1/port"; }
+# as the superuser (the test harness), and as the application's owner
+su_sql() { r=$1; shift; "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port "$r")" -U postgres "$@"; }
+app_sql() { r=$1; db=$2; shift 2; "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$(port "$r")" -U app -d "$db" "$@"; }
+
+"$DOMICILE" demo --dir "$T/src" --users 1000 --seed 5 --no-plan >/dev/null 2>&1
+for r in $REGIONS; do
+    su_sql "$r" -d postgres -c "CREATE ROLE app LOGIN" -c "CREATE ROLE client LOGIN" \
+        -c "CREATE DATABASE tpl" -c "GRANT CREATE ON DATABASE tpl TO app" || not_ok "roles on $r"
+    su_sql "$r" -d tpl -c "GRANT CREATE ON SCHEMA public TO app" \
+        -c "ALTER DEFAULT PRIVILEGES FOR ROLE app IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO client"
+done
+pg_load_demo "$T/src/regions/beijing.db" "$PGBIN/psql" -X -h 127.0.0.1 -p "$(port beijing)" -U app -d tpl ||
+    not_ok "load the demo into beijing"
+for r in singapore us-east; do
+    "$DOMICILE" demo --print-schema postgresql | app_sql "$r" tpl >/dev/null
+done
+expect_eq "app is not a superuser and cannot replicate" \
+    "$(su_sql beijing -d postgres -At -c "SELECT rolsuper OR rolreplication OR rolcreatedb OR rolcreaterole FROM pg_roles WHERE rolname = 'app'")" "f"
+
+# config $1 DB: the three servers' database DB, catalog in $1
+config() {
+    mkdir -p "$1"
+    cp "$T/src/domicile.yaml" "$1/domicile.yaml"
+    sed -i "s#sqlite:regions/beijing.db#postgresql:host=127.0.0.1 port=$(port beijing) dbname=$2#;
+            s#sqlite:regions/singapore.db#postgresql:host=127.0.0.1 port=$(port singapore) dbname=$2#;
+            s#sqlite:regions/us-east.db#postgresql:host=127.0.0.1 port=$(port us-east) dbname=$2#;
+            s/batch_tenants: 500/batch_tenants: 100/" "$1/domicile.yaml"
+}
+config "$T/tpl" tpl
+run_dom "$T/o" "$T/e" -c "$T/tpl/domicile.yaml" prepare
+check "prepare as a role with CREATE on the database only" [ "$status" -eq 0 ]
+[ "$status" -eq 0 ] || cat "$T/e"
+expect_eq "every beijing tenant has a fence row (the barrier's lock)" \
+    "$(app_sql beijing tpl -At -c "SELECT count(*) FROM domicile.fence WHERE state = 'home'")" "1000"
+
+# a fresh copy of the prepared regions as database "app", and of the catalog, in $T/run
+reset() {
+    for r in $REGIONS; do
+        su_sql "$r" -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS app WITH (FORCE)" \
+            -c "CREATE DATABASE app TEMPLATE tpl" -c "GRANT CREATE ON DATABASE app TO app"
+    done
+    rm -rf "$T/run"
+    config "$T/run" app
+    cp "$T/tpl/domicile.db" "$T/run/domicile.db"
+}
+
+# every tenant row, fence and directory entry, as one hash
+state() {
+    for r in $REGIONS; do
+        for t in $TABLES; do
+            app_sql "$r" app -At -c "SELECT * FROM $t ORDER BY 1, 2"
+        done
+        app_sql "$r" app -At -c "SELECT tenant, state, home, epoch FROM domicile.fence WHERE state <> 'home' ORDER BY 1"
+    done
+    sqlite3 "$T/run/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+} 2>&1
+
+# ---- the reference run ----
+reset
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply
+check "apply on PostgreSQL regions exits 0" [ "$status" -eq 0 ]
+[ "$status" -eq 0 ] || cat "$T/e" "$T/o"
+ref=$(state | sha256sum)
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify
+check "verify after apply: 0 differences" sh -c "[ $status -eq 0 ] && grep -q ', 0 differences' '$T/o'"
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" plan --check
+check "plan --check: nothing misplaced" [ "$status" -eq 0 ]
+expect_eq "no non-CN user left in beijing" "$(app_sql beijing app -At -c "SELECT count(*) FROM users WHERE country <> 'CN'")" "0"
+expect_eq "the change logs are empty" \
+    "$(for r in $REGIONS; do app_sql "$r" app -At -c "SELECT count(*) FROM domicile.changes"; done | sort -u)" "0"
+before=$(app_sql beijing tpl -At -c "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM devices) + (SELECT count(*) FROM contacts) + (SELECT count(*) FROM messages) + (SELECT count(*) FROM photos) + (SELECT count(*) FROM backups)")
+after=0
+for r in $REGIONS; do
+    n=$(app_sql "$r" app -At -c "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM devices) + (SELECT count(*) FROM contacts) + (SELECT count(*) FROM messages) + (SELECT count(*) FROM photos) + (SELECT count(*) FROM backups)")
+    after=$((after + n))
+done
+expect_eq "every row exists exactly once after the move" "$after" "$before"
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" audit
+check "audit: no violation, the log intact" [ "$status" -eq 0 ]
+
+# ---- crashes at every step ----
+for point in arm armed copy-start copied catchup verified freeze frozen synced flip flipped erase done flip:3 erase:3 done:4; do
+    case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
+    reset
+    DOMICILE_FAULT=$spec "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>"$T/fe"
+    fs=$?
+    "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>"$T/re"
+    rs=$?
+    got=$(state | sha256sum)
+    check "crash at $spec (exit $fs), rerun (exit $rs) ends as without the crash" \
+        sh -c "[ $fs -eq 99 ] && [ $rs -eq 0 ] && [ '$got' = '$ref' ]"
+done
+
+# ---- SIGKILL at random moments, 20 times ----
+reset
+kills=0
+for i in $(seq 1 20); do
+    "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1 &
+    pid=$!
+    # 0 to 0.39 s: most runs die before they end
+    sleep "0.$(($(od -An -N1 -tu1 /dev/urandom) % 40 / 10))$(($(od -An -N1 -tu1 /dev/urandom) % 10))"
+    kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
+    wait "$pid" 2>/dev/null
+    if [ $((i % 5)) -eq 0 ]; then
+        "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+        check "after SIGKILL round $i, a rerun ends as the reference" [ "$(state | sha256sum)" = "$ref" ]
+        reset
+    fi
+done
+check "the loop killed the mover at least 10 times ($kills)" [ "$kills" -ge 10 ]
+
+# ---- the barrier, shown directly ----
+# first_batch_tenant: journals the batches (the mover stops before arming
+# the first) and picks a tenant of batch 1 with messages; sets k and m
+first_batch_tenant() {
+    DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+    list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = 1")
+    k=$(app_sql beijing app -At -c "SELECT min(user_id) FROM messages WHERE user_id IN ($list)")
+    m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
+}
+client_sql() { PGUSER=client "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port beijing)" -d app "$@"; }
+
+# A writer whose write is in flight when the batch is armed: arming waits
+# for it, so its write is in the copy (or in the change log), never lost.
+reset
+first_batch_tenant
+(
+    echo "BEGIN; UPDATE messages SET body = 'held' WHERE user_id = $k AND message_no = $m;"
+    sleep 2
+    echo "COMMIT;"
+) | client_sql >"$T/held.out" 2>&1 &
+hp=$!
+sleep 0.5
+t0=$(date +%s%N)
+"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
+t1=$(date +%s%N)
+wait $hp
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
+expect_eq "a write in flight during arming reaches the new home ($home)" \
+    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "held"
+check "... because arming waited for it to commit ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -ge 1000 ]
+
+# A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
+reset
+first_batch_tenant
+mkfifo "$T/rr.in"
+client_sql -v VERBOSITY=verbose <"$T/rr.in" >"$T/rr.out" 2>&1 &
+rp=$!
+exec 3>"$T/rr.in"
+echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM messages WHERE user_id = $k;" >&3
+sleep 0.5
+DOMICILE_FAULT=armed:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+echo "UPDATE messages SET body = 'stale' WHERE user_id = $k AND message_no = $m; ROLLBACK;" >&3
+exec 3>&-
+wait $rp
+check "a REPEATABLE READ writer whose snapshot predates the fence change gets 40001" \
+    grep -q "40001: could not serialize access due to concurrent update" "$T/rr.out"
+client_sql -c "UPDATE messages SET body = 'fresh' WHERE user_id = $k AND message_no = $m" >/dev/null 2>&1
+expect_eq "a writer after the fence change is captured in the change log" \
+    "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.changes WHERE tenant = '$k'")" "1"
+"$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
+expect_eq "... and its write reaches the new home ($home)" \
+    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "fresh"
+
+# ---- 8 writer connections during the waves, a rollback and the waves again ----
+reset
+app_sql beijing app -At -c "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250" >"$T/keys"
+app_sql beijing app -At -c "SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >>"$T/keys"
+for i in 1 2 3 4 5 6 7 8; do
+    iso=read-committed
+    [ "$i" -gt 4 ] && iso=repeatable-read
+    PGUSER=client WRITER_ISOLATION=$iso "$W" run "$T/run/domicile.yaml" "$T/keys" "$i" 10 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
+done
+sleep 0.5
+"$DOMICILE" -c "$T/run/domicile.yaml" apply >"$T/a1" 2>&1
+s1=$?
+"$DOMICILE" -c "$T/run/domicile.yaml" rollback --wave asia >"$T/a2" 2>&1
+s2=$?
+"$DOMICILE" -c "$T/run/domicile.yaml" apply >"$T/a3" 2>&1
+s3=$?
+wait
+expect_eq "apply, rollback, apply under 8 writers all exit 0" "$s1 $s2 $s3" "0 0 0"
+acks=$(cat "$T"/wout* | awk '{ a += $1; r += $2; d += $3; c += $4 } END { print a, r, d, c }')
+check "writers got writes acknowledged, retried and redirected (acks retries redirects conflicts: $acks)" \
+    sh -c "echo $acks | awk '{ exit !(\$1 > 500 && \$3 > 0) }'"
+check "no writer hit an unexpected error" sh -c "! grep -q unexpected $T/werr*"
+"$W" check "$T/run/domicile.yaml" "$T"/wlog* >"$T/chk" 2>&1
+check "I1 and I2 hold: $(tail -n 1 "$T/chk")" grep -q "lost 0 stale 0 duplicated 0 interleaved 0" "$T/chk"
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify
+check "verify after the live run: 0 differences" grep -q ", 0 differences" "$T/o"
+one=$(grep -h '^I ' "$T"/wlog* | head -n 1)
+set -- $one
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$2" | cut -d' ' -f1)
+app_sql "$home" app -c "BEGIN; SET LOCAL domicile.bypass = 'on'; DELETE FROM messages WHERE user_id = $2 AND message_no = $3; COMMIT"
+"$W" check "$T/run/domicile.yaml" "$T"/wlog* >"$T/chk2" 2>&1
+check "the checker reports a deleted acknowledged write" grep -q "^LOST: tenant $2 row $3" "$T/chk2"
+
+# ---- SQLite to PostgreSQL and back ----
+rm -rf "$T/mx"
+cp -r "$T/src" "$T/mx"
+su_sql singapore -d postgres -c "CREATE DATABASE mx" -c "GRANT CREATE ON DATABASE mx TO app"
+su_sql singapore -d mx -c "GRANT CREATE ON SCHEMA public TO app"
+"$DOMICILE" demo --print-schema postgresql | app_sql singapore mx >/dev/null
+sed -i "s#sqlite:regions/singapore.db#postgresql:host=127.0.0.1 port=$(port singapore) dbname=mx#" "$T/mx/domicile.yaml"
+dump_bj() { for t in $TABLES; do echo "$t"; sqlite3 "$T/mx/regions/beijing.db" "SELECT * FROM $t ORDER BY 1, 2"; done; }
+dump_bj >"$T/mx.before"
+run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" prepare
+check "prepare accepts SQLite and PostgreSQL regions with the same tables" [ "$status" -eq 0 ]
+run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" apply --wave asia
+check "apply --wave asia: SQLite beijing -> PostgreSQL singapore" [ "$status" -eq 0 ]
+n=$(app_sql singapore mx -At -c "SELECT count(*) FROM messages")
+check "... the messages arrived ($n rows)" [ "$n" -gt 0 ]
+expect_eq "... timestamps became timestamptz values" \
+    "$(app_sql singapore mx -At -c "SELECT count(*) FROM messages WHERE sent_at < '2024-01-01' OR sent_at >= '2027-01-01'")" "0"
+expect_eq "... blobs became bytea" \
+    "$(app_sql singapore mx -At -c "SELECT count(*) FROM backups WHERE manifest IS NOT NULL AND length(manifest) = 0")" "0"
+run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" rollback --wave asia
+check "rollback --wave asia: PostgreSQL singapore -> SQLite beijing" [ "$status" -eq 0 ]
+dump_bj >"$T/mx.after"
+check "every row is back in SQLite exactly as it was (text timestamps, blobs, reals)" cmp -s "$T/mx.before" "$T/mx.after"
