@@ -71,7 +71,7 @@ static int census(const dom_config *cfg, int64_t *users, int64_t *rows, int64_t 
 
 /* The move itself: prepare, the waves under writer threads, verify, and
  * the before/after summary. */
-static int demo_move(const char *cfgpath, const char *dir)
+static int demo_move(const char *cfgpath, const char *dir, int postgres)
 {
     dom_config *cfg;
     int rc = dom_config_load(&cfg, cfgpath);
@@ -161,8 +161,14 @@ static int demo_move(const char *cfgpath, const char *dir)
            cli_num(a, sizeof(a), vb), cli_num(b, sizeof(b), va));
     if (vs.differences || va || ws.errors)
         exit_code = EXIT_FOUND;
-    printf("\nNext: cd %s && domicile status; domicile verify; domicile rollback --wave asia\n",
-           dir);
+    if (postgres)
+        printf("\nThe PostgreSQL servers stop now; %s/domicile.db keeps the journal and the "
+               "transfer log.\n",
+               dir);
+    else
+        printf("\nNext: cd %s && domicile status; domicile verify; domicile rollback --wave "
+               "asia\n",
+               dir);
     dom_free(d.pauses);
     dom_config_free(cfg);
     return exit_code;
@@ -175,11 +181,72 @@ fail:
     return cli_fail(rc);
 }
 
+static dom_demo_pg demo_servers;
+
+static void stop_servers(void)
+{
+    dom_demo_pg_stop(&demo_servers);
+}
+
+/* Starts the three servers, loads beijing and points the config at them. */
+static int demo_postgres(const char *dir)
+{
+    static const char *const names[DOM_DEMO_PG_SERVERS] = {"beijing", "singapore", "us-east"};
+    fprintf(stderr, "domicile demo: starting three PostgreSQL servers...\n");
+    atexit(stop_servers);
+    int rc = dom_demo_pg_start(&demo_servers);
+    if (rc < 0)
+        return rc;
+    char path[4096], conninfo[256];
+    for (int i = 0; i < DOM_DEMO_PG_SERVERS && rc == 0; i++) {
+        snprintf(conninfo, sizeof(conninfo), "postgresql://postgres@127.0.0.1:%d/postgres",
+                 demo_servers.port[i]);
+        snprintf(path, sizeof(path), "%s/regions/beijing.db", dir);
+        rc = dom_demo_pg_load(conninfo, i == 0 ? path : NULL);
+    }
+    if (rc < 0)
+        return rc;
+    /* the same config, with the servers' DSNs */
+    dom_buf b = DOM_BUF_INIT;
+    const char *p = dom_demo_config;
+    for (;;) {
+        const char *q = strstr(p, "sqlite:regions/");
+        if (!q) {
+            dom_buf_puts(&b, p);
+            break;
+        }
+        dom_buf_put(&b, p, (size_t)(q - p));
+        const char *name = q + strlen("sqlite:regions/");
+        int i = 0;
+        while (i < DOM_DEMO_PG_SERVERS && strncmp(name, names[i], strlen(names[i])) != 0)
+            i++;
+        dom_buf_printf(&b, "postgresql://postgres@127.0.0.1:%d/postgres",
+                       i < DOM_DEMO_PG_SERVERS ? demo_servers.port[i] : 0);
+        p = strchr(name, '"');
+        if (!p)
+            break;
+    }
+    snprintf(path, sizeof(path), "%s/domicile.yaml", dir);
+    FILE *f = fopen(path, "w");
+    if (!f || b.oom || fputs(dom_buf_cstr(&b), f) < 0) {
+        if (f)
+            fclose(f);
+        dom_buf_free(&b);
+        return dom_error_set(DOM_ERROR, "cannot write %s", path);
+    }
+    fclose(f);
+    dom_buf_free(&b);
+    printf("PostgreSQL servers on 127.0.0.1: beijing :%d (the data), singapore :%d and us-east "
+           ":%d (empty); stopped at the end.\n\n",
+           demo_servers.port[0], demo_servers.port[1], demo_servers.port[2]);
+    return 0;
+}
+
 int cmd_demo(cli *c)
 {
     const char *dir = "domicile-demo";
     long users = 20000, seed = 42;
-    int plan = 1;
+    int plan = 1, postgres = 0;
     for (int i = 1; i < c->argc; i++) {
         const char *a = c->argv[i];
         if (strcmp(a, "--dir") == 0 && i + 1 < c->argc) {
@@ -198,6 +265,8 @@ int cmd_demo(cli *c)
             return EXIT_OK;
         } else if (strcmp(a, "--no-plan") == 0) {
             plan = 0;
+        } else if (strcmp(a, "--postgres") == 0) {
+            postgres = 1;
         } else {
             return cli_usage_error("demo", "unexpected argument \"%s\"", a);
         }
@@ -213,8 +282,14 @@ int cmd_demo(cli *c)
     for (int t = 0; t < DOM_DEMO_TABLES; t++)
         printf("  %-10s %12s rows\n", dom_demo_table_names[t], cli_num(n1, sizeof(n1), st.rows[t]));
     printf("Singapore and us-east are empty.  The config is %s/domicile.yaml.\n\n", dir);
-    if (!plan)
+    if (postgres && (rc = demo_postgres(dir)) < 0) {
+        stop_servers();
+        return cli_fail(rc);
+    }
+    if (!plan) {
+        stop_servers();
         return EXIT_OK;
+    }
     fflush(stdout);
     char cfgpath[4096];
     snprintf(cfgpath, sizeof(cfgpath), "%s/domicile.yaml", dir);
@@ -228,7 +303,11 @@ int cmd_demo(cli *c)
            "says (ms):\n");
     fflush(stdout);
     if ((rc = cli_print_latency(cfgpath, NULL, "SG,IN,MY")) != EXIT_OK ||
-        (rc = cli_print_latency(cfgpath, html, "SG,IN,MY")) != EXIT_OK)
+        (rc = cli_print_latency(cfgpath, html, "SG,IN,MY")) != EXIT_OK) {
+        stop_servers();
         return rc;
-    return demo_move(cfgpath, dir);
+    }
+    rc = demo_move(cfgpath, dir, postgres);
+    stop_servers();
+    return rc;
 }

@@ -85,7 +85,7 @@ static const cli_command commands[] = {
      "  --html FILE    a self-contained page with before/after bars (inline SVG)\n"
      "  --first LIST   countries to list first, e.g. SG,IN,MY; the rest by users\n"},
     {"demo", cmd_demo, "the whole story on embedded SQLite regions",
-     "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan]\n"
+     "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan] [--postgres]\n"
      "\n"
      "Creates DIR (default ./domicile-demo) with regions/beijing.db holding a phone\n"
      "maker's cloud data for N users (default 20000), empty singapore.db and\n"
@@ -99,6 +99,10 @@ static const cli_command commands[] = {
      "  --users N     number of users\n"
      "  --seed N      random seed\n"
      "  --no-plan     only create the data set\n"
+     "  --postgres    the same story on three local PostgreSQL servers that the demo\n"
+     "                starts (initdb, pg_ctl; as the postgres OS user when run as root)\n"
+     "                and stops at the end\n"
+     "  --print-schema sqlite|postgresql   print the demo's schema and exit\n"
      "Exit 2 when verify finds a difference or a tenant is left in violation.\n"},
 };
 

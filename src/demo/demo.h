@@ -25,6 +25,22 @@ extern const char *const dom_demo_table_names[DOM_DEMO_TABLES];
  * demo in dir; refuses a folder with other data. */
 int dom_demo_generate(const char *dir, long users, uint64_t seed, dom_demo_stats *stats);
 
+/* Three local PostgreSQL servers for `demo --postgres` (beijing,
+ * singapore, us-east), in a temporary folder. */
+#define DOM_DEMO_PG_SERVERS 3
+typedef struct dom_demo_pg {
+    char root[256];
+    char bin[1024];
+    int port[DOM_DEMO_PG_SERVERS];
+    int started;
+} dom_demo_pg;
+int dom_demo_pg_start(dom_demo_pg *pg);
+/* Stops what was started and removes the folder (safe to call twice). */
+void dom_demo_pg_stop(dom_demo_pg *pg);
+/* Creates the demo schema in the database of `conninfo` and, unless
+ * sqlite_path is NULL, copies that SQLite demo region's rows into it. */
+int dom_demo_pg_load(const char *conninfo, const char *sqlite_path);
+
 /* The demo's application: threads writing to random users while they move. */
 typedef struct dom_demo_writers dom_demo_writers;
 typedef struct dom_demo_write_stats {

@@ -3,7 +3,10 @@
  * updating rows of random users, each in the region where it believes the
  * user lives, retrying when told "moving; retry" and following "lives in
  * region R".  They count what they were told; they do not move anything.
+ * SQLite and PostgreSQL regions alike (on PostgreSQL "moving" is SQLSTATE
+ * 40001 and "lives in" DM001).
  */
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -32,11 +35,89 @@ typedef struct wctx {
     int id;
 } wctx;
 
+/* One write to region r; 0 when it was refused or failed, with the
+ * message in err; *changed is the number of rows it changed. */
+typedef struct wconn {
+    sqlite3 *db;
+    PGconn *pg;
+} wconn;
+
+static int open_region(wconn *c, const dom_region *r)
+{
+    if (r->dsn.kind == DOM_DSN_PG) {
+        c->pg = PQconnectdb(r->dsn.conninfo);
+        return PQstatus(c->pg) == CONNECTION_OK ? 0 : -1;
+    }
+    if (sqlite3_open_v2(r->dsn.path, &c->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(c->db, 5000);
+    return 0;
+}
+
+static void close_region(wconn *c)
+{
+    if (c->pg)
+        PQfinish(c->pg);
+    sqlite3_close(c->db);
+}
+
+enum { WR_DONE, WR_RETRY, WR_REFUSED };
+
+static int write_one(wconn *c, int update, int64_t key, const char *body, int64_t msg, int *changed,
+                     char *err, size_t errn)
+{
+    err[0] = '\0';
+    *changed = 0;
+    if (c->pg) {
+        char k[32], m[32];
+        snprintf(k, sizeof(k), "%lld", (long long)key);
+        snprintf(m, sizeof(m), "%lld", (long long)msg);
+        const char *pv[3] = {k, body, m};
+        PGresult *r = PQexecParams(c->pg,
+                                   update ? "UPDATE users SET name = $2 WHERE user_id = $1"
+                                          : "INSERT INTO messages VALUES ($1, $3, 'demo', $2, "
+                                            "date_trunc('second', now()))",
+                                   update ? 2 : 3, NULL, pv, NULL, NULL, 0);
+        int out = WR_DONE;
+        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+            *changed = atoi(PQcmdTuples(r));
+        } else {
+            const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+            const char *msgp = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+            snprintf(err, errn, "%s", msgp ? msgp : PQerrorMessage(c->pg));
+            out = st && (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0) ? WR_RETRY
+                                                                               : WR_REFUSED;
+        }
+        PQclear(r);
+        return out;
+    }
+    sqlite3_stmt *st;
+    const char *sql = update ? "UPDATE users SET name = ?2 WHERE user_id = ?1"
+                             : "INSERT INTO messages VALUES (?1, ?3, 'demo', ?2, "
+                               "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))";
+    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errn, "%s", sqlite3_errmsg(c->db));
+        return WR_REFUSED;
+    }
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, msg);
+    int rc = sqlite3_step(st);
+    *changed = sqlite3_changes(c->db);
+    if (rc != SQLITE_DONE)
+        snprintf(err, errn, "%s", sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return WR_DONE;
+    return rc == SQLITE_BUSY || strstr(err, "is moving; retry") ? WR_RETRY : WR_REFUSED;
+}
+
 static void *writer_main(void *arg)
 {
     wctx *c = arg;
     dom_demo_writers *w = c->w;
-    sqlite3 *db[DOM_MAX_REGIONS] = {0};
+    wconn db[DOM_MAX_REGIONS] = {0};
+    int opened[DOM_MAX_REGIONS] = {0};
     uint64_t seed = 0x2545f4914f6cdd1dull * (uint64_t)(c->id + 7);
     int64_t seq = 0;
     dom_demo_write_stats local = {0};
@@ -49,32 +130,20 @@ static void *writer_main(void *arg)
         snprintf(body, sizeof(body), "demo writer %d #%lld", c->id, (long long)seq);
         for (int attempt = 0; attempt < 1000 && !w->stop; attempt++) {
             int r = w->where[k];
-            if (!db[r]) {
-                if (sqlite3_open_v2(w->cfg->regions[r].dsn.path, &db[r], SQLITE_OPEN_READWRITE,
-                                    NULL) != SQLITE_OK)
+            if (!opened[r]) {
+                if (open_region(&db[r], &w->cfg->regions[r]) < 0)
                     goto out;
-                sqlite3_busy_timeout(db[r], 5000);
+                opened[r] = 1;
             }
-            sqlite3_stmt *st;
-            const char *sql = update ? "UPDATE users SET name = ?2 WHERE user_id = ?1"
-                                     : "INSERT INTO messages VALUES (?1, ?3, 'demo', ?2, "
-                                       "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))";
-            if (sqlite3_prepare_v2(db[r], sql, -1, &st, NULL) != SQLITE_OK)
-                goto out;
-            sqlite3_bind_int64(st, 1, w->keys[k]);
-            sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, msg);
-            int rc = sqlite3_step(st);
-            int changed = sqlite3_changes(db[r]);
             char err[256];
-            snprintf(err, sizeof(err), "%s", sqlite3_errmsg(db[r]));
-            sqlite3_finalize(st);
-            if (rc == SQLITE_DONE && (changed || !update)) {
+            int changed;
+            int rc = write_one(&db[r], update, w->keys[k], body, msg, &changed, err, sizeof(err));
+            if (rc == WR_DONE && (changed || !update)) {
                 local.writes++;
                 break;
             }
             const char *lives = strstr(err, " lives in region ");
-            if (rc == SQLITE_DONE || lives) {
+            if (rc == WR_DONE || lives) {
                 /* the user is gone from here: follow the message, or, for an
                  * update that matched nothing, the directory */
                 int to = -1;
@@ -87,7 +156,7 @@ static void *writer_main(void *arg)
                     to = (r + 1) % (int)w->cfg->nregions;
                 w->where[k] = to;
                 local.redirected++;
-            } else if (strstr(err, "is moving; retry") || rc == SQLITE_BUSY) {
+            } else if (rc == WR_RETRY) {
                 local.retried++;
                 usleep(2000);
             } else {
@@ -98,7 +167,8 @@ static void *writer_main(void *arg)
     }
 out:
     for (int i = 0; i < DOM_MAX_REGIONS; i++)
-        sqlite3_close(db[i]);
+        if (opened[i])
+            close_region(&db[i]);
     pthread_mutex_lock(&w->mu);
     w->st.writes += local.writes;
     w->st.retried += local.retried;
