@@ -2,11 +2,13 @@
  * cli.c - helpers shared by the commands: error reporting, exit codes,
  * config loading and number formatting.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/mover.h"
 #include "util/util.h"
 
 int cli_exit_code(int rc)
@@ -99,4 +101,19 @@ const char *cli_num(char *buf, size_t n, long long v)
     }
     buf[o] = '\0';
     return buf;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    dom_interrupted = 1;
+}
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }

@@ -36,6 +36,8 @@ int cli_exit_code(int rc);
 void cli_report(void);
 /* Prints the message and returns the exit code for rc. */
 int cli_fail(int rc);
+/* SIGINT and SIGTERM set dom_interrupted: the mover stops at a safe point. */
+void cli_catch_signals(void);
 /* Loads the config; on failure reports and returns the exit code (> 0). */
 int cli_load_config(cli *c, dom_config **out);
 /* True when argv[i] is --help or -h. */

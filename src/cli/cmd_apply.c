@@ -15,21 +15,6 @@
 #include "core/plan.h"
 #include "util/util.h"
 
-static void on_signal(int sig)
-{
-    (void)sig;
-    dom_interrupted = 1;
-}
-
-static void catch_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 int cmd_prepare(cli *c)
 {
     int remove = 0;
@@ -193,7 +178,7 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     p.t0 = now();
     if (p.json)
         p.batches = json_array();
-    catch_signals();
+    cli_catch_signals();
     dom_apply_stats st;
     rc = dom_apply(cfg, &o, &st);
     double el = now() - p.t0;

@@ -239,6 +239,7 @@ static int demo_postgres(const char *dir)
     printf("PostgreSQL servers on 127.0.0.1: beijing :%d (the data), singapore :%d and us-east "
            ":%d (empty); stopped at the end.\n\n",
            demo_servers.port[0], demo_servers.port[1], demo_servers.port[2]);
+    fflush(stdout);
     return 0;
 }
 
@@ -282,9 +283,14 @@ int cmd_demo(cli *c)
     for (int t = 0; t < DOM_DEMO_TABLES; t++)
         printf("  %-10s %12s rows\n", dom_demo_table_names[t], cli_num(n1, sizeof(n1), st.rows[t]));
     printf("Singapore and us-east are empty.  The config is %s/domicile.yaml.\n\n", dir);
-    if (postgres && (rc = demo_postgres(dir)) < 0) {
-        stop_servers();
-        return cli_fail(rc);
+    if (postgres) {
+        /* Ctrl-C stops the waves at a safe point, then the servers */
+        cli_catch_signals();
+        if ((rc = demo_postgres(dir)) < 0 ||
+            (dom_interrupted && (rc = dom_error_set(DOM_EINTR, "interrupted")) < 0)) {
+            stop_servers();
+            return cli_fail(rc);
+        }
     }
     if (!plan) {
         stop_servers();

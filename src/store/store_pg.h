@@ -32,7 +32,7 @@ typedef struct pg_store {
     /* change-log entries handed out by the last changes() call; deleted
      * by the next call once the caller has applied them */
     int64_t *acked;
-    size_t nacked;
+    size_t nacked, cap_acked;
     int64_t acked_last;
 } pg_store;
 

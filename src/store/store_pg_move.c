@@ -1052,31 +1052,44 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
     snprintf(bv, sizeof(bv), "%lld", (long long)batch);
     snprintf(lv, sizeof(lv), "%lld", (long long)limit);
     const char *pv[2] = {bv, lv};
-    /* the result is whole (at most `limit` rows): the callback reads the
-     * same connection */
+    /* the result is whole (at most `limit` entries): the callback reads
+     * the same connection.  Entries of one row come as one, at the place
+     * of its last change: replaying re-reads the row, so once is enough. */
     r = PQexecParams(s->conn,
-                     "SELECT c.seq, c.tenant, c.tbl, c.pk, c.key_changed FROM domicile.changes c "
+                     "SELECT max(seq), tenant, tbl, pk, bool_or(key_changed), "
+                     "array_agg(seq)::text FROM (SELECT c.* FROM domicile.changes c "
                      "JOIN domicile.fence f ON f.tenant = c.tenant WHERE f.batch = $1::bigint "
-                     "ORDER BY c.seq LIMIT $2::bigint",
+                     "ORDER BY c.seq LIMIT $2::bigint) c GROUP BY tenant, tbl, pk ORDER BY 1",
                      2, NULL, pv, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return fail(s, NULL, "cannot read the change log", r);
     int n = PQntuples(r), rc = 0;
-    int64_t *g = n ? dom_realloc(s->acked, (size_t)n * sizeof(int64_t)) : s->acked;
-    if (n && !g) {
-        PQclear(r);
-        return DOM_ENOMEM;
-    }
-    s->acked = g;
     for (int i = 0; i < n && rc == 0; i++) {
         int64_t seq = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         rc = cb(seq, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
                 PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3), PQgetvalue(r, i, 4)[0] == 't',
                 payload);
-        if (rc == 0) {
-            s->acked[s->nacked++] = seq;
-            s->acked_last = seq;
+        /* remember every entry of the row ("{7,9,12}") for deletion */
+        for (const char *p = PQgetvalue(r, i, 5); rc == 0 && *p;) {
+            char *end;
+            long long v = strtoll(p + (*p == '{' || *p == ','), &end, 10);
+            if (end == p + (*p == '{' || *p == ','))
+                break;
+            if (s->nacked == s->cap_acked) {
+                size_t cap = s->cap_acked ? s->cap_acked * 2 : 256;
+                int64_t *g = dom_realloc(s->acked, cap * sizeof(int64_t));
+                if (!g) {
+                    rc = DOM_ENOMEM;
+                    break;
+                }
+                s->acked = g;
+                s->cap_acked = cap;
+            }
+            s->acked[s->nacked++] = v;
+            p = end;
         }
+        if (rc == 0)
+            s->acked_last = seq;
     }
     PQclear(r);
     return rc;
