@@ -178,7 +178,6 @@ typedef struct batch_run {
     int full_verify; /* the final verify compares everything */
     int key_changed;
     char key_changed_msg[512];
-    dom_buf pkstore;
     double t_freeze;
     int pausing; /* counted in pausing[] */
     dom_apply_stats *stats;
@@ -322,6 +321,7 @@ static int step_arm(batch_run *br)
 
 static int step_copy(batch_run *br)
 {
+    double t0 = mono();
     int rc;
     int64_t seq = 0, rows = 0, bytes = 0, chunk_rows = 0, chunk_bytes = 0;
     dom_fault("copy-start");
@@ -333,6 +333,8 @@ static int step_copy(batch_run *br)
         br->b.copy_seq = br->b.applied_seq = seq;
         br->b.rows = rows;
         br->b.bytes = bytes;
+        dom_log(DOM_LOG_DEBUG, "batch %lld: copied %lld rows in %.1f ms", (long long)br->b.id,
+                (long long)rows, (mono() - t0) * 1000);
         return save_step(br, "copied");
     }
     if (rc != DOM_EUNSUPPORTED)
@@ -398,18 +400,128 @@ static int step_copy(batch_run *br)
     return save_step(br, "copied");
 }
 
+/* ---- sets of primary keys ---------------------------------------------------------- */
+
+/* Primary keys of one table taken from the change log, parsed once and
+ * keyed by the canonical encoding of their values, so that rows read from
+ * either engine find their entry. */
+typedef struct pkent {
+    dom_buf canon;
+    dom_buf store; /* the parsed values' text and bytes */
+    char *json;
+    dom_value v[32];
+    int found;   /* read from the source */
+    int matched; /* read from the target */
+    unsigned char digest[32];
+} pkent;
+
+typedef struct pkset {
+    pkent *e;
+    size_t n, cap;
+    dom_value *vals; /* n x npk, for dom_store_cursor_pks */
+} pkset;
+
+static void pkset_free(pkset *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        dom_buf_free(&s->e[i].canon);
+        dom_buf_free(&s->e[i].store);
+        dom_free(s->e[i].json);
+    }
+    dom_free(s->e);
+    dom_free(s->vals);
+    memset(s, 0, sizeof(*s));
+}
+
+static int pkset_add(pkset *s, const dom_move_table *t, const char *json)
+{
+    if (t->npk > 32)
+        return dom_error_set(DOM_ERROR, "table \"%s\": primary key too wide", t->info->name);
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        pkent *g = dom_realloc(s->e, cap * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        s->e = g;
+        s->cap = cap;
+    }
+    pkent *e = &s->e[s->n];
+    memset(e, 0, sizeof(*e));
+    e->canon = (dom_buf)DOM_BUF_INIT;
+    e->store = (dom_buf)DOM_BUF_INIT;
+    s->n++;
+    int rc = dom_pk_parse(json, e->v, t->npk, &e->store);
+    if (rc < 0)
+        return rc;
+    dom_row_encode(&e->canon, e->v, (size_t)t->npk);
+    if (!(e->json = dom_strdup(json)) || e->canon.oom)
+        return DOM_ENOMEM;
+    return 0;
+}
+
+static int canon_cmp(const dom_buf *a, const dom_buf *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = n ? memcmp(a->ptr, b->ptr, n) : 0;
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int pkent_cmp(const void *a, const void *b)
+{
+    return canon_cmp(&((const pkent *)a)->canon, &((const pkent *)b)->canon);
+}
+
+/* Sorts and drops duplicates; lays the values out for cursor_pks. */
+static int pkset_finish(pkset *s, const dom_move_table *t)
+{
+    qsort(s->e, s->n, sizeof(pkent), pkent_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (k && canon_cmp(&s->e[k - 1].canon, &s->e[i].canon) == 0) {
+            dom_buf_free(&s->e[i].canon);
+            dom_buf_free(&s->e[i].store);
+            dom_free(s->e[i].json);
+            continue;
+        }
+        s->e[k++] = s->e[i];
+    }
+    s->n = k;
+    dom_free(s->vals);
+    if (!(s->vals = dom_calloc(k ? k * (size_t)t->npk : 1, sizeof(dom_value))))
+        return DOM_ENOMEM;
+    for (size_t i = 0; i < k; i++)
+        memcpy(&s->vals[i * (size_t)t->npk], s->e[i].v, (size_t)t->npk * sizeof(dom_value));
+    return 0;
+}
+
+/* The entry of a row (by its primary key values), or NULL. */
+static pkent *pkset_find(pkset *s, const dom_move_table *t, const dom_value *row, dom_buf *tmp)
+{
+    dom_value pk[32];
+    for (int i = 0; i < t->npk; i++)
+        pk[i] = row[t->pk[i]];
+    pkent key;
+    dom_buf_clear(tmp);
+    dom_row_encode(tmp, pk, (size_t)t->npk);
+    key.canon = *tmp;
+    return bsearch(&key, s->e, s->n, sizeof(pkent), pkent_cmp);
+}
+
+/* ---- catch-up --------------------------------------------------------------------- */
+
 typedef struct change_ctx {
     batch_run *br;
     int64_t last;
     int64_t n;
     int collect; /* remember touched rows for the final verify */
-    int rc;
+    pkset *sets; /* per table, the rows to bring up to date */
 } change_ctx;
 
-/* Brings one row (or one table of one tenant) of the target up to date
- * with the source; inside a write on the target. */
-static int apply_change(int64_t seq, const char *tenant, const char *table, const char *pk_json,
-                        int key_changed, void *payload)
+/* Takes one change: a row to bring up to date (by the round, below), or a
+ * table of one tenant without primary key to resynchronize now; inside a
+ * write on the target. */
+static int take_change(int64_t seq, const char *tenant, const char *table, const char *pk_json,
+                       int key_changed, void *payload)
 {
     change_ctx *cx = payload;
     batch_run *br = cx->br;
@@ -428,67 +540,105 @@ static int apply_change(int64_t seq, const char *tenant, const char *table, cons
     }
     const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
     int rc;
-    if (!pk_json) {
-        /* no primary key: resynchronize this tenant's rows of the table */
-        const char *one[1] = {tenant};
-        int64_t d;
-        if ((rc = dom_store_set_keys(br->T->st, one, NULL, 1)) < 0 ||
-            (rc = dom_store_delete_keys(br->T->st, mt, 0, &d)) < 0 ||
-            (rc = dom_store_set_keys(br->S->st, one, NULL, 1)) < 0)
-            return rc;
-        dom_cursor *c;
-        const dom_value *row;
-        if ((rc = dom_store_cursor_open(br->S->st, ms, &c)) < 0)
-            return rc;
-        int h;
-        while ((h = dom_store_cursor_next(c, &row)) > 0)
-            if ((rc = dom_store_upsert(br->T->st, mt, row)) < 0)
-                break;
-        dom_store_cursor_close(c);
-        if (rc == 0 && h < 0)
-            rc = h;
-        if (rc == 0)
-            rc = set_keys_both(br);
-        if (rc == 0 && cx->collect)
-            rc = add_todo(br, t, NULL);
-        return rc;
-    }
-    dom_value pk[64];
-    int npk = ms->npk;
-    if ((rc = dom_pk_parse(pk_json, pk, npk, &br->pkstore)) < 0)
+    if (pk_json && ms->npk)
+        return pkset_add(&cx->sets[t], ms, pk_json);
+    /* no primary key: resynchronize this tenant's rows of the table */
+    const char *one[1] = {tenant};
+    int64_t d;
+    if ((rc = dom_store_set_keys(br->T->st, one, NULL, 1)) < 0 ||
+        (rc = dom_store_delete_keys(br->T->st, mt, 0, &d)) < 0 ||
+        (rc = dom_store_set_keys(br->S->st, one, NULL, 1)) < 0)
         return rc;
     dom_cursor *c;
     const dom_value *row;
-    if ((rc = dom_store_cursor_pk(br->S->st, ms, pk, &c)) < 0)
+    if ((rc = dom_store_cursor_open(br->S->st, ms, &c)) < 0)
         return rc;
-    int h = dom_store_cursor_next(c, &row);
-    if (h > 0)
-        rc = dom_store_upsert(br->T->st, mt, row);
-    else if (h == 0)
-        rc = dom_store_delete_pk(br->T->st, mt, pk);
-    else
-        rc = h;
+    int h;
+    while ((h = dom_store_cursor_next(c, &row)) > 0)
+        if ((rc = dom_store_upsert(br->T->st, mt, row)) < 0)
+            break;
     dom_store_cursor_close(c);
+    if (rc == 0 && h < 0)
+        rc = h;
+    if (rc == 0)
+        rc = set_keys_both(br);
     if (rc == 0 && cx->collect)
-        rc = add_todo(br, t, pk_json);
+        rc = add_todo(br, t, NULL);
+    return rc;
+}
+
+/* Brings the rows of the round's sets up to date in the target: the
+ * source's current rows are read in one pass per table and upserted
+ * (parents first); keys the source no longer has are deleted (children
+ * first). */
+static int replay_sets(batch_run *br, pkset *sets, int collect)
+{
+    int rc = 0;
+    dom_buf tmp = DOM_BUF_INIT;
+    for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
+        pkset *s = &sets[t];
+        if (!s->n)
+            continue;
+        if ((rc = pkset_finish(s, &br->S->mt[t])) < 0)
+            break;
+        dom_cursor *c;
+        const dom_value *row;
+        if ((rc = dom_store_cursor_pks(br->S->st, &br->S->mt[t], s->vals, s->n, &c)) < 0)
+            break;
+        int h;
+        while ((h = dom_store_cursor_next(c, &row)) > 0) {
+            pkent *e = pkset_find(s, &br->S->mt[t], row, &tmp);
+            if (e)
+                e->found = 1;
+            if ((rc = dom_store_upsert(br->T->st, &br->T->mt[t], row)) < 0)
+                break;
+        }
+        dom_store_cursor_close(c);
+        if (rc == 0 && h < 0)
+            rc = h;
+    }
+    for (size_t t = br->S->nmt; t-- > 0 && rc == 0;) {
+        pkset *s = &sets[t];
+        for (size_t i = 0; i < s->n && rc == 0; i++) {
+            if (!s->e[i].found)
+                rc = dom_store_delete_pk(br->T->st, &br->T->mt[t], s->e[i].v);
+            if (rc == 0 && collect)
+                rc = add_todo(br, t, s->e[i].json);
+        }
+    }
+    dom_buf_free(&tmp);
     return rc;
 }
 
 /* Replays one round of the change log; returns how many changes it saw. */
 static int catch_up_round(batch_run *br, int collect, int64_t *seen)
 {
-    change_ctx cx = {br, br->b.applied_seq, 0, collect, 0};
+    pkset *sets = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(pkset));
+    if (!sets)
+        return DOM_ENOMEM;
+    change_ctx cx = {br, br->b.applied_seq, 0, collect, sets};
+    double t0 = mono();
     int rc = dom_store_write_begin(br->T->st);
+    if (rc == 0) {
+        rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, take_change,
+                               &cx);
+        if (rc == 0)
+            rc = replay_sets(br, sets, collect);
+        if (rc < 0)
+            dom_store_write_rollback(br->T->st);
+        else
+            rc = dom_store_write_commit(br->T->st);
+    }
+    size_t rows = 0;
+    for (size_t t = 0; t < br->S->nmt; t++) {
+        rows += sets[t].n;
+        pkset_free(&sets[t]);
+    }
+    dom_free(sets);
     if (rc < 0)
         return rc;
-    rc =
-        dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, apply_change, &cx);
-    if (rc < 0) {
-        dom_store_write_rollback(br->T->st);
-        return rc;
-    }
-    if ((rc = dom_store_write_commit(br->T->st)) < 0)
-        return rc;
+    dom_log(DOM_LOG_DEBUG, "batch %lld: catch-up round: %lld changes, %zu rows in %.1f ms",
+            (long long)br->b.id, (long long)cx.n, rows, (mono() - t0) * 1000);
     *seen = cx.n;
     if (br->key_changed)
         return dom_error_set(DOM_EFAILED, "%s", br->key_changed_msg);
@@ -562,6 +712,87 @@ static int fail_diff(size_t table, dom_diff_kind kind, const char *tenant, const
     return DOM_EFAILED;
 }
 
+/* Digest of a row's canonical encoding. */
+static void row_digest(const dom_move_table *t, const dom_value *row, dom_buf *tmp,
+                       unsigned char out[32])
+{
+    dom_buf_clear(tmp);
+    dom_row_encode(tmp, row, t->info->ncols);
+    dom_sha256(tmp->ptr ? tmp->ptr : "", tmp->len, out);
+}
+
+/* Compares the rows the catch-up touched, one pass per table and side. */
+static int verify_todo(batch_run *br)
+{
+    int rc = 0;
+    pkset *sets = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(pkset));
+    int *whole = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(int));
+    if (!sets || !whole) {
+        dom_free(sets);
+        dom_free(whole);
+        return DOM_ENOMEM;
+    }
+    for (size_t i = 0; i < br->ntodo && rc == 0; i++) {
+        pending *p = &br->todo[i];
+        if (!p->pk)
+            whole[p->table] = 1;
+        else
+            rc = pkset_add(&sets[p->table], &br->S->mt[p->table], p->pk);
+    }
+    dom_buf tmp = DOM_BUF_INIT;
+    for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
+        const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
+        if (whole[t]) {
+            dom_verify_stats vs;
+            rc = dom_verify_keys(br->S->st, br->T->st, ms, mt, 1, fail_diff, br, &vs);
+            continue;
+        }
+        pkset *s = &sets[t];
+        if (!s->n)
+            continue;
+        if ((rc = pkset_finish(s, ms)) < 0)
+            break;
+        for (int side = 0; side < 2 && rc == 0; side++) {
+            const dom_move_table *tt = side ? mt : ms;
+            dom_cursor *c;
+            const dom_value *row;
+            if ((rc = dom_store_cursor_pks(side ? br->T->st : br->S->st, tt, s->vals, s->n, &c)) <
+                0)
+                break;
+            int h;
+            while ((h = dom_store_cursor_next(c, &row)) > 0 && rc == 0) {
+                unsigned char d[32];
+                pkent *e = pkset_find(s, tt, row, &tmp);
+                if (!e)
+                    continue;
+                row_digest(tt, row, &tmp, d);
+                if (!side) {
+                    e->found = 1;
+                    memcpy(e->digest, d, 32);
+                } else if (!e->found) {
+                    rc = fail_diff(t, DOM_DIFF_EXTRA, NULL, e->json, br);
+                } else if (memcmp(e->digest, d, 32) != 0) {
+                    rc = fail_diff(t, DOM_DIFF_CHANGED, NULL, e->json, br);
+                } else {
+                    e->matched = 1;
+                }
+            }
+            dom_store_cursor_close(c);
+            if (rc == 0 && h < 0)
+                rc = h;
+        }
+        for (size_t i = 0; i < s->n && rc == 0; i++)
+            if (s->e[i].found && !s->e[i].matched)
+                rc = fail_diff(t, DOM_DIFF_MISSING, NULL, s->e[i].json, br);
+    }
+    dom_buf_free(&tmp);
+    for (size_t t = 0; t < br->S->nmt; t++)
+        pkset_free(&sets[t]);
+    dom_free(sets);
+    dom_free(whole);
+    return rc;
+}
+
 static int step_sync(batch_run *br)
 {
     int64_t seen, total = 0;
@@ -590,23 +821,8 @@ static int step_sync(batch_run *br)
         if ((rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, fail_diff,
                                   br, &vs)) < 0)
             return rc;
-    } else {
-        for (size_t i = 0; i < br->ntodo; i++) {
-            pending *p = &br->todo[i];
-            if (!p->pk) {
-                dom_verify_stats vs;
-                if ((rc = dom_verify_keys(br->S->st, br->T->st, &br->S->mt[p->table],
-                                          &br->T->mt[p->table], 1, fail_diff, br, &vs)) < 0)
-                    return rc;
-                continue;
-            }
-            int eq;
-            if ((rc = dom_verify_pk(br->S->st, br->T->st, &br->S->mt[p->table],
-                                    &br->T->mt[p->table], p->pk, &eq)) < 0)
-                return rc;
-            if (!eq)
-                return fail_diff(p->table, DOM_DIFF_CHANGED, NULL, p->pk, br);
-        }
+    } else if ((rc = verify_todo(br)) < 0) {
+        return rc;
     }
     dom_log(DOM_LOG_DEBUG, "batch %lld: final verify of %zu rows%s in %.1f ms", (long long)br->b.id,
             br->ntodo, br->full_verify ? " (full)" : "", (mono() - t0) * 1000);
@@ -1025,7 +1241,6 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
 done:
     clear_todo(&br);
     dom_free(br.todo);
-    dom_buf_free(&br.pkstore);
     dom_batch_free(&br.b);
     return rc;
 }

@@ -374,45 +374,6 @@ int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_
     return rc;
 }
 
-int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
-                  const char *pk_json, int *equal)
-{
-    dom_value pk[64];
-    dom_buf store = DOM_BUF_INIT;
-    saved_row sa = {0};
-    int n = ta->npk ? ta->npk : (int)ta->info->ncols;
-    int rc = dom_pk_parse(pk_json, pk, n, &store);
-    *equal = 0;
-    if (rc < 0)
-        return rc;
-    dom_cursor *ca = NULL, *cb = NULL;
-    const dom_value *ra, *rb;
-    int ha = 0, hb = 0;
-    if ((rc = dom_store_cursor_pk(a, ta, pk, &ca)) < 0)
-        goto done;
-    ha = dom_store_cursor_next(ca, &ra);
-    if (ha > 0 && (rc = save(&sa, ra, ta->info->ncols)) < 0)
-        goto done;
-    dom_store_cursor_close(ca);
-    ca = NULL;
-    if ((rc = dom_store_cursor_pk(b, tb, pk, &cb)) < 0)
-        goto done;
-    hb = dom_store_cursor_next(cb, &rb);
-    if (ha < 0 || hb < 0) {
-        rc = ha < 0 ? ha : hb;
-        goto done;
-    }
-    *equal = (!ha && !hb) || (ha && hb && rows_equal(sa.v, rb, ta->info->ncols));
-    rc = 0;
-done:
-    dom_store_cursor_close(ca);
-    dom_store_cursor_close(cb);
-    dom_buf_free(&store);
-    dom_buf_free(&sa.data);
-    dom_free(sa.v);
-    return rc;
-}
-
 /* ---- verify command ---------------------------------------------------------- */
 
 #include "core/catalog.h"

@@ -40,9 +40,6 @@ typedef struct dom_verify_stats {
  * table by table.  ta and tb describe the same tables in each region. */
 int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
                     size_t ntables, dom_diff_cb cb, void *payload, dom_verify_stats *stats);
-/* Compares one row, by primary key JSON, in both stores; *equal is set. */
-int dom_verify_pk(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
-                  const char *pk_json, int *equal);
 
 /* Per table rows and canonical bytes, and the SHA-256 over every row of
  * every table in order, of the keys set in the store. */

@@ -133,6 +133,70 @@ typedef struct cursor_head {
     const dom_store_ops *ops;
 } cursor_head;
 
+/* cursor_pks for engines without it: one cursor_pk after the other. */
+typedef struct multi_cursor {
+    const dom_store_ops *ops; /* &multi_ops */
+    dom_store *st;
+    const dom_move_table *t;
+    const dom_value *pks;
+    size_t n, next;
+    int width;
+    dom_cursor *cur;
+} multi_cursor;
+
+static int multi_next(dom_cursor *c, const dom_value **vals);
+static void multi_close(dom_cursor *c);
+static const dom_store_ops multi_ops = {.cursor_next = multi_next, .cursor_close = multi_close};
+
+static int multi_next(dom_cursor *cc, const dom_value **vals)
+{
+    multi_cursor *m = (multi_cursor *)cc;
+    for (;;) {
+        if (m->cur) {
+            int h = dom_store_cursor_next(m->cur, vals);
+            if (h != 0)
+                return h;
+            dom_store_cursor_close(m->cur);
+            m->cur = NULL;
+        }
+        if (m->next >= m->n)
+            return 0;
+        int rc = m->st->ops->cursor_pk(m->st, m->t, m->pks + m->next * (size_t)m->width, &m->cur);
+        m->next++;
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static void multi_close(dom_cursor *cc)
+{
+    multi_cursor *m = (multi_cursor *)cc;
+    if (!m)
+        return;
+    dom_store_cursor_close(m->cur);
+    dom_free(m);
+}
+
+int dom_store_cursor_pks(dom_store *st, const dom_move_table *t, const dom_value *pks, size_t n,
+                         dom_cursor **out)
+{
+    if (st->ops->cursor_pks)
+        return st->ops->cursor_pks(st, t, pks, n, out);
+    if (!st->ops->cursor_pk)
+        return DISPATCH(cursor_pk, st, t, pks, out);
+    multi_cursor *m = dom_calloc(1, sizeof(*m));
+    if (!m)
+        return DOM_ENOMEM;
+    m->ops = &multi_ops;
+    m->st = st;
+    m->t = t;
+    m->pks = pks;
+    m->n = n;
+    m->width = t->npk ? t->npk : (int)t->info->ncols;
+    *out = (dom_cursor *)m;
+    return 0;
+}
+
 int dom_store_cursor_next(dom_cursor *c, const dom_value **vals)
 {
     return ((cursor_head *)c)->ops->cursor_next(c, vals);

@@ -97,6 +97,8 @@ typedef struct dom_store_ops {
     int (*snapshot_end)(dom_store *st);
     int (*cursor_open)(dom_store *st, const dom_move_table *t, dom_cursor **out);
     int (*cursor_pk)(dom_store *st, const dom_move_table *t, const dom_value *pk, dom_cursor **out);
+    int (*cursor_pks)(dom_store *st, const dom_move_table *t, const dom_value *pks, size_t n,
+                      dom_cursor **out);
     int (*cursor_next)(dom_cursor *c, const dom_value **vals);
     void (*cursor_close)(dom_cursor *c);
     int (*write_begin)(dom_store *st);
@@ -180,6 +182,11 @@ int dom_store_cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **o
 /* The row of t with this primary key (0 or 1 row). */
 int dom_store_cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
                         dom_cursor **out);
+/* The rows of t with any of n primary keys (pks: n groups of npk values,
+ * at most one row each), in no particular order.  Engines without a
+ * native form read them one by one with cursor_pk. */
+int dom_store_cursor_pks(dom_store *st, const dom_move_table *t, const dom_value *pks, size_t n,
+                         dom_cursor **out);
 /* 1 and *vals (info->ncols values) for a row, 0 at the end, < 0 on error. */
 int dom_store_cursor_next(dom_cursor *c, const dom_value **vals);
 void dom_store_cursor_close(dom_cursor *c);

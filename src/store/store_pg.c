@@ -560,6 +560,7 @@ const dom_store_ops dom_pg__ops = {
     .snapshot_end = dom_pg__snapshot_end,
     .cursor_open = dom_pg__cursor_open,
     .cursor_pk = dom_pg__cursor_pk,
+    .cursor_pks = dom_pg__cursor_pks,
     .cursor_next = dom_pg__cursor_next,
     .cursor_close = dom_pg__cursor_close,
     .write_begin = dom_pg__write_begin,

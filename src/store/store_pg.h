@@ -61,6 +61,8 @@ int dom_pg__snapshot_end(dom_store *st);
 int dom_pg__cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out);
 int dom_pg__cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
                       dom_cursor **out);
+int dom_pg__cursor_pks(dom_store *st, const dom_move_table *t, const dom_value *pks, size_t n,
+                       dom_cursor **out);
 int dom_pg__cursor_next(dom_cursor *c, const dom_value **vals);
 void dom_pg__cursor_close(dom_cursor *c);
 int dom_pg__write_begin(dom_store *st);

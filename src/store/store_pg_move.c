@@ -637,6 +637,103 @@ int dom_pg__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value 
     return 0;
 }
 
+static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx);
+
+/* Streams the rows of the primary keys `pks`: the keys go by COPY into a
+ * temporary table, the rows come back by COPY from a join with it. */
+int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value *pks, size_t n,
+                       dom_cursor **out)
+{
+    pg_store *s = (pg_store *)base;
+    int idx;
+    if (!t->npk || !stage_of(s, t, &idx))
+        return dom_error_set(DOM_ERROR, "region \"%s\", table \"%s\": no primary key to read by",
+                             base->region, t->info->name);
+    dom_buf b = DOM_BUF_INIT, pkcols = DOM_BUF_INIT;
+    for (int i = 0; i < t->npk; i++) {
+        if (i)
+            dom_buf_puts(&pkcols, ", ");
+        put_ident(s, &pkcols, t->info->cols[t->pk[i]].name);
+    }
+    dom_buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS domicile_pk_%d AS SELECT %s FROM ", idx,
+                   dom_buf_cstr(&pkcols));
+    put_ident(s, &b, t->info->name);
+    dom_buf_printf(
+        &b,
+        " WITH NO DATA; DELETE FROM pg_temp.domicile_pk_%d; COPY pg_temp.domicile_pk_%d FROM STDIN",
+        idx, idx);
+    char *sql = buf_take(&b);
+    if (!sql) {
+        dom_buf_free(&pkcols);
+        return DOM_ENOMEM;
+    }
+    PGresult *r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        dom_buf_free(&pkcols);
+        return fail(s, t->info->name, "cannot stage primary keys", r);
+    }
+    PQclear(r);
+    dom_buf tmp = DOM_BUF_INIT;
+    int ok = 1;
+    for (size_t k = 0; k < n && ok; k++) {
+        for (int i = 0; i < t->npk; i++) {
+            size_t len = 0;
+            const dom_value *v = &pks[k * (size_t)t->npk + (size_t)i];
+            const char *e = encode(v, dom_pg__class(t->info->cols[t->pk[i]].type), &tmp, &len);
+            if (i)
+                dom_buf_putc(&b, '\t');
+            copy_field(&b, e, len);
+        }
+        dom_buf_putc(&b, '\n');
+        if (b.len >= 65536 || k + 1 == n) {
+            ok = !b.oom && PQputCopyData(s->conn, b.ptr, (int)b.len) == 1;
+            dom_buf_clear(&b);
+        }
+    }
+    dom_buf_free(&tmp);
+    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send keys");
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(s, t->info->name, "cannot stage primary keys", r);
+        else
+            PQclear(r);
+    }
+    if (rc < 0) {
+        dom_buf_free(&b);
+        dom_buf_free(&pkcols);
+        return rc;
+    }
+    dom_buf_puts(&b, "COPY (SELECT ");
+    select_list(s, &b, t->info);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(s, &b, t->info->name);
+    dom_buf_printf(&b, " WHERE (%s) IN (SELECT %s FROM pg_temp.domicile_pk_%d)) TO STDOUT",
+                   dom_buf_cstr(&pkcols), dom_buf_cstr(&pkcols), idx);
+    dom_buf_free(&pkcols);
+    sql = buf_take(&b);
+    if (!sql)
+        return DOM_ENOMEM;
+    r = PQexec(s->conn, sql);
+    dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT)
+        return fail(s, t->info->name, "cannot read rows", r);
+    PQclear(r);
+    pg_cursor *c;
+    if ((rc = new_cursor(s, t, &c)) < 0) {
+        char *line;
+        while (PQgetCopyData(s->conn, &line, 0) > 0)
+            PQfreemem(line);
+        while ((r = PQgetResult(s->conn)) != NULL)
+            PQclear(r);
+        return rc;
+    }
+    c->copy = 1;
+    *out = (dom_cursor *)c;
+    return 0;
+}
+
 /* Points the cursor's values into its store once every field is in. */
 static void cursor_point(pg_cursor *c)
 {
