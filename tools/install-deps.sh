@@ -6,8 +6,8 @@ set -eu
 what=${1:-build}
 pkgs="build-essential pkg-config libpq-dev libsqlite3-dev libyaml-dev libssl-dev libjansson-dev"
 case "$what" in
-test) pkgs="$pkgs libcmocka-dev sqlite3 jq postgresql postgresql-client" ;;
-bench) pkgs="$pkgs sqlite3 jq time postgresql postgresql-client" ;;
+test) pkgs="$pkgs libcmocka-dev sqlite3 jq postgresql postgresql-client openssl" ;;
+bench) pkgs="$pkgs sqlite3 jq time postgresql postgresql-client pgcopydb" ;;
 fuzz) pkgs="$pkgs clang" ;;
 esac
 missing=""

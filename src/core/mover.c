@@ -36,7 +36,6 @@ volatile sig_atomic_t dom_interrupted;
 /* Rounds before the freeze whatever the writers do: a hot tenant keeps
  * every round busy, and the frozen final sync takes the rest. */
 #define CATCHUP_ROUNDS 20
-#define ERASE_CHUNK    5000
 #define ERASE_TENANTS  256
 #define MAX_PENDING    20000
 
@@ -245,15 +244,16 @@ static int set_keys_both(batch_run *br)
 }
 
 /* Deletes the rows of `keys` from a region, children first, a slice of
- * ERASE_TENANTS tenants at a time, in writes of at most ERASE_CHUNK rows
- * (several small tables share a write).  Slicing keeps every statement's
+ * ERASE_TENANTS tenants at a time, in writes of at most the store's
+ * write_rows rows (several small tables share a write; no limit: one
+ * write per slice).  Slicing keeps every statement's
  * key probes proportional to the slice, not to all keys; the region's key
  * set is `keys` again afterwards. */
 static int delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
                        int64_t *deleted, const char *fault_point)
 {
     int rc = 0, writing = 0;
-    int64_t in_write = 0;
+    int64_t in_write = 0, chunk = h->st->ops->write_rows;
     *deleted = 0;
     for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
         size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
@@ -261,7 +261,7 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
             break;
         for (size_t i = h->nmt; i-- > 0 && rc == 0;) {
             for (;;) {
-                int64_t d = 0, want = ERASE_CHUNK - in_write;
+                int64_t d = 0, want = chunk ? chunk - in_write : 0;
                 if (!writing) {
                     yield_to_pause(h->idx);
                     if ((rc = dom_store_write_begin(h->st)) < 0)
@@ -274,7 +274,7 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                 }
                 in_write += d;
                 *deleted += d;
-                if (in_write >= ERASE_CHUNK) {
+                if (chunk ? in_write >= chunk : i == 0) {
                     if ((rc = dom_store_write_commit(h->st)) < 0)
                         return rc;
                     writing = 0;
@@ -282,7 +282,7 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                     if (fault_point)
                         dom_fault(fault_point);
                 }
-                if (d < want)
+                if (!chunk || d < want)
                     break; /* this table is done for the slice */
             }
         }
@@ -367,7 +367,8 @@ static int step_copy(batch_run *br)
             bytes += rb;
             chunk_rows++;
             chunk_bytes += rb;
-            if (chunk_rows >= COPY_CHUNK_ROWS || chunk_bytes >= COPY_CHUNK_BYTES) {
+            if (br->T->st->ops->write_rows &&
+                (chunk_rows >= COPY_CHUNK_ROWS || chunk_bytes >= COPY_CHUNK_BYTES)) {
                 writing = 0;
                 chunk_rows = chunk_bytes = 0;
                 if ((rc = dom_store_write_commit(br->T->st)) < 0)
@@ -644,8 +645,11 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
         return dom_error_set(DOM_EFAILED, "%s", br->key_changed_msg);
     if (cx.n) {
         br->b.applied_seq = cx.last;
-        if ((rc = dom_store_sync(br->T->st)) < 0 ||
-            (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
+        /* inside the write pause the journal waits for the step's end: a
+         * resumed final sync replays from the last recorded position,
+         * which only repeats work */
+        if (!collect && ((rc = dom_store_sync(br->T->st)) < 0 ||
+                         (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0))
             return rc;
     }
     return 0;
@@ -682,6 +686,14 @@ static int step_verify(batch_run *br)
                              br, &vs);
     if (rc < 0)
         return rc;
+    /* what writers changed while the rows were compared: replayed now, not
+     * inside the write pause (and compared again at the final sync) */
+    int64_t seen;
+    int rounds = 0;
+    do {
+        if ((rc = catch_up_round(br, 1, &seen)) < 0)
+            return rc;
+    } while (seen >= CATCHUP_SMALL && ++rounds < CATCHUP_ROUNDS);
     return save_step(br, "verified");
 }
 

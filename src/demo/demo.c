@@ -122,7 +122,9 @@ const char dom_demo_schema_pg[] = "CREATE TABLE users (\n"
                                   "    size_bytes bigint NOT NULL,\n"
                                   "    manifest   bytea,\n"
                                   "    PRIMARY KEY (user_id, backup_no)\n"
-                                  ");\n";
+                                  ");\n"
+                                  /* deleting a device looks up backups by it */
+                                  "CREATE INDEX backups_device ON backups (device_id);\n";
 
 const char dom_demo_config[] =
     "# domicile demo: a phone maker's cloud data, all of it in Beijing today.\n"

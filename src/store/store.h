@@ -83,6 +83,10 @@ typedef int (*dom_change_cb)(int64_t seq, const char *tenant, const char *table,
 
 typedef struct dom_store_ops {
     const char *engine;
+    /* rows per bulk write transaction of the mover (copy chunks, erase
+     * chunks): short writes where writers queue behind one writer (SQLite);
+     * 0: no limit, one write per slice of tenants (PostgreSQL) */
+    int64_t write_rows;
     int (*tables)(dom_store *st, dom_table_info **out, size_t *nout);
     int (*scan_tenants)(dom_store *st, const char *table, const char *key, const char *country,
                         dom_tenant_cb cb, void *payload);

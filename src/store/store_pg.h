@@ -17,7 +17,8 @@ typedef struct pg_stage {
     const dom_move_table *t;
     dom_buf lines;
     int64_t nrows;
-    int created; /* the temporary stage table exists on this connection */
+    int created;    /* its temporary stage table exists on this connection */
+    int pk_created; /* and its temporary table of primary keys */
 } pg_stage;
 
 typedef struct pg_store {

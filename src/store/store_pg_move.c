@@ -406,18 +406,16 @@ int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char 
     snprintf(bt, sizeof(bt), "%lld", (long long)batch);
     const char *pv[4] = {state, home, e, bt};
     /* the upsert takes each fence row's lock, so it waits for every writer
-     * that read the row under a share lock and has not committed yet */
-    int moved = strcmp(state, DOM_FENCE_MOVED) == 0;
+     * that read the row under a share lock and has not committed yet.
+     * (The change log holds nothing of a batch after its final sync: the
+     * freeze waited for every writer that could still log a change.) */
     return fence_tx(s,
                     "INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
                     "SELECT k, $1, $2, CASE WHEN $3::bigint < 0 THEN epoch ELSE $3::bigint END, "
                     "$4::bigint FROM pg_temp.domicile_keys ORDER BY k "
                     "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
                     "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
-                    4, pv,
-                    moved ? "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
-                            "pg_temp.domicile_keys)"
-                          : NULL);
+                    4, pv, NULL);
 }
 
 int dom_pg__unfence(dom_store *base)
@@ -655,13 +653,16 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
             dom_buf_puts(&pkcols, ", ");
         put_ident(s, &pkcols, t->info->cols[t->pk[i]].name);
     }
-    dom_buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS domicile_pk_%d AS SELECT %s FROM ", idx,
-                   dom_buf_cstr(&pkcols));
-    put_ident(s, &b, t->info->name);
-    dom_buf_printf(
-        &b,
-        " WITH NO DATA; DELETE FROM pg_temp.domicile_pk_%d; COPY pg_temp.domicile_pk_%d FROM STDIN",
-        idx, idx);
+    pg_stage *g = &s->stage[idx];
+    if (!g->pk_created) {
+        dom_buf_printf(&b, "CREATE TEMP TABLE IF NOT EXISTS domicile_pk_%d AS SELECT %s FROM ", idx,
+                       dom_buf_cstr(&pkcols));
+        put_ident(s, &b, t->info->name);
+        dom_buf_puts(&b, " WITH NO DATA; ");
+        g->pk_created = 1;
+    }
+    dom_buf_printf(&b, "DELETE FROM pg_temp.domicile_pk_%d; COPY pg_temp.domicile_pk_%d FROM STDIN",
+                   idx, idx);
     char *sql = buf_take(&b);
     if (!sql) {
         dom_buf_free(&pkcols);
@@ -876,14 +877,18 @@ static int stage_flush_one(pg_store *s, int idx)
     char stage_name[48];
     snprintf(stage_name, sizeof(stage_name), "pg_temp.domicile_stage_%d", idx);
     dom_buf b = DOM_BUF_INIT;
-    dom_buf_printf(&b,
-                   "CREATE TEMP TABLE IF NOT EXISTS domicile_stage_%d AS SELECT 0::bigint AS "
-                   "domicile_ord, ",
-                   idx);
-    col_list(s, &b, t->info);
-    dom_buf_puts(&b, " FROM ");
-    put_ident(s, &b, t->info->name);
-    dom_buf_printf(&b, " WITH NO DATA; COPY %s FROM STDIN", stage_name);
+    if (!g->created) {
+        dom_buf_printf(&b,
+                       "CREATE TEMP TABLE IF NOT EXISTS domicile_stage_%d AS SELECT 0::bigint AS "
+                       "domicile_ord, ",
+                       idx);
+        col_list(s, &b, t->info);
+        dom_buf_puts(&b, " FROM ");
+        put_ident(s, &b, t->info->name);
+        dom_buf_puts(&b, " WITH NO DATA; ");
+        g->created = 1;
+    }
+    dom_buf_printf(&b, "COPY %s FROM STDIN", stage_name);
     char *sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
@@ -945,7 +950,8 @@ static int stage_flush_one(pg_store *s, int idx)
         if (!nset)
             dom_buf_puts(&b, ") DO NOTHING");
     }
-    dom_buf_printf(&b, "; TRUNCATE %s", stage_name);
+    /* DELETE, not TRUNCATE: no new file for every flush */
+    dom_buf_printf(&b, "; DELETE FROM %s", stage_name);
     sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
@@ -971,12 +977,16 @@ static int stage_flush(pg_store *s)
     }
 }
 
+/* After a rollback: staged rows are gone, and so may be temporary tables
+ * created in the transaction (the next use creates them again). */
 static void stage_discard(pg_store *s)
 {
     for (int i = 0; i < s->nstage; i++) {
         dom_buf_clear(&s->stage[i].lines);
         s->stage[i].nrows = 0;
+        s->stage[i].created = s->stage[i].pk_created = 0;
     }
+    s->keys_table = 0;
 }
 
 void dom_pg__stage_free(pg_store *s)

@@ -1,0 +1,220 @@
+#!/bin/sh
+# The mover on PostgreSQL regions against what a user would otherwise run,
+# in one run, on the same data and the same three local servers
+# (beijing, singapore, us-east; started here, stopped at the end):
+#   1. moving every non-CN demo user (USERS, default 100,000): rows/s of
+#      `domicile prepare && domicile apply` (copy, capture, catch-up,
+#      verify, flip, erase) vs. a psql COPY pipe of the same rows, table by
+#      table (no verification, no erasure);
+#   2. moving everyone into empty regions (a 100% wave): vs.
+#      `pg_dump --data-only | psql`, and pgcopydb copy table-data;
+#   3. write pause per batch (freeze to flip) with 8 writer connections;
+#   4. an app-like write load on the source (pgbench, 8 clients, writes to
+#      users who stay): transactions per second during a wave vs. with
+#      domicile not installed, unthrottled and at a fixed rate;
+#   5. mover peak RSS (all moves above, and one tenant of about 1 GB).
+# Usage: bench/move_pg.sh [USERS]
+set -eu
+# SECTIONS: which of 1-5 to run (default all)
+SECTIONS=${SECTIONS:-12345}
+run() { case $SECTIONS in *$1*) return 0 ;; esac; return 1; }
+USERS=${1:-100000}
+top=$(pwd)
+export DOMICILE=${DOMICILE:-$top/build/domicile}
+BIN=$DOMICILE
+WRITER=${WRITER:-$top/build/tests/tools/writer}
+OUT=${OUT:-$top/bench/out/move-pg-$USERS}
+rm -rf "$OUT"
+mkdir -p "$OUT"
+. "$top/tests/pg/pg.sh"
+trap 'pg_stop_all' EXIT INT TERM
+for r in beijing singapore us-east; do pg_start "$r"; done
+port() { cat "$PGROOT/$1/port"; }
+PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres"
+q() { r=$1; db=$2; shift 2; $PSQL -p "$(port "$r")" -d "$db" "$@"; }
+now() { date +%s.%N; }
+
+"$BIN" demo --dir "$OUT/src" --users "$USERS" --no-plan >/dev/null
+for r in beijing singapore us-east; do q "$r" postgres -c "CREATE DATABASE tpl"; done
+pg_load_demo "$OUT/src/regions/beijing.db" $PSQL -p "$(port beijing)" -d tpl
+for r in singapore us-east; do "$BIN" demo --print-schema postgresql | q "$r" tpl >/dev/null; done
+# db NAME: fresh copies of the three regions as database NAME
+db() {
+    for r in beijing singapore us-east; do
+        q "$r" postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" \
+            -c "CREATE DATABASE $1 TEMPLATE tpl"
+    done
+}
+# config DIR DB: the demo config on the three servers' database DB
+config() {
+    mkdir -p "$1"
+    sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$(port beijing)/$2#;
+         s#sqlite:regions/singapore.db#postgresql://postgres@127.0.0.1:$(port singapore)/$2#;
+         s#sqlite:regions/us-east.db#postgresql://postgres@127.0.0.1:$(port us-east)/$2#" \
+        "$OUT/src/domicile.yaml" >"$1/domicile.yaml"
+}
+TABLES="users devices contacts messages photos backups"
+ASIA="'SG','MY','IN','ID','TH','VN','PH'"
+keycol() { [ "$1" = photos ] && echo owner_id || echo user_id; }
+rows_of() { # rows of users matching WHERE on users ($1)
+    n=0
+    for t in $TABLES; do
+        k=$(keycol "$t")
+        c=$(q beijing tpl -At -c "SELECT count(*) FROM $t WHERE $k IN (SELECT user_id FROM users WHERE $1)")
+        n=$((n + c))
+    done
+    echo "$n"
+}
+rate() { echo "$1 $2" | awk '{ printf "%.0f", $1 / $2 }'; }
+
+# ---- 1. the non-CN users ----
+if run 1; then
+rows=$(rows_of "country <> 'CN'")
+db pipe
+t0=$(now)
+for t in $TABLES; do
+    k=$(keycol "$t")
+    for dst in singapore us-east; do
+        if [ "$dst" = singapore ]; then w="country IN ($ASIA)"; else w="country NOT IN ($ASIA, 'CN')"; fi
+        q beijing pipe -c "COPY (SELECT * FROM $t WHERE $k IN (SELECT user_id FROM users WHERE $w)) TO STDOUT" |
+            q "$dst" pipe -c "COPY $t FROM STDIN"
+    done
+done
+pipe=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
+db dom
+config "$OUT/dom" dom
+/usr/bin/time -f "%e %M" -o "$OUT/prep.time" "$BIN" -c "$OUT/dom/domicile.yaml" prepare >/dev/null
+/usr/bin/time -f "%e %M" -o "$OUT/apply.time" "$BIN" -c "$OUT/dom/domicile.yaml" apply --json >"$OUT/apply.json"
+read -r prep _ <"$OUT/prep.time"
+read -r apply rss1 <"$OUT/apply.time"
+dom=$(echo "$prep $apply" | awk '{ print $1 + $2 }')
+echo "1. moving the non-CN users of $USERS: $rows rows"
+echo "   psql COPY pipe, table by table (copy only):          $pipe s, $(rate "$rows" "$pipe") rows/s"
+echo "   domicile prepare + apply (copy, verify, erase):      $dom s ($prep + $apply), $(rate "$rows" "$dom") rows/s, peak RSS $((rss1 / 1024)) MB"
+echo "   ratio domicile / pipe rows/s: $(echo "$pipe $dom" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.8)"
+echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply.json")"
+
+fi
+
+# ---- 2. everyone into empty regions ----
+if run 2; then
+all=$(rows_of "true")
+db dump
+t0=$(now)
+"$PGBIN/pg_dump" -h 127.0.0.1 -p "$(port beijing)" -U postgres --data-only -d dump |
+    q singapore dump >/dev/null
+dump=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
+db pgc
+t0=$(now)
+pgcopydb copy table-data --source "postgresql://postgres@127.0.0.1:$(port beijing)/pgc" \
+    --target "postgresql://postgres@127.0.0.1:$(port singapore)/pgc" --table-jobs 2 \
+    --dir "$OUT/pgcopydb" >"$OUT/pgcopydb.log" 2>&1 || echo "   (pgcopydb failed: see $OUT/pgcopydb.log)"
+pgc=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
+db everyone
+config "$OUT/all" everyone
+sed -i '/^policy:/,/^waves:/c\policy:\n  - { countries: ["*"], home: singapore }\nwaves:' "$OUT/all/domicile.yaml"
+sed -i '/^waves:/,/^options:/c\waves:\n  - { name: everyone }\noptions:' "$OUT/all/domicile.yaml"
+/usr/bin/time -f "%e %M" -o "$OUT/prep2.time" "$BIN" -c "$OUT/all/domicile.yaml" prepare >/dev/null
+/usr/bin/time -f "%e %M" -o "$OUT/apply2.time" "$BIN" -c "$OUT/all/domicile.yaml" apply --json >"$OUT/apply2.json"
+read -r prep2 _ <"$OUT/prep2.time"
+read -r apply2 rss2 <"$OUT/apply2.time"
+dom2=$(echo "$prep2 $apply2" | awk '{ print $1 + $2 }')
+echo "2. moving everyone ($all rows) into an empty region"
+echo "   pg_dump --data-only | psql:                          $dump s, $(rate "$all" "$dump") rows/s"
+echo "   pgcopydb copy table-data (2 jobs):                   $pgc s, $(rate "$all" "$pgc") rows/s"
+echo "   domicile prepare + apply:                            $dom2 s ($prep2 + $apply2), $(rate "$all" "$dom2") rows/s, peak RSS $((rss2 / 1024)) MB"
+echo "   ratio domicile / pg_dump rows/s: $(echo "$dump $dom2" | awk '{ printf "%.2f", $1 / $2 }') (target >= 1.0)"
+echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply2.json")"
+
+fi
+
+# ---- 3. write pause with 8 writers ----
+if run 3; then
+db live
+config "$OUT/live" live
+"$BIN" -c "$OUT/live/domicile.yaml" prepare >/dev/null
+q beijing live -At -c "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY random() LIMIT 2000" >"$OUT/keys"
+q beijing live -At -c "SELECT user_id FROM users WHERE country = 'CN' LIMIT 500" >>"$OUT/keys"
+for i in 1 2 3 4 5 6 7 8; do "$WRITER" run "$OUT/live/domicile.yaml" "$OUT/keys" "$i" 120 "$OUT/wlog$i" >"$OUT/wout$i" 2>/dev/null & done
+sleep 0.5
+"$BIN" ${VERBOSE:+-v -v} -c "$OUT/live/domicile.yaml" apply --json >"$OUT/live.json" 2>"$OUT/live.log"
+kill $(jobs -p) 2>/dev/null || true
+wait 2>/dev/null || true
+echo "3. write pause per batch with 8 writer connections (ms): $(jq -c .pause_ms "$OUT/live.json") over $(jq .batches_done "$OUT/live.json") batches (target p99 <= 100)"
+
+fi
+
+# ---- 4. an app-like load on the source ----
+if run 4; then
+cn=$(q beijing tpl -At -c "SELECT min(user_id) || ' ' || max(user_id) FROM users WHERE country = 'CN'")
+cat >"$OUT/app.sql" <<SQL
+\set u random(${cn% *}, ${cn#* })
+\set m random(1, 1000000000)
+BEGIN;
+UPDATE users SET name = name WHERE user_id = :u AND country = 'CN';
+INSERT INTO messages SELECT user_id, 3000000000 + :m, 'app', 'hello', now() FROM users WHERE user_id = :u AND country = 'CN' ON CONFLICT DO NOTHING;
+END;
+SQL
+bench_tps() { # DB [pgbench options...]
+    d=$1
+    shift
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port beijing)" -U postgres -f "$OUT/app.sql" -c 8 -j 2 "$@" "$d" 2>/dev/null |
+        awk '/^tps/ { printf "%.0f", $3 } /^latency average/ { lat = $4 } END { printf " %s", lat }'
+}
+db plain
+set -- $(bench_tps plain -T 15)
+plain_tps=$1
+db wave
+config "$OUT/wave" wave
+"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
+"$BIN" -c "$OUT/wave/domicile.yaml" apply >/dev/null 2>&1 &
+ap=$!
+set -- $(bench_tps wave -T 15)
+wave_tps=$1
+wait $ap || true
+rate_target=$((plain_tps / 2))
+db plain
+set -- $(bench_tps plain -T 15 -R "$rate_target")
+plain_r=$1
+plain_lat=$2
+db wave
+rm -f "$OUT/wave/domicile.db"*
+"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
+"$BIN" -c "$OUT/wave/domicile.yaml" apply >/dev/null 2>&1 &
+ap=$!
+set -- $(bench_tps wave -T 15 -R "$rate_target")
+wave_r=$1
+wave_lat=$2
+wait $ap || true
+echo "4. app-like load on beijing (pgbench, 8 clients, users who stay), 15 s each"
+echo "   unthrottled: $plain_tps tps without domicile, $wave_tps tps during the waves: ratio $(echo "$wave_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.9)"
+echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during: ratio $(echo "$wave_r $plain_r" | awk '{ printf "%.2f", $1 / $2 }')"
+
+fi
+
+# ---- 5. one tenant of about 1 GB ----
+if run 5; then
+for r in beijing singapore; do
+    q "$r" postgres -c "CREATE DATABASE big" -c "SELECT 1" >/dev/null
+    q "$r" big -c "CREATE TABLE t (k text PRIMARY KEY, cc text); CREATE TABLE blobs (k text REFERENCES t, n int, data bytea, PRIMARY KEY (k, n))"
+done
+q beijing big -c "INSERT INTO t VALUES ('big', 'SG'); ALTER TABLE blobs ALTER COLUMN data SET STORAGE EXTERNAL;
+                  INSERT INTO blobs SELECT 'big', n, convert_to(repeat(md5(n::text), 32768), 'UTF8') FROM generate_series(1, 1024) n"
+mkdir -p "$OUT/big"
+cat >"$OUT/big/domicile.yaml" <<YAML
+regions:
+  a: { dsn: "postgresql://postgres@127.0.0.1:$(port beijing)/big", location: CN }
+  b: { dsn: "postgresql://postgres@127.0.0.1:$(port singapore)/big", location: SG }
+tenants: { table: t, key: k, country: cc }
+tables: [t, blobs]
+policy:
+  - { countries: [CN], home: a }
+  - { countries: ["*"], home: b }
+waves:
+  - { name: all }
+YAML
+"$BIN" -c "$OUT/big/domicile.yaml" prepare >/dev/null
+/usr/bin/time -f "%e %M" -o "$OUT/big.time" "$BIN" -c "$OUT/big/domicile.yaml" apply >/dev/null
+read -r bs brss <"$OUT/big.time"
+echo "5. one tenant of 1 GiB (1024 rows of 1 MiB) moved in $bs s, mover peak RSS $((brss / 1024)) MB (target <= 100; the moves above: see 1. and 2.)"
+fi
