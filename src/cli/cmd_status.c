@@ -3,7 +3,6 @@
  * knows about waves, batches and tenants.
  */
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +11,42 @@
 #include "core/geo.h"
 #include "util/util.h"
 
-sqlite3 *dom_catalog__db(dom_catalog *cat);
+static int region_row(int nc, const char *const *v, void *payload)
+{
+    if (nc < 3)
+        return 0;
+    json_array_append_new(payload,
+                          json_pack("{s:s,s:I,s:I}", "region", v[0] ? v[0] : "", "tenants",
+                                    (json_int_t)strtoll(v[1] ? v[1] : "0", NULL, 10), "moving",
+                                    (json_int_t)strtoll(v[2] ? v[2] : "0", NULL, 10)));
+    return 0;
+}
+
+static json_int_t num(const char *v)
+{
+    return v ? (json_int_t)strtoll(v, NULL, 10) : 0;
+}
+
+static int wave_row(int nc, const char *const *v, void *payload)
+{
+    if (nc < 9)
+        return 0;
+    json_array_append_new(
+        payload, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "wave", v[0] ? v[0] : "",
+                           "batches", num(v[1]), "done", num(v[2]), "failed", num(v[3]), "retained",
+                           num(v[4]), "in_progress", num(v[5]), "tenants_moved", num(v[6]), "rows",
+                           num(v[7]), "max_pause_ms", v[8] ? strtod(v[8], NULL) : 0.0));
+    return 0;
+}
+
+static int error_row(int nc, const char *const *v, void *payload)
+{
+    if (nc < 3)
+        return 0;
+    json_array_append_new(payload, json_pack("{s:I,s:s,s:s}", "batch", num(v[0]), "wave",
+                                             v[1] ? v[1] : "", "error", v[2] ? v[2] : ""));
+    return 0;
+}
 
 int cmd_status(cli *c)
 {
@@ -36,55 +70,33 @@ int cmd_status(cli *c)
         }
         return cli_fail(rc);
     }
-    sqlite3 *db = dom_catalog__db(cat);
     json_t *root = json_object(), *regions = json_array(), *waves = json_array(),
            *errors = json_array();
-    sqlite3_stmt *st = NULL;
-    /* tenants per region (directory) */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT region, count(*), sum(state = 'moving') FROM directory GROUP "
-                           "BY region ORDER BY region",
-                           -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(regions,
-                                  json_pack("{s:s,s:I,s:I}", "region", sqlite3_column_text(st, 0),
-                                            "tenants", (json_int_t)sqlite3_column_int64(st, 1),
-                                            "moving", (json_int_t)sqlite3_column_int64(st, 2)));
+    /* SQL that both catalog engines accept */
+    if ((rc = dom_catalog_query(cat,
+                                "SELECT region, count(*), count(*) FILTER (WHERE state = "
+                                "'moving') FROM directory GROUP BY region ORDER BY region",
+                                region_row, regions)) < 0 ||
+        (rc = dom_catalog_query(
+             cat,
+             "SELECT wave, count(*), count(*) FILTER (WHERE step = 'done'), count(*) FILTER "
+             "(WHERE step = 'failed'), count(*) FILTER (WHERE step = 'flipped'), count(*) FILTER "
+             "(WHERE step NOT IN ('done', 'failed', 'flipped')), sum(CASE WHEN step IN ('done', "
+             "'flipped') THEN tenants ELSE 0 END), sum(rows), max(pause_ms) FROM batches GROUP "
+             "BY wave ORDER BY min(id)",
+             wave_row, waves)) < 0 ||
+        (rc = dom_catalog_query(cat,
+                                "SELECT id, wave, error FROM batches WHERE error IS NOT NULL "
+                                "ORDER BY id DESC LIMIT 10",
+                                error_row, errors)) < 0) {
+        json_decref(root);
+        json_decref(regions);
+        json_decref(waves);
+        json_decref(errors);
+        dom_catalog_close(cat);
+        dom_config_free(cfg);
+        return cli_fail(rc);
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT wave, count(*), sum(step = 'done'), sum(step = 'failed'), "
-                           "sum(step = 'flipped'), sum(step NOT IN ('done', 'failed', 'flipped')), "
-                           "sum(CASE WHEN step IN ('done', 'flipped') THEN tenants ELSE 0 END), "
-                           "sum(rows), max(pause_ms) FROM batches GROUP BY wave ORDER BY min(id)",
-                           -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(
-                waves, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "wave",
-                                 sqlite3_column_text(st, 0), "batches",
-                                 (json_int_t)sqlite3_column_int64(st, 1), "done",
-                                 (json_int_t)sqlite3_column_int64(st, 2), "failed",
-                                 (json_int_t)sqlite3_column_int64(st, 3), "retained",
-                                 (json_int_t)sqlite3_column_int64(st, 4), "in_progress",
-                                 (json_int_t)sqlite3_column_int64(st, 5), "tenants_moved",
-                                 (json_int_t)sqlite3_column_int64(st, 6), "rows",
-                                 (json_int_t)sqlite3_column_int64(st, 7), "max_pause_ms",
-                                 sqlite3_column_double(st, 8)));
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, wave, error FROM batches WHERE error IS NOT NULL ORDER BY "
-                           "id DESC LIMIT 10",
-                           -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW)
-            json_array_append_new(errors, json_pack("{s:I,s:s,s:s}", "batch",
-                                                    (json_int_t)sqlite3_column_int64(st, 0), "wave",
-                                                    sqlite3_column_text(st, 1), "error",
-                                                    sqlite3_column_text(st, 2)));
-    }
-    sqlite3_finalize(st);
     json_object_set_new(root, "regions", regions);
     json_object_set_new(root, "waves", waves);
     json_object_set_new(root, "errors", errors);

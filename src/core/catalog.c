@@ -1,6 +1,8 @@
 /*
  * catalog.c - the catalog on an SQLite file: schema, directory reads and
- * writes.  It knows nothing of regions' data.
+ * writes, journal, transfer log; a PostgreSQL catalog is served by
+ * catalog_pg.c (every function hands over to it first).  It knows nothing
+ * of regions' data.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -8,16 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "core/catalog.h"
+#include "core/catalog_impl.h"
 #include "store/store_sqlite.h"
 #include "util/util.h"
 
-struct dom_catalog {
-    sqlite3 *db;
-    char *path;
-};
-
-static double now_sec(void)
+double dom__now_sec(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -80,6 +77,7 @@ void dom_catalog_close(dom_catalog *cat)
 {
     if (!cat)
         return;
+    dom_catpg_close(cat);
     sqlite3_close(cat->db);
     dom_free(cat->path);
     dom_free(cat);
@@ -89,9 +87,19 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
 {
     struct stat sb;
     *out = NULL;
-    if (cfg->catalog.kind != DOM_DSN_SQLITE)
-        return dom_error_set(DOM_EUNSUPPORTED,
-                             "a PostgreSQL catalog is not supported in this version yet");
+    if (cfg->catalog.kind == DOM_DSN_PG) {
+        dom_catalog *cat = dom_calloc(1, sizeof(*cat));
+        if (!cat)
+            return DOM_ENOMEM;
+        cat->lease_sec = cfg->options.lease_sec > 0 ? cfg->options.lease_sec : 30;
+        int rc = dom_catpg_open(cat, cfg->catalog.conninfo);
+        if (rc < 0) {
+            dom_catalog_close(cat);
+            return rc;
+        }
+        *out = cat;
+        return 0;
+    }
     if ((flags & DOM_CATALOG_READONLY) && stat(cfg->catalog.path, &sb) != 0) {
         if (errno == ENOENT)
             return dom_error_set(DOM_ENOTFOUND, "catalog %s does not exist yet", cfg->catalog.path);
@@ -132,6 +140,8 @@ static int has_directory(dom_catalog *cat)
 
 int dom_catalog_scan_directory(dom_catalog *cat, dom_directory_cb cb, void *payload)
 {
+    if (cat->pg)
+        return dom_catpg_scan_directory(cat, cb, payload);
     sqlite3_stmt *st;
     int rc;
     if (!has_directory(cat))
@@ -154,6 +164,8 @@ int dom_catalog_scan_directory(dom_catalog *cat, dom_directory_cb cb, void *payl
 
 int dom_catalog_directory_count(dom_catalog *cat, int64_t *out)
 {
+    if (cat->pg)
+        return dom_catpg_directory_count(cat, out);
     sqlite3_stmt *st;
     *out = 0;
     if (!has_directory(cat))
@@ -169,6 +181,8 @@ int dom_catalog_directory_count(dom_catalog *cat, int64_t *out)
 
 int dom_catalog_locate(dom_catalog *cat, const char *key, dom_location *out)
 {
+    if (cat->pg)
+        return dom_catpg_locate(cat, key, out);
     sqlite3_stmt *st;
     memset(out, 0, sizeof(*out));
     if (!has_directory(cat))
@@ -195,6 +209,8 @@ int dom_catalog_locate(dom_catalog *cat, const char *key, dom_location *out)
 int dom_catalog_put(dom_catalog *cat, const char *key, const char *region, int64_t epoch,
                     const char *state)
 {
+    if (cat->pg)
+        return dom_catpg_put(cat, key, region, epoch, state);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(cat->db, "INSERT OR REPLACE INTO directory VALUES (?1, ?2, ?3, ?4)", -1,
                            &st, NULL) != SQLITE_OK)
@@ -224,11 +240,15 @@ static int exec_sql(dom_catalog *cat, const char *sql)
 
 int dom_catalog_begin(dom_catalog *cat)
 {
+    if (cat->pg)
+        return dom_catpg_begin(cat);
     return exec_sql(cat, "BEGIN IMMEDIATE");
 }
 
 int dom_catalog_commit(dom_catalog *cat)
 {
+    if (cat->pg)
+        return dom_catpg_commit(cat);
     int rc = exec_sql(cat, "COMMIT");
     if (rc < 0)
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
@@ -237,6 +257,10 @@ int dom_catalog_commit(dom_catalog *cat)
 
 void dom_catalog_rollback(dom_catalog *cat)
 {
+    if (cat->pg) {
+        dom_catpg_rollback(cat);
+        return;
+    }
     if (!sqlite3_get_autocommit(cat->db))
         sqlite3_exec(cat->db, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -258,9 +282,11 @@ static int run(dom_catalog *cat, sqlite3_stmt *st, const char *what)
 int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src, const char *dst,
                              const char *const *keys, size_t n, int64_t *id)
 {
+    if (cat->pg)
+        return dom_catpg_batch_create(cat, wave, src, dst, keys, n, id);
     sqlite3_stmt *st;
     int rc;
-    double t = now_sec();
+    double t = dom__now_sec();
     if ((rc = prep(cat, &st,
                    "INSERT INTO batches (wave, src, dst, step, tenants, created_at, "
                    "updated_at) VALUES (?1, ?2, ?3, 'new', ?4, ?5, ?5)")) < 0)
@@ -291,6 +317,8 @@ int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src
 
 int dom_catalog_batches(dom_catalog *cat, const char *where_step, int64_t **ids, size_t *n)
 {
+    if (cat->pg)
+        return dom_catpg_batches(cat, where_step, ids, n);
     sqlite3_stmt *st;
     int rc;
     *ids = NULL;
@@ -331,6 +359,8 @@ void dom_batch_free(dom_batch *b)
 
 int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
 {
+    if (cat->pg)
+        return dom_catpg_batch_load(cat, id, b);
     sqlite3_stmt *st;
     int rc;
     memset(b, 0, sizeof(*b));
@@ -399,6 +429,8 @@ int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
 
 int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b)
 {
+    if (cat->pg)
+        return dom_catpg_batch_update(cat, b);
     sqlite3_stmt *st;
     int rc;
     if ((rc = prep(cat, &st,
@@ -416,13 +448,15 @@ int dom_catalog_batch_update(dom_catalog *cat, const dom_batch *b)
     sqlite3_bind_text(st, 8, b->schema_sig, -1, SQLITE_STATIC);
     sqlite3_bind_double(st, 9, b->pause_ms);
     sqlite3_bind_text(st, 10, b->error, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st, 11, now_sec());
+    sqlite3_bind_double(st, 11, dom__now_sec());
     sqlite3_bind_int(st, 12, b->logged);
     return run(cat, st, "cannot update batch");
 }
 
 int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state)
 {
+    if (cat->pg)
+        return dom_catpg_set_state(cat, batch, state);
     sqlite3_stmt *st;
     int rc;
     if ((rc = prep(cat, &st,
@@ -436,6 +470,8 @@ int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state)
 
 int dom_catalog_flip(dom_catalog *cat, dom_batch *b)
 {
+    if (cat->pg)
+        return dom_catpg_flip(cat, b);
     sqlite3_stmt *st;
     int rc;
     if ((rc = dom_catalog_begin(cat)) < 0)
@@ -449,7 +485,7 @@ int dom_catalog_flip(dom_catalog *cat, dom_batch *b)
     if ((rc = run(cat, st, "cannot flip directory")) < 0)
         goto fail;
     snprintf(b->step, sizeof(b->step), "flipped");
-    b->flipped_at = now_sec();
+    b->flipped_at = dom__now_sec();
     if ((rc = dom_catalog_batch_update(cat, b)) < 0)
         goto fail;
     if ((rc = prep(cat, &st, "UPDATE batches SET flipped_at = ?2 WHERE id = ?1")) < 0)
@@ -494,6 +530,8 @@ static int stream_entries(dom_catalog *cat, const char *sql, const char *param, 
 
 int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload)
 {
+    if (cat->pg)
+        return dom_catpg_busy_tenants(cat, cb, payload);
     return stream_entries(cat,
                           "SELECT bt.tenant FROM batch_tenants bt JOIN batches b ON b.id = "
                           "bt.batch WHERE b.step NOT IN ('done', 'failed')",
@@ -502,6 +540,8 @@ int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payloa
 
 int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
 {
+    if (cat->pg)
+        return dom_catpg_wave_tenants(cat, wave, cb, payload);
     return stream_entries(cat,
                           "SELECT bt.tenant, b.src, d.epoch, d.region FROM batch_tenants bt JOIN "
                           "batches b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant "
@@ -512,6 +552,8 @@ int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_c
 
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb, void *payload)
 {
+    if (cat->pg)
+        return dom_catpg_wave_members(cat, wave, cb, payload);
     return stream_entries(cat,
                           "SELECT DISTINCT d.tenant, d.region, d.epoch, d.state FROM batch_tenants "
                           "bt JOIN batches b ON b.id = bt.batch JOIN directory d ON d.tenant = "
@@ -537,6 +579,8 @@ void dom_log_hash(const char *prev, const char *entry, char out[65])
 
 int dom_catalog_log_next(dom_catalog *cat, int64_t *seq, char prev[65])
 {
+    if (cat->pg)
+        return dom_catpg_log_next(cat, seq, prev);
     sqlite3_stmt *st;
     int rc;
     if ((rc = prep(cat, &st, "SELECT seq, hash FROM transfer_log ORDER BY seq DESC LIMIT 1")) < 0)
@@ -557,6 +601,8 @@ int dom_catalog_log_next(dom_catalog *cat, int64_t *seq, char prev[65])
 int dom_catalog_log_write(dom_catalog *cat, int64_t seq, const char *entry, const char *prev,
                           char hash[65])
 {
+    if (cat->pg)
+        return dom_catpg_log_write(cat, seq, entry, prev, hash);
     sqlite3_stmt *st;
     int rc;
     dom_log_hash(prev, entry, hash);
@@ -578,6 +624,8 @@ int dom_catalog_log_write(dom_catalog *cat, int64_t seq, const char *entry, cons
 
 int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload)
 {
+    if (cat->pg)
+        return dom_catpg_log_scan(cat, cb, payload);
     sqlite3_stmt *st;
     int rc;
     if (sqlite3_table_column_metadata(cat->db, NULL, "transfer_log", "seq", NULL, NULL, NULL, NULL,
@@ -600,6 +648,8 @@ int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload)
 
 int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65])
 {
+    if (cat->pg)
+        return dom_catpg_log_head(cat, seq, hash);
     sqlite3_stmt *st;
     *seq = 0;
     hash[0] = '\0';
@@ -618,7 +668,80 @@ int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65])
     return 0;
 }
 
-sqlite3 *dom_catalog__db(dom_catalog *cat)
+/* ---- several movers ---------------------------------------------------------------- */
+
+int dom_catalog_shared(const dom_catalog *cat)
 {
-    return cat->db;
+    return cat->pg != NULL;
+}
+
+int dom_catalog_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id)
+{
+    if (cat->pg)
+        return dom_catpg_claim(cat, ids, n, id);
+    return dom_error_set(DOM_EUNSUPPORTED, "an SQLite catalog has one mover: nothing to claim");
+}
+
+int dom_catalog_release(dom_catalog *cat, int64_t id)
+{
+    return cat->pg ? dom_catpg_release(cat, id) : 0;
+}
+
+int dom_catalog_release_all(dom_catalog *cat)
+{
+    return cat->pg ? dom_catpg_release_all(cat) : 0;
+}
+
+int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count)
+{
+    if (cat->pg)
+        return dom_catpg_unfinished_among(cat, ids, n, count);
+    *count = 0;
+    for (size_t i = 0; i < n; i++) {
+        dom_batch b;
+        int rc = dom_catalog_batch_load(cat, ids[i], &b);
+        if (rc < 0)
+            return rc;
+        *count += strcmp(b.step, "done") != 0 && strcmp(b.step, "failed") != 0;
+        dom_batch_free(&b);
+    }
+    return 0;
+}
+
+int dom_catalog_wave_unfinished(dom_catalog *cat, const char *wave, int64_t **ids, size_t *n)
+{
+    if (cat->pg)
+        return dom_catpg_wave_unfinished(cat, wave, ids, n);
+    return dom_error_set(DOM_EUNSUPPORTED, "an SQLite catalog has one mover");
+}
+
+int dom_catalog_plan_lock(dom_catalog *cat, int lock)
+{
+    /* an SQLite catalog is held by one process (apply's lock file) */
+    return cat->pg ? dom_catpg_plan_lock(cat, lock) : 0;
+}
+
+int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload)
+{
+    if (cat->pg)
+        return dom_catpg_query(cat, sql, cb, payload);
+    sqlite3_stmt *st;
+    int rc;
+    if (!has_directory(cat))
+        return 0; /* a catalog created by a reader: nothing in it yet */
+    if ((rc = prep(cat, &st, sql)) < 0)
+        return rc;
+    int nc = sqlite3_column_count(st) < 32 ? sqlite3_column_count(st) : 32;
+    const char *vals[32];
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        for (int c = 0; c < nc; c++)
+            vals[c] = (const char *)sqlite3_column_text(st, c);
+        int r = cb(nc, vals, payload);
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read");
 }

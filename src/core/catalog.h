@@ -1,7 +1,8 @@
 /*
  * catalog.h - the control plane's own database: the directory (tenant ->
- * home region, epoch, state).  SQLite file; a PostgreSQL catalog comes with
- * the several-movers work.
+ * home region, epoch, state), the move journal and the transfer log.  An
+ * SQLite file (one mover at a time), or a PostgreSQL server shared by
+ * several movers (catalog_pg.c: batches claimed under leases).
  */
 #ifndef DOM_CATALOG_H
 #define DOM_CATALOG_H
@@ -86,6 +87,29 @@ typedef int (*dom_log_cb)(int64_t seq, const char *entry, const char *prev, cons
 int dom_catalog_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload);
 /* The head as the catalog recorded it (0 and "" when none). */
 int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65]);
+
+/* ---- several movers (PostgreSQL catalog) ---- */
+
+/* True when several movers may share this catalog (PostgreSQL). */
+int dom_catalog_shared(const dom_catalog *cat);
+/* Claims one of `ids` that is unfinished and not held by a live lease
+ * (FOR UPDATE SKIP LOCKED); DOM_ENOTFOUND when none is free. */
+int dom_catalog_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id);
+/* Gives a claimed batch back; release_all: every batch this process
+ * holds (at the end of apply, also after Ctrl-C). */
+int dom_catalog_release(dom_catalog *cat, int64_t id);
+int dom_catalog_release_all(dom_catalog *cat);
+/* How many of `ids` are unfinished (by anyone). */
+int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count);
+/* The unfinished batches of a wave. */
+int dom_catalog_wave_unfinished(dom_catalog *cat, const char *wave, int64_t **ids, size_t *n);
+/* Holds (1) or releases (0) the planning lock: one mover plans at a time. */
+int dom_catalog_plan_lock(dom_catalog *cat, int lock);
+
+/* Runs a read-only query written in SQL both engines accept; each row's
+ * values come as text (NULL for SQL NULL). */
+typedef int (*dom_row_cb)(int ncols, const char *const *vals, void *payload);
+int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload);
 
 /* Streams the directory entries of every tenant of a wave's batches. */
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,

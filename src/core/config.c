@@ -718,8 +718,8 @@ static void parse_waves(parser *p, yaml_node_t *n)
 static void parse_options(parser *p, yaml_node_t *n)
 {
     static const char *const keys[] = {"batch_tenants", "workers", "max_rows_per_second",
-                                       "retain_source", NULL};
-    yaml_node_t *f[4];
+                                       "retain_source", "lease",   NULL};
+    yaml_node_t *f[5];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -740,6 +740,14 @@ static void parse_options(parser *p, yaml_node_t *n)
                  scalar(f[3]));
         else
             cfg->options.retain_source_sec = d;
+    }
+    if (f[4] && expect(p, f[4], YAML_SCALAR_NODE, "options.lease") == 0) {
+        long d = dom_parse_duration(scalar(f[4]));
+        if (d < 1)
+            perr(p, f[4], "options.lease must be a duration of 1s or more, such as 30s, got \"%s\"",
+                 scalar(f[4]));
+        else
+            cfg->options.lease_sec = d;
     }
 }
 

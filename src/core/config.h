@@ -81,6 +81,7 @@ typedef struct dom_config {
         long workers;
         double max_rows_per_second;
         long retain_source_sec;
+        long lease_sec; /* a mover's hold on a batch (PostgreSQL catalog); 0: 30 s */
     } options;
     dom_latency_override *latency;
     size_t nlatency;

@@ -1393,7 +1393,56 @@ typedef struct pool {
     dom_apply_stats *stats;
     int rc;
     char err[2048];
+    int shared;   /* a catalog of several movers: batches are claimed */
+    int64_t *ran; /* the batches this process ran (shared) */
+    size_t nran;
 } pool;
+
+/* How long a mover without a free batch waits before it looks again (for
+ * batches of other movers to end, or their leases to expire). */
+#define CLAIM_WAIT_US 300000
+
+/* The next batch for a worker: the next of the list, or, with a shared
+ * catalog, one claimed from it (waiting while other movers still hold
+ * some); 0 when there is none left. */
+static int next_batch(pool *p, worker *w, int64_t *id)
+{
+    *id = 0;
+    if (!p->shared) {
+        pthread_mutex_lock(&p->mu);
+        int stop = p->rc < 0 || p->next >= p->n || dom_interrupted;
+        if (!stop)
+            *id = p->ids[p->next++];
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        int stop = p->rc < 0 || dom_interrupted;
+        pthread_mutex_unlock(&p->mu);
+        if (stop)
+            return 0;
+        int rc = dom_catalog_claim(w->cat, p->ids, p->n, id);
+        if (rc == 0) {
+            pthread_mutex_lock(&p->mu);
+            int64_t *g = dom_realloc(p->ran, (p->nran + 1) * sizeof(int64_t));
+            if (g) {
+                p->ran = g;
+                p->ran[p->nran++] = *id;
+            }
+            pthread_mutex_unlock(&p->mu);
+            return g ? 0 : DOM_ENOMEM;
+        }
+        if (rc != DOM_ENOTFOUND)
+            return rc;
+        int64_t left = 0;
+        if ((rc = dom_catalog_unfinished_among(w->cat, p->ids, p->n, &left)) < 0)
+            return rc;
+        if (left == 0)
+            return 0;
+        usleep(CLAIM_WAIT_US);
+    }
+}
 
 static void *pool_main(void *arg)
 {
@@ -1401,16 +1450,11 @@ static void *pool_main(void *arg)
     worker w = {0};
     w.cfg = p->cfg;
     int rc = dom_catalog_open(&w.cat, p->cfg, 0);
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        int stop = p->rc < 0 || p->next >= p->n || dom_interrupted || rc < 0;
-        int64_t id = stop ? 0 : p->ids[p->next++];
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
+    while (rc == 0) {
+        int64_t id;
+        if ((rc = next_batch(p, &w, &id)) < 0 || id == 0)
             break;
         rc = run_batch(&w, id, p->stats, &p->mu, p->o);
-        if (rc < 0)
-            break;
     }
     if (rc < 0) {
         pthread_mutex_lock(&p->mu);
@@ -1424,10 +1468,12 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-static int run_pool(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
-                    dom_apply_stats *stats)
+/* Runs the batches `ids` with the configured workers.  With a shared
+ * catalog, *ran (when asked) gets the batches this process ran. */
+static int run_pool_ex(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
+                       dom_apply_stats *stats, int shared, int64_t **ran, size_t *nran)
 {
-    pool p = {cfg, o, ids, n, 0, PTHREAD_MUTEX_INITIALIZER, stats, 0, ""};
+    pool p = {cfg, o, ids, n, 0, PTHREAD_MUTEX_INITIALIZER, stats, 0, "", shared, NULL, 0};
     int nw = o->workers > 0 ? o->workers : (int)cfg->options.workers;
     if (nw < 1)
         nw = 1;
@@ -1442,12 +1488,19 @@ static int run_pool(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids
         pool_main(&p);
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
+    if (ran) {
+        *ran = p.ran;
+        *nran = p.nran;
+    } else {
+        dom_free(p.ran);
+    }
     if (p.rc < 0)
         dom_error_set(p.rc, "%s", p.err);
-    else if (dom_interrupted && p.next < p.n)
+    else if (dom_interrupted && (shared || p.next < p.n))
         return dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
     return p.rc;
 }
+
 
 /* ---- planning batches ------------------------------------------------------------ */
 
@@ -1700,6 +1753,18 @@ static int check_regions(const dom_config *cfg)
     return 0;
 }
 
+/* The unfinished batches of wave PREFIX+NAME (replacing *ids). */
+static int shared_wave(dom_catalog *cat, const char *prefix, const char *name, int64_t **ids,
+                       size_t *n)
+{
+    char wave[160];
+    snprintf(wave, sizeof(wave), "%s%s", prefix, name);
+    dom_free(*ids);
+    *ids = NULL;
+    *n = 0;
+    return dom_catalog_wave_unfinished(cat, wave, ids, n);
+}
+
 static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
 {
     dom_catalog *cat = NULL;
@@ -1712,6 +1777,9 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         return rc;
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)
         return rc;
+    int shared = dom_catalog_shared(cat);
+    int64_t *ran = NULL;
+    size_t nran = 0;
     int64_t dir = 0;
     if ((rc = dom_catalog_directory_count(cat, &dir)) < 0)
         goto done;
@@ -1723,7 +1791,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         if ((rc = dom_catalog_batches(cat, "flipped", &ids, &nids)) < 0)
             goto done;
         if (nids)
-            rc = run_pool(cfg, o, ids, nids, stats);
+            rc = run_pool_ex(cfg, o, ids, nids, stats, shared, NULL, NULL);
         goto done;
     }
     /* unfinished batches first, whatever their wave */
@@ -1731,14 +1799,20 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         goto done;
     if (nids && o->on_planned)
         o->on_planned("(resumed)", (int64_t)nids, -1, o->payload);
-    if (!o->dry_run && nids && (rc = run_pool(cfg, o, ids, nids, stats)) < 0)
+    if (!o->dry_run && nids && (rc = run_pool_ex(cfg, o, ids, nids, stats, shared, NULL, NULL)) < 0)
         goto done;
     dom_free(ids);
     ids = NULL;
     nids = 0;
     if (o->rollback) {
-        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
+        /* one mover plans at a time; the others then find the batches */
+        if (shared && !o->dry_run && (rc = dom_catalog_plan_lock(cat, 1)) < 0)
             goto done;
+        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0) {
+            if (shared && !o->dry_run)
+                dom_catalog_plan_lock(cat, 0);
+            goto done;
+        }
         if (busy.n)
             qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
         int64_t tenants = 0;
@@ -1746,12 +1820,17 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
             rc = 0;
             goto done;
         }
-        if ((rc = plan_rollback(cat, cfg, o->wave, &busy, &ids, &nids, &tenants)) < 0)
+        rc = plan_rollback(cat, cfg, o->wave, &busy, &ids, &nids, &tenants);
+        if (shared)
+            dom_catalog_plan_lock(cat, 0);
+        if (rc < 0)
             goto done;
         stats->batches_planned += (int64_t)nids;
         if (o->on_planned)
             o->on_planned(o->wave, (int64_t)nids, tenants, o->payload);
-        if (nids && (rc = run_pool(cfg, o, ids, nids, stats)) < 0)
+        if (shared && (rc = shared_wave(cat, "rollback:", o->wave, &ids, &nids)) < 0)
+            goto done;
+        if (nids && (rc = run_pool_ex(cfg, o, ids, nids, stats, shared, NULL, NULL)) < 0)
             goto done;
         goto done;
     }
@@ -1764,8 +1843,13 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         }
         busy_free(&busy);
         memset(&busy, 0, sizeof(busy));
-        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0)
+        if (shared && !o->dry_run && (rc = dom_catalog_plan_lock(cat, 1)) < 0)
             goto done;
+        if ((rc = dom_catalog_busy_tenants(cat, busy_add, &busy)) < 0) {
+            if (shared && !o->dry_run)
+                dom_catalog_plan_lock(cat, 0);
+            goto done;
+        }
         if (busy.n)
             qsort(busy.keys, busy.n, sizeof(char *), cmp_str);
         int64_t tenants = 0;
@@ -1780,18 +1864,30 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
             dom_plan_free(p);
             continue;
         }
-        if ((rc = plan_wave(cat, cfg, w, &busy, &ids, &nids, &tenants)) < 0)
+        rc = plan_wave(cat, cfg, w, &busy, &ids, &nids, &tenants);
+        if (shared)
+            dom_catalog_plan_lock(cat, 0);
+        if (rc < 0)
             goto done;
         stats->batches_planned += (int64_t)nids;
         if (o->on_planned)
             o->on_planned(cfg->waves[w].name, (int64_t)nids, tenants, o->payload);
-        /* the wave's batches flip; their sources are erased together */
+        /* with several movers: every unfinished batch of the wave, whoever
+         * planned it */
+        if (shared && (rc = shared_wave(cat, "", cfg->waves[w].name, &ids, &nids)) < 0)
+            goto done;
+        /* the wave's batches flip; their sources are erased together (each
+         * mover erases the batches it ran) */
         dom_apply_opts wo = *o;
         wo.defer_erase = 1;
         if (nids) {
-            if ((rc = run_pool(cfg, &wo, ids, nids, stats)) < 0)
+            dom_free(ran);
+            ran = NULL;
+            nran = 0;
+            if ((rc = run_pool_ex(cfg, &wo, ids, nids, stats, shared, &ran, &nran)) < 0)
                 goto done;
-            if ((rc = erase_wave(cfg, ids, nids, o, stats)) < 0)
+            if ((shared ? nran : nids) &&
+                (rc = erase_wave(cfg, shared ? ran : ids, shared ? nran : nids, o, stats)) < 0)
                 goto done;
         }
         dom_free(ids);
@@ -1800,7 +1896,10 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     }
     rc = 0;
 done:
+    if (shared)
+        dom_catalog_release_all(cat);
     dom_free(ids);
+    dom_free(ran);
     busy_free(&busy);
     dom_catalog_close(cat);
     if (rc == 0 && stats->batches_failed)
