@@ -692,17 +692,19 @@ int dom_catalog_release_all(dom_catalog *cat)
     return cat->pg ? dom_catpg_release_all(cat) : 0;
 }
 
-int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count)
+int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
+                                 int64_t *count)
 {
     if (cat->pg)
-        return dom_catpg_unfinished_among(cat, ids, n, count);
+        return dom_catpg_unfinished_among(cat, ids, n, retained, count);
     *count = 0;
     for (size_t i = 0; i < n; i++) {
         dom_batch b;
         int rc = dom_catalog_batch_load(cat, ids[i], &b);
         if (rc < 0)
             return rc;
-        *count += strcmp(b.step, "done") != 0 && strcmp(b.step, "failed") != 0;
+        *count += strcmp(b.step, "done") != 0 && strcmp(b.step, "failed") != 0 &&
+                  !(retained && strcmp(b.step, "flipped") == 0);
         dom_batch_free(&b);
     }
     return 0;

@@ -99,8 +99,10 @@ int dom_catalog_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *i
  * holds (at the end of apply, also after Ctrl-C). */
 int dom_catalog_release(dom_catalog *cat, int64_t id);
 int dom_catalog_release_all(dom_catalog *cat);
-/* How many of `ids` are unfinished (by anyone). */
-int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count);
+/* How many of `ids` are unfinished and not held by this process (not
+ * counting flipped batches when sources are retained). */
+int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
+                                 int64_t *count);
 /* The unfinished batches of a wave. */
 int dom_catalog_wave_unfinished(dom_catalog *cat, const char *wave, int64_t **ids, size_t *n);
 /* Holds (1) or releases (0) the planning lock: one mover plans at a time. */

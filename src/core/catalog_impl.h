@@ -42,7 +42,8 @@ int dom_catpg_batch_update(dom_catalog *cat, const dom_batch *b);
 int dom_catpg_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id);
 int dom_catpg_release(dom_catalog *cat, int64_t id);
 int dom_catpg_release_all(dom_catalog *cat);
-int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count);
+int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
+                               int64_t *count);
 int dom_catpg_plan_lock(dom_catalog *cat, int lock);
 int dom_catpg_set_state(dom_catalog *cat, int64_t batch, const char *state);
 int dom_catpg_flip(dom_catalog *cat, dom_batch *b);

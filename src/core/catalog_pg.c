@@ -65,9 +65,11 @@ static const char PG_CATALOG_SCHEMA[] =
     ");\n"
     "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON domicile_catalog.batch_tenants (tenant);\n";
 
-/* One key for the advisory locks of domicile's catalog (schema creation,
- * planning, the transfer log's head): "domicile" in ASCII. */
-#define CATALOG_LOCK "7237954614216435045"
+/* Keys of the catalog's advisory locks: "domicile" in ASCII, plus one for
+ * creating the schema, planning, and appending to the transfer log. */
+#define LOCK_SCHEMA "7237954614216435045"
+#define LOCK_PLAN   "7237954614216435046"
+#define LOCK_LOG    "7237954614216435047"
 
 static int pg_fail(dom_catalog *cat, const char *what, PGresult *r)
 {
@@ -90,7 +92,8 @@ static int pg_fail(dom_catalog *cat, const char *what, PGresult *r)
 static int q(dom_catalog *cat, const char *what, const char *sql, int n, const char *const *pv,
              PGresult **out)
 {
-    PGresult *r = PQexecParams(cat->pg, sql, n, NULL, pv, NULL, NULL, 0);
+    /* without parameters, the simple protocol: several statements at once */
+    PGresult *r = n ? PQexecParams(cat->pg, sql, n, NULL, pv, NULL, NULL, 0) : PQexec(cat->pg, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         return pg_fail(cat, what, r);
@@ -149,9 +152,17 @@ int dom_catpg_open(dom_catalog *cat, const char *conninfo)
           "SET client_min_messages = warning; SET search_path = domicile_catalog", 0, NULL, NULL);
     if (rc < 0)
         return rc;
+    PGresult *r = NULL;
+    if ((rc = q(cat, "cannot read the catalog",
+                "SELECT to_regclass('domicile_catalog.batches') IS NOT NULL", 0, NULL, &r)) < 0)
+        return rc;
+    int exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    if (exists)
+        return 0;
     /* several movers may start at once: one creates the schema */
-    if ((rc = q(cat, "cannot create schema",
-                "BEGIN; SELECT pg_advisory_xact_lock(" CATALOG_LOCK ")", 0, NULL, NULL)) < 0)
+    if ((rc = q(cat, "cannot create schema", "BEGIN; SELECT pg_advisory_xact_lock(" LOCK_SCHEMA ")",
+                0, NULL, NULL)) < 0)
         return rc;
     if ((rc = q(cat, "cannot create schema", PG_CATALOG_SCHEMA, 0, NULL, NULL)) < 0) {
         PQclear(PQexec(cat->pg, "ROLLBACK"));
@@ -557,20 +568,24 @@ int dom_catpg_release(dom_catalog *cat, int64_t id)
              pv, NULL);
 }
 
-int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *count)
+int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
+                               int64_t *count)
 {
     dom_buf arr = DOM_BUF_INIT;
     dom_buf_putc(&arr, '{');
     for (size_t i = 0; i < n; i++)
         dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)ids[i]);
     dom_buf_putc(&arr, '}');
-    const char *pv[1] = {dom_buf_cstr(&arr)};
+    const char *pv[3] = {dom_buf_cstr(&arr), cat->owner, retained ? "true" : "false"};
     PGresult *r = NULL;
+    /* this process's own batches are in its hands already; retained
+     * sources wait for their time, not for a mover */
     int rc = arr.oom ? DOM_ENOMEM
                      : q(cat, "cannot list batches",
                          "SELECT count(*) FROM batches WHERE id = ANY ($1::bigint[]) AND step "
-                         "NOT IN ('done', 'failed')",
-                         1, pv, &r);
+                         "NOT IN ('done', 'failed') AND owner IS DISTINCT FROM $2 AND "
+                         "NOT (step = 'flipped' AND $3::bool)",
+                         3, pv, &r);
     dom_buf_free(&arr);
     if (rc < 0)
         return rc;
@@ -582,8 +597,8 @@ int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, i
 int dom_catpg_plan_lock(dom_catalog *cat, int lock)
 {
     return q(cat, "cannot lock the plan",
-             lock ? "SELECT pg_advisory_lock(" CATALOG_LOCK ")"
-                  : "SELECT pg_advisory_unlock(" CATALOG_LOCK ")",
+             lock ? "SELECT pg_advisory_lock(" LOCK_PLAN ")"
+                  : "SELECT pg_advisory_unlock(" LOCK_PLAN ")",
              0, NULL, NULL);
 }
 
@@ -669,8 +684,8 @@ int dom_catpg_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb 
 int dom_catpg_log_next(dom_catalog *cat, int64_t *seq, char prev[65])
 {
     /* one writer of the log at a time, until the transaction ends */
-    int rc = q(cat, "cannot lock the transfer log",
-               "SELECT pg_advisory_xact_lock(" CATALOG_LOCK ")", 0, NULL, NULL);
+    int rc = q(cat, "cannot lock the transfer log", "SELECT pg_advisory_xact_lock(" LOCK_LOG ")", 0,
+               NULL, NULL);
     if (rc < 0)
         return rc;
     PGresult *r = NULL;

@@ -1436,7 +1436,8 @@ static int next_batch(pool *p, worker *w, int64_t *id)
         if (rc != DOM_ENOTFOUND)
             return rc;
         int64_t left = 0;
-        if ((rc = dom_catalog_unfinished_among(w->cat, p->ids, p->n, &left)) < 0)
+        if ((rc = dom_catalog_unfinished_among(w->cat, p->ids, p->n,
+                                               p->cfg->options.retain_source_sec > 0, &left)) < 0)
             return rc;
         if (left == 0)
             return 0;
@@ -1500,7 +1501,6 @@ static int run_pool_ex(const dom_config *cfg, const dom_apply_opts *o, int64_t *
         return dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
     return p.rc;
 }
-
 
 /* ---- planning batches ------------------------------------------------------------ */
 
@@ -1778,8 +1778,6 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)
         return rc;
     int shared = dom_catalog_shared(cat);
-    int64_t *ran = NULL;
-    size_t nran = 0;
     int64_t dir = 0;
     if ((rc = dom_catalog_directory_count(cat, &dir)) < 0)
         goto done;
@@ -1876,18 +1874,15 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
          * planned it */
         if (shared && (rc = shared_wave(cat, "", cfg->waves[w].name, &ids, &nids)) < 0)
             goto done;
-        /* the wave's batches flip; their sources are erased together (each
-         * mover erases the batches it ran) */
+        /* the wave's batches flip; their sources are erased together.  With
+         * several movers each batch erases its source itself: a mover
+         * never holds a flipped batch while it waits for the others. */
         dom_apply_opts wo = *o;
-        wo.defer_erase = 1;
+        wo.defer_erase = !shared;
         if (nids) {
-            dom_free(ran);
-            ran = NULL;
-            nran = 0;
-            if ((rc = run_pool_ex(cfg, &wo, ids, nids, stats, shared, &ran, &nran)) < 0)
+            if ((rc = run_pool_ex(cfg, &wo, ids, nids, stats, shared, NULL, NULL)) < 0)
                 goto done;
-            if ((shared ? nran : nids) &&
-                (rc = erase_wave(cfg, shared ? ran : ids, shared ? nran : nids, o, stats)) < 0)
+            if (!shared && (rc = erase_wave(cfg, ids, nids, o, stats)) < 0)
                 goto done;
         }
         dom_free(ids);
@@ -1899,7 +1894,6 @@ done:
     if (shared)
         dom_catalog_release_all(cat);
     dom_free(ids);
-    dom_free(ran);
     busy_free(&busy);
     dom_catalog_close(cat);
     if (rc == 0 && stats->batches_failed)

@@ -5,6 +5,7 @@
  * takes all of it out again.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/catalog.h"
@@ -147,9 +148,45 @@ typedef struct fill_ctx {
     dom_prepare_report *rep;
 } fill_ctx;
 
+/* The keys the directory knows already. */
+typedef struct keyset {
+    char **keys;
+    size_t n, cap;
+} keyset;
+
+static int known_add(const char *key, size_t len, const char *region, int64_t epoch,
+                     const char *state, void *payload)
+{
+    (void)region;
+    (void)epoch;
+    (void)state;
+    keyset *k = payload;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 1024;
+        char **g = dom_realloc(k->keys, cap * sizeof(char *));
+        if (!g)
+            return DOM_ENOMEM;
+        k->keys = g;
+        k->cap = cap;
+    }
+    char *c = dom_malloc(len + 1);
+    if (!c)
+        return DOM_ENOMEM;
+    memcpy(c, key, len);
+    c[len] = '\0';
+    k->keys[k->n++] = c;
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
 {
     regions r;
+    keyset known = {0};
     dom_plan *p = NULL;
     dom_catalog *cat = NULL;
     char(*countries)[3] = NULL;
@@ -176,20 +213,18 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
     /* the directory: every tenant where it is now; known tenants keep their entry */
     if ((rc = dom_plan_build_ex(&p, cfg, DOM_PLAN_TENANTS_ONLY)) < 0)
         goto done;
-    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 || (rc = dom_catalog_begin(cat)) < 0)
+    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 ||
+        (rc = dom_catalog_scan_directory(cat, known_add, &known)) < 0 ||
+        (rc = dom_catalog_begin(cat)) < 0)
         goto done;
+    if (known.n)
+        qsort(known.keys, known.n, sizeof(char *), cmp_key);
     for (size_t i = 0; i < p->ntenants; i++) {
         const dom_plan_tenant *t = &p->tenants[i];
-        dom_location loc;
         const char *key = p->keys + t->key_off;
-        int found = dom_catalog_locate(cat, key, &loc);
-        if (found == 0) {
+        if (known.n && bsearch(&key, known.keys, known.n, sizeof(char *), cmp_key)) {
             out->tenants_known++;
             continue;
-        }
-        if (found != DOM_ENOTFOUND) {
-            rc = found;
-            break;
         }
         if ((rc = dom_catalog_put(cat, key, cfg->regions[t->cur].name, 1, "home")) < 0)
             break;
@@ -200,6 +235,9 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
     else
         rc = dom_catalog_commit(cat);
 done:
+    for (size_t i = 0; i < known.n; i++)
+        dom_free(known.keys[i]);
+    dom_free(known.keys);
     dom_free(countries);
     dom_plan_free(p);
     dom_catalog_close(cat);

@@ -358,9 +358,9 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
         }
         PQclear(r);
     }
-    if (n >= 1000)
-        return exec(s, NULL, "ANALYZE pg_temp.domicile_keys");
-    return 0;
+    /* without statistics the planner guesses thousands of keys and scans
+     * whole tables instead of probing their indexes */
+    return exec(s, NULL, "ANALYZE pg_temp.domicile_keys");
 }
 
 static int is_retryable(PGresult *r)
