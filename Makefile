@@ -94,6 +94,7 @@ bench:
 	@$(MAKE) --no-print-directory all build/tests/tools/writer
 	bench/plan_1m.sh
 	bench/move_sqlite.sh
+	bench/move_pg.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
