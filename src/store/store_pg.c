@@ -339,6 +339,25 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
             "            ON CONFLICT DO NOTHING;\n"
             "    END IF;\n",
             cc, cc);
+    /* a tenant that is frozen or lives elsewhere is refused on a plain
+     * read: refusing is always safe, and a refused writer then holds no
+     * lock that the mover's next fence change would wait for */
+    dom_buf_puts(&b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
+                     "             WHERE tenant IN (k_old, k_new)\n"
+                     "             AND state IN ('frozen', 'moved', 'incoming') LOOP\n"
+                     "        IF f.state = 'frozen' THEN\n"
+                     "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
+                     "                MESSAGE = format('domicile: tenant %s is moving; retry', "
+                     "f.tenant);\n"
+                     "        END IF;\n"
+                     "        RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
+                     "            MESSAGE = format('domicile: tenant %s lives in region %s "
+                     "(epoch %s)',\n"
+                     "                             f.tenant, coalesce(f.home, '?'), "
+                     "coalesce(f.epoch, 0));\n"
+                     "    END LOOP;\n");
+    /* otherwise the decision is taken on the row under a share lock (the
+     * barrier, docs/mover.md) */
     dom_buf_puts(&b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
                      "             WHERE tenant IN (k_old, k_new) ORDER BY tenant FOR SHARE LOOP\n"
                      "        IF f.state = 'frozen' THEN\n"
