@@ -254,9 +254,12 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
 {
     int rc = 0, writing = 0;
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
+    /* without a row limit per write (PostgreSQL), one slice: one DELETE
+     * per table */
+    size_t slice = chunk ? ERASE_TENANTS : nkeys;
     *deleted = 0;
-    for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
-        size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
+    for (size_t off = 0; off < nkeys && rc == 0; off += slice) {
+        size_t n = nkeys - off < slice ? nkeys - off : slice;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
             break;
         for (size_t i = h->nmt; i-- > 0 && rc == 0;) {
