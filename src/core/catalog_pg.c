@@ -285,27 +285,15 @@ static int flush_puts(dom_catalog *cat)
              0, NULL, NULL);
 }
 
-static void copy_text(dom_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
-            dom_buf_putc(b, '\\');
-            dom_buf_putc(b, *s == '\t' ? 't' : *s == '\n' ? 'n' : *s == '\r' ? 'r' : '\\');
-        } else {
-            dom_buf_putc(b, *s);
-        }
-    }
-}
-
 int dom_catpg_put(dom_catalog *cat, const char *key, const char *region, int64_t epoch,
                   const char *state)
 {
     if (cat->in_tx) {
-        copy_text(&cat->puts, key);
+        dom_buf_put_copy(&cat->puts, key, strlen(key));
         dom_buf_putc(&cat->puts, '\t');
-        copy_text(&cat->puts, region);
+        dom_buf_put_copy(&cat->puts, region, strlen(region));
         dom_buf_printf(&cat->puts, "\t%lld\t", (long long)epoch);
-        copy_text(&cat->puts, state);
+        dom_buf_put_copy(&cat->puts, state, strlen(state));
         dom_buf_putc(&cat->puts, '\n');
         return cat->puts.oom ? DOM_ENOMEM : 0;
     }

@@ -97,14 +97,6 @@ char *dom_pk_json(const dom_move_table *t, const dom_value *row)
     return out;
 }
 
-static int unhex(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 int dom_pk_parse(const char *text, dom_value *out, int n, dom_buf *store)
 {
     json_error_t err;
@@ -142,10 +134,7 @@ int dom_pk_parse(const char *text, dom_value *out, int n, dom_buf *store)
             size_t hl = strlen(h);
             o->type = DOM_V_BLOB;
             o->n = hl / 2;
-            for (size_t k = 0; k + 1 < hl; k += 2) {
-                int hi = unhex(h[k]), lo = unhex(h[k + 1]);
-                dom_buf_putc(store, (char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo)));
-            }
+            dom_buf_put_unhex(store, h, hl);
         } else {
             json_decref(a);
             return dom_error_set(DOM_ERROR, "malformed primary key in the change log: %s", text);

@@ -196,10 +196,9 @@ static int pg_ok(PGconn *c, PGresult *r, ExecStatusType want, const char *what)
 /* Appends an SQLite value as a COPY text field. */
 static void field(dom_buf *b, sqlite3_stmt *st, int i)
 {
-    static const char hx[] = "0123456789abcdef";
     switch (sqlite3_column_type(st, i)) {
     case SQLITE_NULL:
-        dom_buf_puts(b, "\\N");
+        dom_buf_put_copy(b, NULL, 0);
         return;
     case SQLITE_INTEGER:
         dom_buf_printf(b, "%lld", (long long)sqlite3_column_int64(st, i));
@@ -207,28 +206,14 @@ static void field(dom_buf *b, sqlite3_stmt *st, int i)
     case SQLITE_FLOAT:
         dom_buf_printf(b, "%.17g", sqlite3_column_double(st, i));
         return;
-    case SQLITE_BLOB: {
-        const unsigned char *p = sqlite3_column_blob(st, i);
-        int n = sqlite3_column_bytes(st, i);
+    case SQLITE_BLOB:
+        /* bytea's hex form, its backslash escaped for COPY */
         dom_buf_puts(b, "\\\\x");
-        for (int k = 0; k < n; k++) {
-            dom_buf_putc(b, hx[p[k] >> 4]);
-            dom_buf_putc(b, hx[p[k] & 15]);
-        }
+        dom_buf_put_hex(b, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
         return;
-    }
-    default: {
-        const char *p = (const char *)sqlite3_column_text(st, i);
-        int n = sqlite3_column_bytes(st, i);
-        for (int k = 0; k < n; k++) {
-            char c = p[k];
-            if (c == '\\' || c == '\t' || c == '\n' || c == '\r') {
-                dom_buf_putc(b, '\\');
-                c = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
-            }
-            dom_buf_putc(b, c);
-        }
-    }
+    default:
+        dom_buf_put_copy(b, (const char *)sqlite3_column_text(st, i),
+                         (size_t)sqlite3_column_bytes(st, i));
     }
 }
 

@@ -140,6 +140,52 @@ static char *buf_take(dom_buf *b)
     return out;
 }
 
+/* ---- COPY plumbing -------------------------------------------------------------- */
+
+/* Reads the results of the last command to the end; the first failure is
+ * reported, the rest are dropped. */
+static int results(pg_store *s, const char *table, const char *what)
+{
+    PGresult *r;
+    int rc = 0;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
+            rc = fail(s, table, what, r);
+        else
+            PQclear(r);
+    }
+    return rc;
+}
+
+/* Ends a COPY FROM STDIN (abandoned unless ok) and reads its result. */
+static int copy_in_end(pg_store *s, int ok, const char *table, const char *what)
+{
+    PQputCopyEnd(s->conn, ok ? NULL : "domicile: the copy was abandoned");
+    return results(s, table, what);
+}
+
+/* Abandons a COPY FROM STDIN after a failure elsewhere, keeping the
+ * message of that failure. */
+static int copy_in_abandon(pg_store *s, int rc)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", dom_error_last());
+    copy_in_end(s, 0, NULL, "");
+    return dom_error_set(rc, "%s", msg);
+}
+
+/* Reads a COPY TO stream to its end and drops it, so that the connection
+ * serves the next call. */
+static void copy_out_drain(pg_store *s)
+{
+    char *line;
+    while (PQgetCopyData(s->conn, &line, 0) > 0)
+        PQfreemem(line);
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL)
+        PQclear(r);
+}
+
 /* ---- values ------------------------------------------------------------------- */
 
 static int unhex(int c)
@@ -172,10 +218,7 @@ static void decode(pg_class k, const char *p, size_t n, dom_value *v, dom_buf *s
     case PG_C_BYTEA:
         v->type = DOM_V_BLOB;
         if (n >= 2 && p[0] == '\\' && p[1] == 'x') {
-            for (size_t i = 2; i + 1 < n; i += 2) {
-                int hi = unhex(p[i]), lo = unhex(p[i + 1]);
-                dom_buf_putc(store, (char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo)));
-            }
+            dom_buf_put_unhex(store, p + 2, n - 2);
             v->n = store->len - *off;
         } else {
             dom_buf_put(store, p, n);
@@ -217,52 +260,13 @@ static const char *encode(const dom_value *v, pg_class k, dom_buf *tmp, size_t *
     case DOM_V_TEXT:
         dom_buf_put(tmp, v->p, v->n);
         break;
-    case DOM_V_BLOB: {
-        static const char hx[] = "0123456789abcdef";
+    case DOM_V_BLOB:
         dom_buf_puts(tmp, "\\x");
-        for (size_t i = 0; i < v->n; i++) {
-            unsigned char c = (unsigned char)v->p[i];
-            dom_buf_putc(tmp, hx[c >> 4]);
-            dom_buf_putc(tmp, hx[c & 15]);
-        }
+        dom_buf_put_hex(tmp, v->p, v->n);
         break;
-    }
     }
     *len = tmp->len;
     return dom_buf_cstr(tmp);
-}
-
-/* Appends a field in COPY text format. */
-static void copy_field(dom_buf *b, const char *p, size_t n)
-{
-    if (!p) {
-        dom_buf_puts(b, "\\N");
-        return;
-    }
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *esc = NULL;
-        switch (p[i]) {
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        default:
-            continue;
-        }
-        dom_buf_put(b, p + start, i - start);
-        dom_buf_puts(b, esc);
-        start = i + 1;
-    }
-    dom_buf_put(b, p + start, n - start);
 }
 
 /* Undoes COPY text escaping of one field into out (NUL-terminated). */
@@ -341,7 +345,7 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     dom_buf b = DOM_BUF_INIT;
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
-        copy_field(&b, keys[i], strlen(keys[i]));
+        dom_buf_put_copy(&b, keys[i], strlen(keys[i]));
         dom_buf_printf(&b, "\t%lld\n", (long long)(epochs ? epochs[i] : 0));
         if (b.len >= 65536 || i + 1 == n) {
             ok = !b.oom && PQputCopyData(s->conn, b.ptr, (int)b.len) == 1;
@@ -349,15 +353,8 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
         }
     }
     dom_buf_free(&b);
-    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send keys");
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            while (PQgetResult(s->conn))
-                ;
-            return fail(s, NULL, "cannot stage tenant keys", r);
-        }
-        PQclear(r);
-    }
+    if ((rc = copy_in_end(s, ok, NULL, "cannot stage tenant keys")) < 0)
+        return rc;
     /* without statistics the planner guesses thousands of keys and scans
      * whole tables instead of probing their indexes */
     return exec(s, NULL, "ANALYZE pg_temp.domicile_keys");
@@ -535,12 +532,7 @@ int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **o
     pg_cursor *c;
     int rc = new_cursor(s, t, &c);
     if (rc < 0) {
-        /* the stream must still be read to its end */
-        char *line;
-        while (PQgetCopyData(s->conn, &line, 0) > 0)
-            PQfreemem(line);
-        while ((r = PQgetResult(s->conn)) != NULL)
-            PQclear(r);
+        copy_out_drain(s);
         return rc;
     }
     c->copy = 1;
@@ -684,7 +676,7 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
             const char *e = encode(v, dom_pg__class(t->info->cols[t->pk[i]].type), &tmp, &len);
             if (i)
                 dom_buf_putc(&b, '\t');
-            copy_field(&b, e, len);
+            dom_buf_put_copy(&b, e, len);
         }
         dom_buf_putc(&b, '\n');
         if (b.len >= 65536 || k + 1 == n) {
@@ -693,14 +685,7 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
         }
     }
     dom_buf_free(&tmp);
-    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send keys");
-    int rc = 0;
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-            rc = fail(s, t->info->name, "cannot stage primary keys", r);
-        else
-            PQclear(r);
-    }
+    int rc = copy_in_end(s, ok, t->info->name, "cannot stage primary keys");
     if (rc < 0) {
         dom_buf_free(&b);
         dom_buf_free(&pkcols);
@@ -723,11 +708,7 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
     PQclear(r);
     pg_cursor *c;
     if ((rc = new_cursor(s, t, &c)) < 0) {
-        char *line;
-        while (PQgetCopyData(s->conn, &line, 0) > 0)
-            PQfreemem(line);
-        while ((r = PQgetResult(s->conn)) != NULL)
-            PQclear(r);
+        copy_out_drain(s);
         return rc;
     }
     c->copy = 1;
@@ -746,16 +727,8 @@ static void cursor_point(pg_cursor *c)
 
 static int copy_end(pg_cursor *c)
 {
-    PGresult *r;
-    int rc = 0;
     c->done = 1;
-    while ((r = PQgetResult(c->s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-            rc = fail(c->s, c->t->info->name, "cannot read rows", r);
-        else
-            PQclear(r);
-    }
-    return rc;
+    return results(c->s, c->t->info->name, "cannot read rows");
 }
 
 int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
@@ -818,14 +791,8 @@ void dom_pg__cursor_close(dom_cursor *cur)
         return;
     if (c->line)
         PQfreemem(c->line);
-    if (c->copy && !c->done) {
-        /* read the rest of the stream: the connection serves the next call */
-        char *line;
-        while (PQgetCopyData(c->s->conn, &line, 0) > 0)
-            PQfreemem(line);
-        copy_end(c);
-        dom_error_clear();
-    }
+    if (c->copy && !c->done)
+        copy_out_drain(c->s);
     PQclear(c->res);
     dom_buf_free(&c->field);
     dom_buf_free(&c->store);
@@ -898,14 +865,7 @@ static int stage_flush_one(pg_store *s, int idx)
         return fail(s, t->info->name, "cannot stage rows", r);
     PQclear(r);
     int ok = !g->lines.oom && PQputCopyData(s->conn, g->lines.ptr, (int)g->lines.len) == 1;
-    PQputCopyEnd(s->conn, ok ? NULL : "domicile: cannot send rows");
-    int rc = 0;
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-            rc = fail(s, t->info->name, "cannot stage rows", r);
-        else
-            PQclear(r);
-    }
+    int rc = copy_in_end(s, ok, t->info->name, "cannot stage rows");
     dom_buf_clear(&g->lines);
     g->nrows = 0;
     if (rc < 0)
@@ -1033,7 +993,7 @@ int dom_pg__upsert(dom_store *base, const dom_move_table *t, const dom_value *ro
         size_t len = 0;
         const char *e = encode(&row[i], dom_pg__class(t->info->cols[i].type), &tmp, &len);
         dom_buf_putc(&g->lines, '\t');
-        copy_field(&g->lines, e, len);
+        dom_buf_put_copy(&g->lines, e, len);
     }
     dom_buf_putc(&g->lines, '\n');
     dom_buf_free(&tmp);
@@ -1236,10 +1196,7 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     r = PQexec(src->conn, out_sql);
     dom_free(out_sql);
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        PQputCopyEnd(d->conn, "domicile: the source failed");
-        while (PQgetResult(d->conn))
-            ;
-        return fail(src, st->info->name, "cannot read rows", r);
+        return copy_in_abandon(d, fail(src, st->info->name, "cannot read rows", r));
     }
     PQclear(r);
     int rc = 0, n;
@@ -1253,20 +1210,12 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     }
     if (n == -2 && rc == 0)
         rc = fail(src, st->info->name, "cannot read rows", NULL);
-    while ((r = PQgetResult(src->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-            rc = fail(src, st->info->name, "cannot read rows", r);
-        else
-            PQclear(r);
-    }
-    PQputCopyEnd(d->conn, rc == 0 ? NULL : "domicile: the copy failed");
-    while ((r = PQgetResult(d->conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == 0)
-            rc = fail(d, dt->info->name, "cannot copy rows", r);
-        else
-            PQclear(r);
-    }
-    return rc;
+    int rs = results(src, st->info->name, "cannot read rows");
+    if (rc == 0)
+        rc = rs;
+    if (rc < 0)
+        return copy_in_abandon(d, rc);
+    return copy_in_end(d, 1, dt->info->name, "cannot copy rows");
 }
 
 int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *tables, size_t n,

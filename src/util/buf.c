@@ -79,3 +79,50 @@ const char *dom_buf_cstr(dom_buf *b)
         b->ptr[0] = '\0';
     return b->ptr;
 }
+
+void dom_buf_put_hex(dom_buf *b, const void *data, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        dom_buf_putc(b, digits[p[i] >> 4]);
+        dom_buf_putc(b, digits[p[i] & 15]);
+    }
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : 0;
+}
+
+void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        dom_buf_putc(
+            b, (char)(hexval((unsigned char)hex[i]) << 4 | hexval((unsigned char)hex[i + 1])));
+}
+
+void dom_buf_put_copy(dom_buf *b, const char *p, size_t n)
+{
+    if (!p) {
+        dom_buf_puts(b, "\\N");
+        return;
+    }
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *esc = p[i] == '\\'   ? "\\\\"
+                          : p[i] == '\t' ? "\\t"
+                          : p[i] == '\n' ? "\\n"
+                          : p[i] == '\r' ? "\\r"
+                                         : NULL;
+        if (!esc)
+            continue;
+        dom_buf_put(b, p + start, i - start);
+        dom_buf_puts(b, esc);
+        start = i + 1;
+    }
+    dom_buf_put(b, p + start, n - start);
+}

@@ -64,6 +64,13 @@ const char *dom_buf_cstr(dom_buf *b);
 /* Hashing (SHA-256 through libcrypto). */
 void dom_sha256(const void *data, size_t n, unsigned char out[32]);
 void dom_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* Appends the bytes as lower-case hex; and the bytes of n hex digits (pairs;
+ * a character that is not a hex digit counts as 0). */
+void dom_buf_put_hex(dom_buf *b, const void *data, size_t n);
+void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n);
+/* Appends text as a field of PostgreSQL's COPY text format (backslash,
+ * tab, newline and carriage return escaped); NULL appends the SQL NULL marker. */
+void dom_buf_put_copy(dom_buf *b, const char *p, size_t n);
 /* The sampling hash of a tenant key: the first 64 bits of SHA-256 of its
  * canonical text, big-endian.  Stable across platforms and releases. */
 uint64_t dom_key_hash64(const char *key, size_t n);
