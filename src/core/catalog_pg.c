@@ -509,7 +509,7 @@ int dom_catpg_batch_update(dom_catalog *cat, const dom_batch *b)
     int n = atoi(PQcmdTuples(r));
     PQclear(r);
     if (n != 1)
-        return dom_error_set(DOM_ERETRY,
+        return dom_error_set(DOM_EINTR,
                              "batch %lld: another mover took it over (this mover's lease "
                              "expired); it goes on from the journal",
                              (long long)b->id);
