@@ -175,6 +175,11 @@ typedef struct batch_run {
     pending *todo; /* rows to verify again at the final sync */
     size_t ntodo, captodo;
     int full_verify; /* the final verify compares everything */
+    /* the source's content as the last full compare read it: still the
+     * transferred content when nothing changed after that compare */
+    int have_hash;
+    unsigned char hash[32];
+    int64_t *hrows, *hbytes;
     int key_changed;
     char key_changed_msg[512];
     double t_freeze;
@@ -680,13 +685,30 @@ static int collect_diff(size_t table, dom_diff_kind kind, const char *tenant, co
     return add_todo(payload, table, pk);
 }
 
+/* A compare of every row of the batch: its hash of the source's rows
+ * stands for the transfer while nothing changes after it. */
+static int verify_all(batch_run *br, dom_diff_cb cb)
+{
+    size_t n = br->S->nmt ? br->S->nmt : 1;
+    br->have_hash = 0;
+    if (!br->hrows && !(br->hrows = dom_calloc(n, sizeof(int64_t))))
+        return DOM_ENOMEM;
+    if (!br->hbytes && !(br->hbytes = dom_calloc(n, sizeof(int64_t))))
+        return DOM_ENOMEM;
+    dom_verify_stats vs = {.table_rows = br->hrows, .table_bytes = br->hbytes};
+    int rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, cb, br, &vs);
+    if (rc < 0)
+        return rc;
+    memcpy(br->hash, vs.hash_a, 32);
+    br->have_hash = 1;
+    return 0;
+}
+
 static int step_verify(batch_run *br)
 {
-    dom_verify_stats vs;
     clear_todo(br);
     br->full_verify = 0;
-    int rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, collect_diff,
-                             br, &vs);
+    int rc = verify_all(br, collect_diff);
     if (rc < 0)
         return rc;
     /* what writers changed while the rows were compared: replayed now, not
@@ -758,7 +780,7 @@ static int verify_todo(batch_run *br)
     for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
         const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
         if (whole[t]) {
-            dom_verify_stats vs;
+            dom_verify_stats vs = {0};
             rc = dom_verify_keys(br->S->st, br->T->st, ms, mt, 1, fail_diff, br, &vs);
             continue;
         }
@@ -832,12 +854,13 @@ static int step_sync(batch_run *br)
     /* The source is frozen: from here it equals the target row for row, or
      * the batch fails. */
     if (br->full_verify) {
-        dom_verify_stats vs;
-        if ((rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, fail_diff,
-                                  br, &vs)) < 0)
+        if ((rc = verify_all(br, fail_diff)) < 0)
             return rc;
-    } else if ((rc = verify_todo(br)) < 0) {
-        return rc;
+    } else if (br->ntodo) {
+        /* rows changed after the compare of every row */
+        br->have_hash = 0;
+        if ((rc = verify_todo(br)) < 0)
+            return rc;
     }
     dom_log(DOM_LOG_DEBUG, "batch %lld: final verify of %zu rows%s in %.1f ms", (long long)br->b.id,
             br->ntodo, br->full_verify ? " (full)" : "", (mono() - t0) * 1000);
@@ -953,7 +976,9 @@ static int publish_head(batch_run *br, const char *head)
 
 /* After the flip: the source copy can no longer change (fenced "moved"), so
  * its rows are what was transferred.  Records rows, bytes and the content
- * hash per table in the log, once. */
+ * hash per table in the log, once: the hash the last compare of every row
+ * took of the source when nothing changed after it, else the source read
+ * again. */
 static int log_transfer(batch_run *br)
 {
     if (br->b.logged)
@@ -963,9 +988,31 @@ static int log_transfer(batch_run *br)
     unsigned char h[32];
     char hex[65], digest[65], now[32], head[96];
     int rc = rows && bytes ? 0 : DOM_ENOMEM;
-    if (rc == 0 && (rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys,
-                                            br->b.epochs, br->b.nkeys)) == 0)
+    /* DOMICILE_CHECK_HASH=1 (the tests): hash the source again and
+     * compare, also when the compare's hash stands for it */
+    const char *check = getenv("DOMICILE_CHECK_HASH");
+    int reread = !br->have_hash || (check && *check == '1');
+    if (rc == 0 && reread &&
+        (rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
+                                 br->b.nkeys)) == 0)
         rc = dom_hash_keys(br->S->st, br->S->mt, n, rows, bytes, h);
+    if (rc == 0 && br->have_hash) {
+        /* nothing changed in the source since its rows were hashed by
+         * the last compare of every row (the source has been frozen and
+         * then fenced "moved" since) */
+        if (reread &&
+            (memcmp(h, br->hash, 32) != 0 || memcmp(rows, br->hrows, n * sizeof(int64_t)) != 0 ||
+             memcmp(bytes, br->hbytes, n * sizeof(int64_t)) != 0))
+            rc = dom_error_set(DOM_ERROR,
+                               "batch %lld: the source's rows differ from their hash taken by "
+                               "the compare",
+                               (long long)br->b.id);
+        memcpy(h, br->hash, 32);
+        memcpy(rows, br->hrows, n * sizeof(int64_t));
+        memcpy(bytes, br->hbytes, n * sizeof(int64_t));
+        dom_log(DOM_LOG_DEBUG, "batch %lld: content hash taken from the compare",
+                (long long)br->b.id);
+    }
     if (rc < 0)
         goto done;
     dom_hex(h, 32, hex);
@@ -1256,6 +1303,8 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
 done:
     clear_todo(&br);
     dom_free(br.todo);
+    dom_free(br.hrows);
+    dom_free(br.hbytes);
     dom_batch_free(&br.b);
     return rc;
 }

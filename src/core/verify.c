@@ -262,7 +262,12 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
     dom_buf enc = DOM_BUF_INIT;
     saved_row sa = {0};
     int rc = 0;
+    int64_t *trows = st->table_rows, *tbytes = st->table_bytes;
     memset(st, 0, sizeof(*st));
+    st->table_rows = trows;
+    st->table_bytes = tbytes;
+    for (size_t t = 0; t < ntables && trows && tbytes; t++)
+        trows[t] = tbytes[t] = 0;
     if (!md)
         return DOM_ENOMEM;
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
@@ -301,6 +306,10 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
                 dom_buf_clear(&enc);
                 dom_row_encode(&enc, sa.v, n);
                 st->bytes_a += (int64_t)enc.len;
+                if (trows && tbytes) {
+                    trows[t]++;
+                    tbytes[t] += (int64_t)enc.len;
+                }
                 EVP_DigestUpdate(md, enc.ptr, enc.len);
                 ha = dom_store_cursor_next(ca, &ra);
             }
@@ -510,7 +519,7 @@ int dom_verify_run(const dom_config *cfg, const dom_verify_opts *o, dom_verify_s
                 (rc = dom_store_set_keys(st[r], present, NULL, np)) < 0)
                 goto done;
             vr_ctx c = {o, cfg->regions[h].name, cfg->regions[r].name, mt[h]};
-            dom_verify_stats vs;
+            dom_verify_stats vs = {0};
             if ((rc = dom_verify_keys(st[h], st[r], mt[h], mt[r], nmt[h], vr_diff, &c, &vs)) < 0)
                 goto done;
             out->elsewhere += (int64_t)np;

@@ -34,6 +34,9 @@ typedef struct dom_verify_stats {
     int64_t rows_a, rows_b, diffs;
     int64_t bytes_a;
     unsigned char hash_a[32]; /* SHA-256 over the canonical rows of a, in order */
+    /* when set by the caller (ntables entries each): rows and canonical
+     * bytes of a per table, as dom_hash_keys counts them */
+    int64_t *table_rows, *table_bytes;
 } dom_verify_stats;
 
 /* Compares the rows of the keys set in both stores (dom_store_set_keys),

@@ -3,6 +3,9 @@
 set -u
 : "${DOMICILE:?DOMICILE must name the domicile binary}"
 T=$(mktemp -d /tmp/domicile-it-XXXXXX)
+# the mover hashes each batch's source again for the transfer log and
+# compares with the hash its compare took
+export DOMICILE_CHECK_HASH=1
 trap 'rm -rf "$T"' EXIT INT TERM
 tap_n=0
 

@@ -114,7 +114,7 @@ for i in 1 2 3 4 5 6; do
     "$W" run "$T/live/domicile.yaml" "$T/keys" "$i" 8 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
 done
 sleep 0.3
-"$DOMICILE" -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
+"$DOMICILE" -v -v -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
 s1=$?
 "$DOMICILE" -c "$T/live/domicile.yaml" rollback --wave asia >"$T/a2" 2>&1
 s2=$?
@@ -122,6 +122,8 @@ s2=$?
 s3=$?
 wait
 expect_eq "apply, rollback, apply under 6 writers all exit 0" "$s1 $s2 $s3" "0 0 0"
+reused=$(grep -c "content hash taken from the compare" "$T/a1")
+check "the transfer log takes the compare's hash when nothing changed after it ($reused batches), and it matched the source read again" [ "$reused" -ge 1 ]
 acks=$(cat "$T"/wout* | awk '{ a += $1; r += $2; d += $3 } END { print a, r, d }')
 check "writers got writes acknowledged, retried and redirected ($acks)" sh -c "echo $acks | awk '{ exit !(\$1 > 1000 && \$3 > 0) }'"
 check "no writer hit an unexpected error" sh -c "! grep -q unexpected $T/werr*"
