@@ -1050,14 +1050,20 @@ done:
     return rc;
 }
 
-/* Erases the source copy once retain_source has passed; *waiting is set
- * when it has not. */
+/* Erases the source copy once retain_source has passed.  *waiting is
+ * ERASE_RETAINED when it has not, ERASE_BY_WAVE when the wave's erasure
+ * will (defer, for a source whose store erases by wave). */
+enum { ERASE_NOW, ERASE_RETAINED, ERASE_BY_WAVE };
 static int step_erase(batch_run *br, int *waiting, int defer)
 {
     int rc;
-    *waiting = 0;
-    if (defer || wall() < br->b.flipped_at + (double)br->w->cfg->options.retain_source_sec) {
-        *waiting = 1;
+    *waiting = ERASE_NOW;
+    if (wall() < br->b.flipped_at + (double)br->w->cfg->options.retain_source_sec) {
+        *waiting = ERASE_RETAINED;
+        return 0;
+    }
+    if (defer && br->S->st->ops->erase_by_wave) {
+        *waiting = ERASE_BY_WAVE;
         return 0;
     }
     if ((rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
@@ -1278,9 +1284,9 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->rows += br.b.rows;
         stats->bytes += br.b.bytes;
         stats->erased += br.b.erased;
-    } else if (rc == 0 && waiting && o->defer_erase) {
+    } else if (rc == 0 && waiting == ERASE_BY_WAVE) {
         /* counted when the wave's erasure has run */
-    } else if (rc == 0 && waiting) {
+    } else if (rc == 0 && waiting == ERASE_RETAINED) {
         stats->batches_retained++;
         stats->tenants += br.b.tenants;
         stats->rows += br.b.rows;
@@ -1290,8 +1296,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         snprintf(stats->last_error, sizeof(stats->last_error), "batch %lld: %s", (long long)id,
                  br.b.error);
     }
-    if (o->on_batch &&
-        ((rc == 0 && !(waiting && o->defer_erase)) || strcmp(br.b.step, "failed") == 0))
+    if (o->on_batch && ((rc == 0 && waiting != ERASE_BY_WAVE) || strcmp(br.b.step, "failed") == 0))
         o->on_batch(&br.b, o->payload);
     pthread_mutex_unlock(mu);
     if (br.pausing)

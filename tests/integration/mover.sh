@@ -191,7 +191,8 @@ check "SIGINT: exit $is (4 when it came in time), and the rerun ends as the refe
 rm -rf "$T/v"
 cp -r "$T/tpl" "$T/v"
 sed -i 's/  workers: 2/  workers: 2\n  retain_source: 1h/' "$T/v/domicile.yaml"
-"$DOMICILE" -c "$T/v/domicile.yaml" apply --wave asia >/dev/null 2>&1
+"$DOMICILE" -c "$T/v/domicile.yaml" apply --wave asia --json >"$T/o" 2>&1
+check "apply counts the batches whose source is retained, none done" sh -c "jq -e '.batches_retained >= 1 and .batches_done == 0 and .tenants > 0' '$T/o' >/dev/null"
 run_dom "$T/o" "$T/e" -c "$T/v/domicile.yaml" verify --wave asia
 check "with the source retained, verify compares both copies: 0 differences" grep -q ", 0 differences" "$T/o"
 u=$(sqlite3 "$T/v/regions/singapore.db" "SELECT user_id FROM messages GROUP BY user_id HAVING count(*) >= 2 ORDER BY user_id LIMIT 1")
