@@ -180,6 +180,11 @@ typedef struct batch_run {
     int have_hash;
     unsigned char hash[32];
     int64_t *hrows, *hbytes;
+    /* the copy hashed the source's snapshot into hash/hrows/hbytes (not
+     * yet compared with the target); changes replayed since the copy */
+    int copy_hashed;
+    int64_t replayed;
+    dom_content_hash copy_hash;
     int key_changed;
     char key_changed_msg[512];
     double t_freeze;
@@ -327,15 +332,54 @@ static int step_arm(batch_run *br)
     return save_step(br, "armed");
 }
 
+static int hash_arrays(batch_run *br)
+{
+    size_t n = br->S->nmt ? br->S->nmt : 1;
+    if (!br->hrows && !(br->hrows = dom_calloc(n, sizeof(int64_t))))
+        return DOM_ENOMEM;
+    if (!br->hbytes && !(br->hbytes = dom_calloc(n, sizeof(int64_t))))
+        return DOM_ENOMEM;
+    return 0;
+}
+
+static int copy_row(size_t table, const dom_value *row, void *payload)
+{
+    batch_run *br = payload;
+    return dom_content_hash_add(&br->copy_hash, table, row, br->S->mt[table].info->ncols);
+}
+
+/* The copy hashes the snapshot it copies (docs/mover.md, "Verify"). */
+static int copy_hash_begin(batch_run *br)
+{
+    int rc;
+    br->have_hash = br->copy_hashed = 0;
+    br->replayed = 0;
+    if ((rc = hash_arrays(br)) < 0)
+        return rc;
+    return dom_content_hash_init(&br->copy_hash, br->hrows, br->hbytes, br->S->nmt);
+}
+
+static void copy_hash_end(batch_run *br, int ok)
+{
+    dom_content_hash_end(&br->copy_hash, ok ? br->hash : NULL);
+    br->copy_hashed = ok;
+}
+
 static int step_copy(batch_run *br)
 {
     double t0 = mono();
     int rc;
     int64_t seq = 0, rows = 0, bytes = 0, chunk_rows = 0, chunk_bytes = 0;
     dom_fault("copy-start");
+    if ((rc = copy_hash_begin(br)) < 0)
+        return rc;
     /* small batches between two regions of one engine: one statement per table */
     yield_to_pause(br->T->idx);
-    rc = dom_store_copy_from(br->T->st, br->S->st, br->S->mt, br->S->nmt, &seq, &rows, &bytes);
+    dom_copy_watch watch = {copy_row, br, 0};
+    rc = dom_store_copy_from(br->T->st, br->S->st, br->S->mt, br->S->nmt, &seq, &rows, &bytes,
+                             &watch);
+    if (rc != DOM_EUNSUPPORTED)
+        copy_hash_end(br, rc == 0 && watch.observed);
     if (rc == 0) {
         dom_fault("copy");
         br->b.copy_seq = br->b.applied_seq = seq;
@@ -363,7 +407,8 @@ static int step_copy(batch_run *br)
                     break;
                 writing = 1;
             }
-            if ((rc = dom_store_upsert(br->T->st, &br->T->mt[t], row)) < 0)
+            if ((rc = dom_store_upsert(br->T->st, &br->T->mt[t], row)) < 0 ||
+                (rc = copy_row(t, row, br)) < 0)
                 break;
             size_t n = br->S->mt[t].info->ncols;
             int64_t rb = 0;
@@ -399,6 +444,7 @@ static int step_copy(batch_run *br)
             dom_store_write_rollback(br->T->st);
     }
     int rc2 = dom_store_snapshot_end(br->S->st);
+    copy_hash_end(br, rc == 0 && rc2 == 0);
     if (rc < 0)
         return rc;
     if (rc2 < 0)
@@ -649,6 +695,7 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
     dom_log(DOM_LOG_DEBUG, "batch %lld: catch-up round: %lld changes, %zu rows in %.1f ms",
             (long long)br->b.id, (long long)cx.n, rows, (mono() - t0) * 1000);
     *seen = cx.n;
+    br->replayed += cx.n;
     if (br->key_changed)
         return dom_error_set(DOM_EFAILED, "%s", br->key_changed_msg);
     if (cx.n) {
@@ -689,14 +736,12 @@ static int collect_diff(size_t table, dom_diff_kind kind, const char *tenant, co
  * stands for the transfer while nothing changes after it. */
 static int verify_all(batch_run *br, dom_diff_cb cb)
 {
-    size_t n = br->S->nmt ? br->S->nmt : 1;
-    br->have_hash = 0;
-    if (!br->hrows && !(br->hrows = dom_calloc(n, sizeof(int64_t))))
-        return DOM_ENOMEM;
-    if (!br->hbytes && !(br->hbytes = dom_calloc(n, sizeof(int64_t))))
-        return DOM_ENOMEM;
+    br->have_hash = br->copy_hashed = 0;
+    int rc = hash_arrays(br);
+    if (rc < 0)
+        return rc;
     dom_verify_stats vs = {.table_rows = br->hrows, .table_bytes = br->hbytes};
-    int rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, cb, br, &vs);
+    rc = dom_verify_keys(br->S->st, br->T->st, br->S->mt, br->T->mt, br->S->nmt, cb, br, &vs);
     if (rc < 0)
         return rc;
     memcpy(br->hash, vs.hash_a, 32);
@@ -704,13 +749,46 @@ static int verify_all(batch_run *br, dom_diff_cb cb)
     return 0;
 }
 
+/* The target against the hash the copy took of the source's snapshot,
+ * when no change was replayed since: equal, the target holds the snapshot
+ * and the source has not changed since (every change is in the log).
+ * *same is 0 when the target must be compared row by row. */
+static int verify_against_copy(batch_run *br, int *same)
+{
+    *same = 0;
+    if (!br->copy_hashed || br->replayed)
+        return 0;
+    size_t n = br->S->nmt ? br->S->nmt : 1;
+    int64_t *rows = dom_calloc(n, sizeof(int64_t)), *bytes = dom_calloc(n, sizeof(int64_t));
+    unsigned char h[32];
+    int rc = rows && bytes ? 0 : DOM_ENOMEM;
+    if (rc == 0)
+        rc = dom_hash_keys(br->T->st, br->T->mt, br->T->nmt, rows, bytes, h);
+    if (rc == 0) {
+        *same = memcmp(h, br->hash, 32) == 0 &&
+                memcmp(rows, br->hrows, br->S->nmt * sizeof(int64_t)) == 0 &&
+                memcmp(bytes, br->hbytes, br->S->nmt * sizeof(int64_t)) == 0;
+        dom_log(DOM_LOG_DEBUG, "batch %lld: the target %s the copy's hash%s", (long long)br->b.id,
+                *same ? "matches" : "differs from", *same ? "" : "; comparing every row");
+    }
+    dom_free(rows);
+    dom_free(bytes);
+    return rc;
+}
+
 static int step_verify(batch_run *br)
 {
     clear_todo(br);
     br->full_verify = 0;
-    int rc = verify_all(br, collect_diff);
+    int same, rc = verify_against_copy(br, &same);
     if (rc < 0)
         return rc;
+    if (same) {
+        br->copy_hashed = 0;
+        br->have_hash = 1;
+    } else if ((rc = verify_all(br, collect_diff)) < 0) {
+        return rc;
+    }
     /* what writers changed while the rows were compared: replayed now, not
      * inside the write pause (and compared again at the final sync) */
     int64_t seen;
@@ -1308,6 +1386,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
 done:
     clear_todo(&br);
     dom_free(br.todo);
+    dom_content_hash_end(&br.copy_hash, NULL);
     dom_free(br.hrows);
     dom_free(br.hbytes);
     dom_batch_free(&br.b);

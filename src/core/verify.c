@@ -334,41 +334,66 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
     return rc;
 }
 
-int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,
-                  int64_t *bytes, unsigned char hash[32])
+int dom_content_hash_init(dom_content_hash *h, int64_t *rows, int64_t *bytes, size_t ntables)
 {
+    memset(h, 0, sizeof(*h));
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    dom_buf enc = DOM_BUF_INIT;
-    int rc = 0;
     if (!md)
         return DOM_ENOMEM;
     EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    h->md = md;
+    h->rows = rows;
+    h->bytes = bytes;
+    for (size_t i = 0; i < ntables; i++)
+        rows[i] = bytes[i] = 0;
+    return 0;
+}
+
+int dom_content_hash_add(dom_content_hash *h, size_t table, const dom_value *row, size_t ncols)
+{
+    dom_buf_clear(&h->enc);
+    dom_row_encode(&h->enc, row, ncols);
+    if (h->enc.oom)
+        return DOM_ENOMEM;
+    EVP_DigestUpdate(h->md, h->enc.ptr, h->enc.len);
+    h->rows[table]++;
+    h->bytes[table] += (int64_t)h->enc.len;
+    return 0;
+}
+
+void dom_content_hash_end(dom_content_hash *h, unsigned char out[32])
+{
+    unsigned char tmp[32];
+    unsigned int len = 32;
+    if (h->md) {
+        EVP_DigestFinal_ex(h->md, out ? out : tmp, &len);
+        EVP_MD_CTX_free(h->md);
+    }
+    h->md = NULL;
+    dom_buf_free(&h->enc);
+}
+
+int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,
+                  int64_t *bytes, unsigned char hash[32])
+{
+    dom_content_hash ch;
+    int rc = dom_content_hash_init(&ch, rows, bytes, ntables);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < ntables && rc == 0; i++) {
         dom_cursor *c;
         const dom_value *row;
-        rows[i] = bytes[i] = 0;
         if ((rc = dom_store_cursor_open(st, &t[i], &c)) < 0)
             break;
         int h;
-        while ((h = dom_store_cursor_next(c, &row)) > 0) {
-            dom_buf_clear(&enc);
-            dom_row_encode(&enc, row, t[i].info->ncols);
-            if (enc.oom) {
-                rc = DOM_ENOMEM;
+        while ((h = dom_store_cursor_next(c, &row)) > 0)
+            if ((rc = dom_content_hash_add(&ch, i, row, t[i].info->ncols)) < 0)
                 break;
-            }
-            EVP_DigestUpdate(md, enc.ptr, enc.len);
-            rows[i]++;
-            bytes[i] += (int64_t)enc.len;
-        }
         if (h < 0 && rc == 0)
             rc = h;
         dom_store_cursor_close(c);
     }
-    unsigned int len = 32;
-    EVP_DigestFinal_ex(md, hash, &len);
-    EVP_MD_CTX_free(md);
-    dom_buf_free(&enc);
+    dom_content_hash_end(&ch, hash);
     return rc;
 }
 

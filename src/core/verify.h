@@ -44,6 +44,19 @@ typedef struct dom_verify_stats {
 int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
                     size_t ntables, dom_diff_cb cb, void *payload, dom_verify_stats *stats);
 
+/* The content hash of rows given one by one, table by table in the
+ * cursors' order: what dom_hash_keys computes from a store. */
+typedef struct dom_content_hash {
+    void *md;
+    dom_buf enc;
+    int64_t *rows, *bytes; /* per table */
+} dom_content_hash;
+
+int dom_content_hash_init(dom_content_hash *h, int64_t *rows, int64_t *bytes, size_t ntables);
+int dom_content_hash_add(dom_content_hash *h, size_t table, const dom_value *row, size_t ncols);
+/* Writes the hash (when out is not NULL) and frees what init took. */
+void dom_content_hash_end(dom_content_hash *h, unsigned char out[32]);
+
 /* Per table rows and canonical bytes, and the SHA-256 over every row of
  * every table in order, of the keys set in the store. */
 int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_t *rows,

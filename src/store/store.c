@@ -262,11 +262,13 @@ void dom_store_idle(dom_store *st)
 }
 
 int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
-                        int64_t *max_seq, int64_t *rows, int64_t *bytes)
+                        int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch)
 {
+    if (watch)
+        watch->observed = 0;
     if (!dst->ops->copy_from)
         return DOM_EUNSUPPORTED;
-    return dst->ops->copy_from(dst, src, tables, n, max_seq, rows, bytes);
+    return dst->ops->copy_from(dst, src, tables, n, max_seq, rows, bytes, watch);
 }
 
 int dom_store_sync(dom_store *st)

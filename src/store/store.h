@@ -74,6 +74,7 @@ typedef struct dom_install {
 #define DOM_FENCE_INCOMING  "incoming"
 
 typedef struct dom_cursor dom_cursor;
+typedef struct dom_copy_watch dom_copy_watch;
 
 /* One logged change: the table, the row's primary key values as JSON (NULL
  * for a table without primary key: resync the tenant's rows of it), and
@@ -125,7 +126,7 @@ typedef struct dom_store_ops {
     int (*meta_set)(dom_store *st, const char *key, const char *value);
     int (*meta_get)(dom_store *st, const char *key, char *value, size_t n);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
-                     int64_t *max_seq, int64_t *rows, int64_t *bytes);
+                     int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
     void (*close)(dom_store *st);
 } dom_store_ops;
 
@@ -216,12 +217,24 @@ int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit
 /* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */
 int dom_store_schema_sig(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
 
+/* Watching the rows a copy_from copies: when the store can, it calls
+ * on_row for every row in the order of dom_store_cursor_open (table by
+ * table, then tenant key and primary key), with the values a cursor would
+ * give, and sets `observed`.  A store that copies without the rows passing
+ * through (SQLite to SQLite) leaves `observed` 0. */
+struct dom_copy_watch {
+    int (*on_row)(size_t table, const dom_value *row, void *payload);
+    void *payload;
+    int observed;
+};
+
 /* Copies the rows of the current keys (set in both stores) from src into
  * dst in one write on dst, reading one snapshot of src; *max_seq is src's
  * change-log position in that snapshot.  DOM_EUNSUPPORTED when the pair of
- * engines has no such path (the caller then streams rows itself). */
+ * engines has no such path (the caller then streams rows itself).  `watch`
+ * may be NULL. */
 int dom_store_copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
-                        int64_t *max_seq, int64_t *rows, int64_t *bytes);
+                        int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
 
 /* Makes every write committed so far durable (bulk writes may be committed
  * without waiting for the disk; fences never are).  Called before the

@@ -76,7 +76,7 @@ int dom_pg__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
 int dom_pg__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                     void *payload);
 int dom_pg__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
-                      int64_t *max_seq, int64_t *rows, int64_t *bytes);
+                      int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
 void dom_pg__stage_free(pg_store *s);
 
 #endif

@@ -476,6 +476,7 @@ typedef struct pg_cursor {
     pg_class *cls;
     dom_value *vals;
     int ncols;
+    int raw; /* lines of the columns themselves (col_list), not select_list */
 } pg_cursor;
 
 static int new_cursor(pg_store *s, const dom_move_table *t, pg_cursor **out)
@@ -725,6 +726,45 @@ static void cursor_point(pg_cursor *c)
             c->vals[i].p = base + c->offs[i];
 }
 
+/* The raw text form of timestamptz (DateStyle ISO, TimeZone UTC:
+ * "2024-05-01 10:00:00.5+00") in the canonical one ("2024-05-01T10:00:00.5Z");
+ * anything else (infinity, BC) is left as it is. */
+static void canonical_time(dom_buf *f)
+{
+    char *p = f->ptr;
+    size_t n = f->len;
+    if (n >= 22 && p[4] == '-' && p[10] == ' ' && p[13] == ':' &&
+        memcmp(p + n - 3, "+00", 3) == 0) {
+        p[10] = 'T';
+        p[n - 3] = 'Z';
+        f->len = n - 2;
+        p[f->len] = '\0';
+    }
+}
+
+/* Decodes one COPY text line (n bytes) into the cursor's values. */
+static void decode_line(pg_cursor *c, const char *line, int n)
+{
+    const char *p = line, *end = line + n;
+    dom_buf_clear(&c->store);
+    if (end > p && end[-1] == '\n')
+        end--;
+    for (int i = 0; i < c->ncols; i++) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        const char *fe = tab ? tab : end;
+        if (fe - p == 2 && p[0] == '\\' && p[1] == 'N') {
+            memset(&c->vals[i], 0, sizeof(dom_value));
+        } else {
+            copy_unescape(p, (size_t)(fe - p), &c->field);
+            if (c->raw && c->cls[i] == PG_C_TIME && !c->field.oom)
+                canonical_time(&c->field);
+            decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
+                   &c->offs[i]);
+        }
+        p = tab ? tab + 1 : end;
+    }
+}
+
 static int copy_end(pg_cursor *c)
 {
     c->done = 1;
@@ -761,21 +801,7 @@ int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
             copy_end(c);
             return fail(c->s, c->t->info->name, "cannot read rows", NULL);
         }
-        const char *p = c->line, *end = c->line + n;
-        if (end > p && end[-1] == '\n')
-            end--;
-        for (int i = 0; i < c->ncols; i++) {
-            const char *tab = memchr(p, '\t', (size_t)(end - p));
-            const char *fe = tab ? tab : end;
-            if (fe - p == 2 && p[0] == '\\' && p[1] == 'N') {
-                memset(&c->vals[i], 0, sizeof(dom_value));
-            } else {
-                copy_unescape(p, (size_t)(fe - p), &c->field);
-                decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
-                       &c->offs[i]);
-            }
-            p = tab ? tab + 1 : end;
-        }
+        decode_line(c, c->line, n);
     }
     if (c->store.oom || c->field.oom)
         return DOM_ENOMEM;
@@ -1164,15 +1190,27 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
 
 /* ---- copy between two PostgreSQL regions ------------------------------------ */
 
+/* Pipes one table's rows from src's COPY into dst's; with a watch (table
+ * index ti), in the cursor's order, each line also decoded for it. */
 static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
-                      const dom_move_table *dt, int64_t *rows, int64_t *bytes)
+                      const dom_move_table *dt, int64_t *rows, int64_t *bytes,
+                      dom_copy_watch *watch, size_t ti)
 {
+    pg_cursor *dec = NULL;
+    if (watch) {
+        int rc = new_cursor(src, st, &dec);
+        if (rc < 0)
+            return rc;
+        dec->raw = 1;
+    }
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
     col_list(src, &b, st->info);
     dom_buf_puts(&b, " FROM ");
     put_ident(src, &b, st->info->name);
     keys_where(src, &b, st);
+    if (watch)
+        order_list(src, &b, st);
     dom_buf_puts(&b, ") TO STDOUT");
     char *out_sql = buf_take(&b);
     dom_buf_puts(&b, "COPY ");
@@ -1181,29 +1219,37 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     col_list(d, &b, dt->info);
     dom_buf_puts(&b, ") FROM STDIN");
     char *in_sql = buf_take(&b);
+    int rc = 0, n;
+    PGresult *r = NULL;
     if (!out_sql || !in_sql) {
-        dom_free(out_sql);
-        dom_free(in_sql);
-        return DOM_ENOMEM;
+        rc = DOM_ENOMEM;
+        goto done;
     }
-    PGresult *r = PQexec(d->conn, in_sql);
-    dom_free(in_sql);
+    r = PQexec(d->conn, in_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
-        dom_free(out_sql);
-        return fail(d, dt->info->name, "cannot copy rows", r);
+        rc = fail(d, dt->info->name, "cannot copy rows", r);
+        goto done;
     }
     PQclear(r);
     r = PQexec(src->conn, out_sql);
-    dom_free(out_sql);
     if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        return copy_in_abandon(d, fail(src, st->info->name, "cannot read rows", r));
+        rc = copy_in_abandon(d, fail(src, st->info->name, "cannot read rows", r));
+        goto done;
     }
     PQclear(r);
-    int rc = 0, n;
     char *line;
     while ((n = PQgetCopyData(src->conn, &line, 0)) > 0) {
         if (rc == 0 && PQputCopyData(d->conn, line, n) != 1)
             rc = fail(d, dt->info->name, "cannot copy rows", NULL);
+        if (rc == 0 && dec) {
+            decode_line(dec, line, n);
+            if (dec->store.oom || dec->field.oom) {
+                rc = DOM_ENOMEM;
+            } else {
+                cursor_point(dec);
+                rc = watch->on_row(ti, dec->vals, watch->payload);
+            }
+        }
         (*rows)++;
         *bytes += n;
         PQfreemem(line);
@@ -1214,12 +1260,18 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     if (rc == 0)
         rc = rs;
     if (rc < 0)
-        return copy_in_abandon(d, rc);
-    return copy_in_end(d, 1, dt->info->name, "cannot copy rows");
+        rc = copy_in_abandon(d, rc);
+    else
+        rc = copy_in_end(d, 1, dt->info->name, "cannot copy rows");
+done:
+    dom_free(out_sql);
+    dom_free(in_sql);
+    dom_pg__cursor_close((dom_cursor *)dec);
+    return rc;
 }
 
 int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *tables, size_t n,
-                      int64_t *max_seq, int64_t *rows, int64_t *bytes)
+                      int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch)
 {
     pg_store *d = (pg_store *)dbase, *src = (pg_store *)sbase;
     *rows = *bytes = 0;
@@ -1237,7 +1289,10 @@ int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *
         return rc;
     }
     for (size_t i = 0; i < n && rc == 0; i++)
-        rc = copy_table(d, src, &tables[i], &tables[i], rows, bytes);
+        rc = copy_table(d, src, &tables[i], &tables[i], rows, bytes,
+                        watch && watch->on_row ? watch : NULL, i);
+    if (rc == 0 && watch && watch->on_row)
+        watch->observed = 1;
     if (rc == 0)
         rc = dom_pg__write_commit(dbase);
     else

@@ -64,7 +64,7 @@ int dom_sqlite__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows
 int dom_sqlite__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit,
                         dom_change_cb cb, void *payload);
 int dom_sqlite__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
-                          int64_t *max_seq, int64_t *rows, int64_t *bytes);
+                          int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
 int dom_sqlite__sync(dom_store *st);
 int dom_sqlite__meta_set(dom_store *st, const char *key, const char *value);
 int dom_sqlite__meta_get(dom_store *st, const char *key, char *value, size_t n);

@@ -79,9 +79,12 @@ state() {
 
 # ---- the reference run ----
 reset
-run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply
+run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply
 check "apply on PostgreSQL regions exits 0" [ "$status" -eq 0 ]
 [ "$status" -eq 0 ] || cat "$T/e" "$T/o"
+nb=$(grep -c "^batch .*source erased" "$T/o")
+expect_eq "without writers, every batch's target matched the hash its copy took ($nb batches)" \
+    "$(grep -c "the target matches the copy's hash" "$T/e") $(grep -c "differs from the copy's hash" "$T/e")" "$nb 0"
 ref=$(state | sha256sum)
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify
 check "verify after apply: 0 differences" sh -c "[ $status -eq 0 ] && grep -q ', 0 differences' '$T/o'"
@@ -99,6 +102,17 @@ done
 expect_eq "every row exists exactly once after the move" "$after" "$before"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" audit
 check "audit: no violation, the log intact" [ "$status" -eq 0 ]
+
+# ---- a target that does not store what the copy sent ----
+reset
+app_sql singapore app -c "CREATE FUNCTION mangle() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN NEW.body := NEW.body || '!'; RETURN NEW; END \$\$" \
+    -c "CREATE TRIGGER mangle BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION mangle()"
+run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply --wave canary
+check "a target whose rows differ from the copy fails the batch (exit 2)" [ "$status" -eq 2 ]
+check "... its hash differed from the copy's, so every row was compared" grep -q "differs from the copy's hash; comparing every row" "$T/e"
+check "... and the rows are named" grep -q 'table "messages": row \[.*\] is different in the target after the final sync' "$T/o"
+expect_eq "... and no tenant of the batch moved" \
+    "$(sqlite3 "$T/run/domicile.db" "SELECT count(*) FROM directory WHERE region <> 'beijing'")" "0"
 
 # ---- crashes at every step ----
 for point in arm armed copy-start copied catchup verified freeze frozen synced flip flipped erase done flip:3 erase:3 done:4; do
@@ -229,15 +243,19 @@ dump_bj() { for t in $TABLES; do echo "$t"; sqlite3 "$T/mx/regions/beijing.db" "
 dump_bj >"$T/mx.before"
 run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" prepare
 check "prepare accepts SQLite and PostgreSQL regions with the same tables" [ "$status" -eq 0 ]
-run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" apply --wave asia
+run_dom "$T/o" "$T/e" -v -v -c "$T/mx/domicile.yaml" apply --wave asia
 check "apply --wave asia: SQLite beijing -> PostgreSQL singapore" [ "$status" -eq 0 ]
+check "... each target matched the hash its copy took of the SQLite rows" \
+    sh -c "grep -q \"the target matches the copy's hash\" '$T/e' && ! grep -q 'differs from the copy' '$T/e'"
 n=$(app_sql singapore mx -At -c "SELECT count(*) FROM messages")
 check "... the messages arrived ($n rows)" [ "$n" -gt 0 ]
 expect_eq "... timestamps became timestamptz values" \
     "$(app_sql singapore mx -At -c "SELECT count(*) FROM messages WHERE sent_at < '2024-01-01' OR sent_at >= '2027-01-01'")" "0"
 expect_eq "... blobs became bytea" \
     "$(app_sql singapore mx -At -c "SELECT count(*) FROM backups WHERE manifest IS NOT NULL AND length(manifest) = 0")" "0"
-run_dom "$T/o" "$T/e" -c "$T/mx/domicile.yaml" rollback --wave asia
+run_dom "$T/o" "$T/e" -v -v -c "$T/mx/domicile.yaml" rollback --wave asia
 check "rollback --wave asia: PostgreSQL singapore -> SQLite beijing" [ "$status" -eq 0 ]
+check "... each SQLite target matched the hash its copy took of the PostgreSQL rows" \
+    sh -c "grep -q \"the target matches the copy's hash\" '$T/e' && ! grep -q 'differs from the copy' '$T/e'"
 dump_bj >"$T/mx.after"
 check "every row is back in SQLite exactly as it was (text timestamps, blobs, reals)" cmp -s "$T/mx.before" "$T/mx.after"
