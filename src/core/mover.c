@@ -316,15 +316,25 @@ static int step_arm(batch_run *br)
     int rc;
     int64_t stale;
     dom_fault("arm");
+    double t0 = mono();
     if ((rc = set_keys_both(br)) < 0)
         return rc;
+    double t1 = mono();
     /* the target refuses writers first, then loses any rows left over */
-    if ((rc = dom_store_fence(br->T->st, br->b.id, DOM_FENCE_INCOMING, br->b.src, -1)) < 0 ||
-        (rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &stale,
+    if ((rc = dom_store_fence(br->T->st, br->b.id, DOM_FENCE_INCOMING, br->b.src, -1)) < 0)
+        return rc;
+    double t2 = mono();
+    if ((rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &stale,
                           NULL)) < 0)
         return rc;
+    double t3 = mono();
     if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_CAPTURING, NULL, -1)) < 0)
         return rc;
+    dom_log(DOM_LOG_DEBUG,
+            "batch %lld: arm: keys %.1f ms, target fenced %.1f ms, %lld stale rows deleted in "
+            "%.1f ms, source capturing %.1f ms",
+            (long long)br->b.id, (t1 - t0) * 1000, (t2 - t1) * 1000, (long long)stale,
+            (t3 - t2) * 1000, (mono() - t3) * 1000);
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, br->b.schema_sig)) < 0)
         return rc;
     if ((rc = dom_catalog_set_state(br->w->cat, br->b.id, "moving")) < 0)

@@ -562,6 +562,9 @@ static void pg_close(dom_store *base)
     PQfinish(s->conn);
     dom_pg__stage_free(s);
     dom_free(s->acked);
+    for (size_t i = 0; i < s->nkeyidx; i++)
+        dom_free(s->keyidx[i].table);
+    dom_free(s->keyidx);
     dom_free(s->base.region);
     dom_free(s);
 }
@@ -620,10 +623,14 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
         return rc;
     }
     /* values read in one form whatever the server's defaults: ISO dates,
-     * UTC, floats that read back exactly, bytea in hex */
+     * UTC, floats that read back exactly, bytea in hex; no JIT compiling
+     * for statements that each touch a batch's few rows (their estimated
+     * cost can pass jit_above_cost and compiling then takes longer than
+     * running) */
     int rc = pg_exec(s, NULL,
                      "SET client_min_messages = warning; SET DateStyle = 'ISO, YMD'; "
-                     "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'");
+                     "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
+                     "SET jit = off");
     if (rc < 0) {
         pg_close(&s->base);
         return rc;

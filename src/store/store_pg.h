@@ -27,6 +27,10 @@ typedef struct pg_store {
     int in_write;
     int in_snapshot;
     int keys_table; /* pg_temp.domicile_keys exists */
+    /* what it holds, when that is committed: set_keys with the same keys
+     * and epochs has nothing to do */
+    int keys_known;
+    unsigned char keys_digest[32];
     pg_stage stage[PG_STAGES];
     int nstage;
     int64_t ord;
@@ -35,6 +39,12 @@ typedef struct pg_store {
     int64_t *acked;
     size_t nacked, cap_acked;
     int64_t acked_last;
+    /* tables whose tenant column leads an index (1) or none (0) */
+    struct pg_keyidx {
+        char *table;
+        int indexed;
+    } * keyidx;
+    size_t nkeyidx;
 } pg_store;
 
 extern const dom_store_ops dom_pg__ops;

@@ -109,10 +109,10 @@ static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
                    t->info->cols[t->key_col].type);
 }
 
-/* ORDER BY the tenant column, then the primary key (every column when
- * there is none), in the order verify merges by: bytes for text, numbers
- * for numbers, NULL first. */
-static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
+/* ORDER BY the tenant column (or `key_expr` standing for it), then the
+ * primary key (every column when there is none), in the order verify
+ * merges by: bytes for text, numbers for numbers, NULL first. */
+static void order_by(pg_store *s, dom_buf *b, const dom_move_table *t, const char *key_expr)
 {
     int n = t->npk ? t->npk : (int)t->info->ncols;
     dom_buf_puts(b, " ORDER BY ");
@@ -122,11 +122,101 @@ static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
             continue;
         if (i >= 0)
             dom_buf_puts(b, ", ");
-        put_ident(s, b, t->info->cols[c].name);
+        if (i < 0 && key_expr)
+            dom_buf_puts(b, key_expr);
+        else
+            put_ident(s, b, t->info->cols[c].name);
         if (dom_pg__class(t->info->cols[c].type) == PG_C_TEXT)
             dom_buf_puts(b, " COLLATE \"C\"");
         dom_buf_puts(b, " NULLS FIRST");
     }
+}
+
+static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    order_by(s, b, t, NULL);
+}
+
+/* Whether an index of t leads with its tenant column (asked once per
+ * table and connection); < 0 on error. */
+static int key_indexed(pg_store *s, const dom_move_table *t)
+{
+    for (size_t i = 0; i < s->nkeyidx; i++)
+        if (strcmp(s->keyidx[i].table, t->info->name) == 0)
+            return s->keyidx[i].indexed;
+    char *q = ident(s, t->info->name);
+    if (!q)
+        return DOM_ENOMEM;
+    const char *pv[2] = {q, t->key};
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON "
+                               "a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE "
+                               "i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid "
+                               "AND i.indpred IS NULL)",
+                               2, NULL, pv, NULL, NULL, 0);
+    dom_free(q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(s, t->info->name, "cannot read the table's indexes", r);
+    int indexed = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    struct pg_keyidx *g = dom_realloc(s->keyidx, (s->nkeyidx + 1) * sizeof(*g));
+    char *name = dom_strdup(t->info->name);
+    if (!g || !name) {
+        if (g)
+            s->keyidx = g;
+        dom_free(name);
+        return DOM_ENOMEM;
+    }
+    s->keyidx = g;
+    g[s->nkeyidx].table = name;
+    g[s->nkeyidx++].indexed = indexed;
+    return indexed;
+}
+
+/* The key the rows of a batch are ordered by in the form keys_from gives. */
+#define LATERAL_KEY "domicile_b.domicile_k"
+
+/* " FROM ..." the rows of the batch's keys in table t, `inner` ("*", or
+ * "ctid") of each.  When an index leads with the tenant column, the keys
+ * are walked in order and each tenant's rows read through that index (a
+ * nested loop whatever the table's statistics say: a target filled by
+ * the mover has none until it is analyzed, and the planner would scan
+ * the whole table for every batch); the rows then come ordered by
+ * LATERAL_KEY first.  Otherwise one semi-join.  Returns 1 for the first
+ * form, 0 for the second, < 0 on error. */
+static int keys_from(pg_store *s, dom_buf *b, const dom_move_table *t, const char *inner)
+{
+    int lateral = key_indexed(s, t);
+    if (lateral < 0)
+        return lateral;
+    const dom_column *kc = &t->info->cols[t->key_col];
+    if (!lateral) {
+        if (strcmp(inner, "*") != 0) {
+            /* the outer list names `inner`: read it under that name */
+            dom_buf_printf(b, " FROM (SELECT %s, * FROM ", inner);
+            put_ident(s, b, t->info->name);
+            keys_where(s, b, t);
+            dom_buf_puts(b, ") domicile_r");
+        } else {
+            dom_buf_puts(b, " FROM ");
+            put_ident(s, b, t->info->name);
+            keys_where(s, b, t);
+        }
+        return 0;
+    }
+    dom_buf_printf(b,
+                   " FROM (SELECT DISTINCT k::%s%s AS domicile_k FROM pg_temp.domicile_keys) "
+                   "domicile_b CROSS JOIN LATERAL (SELECT %s FROM ",
+                   kc->type, dom_pg__class(kc->type) == PG_C_TEXT ? " COLLATE \"C\"" : "", inner);
+    put_ident(s, b, t->info->name);
+    dom_buf_puts(b, " WHERE ");
+    put_ident(s, b, t->key);
+    dom_buf_puts(b, " = domicile_b.domicile_k");
+    /* an ORDER BY keeps the subquery from being flattened into a join the
+     * planner would choose freely */
+    order_list(s, b, t);
+    dom_buf_puts(b, ") domicile_r");
+    return 1;
 }
 
 static char *buf_take(dom_buf *b)
@@ -328,12 +418,28 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
 {
     pg_store *s = (pg_store *)base;
     int rc;
+    unsigned char d[32];
+    dom_buf all = DOM_BUF_INIT;
+    dom_buf_printf(&all, "%zu\n", n);
+    for (size_t i = 0; i < n; i++)
+        dom_buf_printf(&all, "%s\t%lld\n", keys[i], (long long)(epochs ? epochs[i] : 0));
+    if (all.oom) {
+        dom_buf_free(&all);
+        return DOM_ENOMEM;
+    }
+    dom_sha256(all.ptr, all.len, d);
+    dom_buf_free(&all);
+    if (s->keys_known && memcmp(d, s->keys_digest, 32) == 0)
+        return 0;
+    /* what is written inside a transaction may yet be rolled back */
+    int in_tx = PQtransactionStatus(s->conn) != PQTRANS_IDLE;
+    s->keys_known = 0;
     if (!s->keys_table) {
         if ((rc = exec(s, NULL,
                        "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k text PRIMARY KEY, "
                        "epoch bigint)")) < 0)
             return rc;
-        s->keys_table = 1;
+        s->keys_table = !in_tx;
     }
     /* DELETE, not TRUNCATE: the table stays small and keeps its file */
     if ((rc = exec(s, NULL, "DELETE FROM pg_temp.domicile_keys")) < 0)
@@ -357,7 +463,13 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
         return rc;
     /* without statistics the planner guesses thousands of keys and scans
      * whole tables instead of probing their indexes */
-    return exec(s, NULL, "ANALYZE pg_temp.domicile_keys");
+    if ((rc = exec(s, NULL, "ANALYZE pg_temp.domicile_keys")) < 0)
+        return rc;
+    if (!in_tx) {
+        memcpy(s->keys_digest, d, 32);
+        s->keys_known = 1;
+    }
+    return 0;
 }
 
 static int is_retryable(PGresult *r)
@@ -517,10 +629,12 @@ int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **o
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
     select_list(s, &b, t->info);
-    dom_buf_puts(&b, " FROM ");
-    put_ident(s, &b, t->info->name);
-    keys_where(s, &b, t);
-    order_list(s, &b, t);
+    int lateral = keys_from(s, &b, t, "*");
+    if (lateral < 0) {
+        dom_buf_free(&b);
+        return lateral;
+    }
+    order_by(s, &b, t, lateral ? LATERAL_KEY : NULL);
     dom_buf_puts(&b, ") TO STDOUT");
     char *sql = buf_take(&b);
     if (!sql)
@@ -973,6 +1087,7 @@ static void stage_discard(pg_store *s)
         s->stage[i].created = s->stage[i].pk_created = 0;
     }
     s->keys_table = 0;
+    s->keys_known = 0;
 }
 
 void dom_pg__stage_free(pg_store *s)
@@ -1069,14 +1184,20 @@ int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit,
     int rc = stage_flush(s);
     if (rc < 0)
         return rc;
+    int lateral = key_indexed(s, t);
+    if (lateral < 0)
+        return lateral;
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "DELETE FROM ");
     put_ident(s, &b, t->info->name);
-    if (limit > 0) {
-        dom_buf_puts(&b, " WHERE ctid = ANY (ARRAY (SELECT ctid FROM ");
-        put_ident(s, &b, t->info->name);
-        keys_where(s, &b, t);
-        dom_buf_printf(&b, " LIMIT %lld))", (long long)limit);
+    if (limit > 0 || lateral) {
+        /* the rows found through the tenant index, deleted by address */
+        dom_buf_puts(&b, " WHERE ctid = ANY (ARRAY (SELECT ctid");
+        if (keys_from(s, &b, t, "ctid") < 0)
+            b.oom = 1;
+        if (limit > 0)
+            dom_buf_printf(&b, " LIMIT %lld", (long long)limit);
+        dom_buf_puts(&b, "))");
     } else {
         keys_where(s, &b, t);
     }
@@ -1096,9 +1217,12 @@ int dom_pg__count_keys(dom_store *base, const dom_move_table *t, int64_t *rows)
 {
     pg_store *s = (pg_store *)base;
     dom_buf b = DOM_BUF_INIT;
-    dom_buf_puts(&b, "SELECT count(*) FROM ");
-    put_ident(s, &b, t->info->name);
-    keys_where(s, &b, t);
+    dom_buf_puts(&b, "SELECT count(*)");
+    int lateral = keys_from(s, &b, t, "ctid");
+    if (lateral < 0) {
+        dom_buf_free(&b);
+        return lateral;
+    }
     char *sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
@@ -1206,11 +1330,14 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
     col_list(src, &b, st->info);
-    dom_buf_puts(&b, " FROM ");
-    put_ident(src, &b, st->info->name);
-    keys_where(src, &b, st);
+    int lateral = keys_from(src, &b, st, "*");
+    if (lateral < 0) {
+        dom_buf_free(&b);
+        dom_pg__cursor_close((dom_cursor *)dec);
+        return lateral;
+    }
     if (watch)
-        order_list(src, &b, st);
+        order_by(src, &b, st, lateral ? LATERAL_KEY : NULL);
     dom_buf_puts(&b, ") TO STDOUT");
     char *out_sql = buf_take(&b);
     dom_buf_puts(&b, "COPY ");
