@@ -675,8 +675,9 @@ static int replay_sets(batch_run *br, pkset *sets, int collect)
     return rc;
 }
 
-/* Replays one round of the change log; returns how many changes it saw. */
-static int catch_up_round(batch_run *br, int collect, int64_t *seen)
+/* Replays one round of the change log; *seen is how many changes (rows)
+ * it saw, *more whether the log may hold more than the round took. */
+static int catch_up_round_ex(batch_run *br, int collect, int64_t *seen, int *more)
 {
     pkset *sets = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(pkset));
     if (!sets)
@@ -687,8 +688,10 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
     if (rc == 0) {
         rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, take_change,
                                &cx);
-        if (rc == 0)
+        if (rc >= 0) {
+            *more = rc >= CATCHUP_ROUND;
             rc = replay_sets(br, sets, collect);
+        }
         if (rc < 0)
             dom_store_write_rollback(br->T->st);
         else
@@ -718,6 +721,12 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen)
             return rc;
     }
     return 0;
+}
+
+static int catch_up_round(batch_run *br, int collect, int64_t *seen)
+{
+    int more;
+    return catch_up_round_ex(br, collect, seen, &more);
 }
 
 static int step_catchup(batch_run *br)
@@ -924,13 +933,16 @@ static int verify_todo(batch_run *br)
 static int step_sync(batch_run *br)
 {
     int64_t seen, total = 0;
-    int rc;
+    int rc, more;
     double t0 = mono();
+    /* frozen since the freeze returned: every write to the batch before
+     * it is committed and logged, none comes after, so the log is read to
+     * its end once */
     do {
-        if ((rc = catch_up_round(br, 1, &seen)) < 0)
+        if ((rc = catch_up_round_ex(br, 1, &seen, &more)) < 0)
             return rc;
         total += seen;
-    } while (seen > 0);
+    } while (more);
     dom_log(DOM_LOG_DEBUG, "batch %lld: final sync replayed %lld changes in %.1f ms",
             (long long)br->b.id, (long long)total, (mono() - t0) * 1000);
     t0 = mono();

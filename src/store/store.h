@@ -211,7 +211,10 @@ int dom_store_delete_pk(dom_store *st, const dom_move_table *t, const dom_value 
 /* Deletes up to `limit` rows (0: all) of the current keys from t. */
 int dom_store_delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
 int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
-/* Streams the change log of a batch after `after`, in order, at most limit. */
+/* Streams the change log of a batch after `after`, in order, at most
+ * limit entries (several entries of one row may come as one call).
+ * Returns the number of entries read (fewer than limit: the log had no
+ * more), or < 0. */
 int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                       void *payload);
 /* SHA-256 (hex) of the tenant tables' definitions: columns, types, keys. */

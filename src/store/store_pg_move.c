@@ -516,15 +516,20 @@ int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char 
     const char *pv[4] = {state, home, e, bt};
     /* the upsert takes each fence row's lock, so it waits for every writer
      * that read the row under a share lock and has not committed yet.
-     * (The change log holds nothing of a batch after its final sync: the
-     * freeze waited for every writer that could still log a change.) */
+     * Once moved, the batch's change-log entries are all applied (the
+     * final sync read the log to its end after the freeze, which waited
+     * for every writer that could still log a change): they go with it. */
+    int moved = strcmp(state, DOM_FENCE_MOVED) == 0;
     return fence_tx(s,
                     "INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
                     "SELECT k, $1, $2, CASE WHEN $3::bigint < 0 THEN epoch ELSE $3::bigint END, "
                     "$4::bigint FROM pg_temp.domicile_keys ORDER BY k "
                     "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
                     "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
-                    4, pv, NULL);
+                    4, pv,
+                    moved ? "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
+                            "pg_temp.domicile_keys)"
+                          : NULL);
 }
 
 int dom_pg__unfence(dom_store *base)
@@ -1309,7 +1314,7 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
             s->acked_last = seq;
     }
     PQclear(r);
-    return rc;
+    return rc < 0 ? rc : (int)s->nacked;
 }
 
 /* ---- copy between two PostgreSQL regions ------------------------------------ */

@@ -841,7 +841,7 @@ int dom_sqlite__changes(dom_store *base, int64_t batch, int64_t after, int64_t l
         dom_free(v[i].pk);
     }
     dom_free(v);
-    return out;
+    return out < 0 ? out : (int)n;
 }
 
 int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t n, char out[65])

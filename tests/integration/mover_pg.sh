@@ -232,6 +232,8 @@ check "no writer hit an unexpected error" sh -c "! grep -q unexpected $T/werr*"
 check "I1 and I2 hold: $(tail -n 1 "$T/chk")" grep -q "lost 0 stale 0 duplicated 0 interleaved 0" "$T/chk"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify
 check "verify after the live run: 0 differences" grep -q ", 0 differences" "$T/o"
+expect_eq "... and the change logs hold nothing once every batch is done" \
+    "$(for r in $REGIONS; do app_sql "$r" app -At -c "SELECT count(*) FROM domicile.changes"; done | sort -u)" "0"
 one=$(grep -h '^I ' "$T"/wlog* | head -n 1)
 set -- $one
 home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$2" | cut -d' ' -f1)
