@@ -79,7 +79,10 @@ state() {
 
 # ---- the reference run ----
 reset
+t0=$(date +%s%N)
 run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply
+# how long a whole run takes here (the SIGKILL loop kills within it)
+run_ms=$((($(date +%s%N) - t0) / 1000000))
 check "apply on PostgreSQL regions exits 0" [ "$status" -eq 0 ]
 [ "$status" -eq 0 ] || cat "$T/e" "$T/o"
 nb=$(grep -c "^batch .*source erased" "$T/o")
@@ -140,8 +143,9 @@ kills=0
 for i in $(seq 1 20); do
     "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1 &
     pid=$!
-    # 0 to 0.39 s: most runs die before they end
-    sleep "0.$(($(od -An -N1 -tu1 /dev/urandom) % 40 / 10))$(($(od -An -N1 -tu1 /dev/urandom) % 10))"
+    # a random moment within 80% of a whole run: most runs die before they end
+    ms=$(($(od -An -N2 -tu2 /dev/urandom) % (run_ms * 8 / 10 + 1)))
+    sleep "$((ms / 1000)).$(printf %03d $((ms % 1000)))"
     kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
     wait "$pid" 2>/dev/null
     if [ $((i % 5)) -eq 0 ]; then
