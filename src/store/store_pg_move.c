@@ -593,18 +593,40 @@ typedef struct pg_cursor {
     pg_class *cls;
     dom_value *vals;
     int ncols;
-    int raw; /* lines of the columns themselves (col_list), not select_list */
+    /* per column: read as the column itself, a timestamp with time zone
+     * whose text is made canonical here (read_list, col_list) */
+    unsigned char *fix;
 } pg_cursor;
+
+/* Whether column i of t is read through dom_pg__value_expr: a timestamp
+ * with time zone that identifies rows (tenant column, primary key, or
+ * every column of a table without one) keeps the server's canonical text,
+ * the form the change log's keys have.  Other columns are read as they
+ * are, and a timestamp's ISO text is made canonical in canonical_time:
+ * to_char() doubles the server's cost of reading a row. */
+static int time_as_text(const dom_move_table *t, size_t i)
+{
+    if (dom_pg__class(t->info->cols[i].type) != PG_C_TIME)
+        return 0;
+    if (!t->npk || (int)i == t->key_col)
+        return 1;
+    for (int k = 0; k < t->npk; k++)
+        if (t->pk[k] == (int)i)
+            return 1;
+    return 0;
+}
 
 static int new_cursor(pg_store *s, const dom_move_table *t, pg_cursor **out)
 {
     pg_cursor *c = dom_calloc(1, sizeof(*c));
     size_t n = t->info->ncols;
     if (!c || !(c->vals = dom_calloc(n, sizeof(dom_value))) ||
-        !(c->offs = dom_calloc(n, sizeof(size_t))) || !(c->cls = dom_calloc(n, sizeof(pg_class)))) {
+        !(c->offs = dom_calloc(n, sizeof(size_t))) || !(c->cls = dom_calloc(n, sizeof(pg_class))) ||
+        !(c->fix = dom_calloc(n ? n : 1, 1))) {
         if (c) {
             dom_free(c->vals);
             dom_free(c->offs);
+            dom_free(c->cls);
         }
         dom_free(c);
         return DOM_ENOMEM;
@@ -613,18 +635,25 @@ static int new_cursor(pg_store *s, const dom_move_table *t, pg_cursor **out)
     c->s = s;
     c->t = t;
     c->ncols = (int)n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         c->cls[i] = dom_pg__class(t->info->cols[i].type);
+        c->fix[i] = c->cls[i] == PG_C_TIME && !time_as_text(t, i);
+    }
     *out = c;
     return 0;
 }
 
-static void select_list(pg_store *s, dom_buf *b, const dom_table_info *ti)
+/* The columns of t as cursors read them (see time_as_text). */
+static void read_list(pg_store *s, dom_buf *b, const dom_move_table *t)
 {
+    const dom_table_info *ti = t->info;
     for (size_t i = 0; i < ti->ncols; i++) {
         if (i)
             dom_buf_puts(b, ", ");
-        select_expr(s, b, &ti->cols[i]);
+        if (time_as_text(t, i))
+            select_expr(s, b, &ti->cols[i]);
+        else
+            put_ident(s, b, ti->cols[i].name);
     }
 }
 
@@ -633,7 +662,7 @@ int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **o
     pg_store *s = (pg_store *)base;
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
-    select_list(s, &b, t->info);
+    read_list(s, &b, t);
     int lateral = keys_from(s, &b, t, "*");
     if (lateral < 0) {
         dom_buf_free(&b);
@@ -721,7 +750,7 @@ int dom_pg__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value 
     dom_buf b = DOM_BUF_INIT;
     int cols[64], n;
     dom_buf_puts(&b, "SELECT ");
-    select_list(s, &b, t->info);
+    read_list(s, &b, t);
     dom_buf_puts(&b, " FROM ");
     put_ident(s, &b, t->info->name);
     pk_where(s, &b, t, cols, &n);
@@ -812,7 +841,7 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
         return rc;
     }
     dom_buf_puts(&b, "COPY (SELECT ");
-    select_list(s, &b, t->info);
+    read_list(s, &b, t);
     dom_buf_puts(&b, " FROM ");
     put_ident(s, &b, t->info->name);
     dom_buf_printf(&b, " WHERE (%s) IN (SELECT %s FROM pg_temp.domicile_pk_%d)) TO STDOUT",
@@ -875,7 +904,7 @@ static void decode_line(pg_cursor *c, const char *line, int n)
             memset(&c->vals[i], 0, sizeof(dom_value));
         } else {
             copy_unescape(p, (size_t)(fe - p), &c->field);
-            if (c->raw && c->cls[i] == PG_C_TIME && !c->field.oom)
+            if (c->fix[i] && !c->field.oom)
                 canonical_time(&c->field);
             decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
                    &c->offs[i]);
@@ -902,8 +931,18 @@ int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
                 memset(&c->vals[i], 0, sizeof(dom_value));
                 continue;
             }
-            decode(c->cls[i], PQgetvalue(c->res, c->row, i), (size_t)PQgetlength(c->res, c->row, i),
-                   &c->vals[i], &c->store, &c->offs[i]);
+            const char *v = PQgetvalue(c->res, c->row, i);
+            size_t vn = (size_t)PQgetlength(c->res, c->row, i);
+            if (c->fix[i]) {
+                dom_buf_clear(&c->field);
+                dom_buf_put(&c->field, v, vn);
+                if (c->field.oom)
+                    return DOM_ENOMEM;
+                canonical_time(&c->field);
+                v = dom_buf_cstr(&c->field);
+                vn = c->field.len;
+            }
+            decode(c->cls[i], v, vn, &c->vals[i], &c->store, &c->offs[i]);
         }
         c->row++;
     } else {
@@ -943,6 +982,7 @@ void dom_pg__cursor_close(dom_cursor *cur)
     dom_buf_free(&c->store);
     dom_free(c->offs);
     dom_free(c->cls);
+    dom_free(c->fix);
     dom_free(c->vals);
     dom_free(c);
 }
@@ -1330,7 +1370,9 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
         int rc = new_cursor(src, st, &dec);
         if (rc < 0)
             return rc;
-        dec->raw = 1;
+        /* the columns themselves (col_list) */
+        for (int i = 0; i < dec->ncols; i++)
+            dec->fix[i] = dec->cls[i] == PG_C_TIME;
     }
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
