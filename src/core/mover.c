@@ -335,11 +335,18 @@ static int step_arm(batch_run *br)
             "%.1f ms, source capturing %.1f ms",
             (long long)br->b.id, (t1 - t0) * 1000, (t2 - t1) * 1000, (long long)stale,
             (t3 - t2) * 1000, (mono() - t3) * 1000);
+    double t4 = mono();
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, br->b.schema_sig)) < 0)
         return rc;
+    double t5 = mono();
     if ((rc = dom_catalog_set_state(br->w->cat, br->b.id, "moving")) < 0)
         return rc;
-    return save_step(br, "armed");
+    double t6 = mono();
+    rc = save_step(br, "armed");
+    dom_log(DOM_LOG_DEBUG,
+            "batch %lld: arm: schema signature %.1f ms, directory %.1f ms, journal %.1f ms",
+            (long long)br->b.id, (t5 - t4) * 1000, (t6 - t5) * 1000, (mono() - t6) * 1000);
+    return rc;
 }
 
 static int hash_arrays(batch_run *br)
