@@ -1296,9 +1296,10 @@ static int step_index(const char *step)
 
 /* Runs one batch from wherever its journal says it is. */
 static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mutex_t *mu,
-                     const dom_apply_opts *o)
+                     const dom_apply_opts *o, int64_t *moved)
 {
     batch_run br = {0};
+    *moved = 0;
     int rc = dom_catalog_batch_load(w->cat, id, &br.b);
     if (rc < 0)
         return rc;
@@ -1449,6 +1450,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         pause_enter(br.S->idx, br.T->idx, -1);
     if (rc == DOM_EFAILED)
         rc = 0; /* recorded; the run goes on */
+    *moved = br.b.rows;
     dom_store_idle(br.S->st);
     dom_store_idle(br.T->st);
 done:
@@ -1586,6 +1588,34 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
     return rc;
 }
 
+/* ---- the throttle (options.max_rows_per_second) ----------------------------------
+ * One clock for every worker of the process: each batch's rows are paid
+ * for at the configured rate, and a worker starts its next batch only
+ * once the rows moved so far are paid for, so that over a run the mover
+ * moves no more rows per second than that (leaving the machine to the
+ * applications).  A worker waits between batches, holding no batch. */
+
+static pthread_mutex_t pace_mu = PTHREAD_MUTEX_INITIALIZER;
+static double pace_clock;
+
+static void pace(double rate, int64_t rows)
+{
+    if (rate <= 0 || rows <= 0)
+        return;
+    pthread_mutex_lock(&pace_mu);
+    double now = mono();
+    if (pace_clock < now)
+        pace_clock = now;
+    pace_clock += (double)rows / rate;
+    double until = pace_clock;
+    pthread_mutex_unlock(&pace_mu);
+    while (!dom_interrupted && (now = mono()) < until) {
+        double d = until - now < 0.1 ? until - now : 0.1;
+        struct timespec ts = {0, (long)(d * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* ---- a pool of workers over a list of batches ---------------------------------- */
 
 typedef struct pool {
@@ -1659,7 +1689,10 @@ static void *pool_main(void *arg)
         int64_t id;
         if ((rc = next_batch(p, &w, &id)) < 0 || id == 0)
             break;
-        rc = run_batch(&w, id, p->stats, &p->mu, p->o);
+        int64_t moved;
+        rc = run_batch(&w, id, p->stats, &p->mu, p->o, &moved);
+        if (rc == 0)
+            pace(p->cfg->options.max_rows_per_second, moved);
     }
     if (rc < 0) {
         pthread_mutex_lock(&p->mu);

@@ -107,6 +107,15 @@ check "a new CN tenant is accepted in beijing" sqlite3 "$T/ws/regions/beijing.db
 check "writes to a tenant at home are untouched" sqlite3 "$T/ws/regions/singapore.db" "UPDATE users SET name = 'ok' WHERE user_id = $k"
 check "a new MY tenant is accepted in singapore" sqlite3 "$T/ws/regions/singapore.db" "INSERT INTO users VALUES (5000003, 'MY', 'n', NULL, NULL, 'z')"
 
+# ---- the throttle ----
+rm -rf "$T/th"
+cp -r "$T/tpl" "$T/th"
+sed -i 's/  workers: 2/  workers: 2\n  max_rows_per_second: 5000/' "$T/th/domicile.yaml"
+run_dom "$T/o" "$T/e" -c "$T/th/domicile.yaml" apply --json
+check "with max_rows_per_second: 5000, apply takes at least rows / 5000 seconds ($(jq -c '[.rows, .seconds]' "$T/o"))" \
+    sh -c "[ $status -eq 0 ] && jq -e '.rows > 0 and .seconds >= .rows / 5000' '$T/o' >/dev/null"
+check "... and ends as the reference" [ "$(state "$T/th" | sha256sum)" = "$ref" ]
+
 # ---- concurrent writers during the waves, a rollback and the waves again ----
 cp -r "$T/tpl" "$T/live"
 sqlite3 "$T/live/regions/beijing.db" "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250; SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >"$T/keys"
