@@ -11,7 +11,8 @@
 #   3. write pause per batch (freeze to flip) with 8 writer connections;
 #   4. an app-like write load on the source (pgbench, 8 clients, writes to
 #      users who stay): transactions per second during a wave vs. with
-#      domicile not installed, unthrottled and at a fixed rate;
+#      domicile not installed, unthrottled and at a fixed rate, and with
+#      the mover throttled (THROTTLE rows/s, default 10,000);
 #   5. mover peak RSS (all moves above, and one tenant of about 1 GB).
 # Usage: bench/move_pg.sh [USERS]
 set -eu
@@ -186,9 +187,23 @@ set -- $(bench_tps wave -T 15 -R "$rate_target")
 wave_r=$1
 wave_lat=$2
 wait $ap || true
+# the mover throttled (options.max_rows_per_second), the app unthrottled;
+# the waves are stopped (Ctrl-C: a safe point) once pgbench is done
+THROTTLE=${THROTTLE:-10000}
+db wave
+rm -f "$OUT/wave/domicile.db"*
+sed -i "s/^options:/options:\n  max_rows_per_second: $THROTTLE/" "$OUT/wave/domicile.yaml"
+"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
+"$BIN" -c "$OUT/wave/domicile.yaml" apply --json >"$OUT/throttled.json" 2>/dev/null &
+ap=$!
+set -- $(bench_tps wave -T 15)
+thr_tps=$1
+kill -INT $ap 2>/dev/null || true
+wait $ap || true
 echo "4. app-like load on beijing (pgbench, 8 clients, users who stay), 15 s each"
 echo "   unthrottled: $plain_tps tps without domicile, $wave_tps tps during the waves: ratio $(echo "$wave_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.9)"
 echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during: ratio $(echo "$wave_r $plain_r" | awk '{ printf "%.2f", $1 / $2 }')"
+echo "   unthrottled app, mover throttled to $THROTTLE rows/s (options.max_rows_per_second): $thr_tps tps during the waves: ratio $(echo "$thr_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }')"
 
 fi
 
