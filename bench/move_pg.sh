@@ -12,7 +12,8 @@
 #   4. an app-like write load on the source (pgbench, 8 clients, writes to
 #      users who stay): transactions per second during a wave vs. with
 #      domicile not installed, unthrottled and at a fixed rate, and with
-#      the mover throttled (THROTTLE rows/s, default 10,000);
+#      the mover throttled (THROTTLE rows/s, default 10,000), and installed
+#      with nothing moving (the cost of the fence trigger alone);
 #   5. mover peak RSS (all moves above, and one tenant of about 1 GB).
 # Usage: bench/move_pg.sh [USERS]
 set -eu
@@ -168,6 +169,12 @@ plain_tps=$1
 db wave
 config "$OUT/wave" wave
 "$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
+# installed (every write goes through the fence trigger), nothing moving
+set -- $(bench_tps wave -T 15)
+idle_tps=$1
+db wave
+rm -f "$OUT/wave/domicile.db"*
+"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
 "$BIN" -c "$OUT/wave/domicile.yaml" apply >/dev/null 2>&1 &
 ap=$!
 set -- $(bench_tps wave -T 15)
@@ -202,6 +209,7 @@ kill -INT $ap 2>/dev/null || true
 wait $ap || true
 echo "4. app-like load on beijing (pgbench, 8 clients, users who stay), 15 s each"
 echo "   unthrottled: $plain_tps tps without domicile, $wave_tps tps during the waves: ratio $(echo "$wave_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.9)"
+echo "   unthrottled, domicile installed and nothing moving (the fence trigger on every write): $idle_tps tps: ratio $(echo "$idle_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }')"
 echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during: ratio $(echo "$wave_r $plain_r" | awk '{ printf "%.2f", $1 / $2 }')"
 echo "   unthrottled app, mover throttled to $THROTTLE rows/s (options.max_rows_per_second): $thr_tps tps during the waves: ratio $(echo "$thr_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }')"
 
