@@ -683,8 +683,9 @@ static int replay_sets(batch_run *br, pkset *sets, int collect)
 }
 
 /* Replays one round of the change log; *seen is how many changes (rows)
- * it saw, *more whether the log may hold more than the round took. */
-static int catch_up_round_ex(batch_run *br, int collect, int64_t *seen, int *more)
+ * it saw, *more (when not NULL) whether the log may hold more than the
+ * round took. */
+static int catch_up_round(batch_run *br, int collect, int64_t *seen, int *more)
 {
     pkset *sets = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(pkset));
     if (!sets)
@@ -696,7 +697,8 @@ static int catch_up_round_ex(batch_run *br, int collect, int64_t *seen, int *mor
         rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, take_change,
                                &cx);
         if (rc >= 0) {
-            *more = rc >= CATCHUP_ROUND;
+            if (more)
+                *more = rc >= CATCHUP_ROUND;
             rc = replay_sets(br, sets, collect);
         }
         if (rc < 0)
@@ -730,18 +732,12 @@ static int catch_up_round_ex(batch_run *br, int collect, int64_t *seen, int *mor
     return 0;
 }
 
-static int catch_up_round(batch_run *br, int collect, int64_t *seen)
-{
-    int more;
-    return catch_up_round_ex(br, collect, seen, &more);
-}
-
 static int step_catchup(batch_run *br)
 {
     int64_t seen;
     int rc, rounds = 0;
     do {
-        if ((rc = catch_up_round(br, 0, &seen)) < 0)
+        if ((rc = catch_up_round(br, 0, &seen, NULL)) < 0)
             return rc;
         dom_fault("catchup");
         if (dom_interrupted)
@@ -820,7 +816,7 @@ static int step_verify(batch_run *br)
     int64_t seen;
     int rounds = 0;
     do {
-        if ((rc = catch_up_round(br, 1, &seen)) < 0)
+        if ((rc = catch_up_round(br, 1, &seen, NULL)) < 0)
             return rc;
     } while (seen >= CATCHUP_SMALL && ++rounds < CATCHUP_ROUNDS);
     return save_step(br, "verified");
@@ -946,7 +942,7 @@ static int step_sync(batch_run *br)
      * it is committed and logged, none comes after, so the log is read to
      * its end once */
     do {
-        if ((rc = catch_up_round_ex(br, 1, &seen, &more)) < 0)
+        if ((rc = catch_up_round(br, 1, &seen, &more)) < 0)
             return rc;
         total += seen;
     } while (more);

@@ -258,19 +258,24 @@ static int report(const dom_move_table *t, size_t ti, dom_diff_kind kind, const 
 int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const dom_move_table *tb,
                     size_t ntables, dom_diff_cb cb, void *payload, dom_verify_stats *st)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    dom_buf enc = DOM_BUF_INIT;
     saved_row sa = {0};
-    int rc = 0;
-    int64_t *trows = st->table_rows, *tbytes = st->table_bytes;
+    int64_t *trows = st->table_rows, *tbytes = st->table_bytes, *own = NULL;
     memset(st, 0, sizeof(*st));
     st->table_rows = trows;
     st->table_bytes = tbytes;
-    for (size_t t = 0; t < ntables && trows && tbytes; t++)
-        trows[t] = tbytes[t] = 0;
-    if (!md)
-        return DOM_ENOMEM;
-    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    if (!trows || !tbytes) {
+        /* the caller does not want them per table; the hash counts anyway */
+        if (!(own = dom_calloc(2 * (ntables ? ntables : 1), sizeof(int64_t))))
+            return DOM_ENOMEM;
+        trows = own;
+        tbytes = own + (ntables ? ntables : 1);
+    }
+    dom_content_hash ch;
+    int rc = dom_content_hash_init(&ch, trows, tbytes, ntables);
+    if (rc < 0) {
+        dom_free(own);
+        return rc;
+    }
     for (size_t t = 0; t < ntables && rc == 0; t++) {
         dom_cursor *ca = NULL, *cb2 = NULL;
         const dom_value *ra = NULL, *rb = NULL;
@@ -303,14 +308,8 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
                     rc = report(&ta[t], t, DOM_DIFF_CHANGED, sa.v, cb, payload, st);
             }
             if (c <= 0 && ha) {
-                dom_buf_clear(&enc);
-                dom_row_encode(&enc, sa.v, n);
-                st->bytes_a += (int64_t)enc.len;
-                if (trows && tbytes) {
-                    trows[t]++;
-                    tbytes[t] += (int64_t)enc.len;
-                }
-                EVP_DigestUpdate(md, enc.ptr, enc.len);
+                if (rc == 0)
+                    rc = dom_content_hash_add(&ch, t, sa.v, n);
                 ha = dom_store_cursor_next(ca, &ra);
             }
             if (c >= 0 && hb)
@@ -325,10 +324,10 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
             sa.v = NULL;
         }
     }
-    unsigned int len = 32;
-    EVP_DigestFinal_ex(md, st->hash_a, &len);
-    EVP_MD_CTX_free(md);
-    dom_buf_free(&enc);
+    dom_content_hash_end(&ch, st->hash_a);
+    for (size_t t = 0; t < ntables; t++)
+        st->bytes_a += tbytes[t];
+    dom_free(own);
     dom_buf_free(&sa.data);
     dom_free(sa.v);
     return rc;

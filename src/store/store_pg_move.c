@@ -191,17 +191,10 @@ static int keys_from(pg_store *s, dom_buf *b, const dom_move_table *t, const cha
         return lateral;
     const dom_column *kc = &t->info->cols[t->key_col];
     if (!lateral) {
-        if (strcmp(inner, "*") != 0) {
-            /* the outer list names `inner`: read it under that name */
-            dom_buf_printf(b, " FROM (SELECT %s, * FROM ", inner);
-            put_ident(s, b, t->info->name);
-            keys_where(s, b, t);
-            dom_buf_puts(b, ") domicile_r");
-        } else {
-            dom_buf_puts(b, " FROM ");
-            put_ident(s, b, t->info->name);
-            keys_where(s, b, t);
-        }
+        dom_buf_printf(b, " FROM (SELECT %s FROM ", inner);
+        put_ident(s, b, t->info->name);
+        keys_where(s, b, t);
+        dom_buf_puts(b, ") domicile_r");
         return 0;
     }
     dom_buf_printf(b,
