@@ -25,6 +25,7 @@
 #include "core/schema.h"
 #include "core/verify.h"
 #include "store/store.h"
+#include "util/sizer.h"
 #include "util/util.h"
 
 volatile sig_atomic_t dom_interrupted;
@@ -60,13 +61,6 @@ void dom_fault(const char *point)
         fprintf(stderr, "domicile: injected fault at %s:%ld\n", point, want);
         _exit(99);
     }
-}
-
-static double mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double wall(void)
@@ -316,36 +310,36 @@ static int step_arm(batch_run *br)
     int rc;
     int64_t stale;
     dom_fault("arm");
-    double t0 = mono();
+    double t0 = dom_mono();
     if ((rc = set_keys_both(br)) < 0)
         return rc;
-    double t1 = mono();
+    double t1 = dom_mono();
     /* the target refuses writers first, then loses any rows left over */
     if ((rc = dom_store_fence(br->T->st, br->b.id, DOM_FENCE_INCOMING, br->b.src, -1)) < 0)
         return rc;
-    double t2 = mono();
+    double t2 = dom_mono();
     if ((rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &stale,
                           NULL)) < 0)
         return rc;
-    double t3 = mono();
+    double t3 = dom_mono();
     if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_CAPTURING, NULL, -1)) < 0)
         return rc;
     dom_log(DOM_LOG_DEBUG,
             "batch %lld: arm: keys %.1f ms, target fenced %.1f ms, %lld stale rows deleted in "
             "%.1f ms, source capturing %.1f ms",
             (long long)br->b.id, (t1 - t0) * 1000, (t2 - t1) * 1000, (long long)stale,
-            (t3 - t2) * 1000, (mono() - t3) * 1000);
-    double t4 = mono();
+            (t3 - t2) * 1000, (dom_mono() - t3) * 1000);
+    double t4 = dom_mono();
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, br->b.schema_sig)) < 0)
         return rc;
-    double t5 = mono();
+    double t5 = dom_mono();
     if ((rc = dom_catalog_set_state(br->w->cat, br->b.id, "moving")) < 0)
         return rc;
-    double t6 = mono();
+    double t6 = dom_mono();
     rc = save_step(br, "armed");
     dom_log(DOM_LOG_DEBUG,
             "batch %lld: arm: schema signature %.1f ms, directory %.1f ms, journal %.1f ms",
-            (long long)br->b.id, (t5 - t4) * 1000, (t6 - t5) * 1000, (mono() - t6) * 1000);
+            (long long)br->b.id, (t5 - t4) * 1000, (t6 - t5) * 1000, (dom_mono() - t6) * 1000);
     return rc;
 }
 
@@ -384,7 +378,7 @@ static void copy_hash_end(batch_run *br, int ok)
 
 static int step_copy(batch_run *br)
 {
-    double t0 = mono();
+    double t0 = dom_mono();
     int rc;
     int64_t seq = 0, rows = 0, bytes = 0, chunk_rows = 0, chunk_bytes = 0;
     dom_fault("copy-start");
@@ -403,7 +397,7 @@ static int step_copy(batch_run *br)
         br->b.rows = rows;
         br->b.bytes = bytes;
         dom_log(DOM_LOG_DEBUG, "batch %lld: copied %lld rows in %.1f ms", (long long)br->b.id,
-                (long long)rows, (mono() - t0) * 1000);
+                (long long)rows, (dom_mono() - t0) * 1000);
         return save_step(br, "copied");
     }
     if (rc != DOM_EUNSUPPORTED)
@@ -691,7 +685,7 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen, int *more)
     if (!sets)
         return DOM_ENOMEM;
     change_ctx cx = {br, br->b.applied_seq, 0, collect, sets};
-    double t0 = mono();
+    double t0 = dom_mono();
     int rc = dom_store_write_begin(br->T->st);
     if (rc == 0) {
         rc = dom_store_changes(br->S->st, br->b.id, br->b.applied_seq, CATCHUP_ROUND, take_change,
@@ -715,7 +709,7 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen, int *more)
     if (rc < 0)
         return rc;
     dom_log(DOM_LOG_DEBUG, "batch %lld: catch-up round: %lld changes, %zu rows in %.1f ms",
-            (long long)br->b.id, (long long)cx.n, rows, (mono() - t0) * 1000);
+            (long long)br->b.id, (long long)cx.n, rows, (dom_mono() - t0) * 1000);
     *seen = cx.n;
     br->replayed += cx.n;
     if (br->key_changed)
@@ -824,7 +818,7 @@ static int step_verify(batch_run *br)
 
 static int step_freeze(batch_run *br)
 {
-    double t0 = mono();
+    double t0 = dom_mono();
     pause_enter(br->S->idx, br->T->idx, 1);
     br->pausing = 1;
     int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
@@ -832,7 +826,7 @@ static int step_freeze(batch_run *br)
         return rc;
     br->t_freeze = t0;
     dom_log(DOM_LOG_DEBUG, "batch %lld: freeze in %.1f ms", (long long)br->b.id,
-            (mono() - t0) * 1000);
+            (dom_mono() - t0) * 1000);
     dom_fault("freeze");
     /* not journaled: inside the write pause every catalog commit counts,
      * and a batch resumed at "verified" compares every row and freezes
@@ -937,7 +931,7 @@ static int step_sync(batch_run *br)
 {
     int64_t seen, total = 0;
     int rc, more;
-    double t0 = mono();
+    double t0 = dom_mono();
     /* frozen since the freeze returned: every write to the batch before
      * it is committed and logged, none comes after, so the log is read to
      * its end once */
@@ -947,8 +941,8 @@ static int step_sync(batch_run *br)
         total += seen;
     } while (more);
     dom_log(DOM_LOG_DEBUG, "batch %lld: final sync replayed %lld changes in %.1f ms",
-            (long long)br->b.id, (long long)total, (mono() - t0) * 1000);
-    t0 = mono();
+            (long long)br->b.id, (long long)total, (dom_mono() - t0) * 1000);
+    t0 = dom_mono();
     char sig[65];
     if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
         return rc;
@@ -969,7 +963,7 @@ static int step_sync(batch_run *br)
             return rc;
     }
     dom_log(DOM_LOG_DEBUG, "batch %lld: final verify of %zu rows%s in %.1f ms", (long long)br->b.id,
-            br->ntodo, br->full_verify ? " (full)" : "", (mono() - t0) * 1000);
+            br->ntodo, br->full_verify ? " (full)" : "", (dom_mono() - t0) * 1000);
     /* what the final sync wrote is on disk before the flip records it;
      * the step itself is not journaled (see step_freeze): the flip's
      * catalog transaction follows */
@@ -988,11 +982,11 @@ typedef struct unfence_job {
 static void *unfence_main(void *arg)
 {
     unfence_job *j = arg;
-    double t0 = mono();
+    double t0 = dom_mono();
     j->rc = dom_store_unfence(j->st);
     if (j->rc < 0)
         snprintf(j->err, sizeof(j->err), "%s", dom_error_last());
-    j->ms = (mono() - t0) * 1000;
+    j->ms = (dom_mono() - t0) * 1000;
     return NULL;
 }
 
@@ -1006,12 +1000,12 @@ static int finish_flip(batch_run *br)
     int rc;
     if ((rc = set_keys_both(br)) < 0)
         return rc;
-    double t0 = mono();
+    double t0 = dom_mono();
     unfence_job job = {br->T->st, 0, 0, ""};
     pthread_t th;
     int threaded = pthread_create(&th, NULL, unfence_main, &job) == 0;
     rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_MOVED, br->b.dst, -1);
-    double t1 = mono();
+    double t1 = dom_mono();
     if (rc == 0)
         dom_fault("flipped");
     if (threaded)
@@ -1030,7 +1024,7 @@ static int finish_flip(batch_run *br)
             "batch %lld: source fenced moved in %.1f ms, target opened in %.1f ms (at once)",
             (long long)br->b.id, (t1 - t0) * 1000, job.ms);
     if (br->t_freeze > 0) {
-        br->b.pause_ms = (mono() - br->t_freeze) * 1000.0;
+        br->b.pause_ms = (dom_mono() - br->t_freeze) * 1000.0;
         br->t_freeze = 0;
         if ((rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0)
             return rc;
@@ -1050,12 +1044,12 @@ static int record_erasure(batch_run *br);
 
 static int step_flip(batch_run *br)
 {
-    double t0 = mono();
+    double t0 = dom_mono();
     int rc = dom_catalog_flip(br->w->cat, &br->b);
     if (rc < 0)
         return rc;
     dom_log(DOM_LOG_DEBUG, "batch %lld: directory flip in %.1f ms", (long long)br->b.id,
-            (mono() - t0) * 1000);
+            (dom_mono() - t0) * 1000);
     dom_fault("flip");
     if ((rc = finish_flip(br)) < 0)
         return rc;
@@ -1333,7 +1327,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         }
     }
     int waiting = 0;
-    double t0 = mono();
+    double t0 = dom_mono();
     if (step >= 1 && step <= 6 && rc == 0 && (rc = set_keys_both(&br)) < 0)
         goto done;
     /* a resumed batch must still see the tables it started with */
@@ -1356,32 +1350,32 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     switch (step) {
     case 0:
     case 1: /* a rerun arms again: the target's partial copy is deleted */
-        t0 = mono();
+        t0 = dom_mono();
         if ((rc = step_arm(&br)) < 0)
             break;
         dom_fault("armed");
-        stats->step_sec[0] += mono() - t0;
-        t0 = mono();
+        stats->step_sec[0] += dom_mono() - t0;
+        t0 = dom_mono();
         if ((rc = step_copy(&br)) < 0)
             break;
         dom_fault("copied");
-        stats->step_sec[1] += mono() - t0;
+        stats->step_sec[1] += dom_mono() - t0;
         /* fall through */
     case 2:
-        t0 = mono();
+        t0 = dom_mono();
         if ((rc = step_catchup(&br)) < 0)
             break;
-        stats->step_sec[2] += mono() - t0;
+        stats->step_sec[2] += dom_mono() - t0;
         /* fall through */
     case 3:
-        t0 = mono();
+        t0 = dom_mono();
         if ((rc = step_verify(&br)) < 0)
             break;
         dom_fault("verified");
-        stats->step_sec[3] += mono() - t0;
+        stats->step_sec[3] += dom_mono() - t0;
         /* fall through */
     case 4:
-        t0 = mono();
+        t0 = dom_mono();
         if ((rc = step_freeze(&br)) < 0)
             break;
         dom_fault("frozen");
@@ -1394,21 +1388,21 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         dom_fault("synced");
         /* fall through */
     case 6:
-        stats->step_sec[4] += mono() - t0;
-        t0 = mono();
+        stats->step_sec[4] += dom_mono() - t0;
+        t0 = dom_mono();
         if ((rc = step_flip(&br)) < 0)
             break;
-        stats->step_sec[5] += mono() - t0;
+        stats->step_sec[5] += dom_mono() - t0;
         goto erase;
     case 7:
         if ((rc = finish_flip(&br)) < 0 || (rc = log_transfer(&br)) < 0)
             break;
     erase:
-        t0 = mono();
+        t0 = dom_mono();
         if ((rc = step_erase(&br, &waiting, o->defer_erase)) < 0)
             break;
         dom_fault("done");
-        stats->step_sec[6] += mono() - t0;
+        stats->step_sec[6] += dom_mono() - t0;
         break;
     default:
         break;
@@ -1479,6 +1473,7 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
     const char **keys = dom_calloc(total ? total : 1, sizeof(char *));
     if (!keys)
         return DOM_ENOMEM;
+    double e0 = dom_mono(), e1 = 0, e2 = 0, e3 = 0, e4 = 0;
     /* each batch's rows, counted before they go */
     for (size_t i = 0, k = 0; i < n; i++) {
         int64_t rows = 0, r;
@@ -1495,8 +1490,10 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
             keys[k++] = bs[i].keys[j];
     }
     int64_t deleted;
+    e1 = dom_mono();
     if ((rc = delete_rows(S, keys, NULL, total, &deleted, "erase")) < 0)
         goto done;
+    e2 = dom_mono();
     for (size_t t = 0; t < S->nmt; t++) {
         int64_t left;
         if ((rc = dom_store_count_keys(S->st, &S->mt[t], &left)) < 0)
@@ -1509,8 +1506,10 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
             goto done;
         }
     }
+    e3 = dom_mono();
     if ((rc = dom_store_sync(S->st)) < 0)
         goto done;
+    e4 = dom_mono();
     for (size_t i = 0; i < n; i++) {
         region_h *T;
         if ((rc = region_open(w, dom_config_region(w->cfg, bs[i].dst), &T)) < 0)
@@ -1533,6 +1532,11 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         if (o->on_batch)
             o->on_batch(&bs[i], o->payload);
     }
+    dom_log(DOM_LOG_DEBUG,
+            "erase of %zu batches: counted in %.1f ms, deleted in %.1f, checked in %.1f, synced in "
+            "%.1f, recorded in %.1f",
+            n, (e1 - e0) * 1000, (e2 - e1) * 1000, (e3 - e2) * 1000, (e4 - e3) * 1000,
+            (dom_mono() - e4) * 1000);
 done:
     dom_free(keys);
     dom_store_idle(S->st);
@@ -1558,7 +1562,7 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
         else
             dom_batch_free(&bs[n]);
     }
-    double t0 = mono();
+    double t0 = dom_mono();
     for (size_t r = 0; rc == 0 && r < cfg->nregions && !dom_interrupted; r++) {
         /* the batches of this source, in id order */
         size_t m = 0;
@@ -1576,7 +1580,7 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
         memmove(bs, bs + m, (n - m) * sizeof(dom_batch));
         n -= m;
     }
-    stats->step_sec[6] += mono() - t0;
+    stats->step_sec[6] += dom_mono() - t0;
     for (size_t i = 0; i < n; i++)
         dom_batch_free(&bs[i]);
     dom_free(bs);
@@ -1599,13 +1603,13 @@ static void pace(double rate, int64_t rows)
     if (rate <= 0 || rows <= 0)
         return;
     pthread_mutex_lock(&pace_mu);
-    double now = mono();
+    double now = dom_mono();
     if (pace_clock < now)
         pace_clock = now;
     pace_clock += (double)rows / rate;
     double until = pace_clock;
     pthread_mutex_unlock(&pace_mu);
-    while (!dom_interrupted && (now = mono()) < until) {
+    while (!dom_interrupted && (now = dom_mono()) < until) {
         double d = until - now < 0.1 ? until - now : 0.1;
         struct timespec ts = {0, (long)(d * 1e9)};
         nanosleep(&ts, NULL);

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "util/sizer.h"
 #include "util/util.h"
 
 #define SQ_CACHE 64
@@ -23,6 +24,8 @@ typedef struct sqlite_store {
         sqlite3_stmt *st;
     } cache[SQ_CACHE];
     int ncache;
+    /* tenants per write of copy_from, per table, learnt across batches */
+    dom_sizer copy_sizer[64];
 } sqlite_store;
 
 extern const dom_store_ops dom_sqlite__ops;

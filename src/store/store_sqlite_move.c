@@ -948,25 +948,35 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
     }
     if (n > 64)
         rc = DOM_EUNSUPPORTED;
-    for (int64_t off = 0; rc == 0 && off < nkeys; off += COPY_FROM_TENANTS) {
-        if (dbase->before_bulk)
-            dbase->before_bulk(dbase->before_bulk_payload);
-        if ((rc = dom_sqlite__write_begin(dbase)) < 0)
-            break;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            sqlite3_bind_int64(ins[i], 1, COPY_FROM_TENANTS);
+    /* table by table, parents first, each write sized to take the store's
+     * write budget (see delete_rows in mover.c: one table per write
+     * rewrites a random-order index once per write of its own rows) */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        dom_sizer *z = &d->copy_sizer[i];
+        if (z->max == 0)
+            dom_sizer_init(z, dbase->ops->write_ms / 1000.0, COPY_FROM_TENANTS, 1, 1 << 16);
+        for (int64_t off = 0; rc == 0 && off < nkeys;) {
+            int64_t take = z->n;
+            if (dbase->before_bulk)
+                dbase->before_bulk(dbase->before_bulk_payload);
+            double t0 = dom_mono();
+            if ((rc = dom_sqlite__write_begin(dbase)) < 0)
+                break;
+            sqlite3_bind_int64(ins[i], 1, take);
             sqlite3_bind_int64(ins[i], 2, off);
             int s = sqlite3_step(ins[i]);
             sqlite3_reset(ins[i]);
-            if (s != SQLITE_DONE)
+            if (s != SQLITE_DONE) {
                 rc = fail(d, tables[i].info->name, "cannot copy rows");
-            else
-                *rows += sqlite3_changes64(d->db);
+                dom_sqlite__write_rollback(dbase);
+                break;
+            }
+            *rows += sqlite3_changes64(d->db);
+            if ((rc = dom_sqlite__write_commit(dbase)) < 0)
+                break;
+            dom_sizer_done(z, take < nkeys - off ? take : nkeys - off, dom_mono() - t0);
+            off += take;
         }
-        if (rc < 0)
-            dom_sqlite__write_rollback(dbase);
-        else
-            rc = dom_sqlite__write_commit(dbase);
     }
     for (size_t i = 0; i < n && i < 64; i++)
         sqlite3_finalize(ins[i]);
