@@ -78,10 +78,6 @@ static double wall(void)
 static int pausing[DOM_MAX_REGIONS];
 static pthread_mutex_t pausing_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Reports (opts->on_batch) come from the workers and from a wave's erasure
- * running beside the next wave: one at a time. */
-static pthread_mutex_t report_mu = PTHREAD_MUTEX_INITIALIZER;
-
 static void pause_enter(int s, int t, int delta)
 {
     pthread_mutex_lock(&pausing_mu);
@@ -1437,12 +1433,8 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         snprintf(stats->last_error, sizeof(stats->last_error), "batch %lld: %s", (long long)id,
                  br.b.error);
     }
-    if (o->on_batch &&
-        ((rc == 0 && waiting != ERASE_BY_WAVE) || strcmp(br.b.step, "failed") == 0)) {
-        pthread_mutex_lock(&report_mu);
+    if (o->on_batch && ((rc == 0 && waiting != ERASE_BY_WAVE) || strcmp(br.b.step, "failed") == 0))
         o->on_batch(&br.b, o->payload);
-        pthread_mutex_unlock(&report_mu);
-    }
     pthread_mutex_unlock(mu);
     if (br.pausing)
         pause_enter(br.S->idx, br.T->idx, -1);
@@ -1537,11 +1529,8 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         stats->rows += bs[i].rows;
         stats->bytes += bs[i].bytes;
         stats->erased += bs[i].erased;
-        if (o->on_batch) {
-            pthread_mutex_lock(&report_mu);
+        if (o->on_batch)
             o->on_batch(&bs[i], o->payload);
-            pthread_mutex_unlock(&report_mu);
-        }
     }
     dom_log(DOM_LOG_DEBUG,
             "erase of %zu batches: counted in %.1f ms, deleted in %.1f, checked in %.1f, synced in "
@@ -1596,80 +1585,6 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
         dom_batch_free(&bs[i]);
     dom_free(bs);
     worker_close(&w);
-    return rc;
-}
-
-/* A wave's erasure runs beside the next wave's batches: the erasure writes
- * the sources, one transaction at a time and never during another batch's
- * write pause (yield_to_pause), while the next wave reads them and writes
- * its targets; on one SQLite source the erasure alone would leave a core
- * idle.  Its batches stay `flipped` until each is recorded as done, so a
- * crash in between leaves nothing a rerun does not finish. */
-typedef struct bg_erase {
-    pthread_t th;
-    int running;
-    const dom_config *cfg;
-    const dom_apply_opts *o;
-    int64_t *ids;
-    size_t nids;
-    dom_apply_stats stats;
-    int rc;
-    char err[2048];
-} bg_erase;
-
-static void *bg_erase_main(void *arg)
-{
-    bg_erase *e = arg;
-    e->rc = erase_wave(e->cfg, e->ids, e->nids, e->o, &e->stats);
-    if (e->rc < 0)
-        snprintf(e->err, sizeof(e->err), "%s", dom_error_last());
-    return NULL;
-}
-
-/* Waits for the erasure in the background, if any, and adds up its work. */
-static int bg_erase_join(bg_erase *e, dom_apply_stats *stats)
-{
-    if (!e->running)
-        return 0;
-    pthread_join(e->th, NULL);
-    e->running = 0;
-    stats->batches_done += e->stats.batches_done;
-    stats->tenants += e->stats.tenants;
-    stats->rows += e->stats.rows;
-    stats->bytes += e->stats.bytes;
-    stats->erased += e->stats.erased;
-    stats->step_sec[6] += e->stats.step_sec[6];
-    dom_free(e->ids);
-    e->ids = NULL;
-    int rc = e->rc;
-    if (rc < 0)
-        dom_error_set(rc, "%s", e->err);
-    return rc;
-}
-
-/* Starts erasing the wave of `ids` (taken over) in the background; without
- * a thread, erases it now. */
-static int bg_erase_start(bg_erase *e, const dom_config *cfg, const dom_apply_opts *o, int64_t *ids,
-                          size_t nids, dom_apply_stats *stats)
-{
-    int rc = bg_erase_join(e, stats);
-    if (rc < 0) {
-        dom_free(ids);
-        return rc;
-    }
-    memset(&e->stats, 0, sizeof(e->stats));
-    e->cfg = cfg;
-    e->o = o;
-    e->ids = ids;
-    e->nids = nids;
-    e->rc = 0;
-    if (pthread_create(&e->th, NULL, bg_erase_main, e) == 0) {
-        e->running = 1;
-        return 0;
-    }
-    rc = erase_wave(cfg, ids, nids, o, stats);
-    dom_free(ids);
-    e->ids = NULL;
     return rc;
 }
 
@@ -2093,7 +2008,6 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     int64_t *ids = NULL;
     size_t nids = 0;
     busy_set busy = {0};
-    bg_erase bg = {0};
     int rc;
     memset(stats, 0, sizeof(*stats));
     if ((rc = check_regions(cfg)) < 0)
@@ -2205,12 +2119,8 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
         if (nids) {
             if ((rc = run_pool_ex(cfg, &wo, ids, nids, stats, shared, NULL, NULL)) < 0)
                 goto done;
-            if (!shared) {
-                rc = bg_erase_start(&bg, cfg, o, ids, nids, stats);
-                ids = NULL;
-                if (rc < 0)
-                    goto done;
-            }
+            if (!shared && (rc = erase_wave(cfg, ids, nids, o, stats)) < 0)
+                goto done;
         }
         dom_free(ids);
         ids = NULL;
@@ -2218,16 +2128,6 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     }
     rc = 0;
 done:
-    if (bg.running) {
-        /* the first error wins; the erasure's stays in its message */
-        char first[2048];
-        snprintf(first, sizeof(first), "%s", dom_error_last());
-        int rc2 = bg_erase_join(&bg, stats);
-        if (rc < 0)
-            dom_error_set(rc, "%s", first);
-        else
-            rc = rc2;
-    }
     if (shared)
         dom_catalog_release_all(cat);
     dom_free(ids);
