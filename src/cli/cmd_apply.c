@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -57,13 +56,6 @@ typedef struct progress {
     json_t *batches;
 } progress;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void on_planned(const char *wave, int64_t batches, int64_t tenants, void *payload)
 {
     progress *p = payload;
@@ -99,7 +91,7 @@ static void on_batch(const dom_batch *b, void *payload)
     if (p->quiet)
         return;
     if (p->tty) {
-        double el = now() - p->t0, rate = el > 0 ? (double)p->rows / el : 0;
+        double el = dom_mono() - p->t0, rate = el > 0 ? (double)p->rows / el : 0;
         double frac = p->total_tenants ? (double)p->done_tenants / (double)p->total_tenants : 1;
         if (frac > 1)
             frac = 1;
@@ -175,13 +167,13 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     o.on_planned = on_planned;
     o.payload = &p;
     p.tty = isatty(2) && !p.json;
-    p.t0 = now();
+    p.t0 = dom_mono();
     if (p.json)
         p.batches = json_array();
     cli_catch_signals();
     dom_apply_stats st;
     rc = dom_apply(cfg, &o, &st);
-    double el = now() - p.t0;
+    double el = dom_mono() - p.t0;
     if (p.tty && p.done_tenants)
         fputc('\n', stderr);
     if (st.npauses)

@@ -25,7 +25,6 @@
 #include "core/schema.h"
 #include "core/verify.h"
 #include "store/store.h"
-#include "util/sizer.h"
 #include "util/util.h"
 
 volatile sig_atomic_t dom_interrupted;

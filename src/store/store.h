@@ -88,9 +88,6 @@ typedef struct dom_store_ops {
      * chunks): short writes where writers queue behind one writer (SQLite);
      * 0: no limit, one write per slice of tenants (PostgreSQL) */
     int64_t write_rows;
-    /* where writes are short: the time the SQLite-to-SQLite copy sizes its
-     * writes to (util/sizer.h) */
-    int write_ms;
     /* 1: a wave's flipped batches are erased together, in one pass per
      * source (SQLite rewrites a page once, not once per batch); 0: each
      * batch erases its source right after its flip, alongside the other
@@ -255,8 +252,7 @@ int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
 /* Whether this store can take part in moves (fences, capture, copy). */
 int dom_store_can_move(const dom_store *st);
 
-/* Housekeeping between batches and between bulk writes, never inside a
- * write (SQLite: a passive WAL checkpoint once the WAL has grown). */
+/* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);
 
 /* Resolves the mover's view of a region's tenant tables. */

@@ -263,7 +263,6 @@ static void sq_close(dom_store *base)
 const dom_store_ops dom_sqlite__ops = {
     .engine = "sqlite",
     .write_rows = 5000,
-    .write_ms = 20,
     .erase_by_wave = 1,
     .tables = dom_sqlite__tables,
     .install = dom_sqlite__install,

@@ -852,8 +852,10 @@ int dom_sqlite__schema_sig(dom_store *base, const dom_move_table *tables, size_t
 /* Above these, copy_from leaves the batch to the caller's chunked stream. */
 #define COPY_FROM_MAX_ROWS  200000
 #define COPY_FROM_MAX_BYTES (64 << 20)
-/* Tenants per write transaction of copy_from. */
+/* Tenants of a table in copy_from's first write of it; the writes after it
+ * are sized to take COPY_WRITE_SEC each (util/sizer.h). */
 #define COPY_FROM_TENANTS 64
+#define COPY_WRITE_SEC    0.020
 
 /* Rows and bytes of the current keys in the source. */
 static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n, int64_t *rows,
@@ -948,13 +950,15 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
     }
     if (n > 64)
         rc = DOM_EUNSUPPORTED;
-    /* table by table, parents first, each write sized to take the store's
-     * write budget (see delete_rows in mover.c: one table per write
-     * rewrites a random-order index once per write of its own rows) */
+    /* table by table, parents first, each write sized to take
+     * COPY_WRITE_SEC: a write that mixes every table rewrites each page of a
+     * random-order index (a text primary key) that it touches, once per
+     * write; one table per write pays that only for that table's rows
+     * (docs/mover.md, "Bulk writes on SQLite") */
     for (size_t i = 0; i < n && rc == 0; i++) {
         dom_sizer *z = &d->copy_sizer[i];
         if (z->max == 0)
-            dom_sizer_init(z, dbase->ops->write_ms / 1000.0, COPY_FROM_TENANTS, 1, 1 << 16);
+            dom_sizer_init(z, COPY_WRITE_SEC, COPY_FROM_TENANTS, 1, 1 << 16);
         for (int64_t off = 0; rc == 0 && off < nkeys;) {
             int64_t take = z->n;
             if (dbase->before_bulk)

@@ -11,6 +11,7 @@
  * next one of the same kind to take the budget.
  */
 #include "util/sizer.h"
+#include "util/util.h"
 
 #include <time.h>
 

@@ -17,7 +17,4 @@ void dom_sizer_init(dom_sizer *z, double budget, int64_t start, int64_t min, int
  * times the budget, at most twice and at least half this one's size. */
 void dom_sizer_done(dom_sizer *z, int64_t units, double seconds);
 
-/* Seconds on the monotonic clock. */
-double dom_mono(void);
-
 #endif

@@ -105,6 +105,9 @@ int dom__assert_fail(const char *expr, const char *file, int line);
 #define NEVER(x)  ((x) ? dom__assert_fail(#x, __FILE__, __LINE__) : 0)
 #endif
 
+/* Seconds on the monotonic clock (sizer.c). */
+double dom_mono(void);
+
 #define DOM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif
