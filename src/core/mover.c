@@ -791,6 +791,8 @@ static int verify_against_copy(batch_run *br, int *same)
     return rc;
 }
 
+static int verify_todo(batch_run *br, int early);
+
 static int step_verify(batch_run *br)
 {
     clear_todo(br);
@@ -812,6 +814,19 @@ static int step_verify(batch_run *br)
         if ((rc = catch_up_round(br, 1, &seen, NULL)) < 0)
             return rc;
     } while (seen >= CATCHUP_SMALL && ++rounds < CATCHUP_ROUNDS);
+    /* the rows replayed since the compare, compared now rather than inside
+     * the write pause; the compare's hash no longer stands for the source */
+    if (br->ntodo && !br->full_verify) {
+        double t0 = dom_mono();
+        size_t n = br->ntodo;
+        br->have_hash = 0;
+        if ((rc = verify_todo(br, 1)) < 0)
+            return rc;
+        dom_log(DOM_LOG_DEBUG,
+                "batch %lld: %zu of %zu changed rows to compare again after the "
+                "freeze (%.1f ms)",
+                (long long)br->b.id, br->ntodo, n, (dom_mono() - t0) * 1000);
+    }
     return save_step(br, "verified");
 }
 
@@ -854,8 +869,24 @@ static void row_digest(const dom_move_table *t, const dom_value *row, dom_buf *t
     dom_sha256(tmp->ptr ? tmp->ptr : "", tmp->len, out);
 }
 
-/* Compares the rows the catch-up touched, one pass per table and side. */
-static int verify_todo(batch_run *br)
+static int count_diff(size_t table, dom_diff_kind kind, const char *tenant, const char *pk,
+                      void *payload)
+{
+    (void)table;
+    (void)kind;
+    (void)tenant;
+    (void)pk;
+    (*(size_t *)payload)++;
+    return 0;
+}
+
+/* Compares the rows the catch-up touched, one pass per table and side.
+ * At the final sync (source frozen) a difference fails the batch.  Before
+ * the freeze (`early`), writers still write: the rows that match leave the
+ * list, the others stay for the final sync.  That is sound because a row
+ * written after it matched has its change logged, replayed by the final
+ * sync and so listed again. */
+static int verify_todo(batch_run *br, int early)
 {
     int rc = 0;
     pkset *sets = dom_calloc(br->S->nmt ? br->S->nmt : 1, sizeof(pkset));
@@ -877,7 +908,10 @@ static int verify_todo(batch_run *br)
         const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
         if (whole[t]) {
             dom_verify_stats vs = {0};
-            rc = dom_verify_keys(br->S->st, br->T->st, ms, mt, 1, fail_diff, br, &vs);
+            size_t ndiff = 0;
+            rc = dom_verify_keys(br->S->st, br->T->st, ms, mt, 1, early ? count_diff : fail_diff,
+                                 early ? (void *)&ndiff : br, &vs);
+            whole[t] = ndiff > 0; /* early: still to compare */
             continue;
         }
         pkset *s = &sets[t];
@@ -902,6 +936,9 @@ static int verify_todo(batch_run *br)
                 if (!side) {
                     e->found = 1;
                     memcpy(e->digest, d, 32);
+                } else if (early) {
+                    e->matched = e->found && memcmp(e->digest, d, 32) == 0;
+                    e->found = !e->matched; /* found: still to compare */
                 } else if (!e->found) {
                     rc = fail_diff(t, DOM_DIFF_EXTRA, NULL, e->json, br);
                 } else if (memcmp(e->digest, d, 32) != 0) {
@@ -914,9 +951,22 @@ static int verify_todo(batch_run *br)
             if (rc == 0 && h < 0)
                 rc = h;
         }
-        for (size_t i = 0; i < s->n && rc == 0; i++)
+        for (size_t i = 0; i < s->n && rc == 0 && !early; i++)
             if (s->e[i].found && !s->e[i].matched)
                 rc = fail_diff(t, DOM_DIFF_MISSING, NULL, s->e[i].json, br);
+    }
+    if (early && rc == 0) {
+        /* the list again, with what did not match: a row in the source
+         * only (found, never matched) or in the target only or different
+         * (found reset to 1 above); a row in neither side matches */
+        clear_todo(br);
+        for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
+            if (whole[t])
+                rc = add_todo(br, t, NULL);
+            for (size_t i = 0; i < sets[t].n && rc == 0; i++)
+                if (sets[t].e[i].found)
+                    rc = add_todo(br, t, sets[t].e[i].json);
+        }
     }
     dom_buf_free(&tmp);
     for (size_t t = 0; t < br->S->nmt; t++)
@@ -958,7 +1008,7 @@ static int step_sync(batch_run *br)
     } else if (br->ntodo) {
         /* rows changed after the compare of every row */
         br->have_hash = 0;
-        if ((rc = verify_todo(br)) < 0)
+        if ((rc = verify_todo(br, 0)) < 0)
             return rc;
     }
     dom_log(DOM_LOG_DEBUG, "batch %lld: final verify of %zu rows%s in %.1f ms", (long long)br->b.id,

@@ -301,6 +301,14 @@ int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info
     int rc = list(st, &ti, &nt);
     if (rc < 0)
         return rc;
+    rc = dom_store__schema_sig_of(ti, nt, tables, n, out);
+    dom_table_info_free(ti, nt);
+    return rc;
+}
+
+int dom_store__schema_sig_of(const dom_table_info *ti, size_t nt, const dom_move_table *tables,
+                             size_t n, char out[65])
+{
     dom_buf b = DOM_BUF_INIT;
     for (size_t i = 0; i < n; i++) {
         const dom_table_info *t = dom_table_find(ti, nt, tables[i].info->name);
@@ -309,7 +317,6 @@ int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info
             dom_buf_printf(&b, "  %s %s pk=%d notnull=%d\n", t->cols[c].name, t->cols[c].type,
                            t->cols[c].pk, t->cols[c].notnull);
     }
-    dom_table_info_free(ti, nt);
     if (b.oom) {
         dom_buf_free(&b);
         return DOM_ENOMEM;

@@ -263,6 +263,9 @@ int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, c
  * the engines' schema_sig). */
 int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info **, size_t *),
                           const dom_move_table *tables, size_t n, char out[65]);
+/* The same of a list already read. */
+int dom_store__schema_sig_of(const dom_table_info *ti, size_t nt, const dom_move_table *tables,
+                             size_t n, char out[65]);
 
 /* Engine constructors. */
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags);

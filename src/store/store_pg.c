@@ -80,31 +80,33 @@ static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *nam
     return 0;
 }
 
-int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
+/* The columns of the schema's tables, or of those named in `names` (a
+ * text[] literal), in t/n/cap. */
+static int list_columns(pg_store *s, const char *names, dom_table_info **tp, size_t *np,
+                        size_t *capp)
 {
-    pg_store *s = (pg_store *)base;
-    dom_table_info *t = NULL;
-    size_t n = 0, cap = 0;
     int rc = 0;
-    *out = NULL;
-    *nout = 0;
+    const char *pv[1] = {names};
     PGresult *r =
-        PQexec(s->conn, "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
-                        "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum) + 1, 0) "
-                        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-                        "AND NOT a.attisdropped "
-                        "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-                        "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
-                        "ORDER BY c.relname, a.attnum");
+        PQexecParams(s->conn,
+                     "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
+                     "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum) + 1, 0) "
+                     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+                     "AND NOT a.attisdropped "
+                     "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+                     "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
+                     "AND ($1::text[] IS NULL OR c.relname = ANY ($1::text[])) "
+                     "ORDER BY c.relname, a.attnum",
+                     1, NULL, pv, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return pg_fail(s, NULL, "cannot list tables", r);
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         const char *rel = PQgetvalue(r, i, 0);
-        if (!n || strcmp(t[n - 1].name, rel) != 0)
-            if ((rc = add_table(&t, &n, &cap, rel)) < 0)
+        if (!*np || strcmp((*tp)[*np - 1].name, rel) != 0)
+            if ((rc = add_table(tp, np, capp, rel)) < 0)
                 break;
-        dom_table_info *ti = &t[n - 1];
+        dom_table_info *ti = &(*tp)[*np - 1];
         dom_column *g = dom_realloc(ti->cols, (ti->ncols + 1) * sizeof(*g));
         if (!g) {
             rc = DOM_ENOMEM;
@@ -116,8 +118,22 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
         c->type = dom_strdup(PQgetvalue(r, i, 2));
         c->notnull = PQgetvalue(r, i, 3)[0] == 't';
         c->pk = atoi(PQgetvalue(r, i, 4));
+        if (!c->name || !c->type)
+            rc = DOM_ENOMEM;
     }
     PQclear(r);
+    return rc;
+}
+
+int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
+{
+    pg_store *s = (pg_store *)base;
+    dom_table_info *t = NULL;
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    *nout = 0;
+    int rc = list_columns(s, NULL, &t, &n, &cap);
+    PGresult *r;
     if (rc == 0) {
         r = PQexec(s->conn, "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
                             "JOIN pg_class c ON c.oid = k.conrelid "
@@ -553,7 +569,26 @@ static int pg_meta_get(dom_store *base, const char *key, char *value, size_t n)
 
 static int pg_schema_sig(dom_store *base, const dom_move_table *tables, size_t n, char out[65])
 {
-    return dom_store__schema_sig(base, dom_pg__tables, tables, n, out);
+    /* one round trip, for the tenant tables only: it runs inside the
+     * write pause */
+    pg_store *s = (pg_store *)base;
+    const char **names = dom_calloc(n ? n : 1, sizeof(char *));
+    if (!names)
+        return DOM_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        names[i] = tables[i].info->name;
+    char *arr = dom_pg__text_array(names, n);
+    dom_free(names);
+    if (!arr)
+        return DOM_ENOMEM;
+    dom_table_info *ti = NULL;
+    size_t nt = 0, cap = 0;
+    int rc = list_columns(s, arr, &ti, &nt, &cap);
+    dom_free(arr);
+    if (rc == 0)
+        rc = dom_store__schema_sig_of(ti, nt, tables, n, out);
+    dom_table_info_free(ti, nt);
+    return rc;
 }
 
 static void pg_close(dom_store *base)
@@ -565,6 +600,8 @@ static void pg_close(dom_store *base)
     for (size_t i = 0; i < s->nkeyidx; i++)
         dom_free(s->keyidx[i].table);
     dom_free(s->keyidx);
+    dom_free(s->keys_array);
+    dom_free(s->epochs_array);
     dom_free(s->base.region);
     dom_free(s);
 }

@@ -24,13 +24,17 @@ typedef struct pg_stage {
 typedef struct pg_store {
     dom_store base;
     PGconn *conn;
-    int in_write;
+    int in_write;   /* between write_begin and commit or rollback */
+    int write_open; /* and its transaction has begun (with the first write) */
     int in_snapshot;
     int keys_table; /* pg_temp.domicile_keys exists */
     /* what it holds, when that is committed: set_keys with the same keys
-     * and epochs has nothing to do */
+     * has nothing to do */
     int keys_known;
     unsigned char keys_digest[32];
+    /* the keys and their epochs as array literals (text[], bigint[]):
+     * fences take them as parameters */
+    char *keys_array, *epochs_array;
     pg_stage stage[PG_STAGES];
     int nstage;
     int64_t ord;
@@ -48,6 +52,10 @@ typedef struct pg_store {
 } pg_store;
 
 extern const dom_store_ops dom_pg__ops;
+
+/* A text[] literal of `v`: each element double-quoted, with '"' and '\'
+ * escaped; NULL when out of memory. */
+char *dom_pg__text_array(const char *const *v, size_t n);
 
 int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res);
 int dom_pg__exec(pg_store *s, const char *table, const char *sql);

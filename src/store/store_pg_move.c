@@ -407,21 +407,51 @@ static void copy_unescape(const char *p, size_t n, dom_buf *out)
 
 /* ---- keys, fences, snapshots ------------------------------------------------- */
 
+char *dom_pg__text_array(const char *const *keys, size_t n)
+{
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++) {
+        dom_buf_puts(&b, i ? ",\"" : "\"");
+        for (const char *p = keys[i]; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                dom_buf_putc(&b, '\\');
+            dom_buf_putc(&b, *p);
+        }
+        dom_buf_putc(&b, '"');
+    }
+    dom_buf_putc(&b, '}');
+    return buf_take(&b);
+}
+
+static char *int_array(const int64_t *v, size_t n)
+{
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_putc(&b, '{');
+    for (size_t i = 0; i < n; i++)
+        dom_buf_printf(&b, i ? ",%lld" : "%lld", (long long)(v ? v[i] : 0));
+    dom_buf_putc(&b, '}');
+    return buf_take(&b);
+}
+
 int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs, size_t n)
 {
     pg_store *s = (pg_store *)base;
     int rc;
     unsigned char d[32];
-    dom_buf all = DOM_BUF_INIT;
-    dom_buf_printf(&all, "%zu\n", n);
-    for (size_t i = 0; i < n; i++)
-        dom_buf_printf(&all, "%s\t%lld\n", keys[i], (long long)(epochs ? epochs[i] : 0));
-    if (all.oom) {
-        dom_buf_free(&all);
+    /* the epochs only travel with the fences that record them: new
+     * epochs for the same keys (the flip) cost no round trip */
+    char *ka = dom_pg__text_array(keys, n), *ea = int_array(epochs, n);
+    if (!ka || !ea) {
+        dom_free(ka);
+        dom_free(ea);
         return DOM_ENOMEM;
     }
-    dom_sha256(all.ptr, all.len, d);
-    dom_buf_free(&all);
+    dom_free(s->keys_array);
+    dom_free(s->epochs_array);
+    s->keys_array = ka;
+    s->epochs_array = ea;
+    dom_sha256(ka, strlen(ka), d);
     if (s->keys_known && memcmp(d, s->keys_digest, 32) == 0)
         return 0;
     /* what is written inside a transaction may yet be rolled back */
@@ -429,8 +459,7 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     s->keys_known = 0;
     if (!s->keys_table) {
         if ((rc = exec(s, NULL,
-                       "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k text PRIMARY KEY, "
-                       "epoch bigint)")) < 0)
+                       "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k text PRIMARY KEY)")) < 0)
             return rc;
         s->keys_table = !in_tx;
     }
@@ -445,7 +474,7 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     int ok = 1;
     for (size_t i = 0; i < n && ok; i++) {
         dom_buf_put_copy(&b, keys[i], strlen(keys[i]));
-        dom_buf_printf(&b, "\t%lld\n", (long long)(epochs ? epochs[i] : 0));
+        dom_buf_putc(&b, '\n');
         if (b.len >= 65536 || i + 1 == n) {
             ok = !b.oom && PQputCopyData(s->conn, b.ptr, (int)b.len) == 1;
             dom_buf_clear(&b);
@@ -471,31 +500,71 @@ static int is_retryable(PGresult *r)
     return st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
 }
 
+/* One statement of a pipelined transaction. */
+typedef struct pg_step {
+    const char *sql;
+    int n;
+    const char *const *pv;
+} pg_step;
+
+/* Runs `steps` as one transaction of the mover (domicile.bypass on) in a
+ * single round trip: BEGIN, SET LOCAL, the steps and COMMIT go out as one
+ * pipeline.  Inside a write pause every round trip counts, and on a busy
+ * server each waits for the backend to be scheduled again.  *retry says
+ * whether the failure was a deadlock or serialization failure. */
+static int pipeline_tx(pg_store *s, const pg_step *steps, int n, const char *what, int *retry)
+{
+    *retry = 0;
+    if (!PQenterPipelineMode(s->conn))
+        return fail(s, NULL, what, NULL);
+    int ok = PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+             PQsendQueryParams(s->conn, "SET LOCAL domicile.bypass = 'on'", 0, NULL, NULL, NULL,
+                               NULL, 0);
+    for (int i = 0; i < n && ok; i++)
+        ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
+    ok = ok && PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+         PQpipelineSync(s->conn);
+    int rc = ok ? 0 : fail(s, NULL, what, NULL);
+    /* n + 3 statements, each followed by a NULL, then the sync */
+    int nulls = 0;
+    while (ok) {
+        PGresult *r = PQgetResult(s->conn);
+        if (!r) {
+            if (++nulls > n + 3 || PQstatus(s->conn) == CONNECTION_BAD)
+                break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_ABORTED ||
+            rc < 0) {
+            PQclear(r);
+            continue;
+        }
+        *retry = is_retryable(r);
+        rc = fail(s, NULL, what, r);
+    }
+    PQexitPipelineMode(s->conn);
+    if (rc == 0 && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        rc = dom_error_set(DOM_EREGION, "region \"%s\": %s: the transaction did not end",
+                           s->base.region, what);
+    if (rc < 0 && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
 /* Runs a fence change in its own transaction; retried when a writer's
  * lock order made it a deadlock victim. */
-static int fence_tx(pg_store *s, const char *sql, int nparams, const char *const *pv,
-                    const char *also)
+static int fence_tx(pg_store *s, const pg_step *steps, int n)
 {
     for (int attempt = 0;; attempt++) {
-        int rc = exec(s, NULL, "BEGIN; SET LOCAL domicile.bypass = 'on'");
-        if (rc < 0)
+        int retry;
+        int rc = pipeline_tx(s, steps, n, "cannot write fences", &retry);
+        if (rc == 0 || !retry || attempt + 1 >= FENCE_TRIES)
             return rc;
-        PGresult *r = PQexecParams(s->conn, sql, nparams, NULL, pv, NULL, NULL, 0);
-        if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-            PQclear(r);
-            if ((!also || (rc = exec(s, NULL, also)) == 0) && (rc = exec(s, NULL, "COMMIT")) == 0)
-                return 0;
-            PQclear(PQexec(s->conn, "ROLLBACK"));
-            return rc;
-        }
-        int retry = is_retryable(r) && attempt + 1 < FENCE_TRIES;
-        if (!retry) {
-            rc = fail(s, NULL, "cannot write fences", r);
-            PQclear(PQexec(s->conn, "ROLLBACK"));
-            return rc;
-        }
-        PQclear(r);
-        PQclear(PQexec(s->conn, "ROLLBACK"));
     }
 }
 
@@ -506,35 +575,40 @@ int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char 
     char e[32], bt[32];
     snprintf(e, sizeof(e), "%lld", (long long)epoch);
     snprintf(bt, sizeof(bt), "%lld", (long long)batch);
-    const char *pv[4] = {state, home, e, bt};
+    if (!s->keys_array)
+        return dom_error_set(DOM_ERROR, "region \"%s\": fences without keys", base->region);
+    const char *pv[6] = {state, home, e, bt, s->keys_array, s->epochs_array};
     /* the upsert takes each fence row's lock, so it waits for every writer
      * that read the row under a share lock and has not committed yet.
      * Once moved, the batch's change-log entries are all applied (the
      * final sync read the log to its end after the freeze, which waited
      * for every writer that could still log a change): they go with it. */
-    int moved = strcmp(state, DOM_FENCE_MOVED) == 0;
-    return fence_tx(s,
-                    "INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
-                    "SELECT k, $1, $2, CASE WHEN $3::bigint < 0 THEN epoch ELSE $3::bigint END, "
-                    "$4::bigint FROM pg_temp.domicile_keys ORDER BY k "
-                    "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
-                    "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
-                    4, pv,
-                    moved ? "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
-                            "pg_temp.domicile_keys)"
-                          : NULL);
+    pg_step steps[2] = {
+        {"INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
+         "SELECT v.k, $1, $2, CASE WHEN $3::bigint < 0 THEN v.e ELSE $3::bigint END, $4::bigint "
+         "FROM unnest($5::text[], $6::bigint[]) AS v(k, e) ORDER BY v.k "
+         "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
+         "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
+         6, pv},
+        {"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv + 4},
+    };
+    return fence_tx(s, steps, strcmp(state, DOM_FENCE_MOVED) == 0 ? 2 : 1);
 }
 
 int dom_pg__unfence(dom_store *base)
 {
     pg_store *s = (pg_store *)base;
+    if (!s->keys_array)
+        return dom_error_set(DOM_ERROR, "region \"%s\": fences without keys", base->region);
+    const char *pv[1] = {s->keys_array};
     /* the fence rows stay, in state home: writers lock them (the barrier) */
-    return fence_tx(s,
-                    "UPDATE domicile.fence SET state = 'home', home = NULL, epoch = NULL, "
-                    "batch = NULL WHERE tenant IN (SELECT k FROM pg_temp.domicile_keys)",
-                    0, NULL,
-                    "DELETE FROM domicile.changes WHERE tenant IN (SELECT k FROM "
-                    "pg_temp.domicile_keys)");
+    pg_step steps[2] = {
+        {"UPDATE domicile.fence SET state = 'home', home = NULL, epoch = NULL, "
+         "batch = NULL WHERE tenant = ANY ($1::text[])",
+         1, pv},
+        {"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv},
+    };
+    return fence_tx(s, steps, 2);
 }
 
 static int max_seq_of(pg_store *s, int64_t *max_seq)
@@ -982,14 +1056,24 @@ void dom_pg__cursor_close(dom_cursor *cur)
 
 /* ---- writes ------------------------------------------------------------------- */
 
+/* A write's transaction begins with its first statement: a write that
+ * finds nothing to do (a catch-up round without changes) costs no round
+ * trip. */
 int dom_pg__write_begin(dom_store *base)
 {
     pg_store *s = (pg_store *)base;
+    s->in_write = 1;
+    s->write_open = 0;
+    s->ord = 0;
+    return 0;
+}
+
+static int write_open(pg_store *s)
+{
+    if (!s->in_write || s->write_open)
+        return 0;
     int rc = exec(s, NULL, "BEGIN; SET LOCAL domicile.bypass = 'on'");
-    if (rc == 0) {
-        s->in_write = 1;
-        s->ord = 0;
-    }
+    s->write_open = rc == 0;
     return rc;
 }
 
@@ -1019,6 +1103,9 @@ static int stage_flush_one(pg_store *s, int idx)
     const dom_move_table *t = g->t;
     if (!g->nrows)
         return 0;
+    int rc = write_open(s);
+    if (rc < 0)
+        return rc;
     char stage_name[48];
     snprintf(stage_name, sizeof(stage_name), "pg_temp.domicile_stage_%d", idx);
     dom_buf b = DOM_BUF_INIT;
@@ -1043,7 +1130,7 @@ static int stage_flush_one(pg_store *s, int idx)
         return fail(s, t->info->name, "cannot stage rows", r);
     PQclear(r);
     int ok = !g->lines.oom && PQputCopyData(s->conn, g->lines.ptr, (int)g->lines.len) == 1;
-    int rc = copy_in_end(s, ok, t->info->name, "cannot stage rows");
+    rc = copy_in_end(s, ok, t->info->name, "cannot stage rows");
     dom_buf_clear(&g->lines);
     g->nrows = 0;
     if (rc < 0)
@@ -1139,13 +1226,13 @@ int dom_pg__write_commit(dom_store *base)
 {
     pg_store *s = (pg_store *)base;
     int rc = stage_flush(s);
-    if (rc == 0)
+    if (rc == 0 && s->write_open)
         rc = exec(s, NULL, "COMMIT");
     if (rc < 0) {
         stage_discard(s);
         PQclear(PQexec(s->conn, "ROLLBACK"));
     }
-    s->in_write = 0;
+    s->in_write = s->write_open = 0;
     return rc;
 }
 
@@ -1155,7 +1242,7 @@ void dom_pg__write_rollback(dom_store *base)
     stage_discard(s);
     if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         PQclear(PQexec(s->conn, "ROLLBACK"));
-    s->in_write = 0;
+    s->in_write = s->write_open = 0;
 }
 
 int dom_pg__upsert(dom_store *base, const dom_move_table *t, const dom_value *row)
@@ -1188,6 +1275,8 @@ int dom_pg__delete_pk(dom_store *base, const dom_move_table *t, const dom_value 
 {
     pg_store *s = (pg_store *)base;
     int rc = stage_flush(s);
+    if (rc == 0)
+        rc = write_open(s);
     if (rc < 0)
         return rc;
     dom_buf b = DOM_BUF_INIT;
@@ -1220,6 +1309,8 @@ int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit,
 {
     pg_store *s = (pg_store *)base;
     int rc = stage_flush(s);
+    if (rc == 0)
+        rc = write_open(s);
     if (rc < 0)
         return rc;
     int lateral = key_indexed(s, t);
@@ -1392,6 +1483,8 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
         rc = DOM_ENOMEM;
         goto done;
     }
+    if ((rc = write_open(d)) < 0)
+        goto done;
     r = PQexec(d->conn, in_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         rc = fail(d, dt->info->name, "cannot copy rows", r);

@@ -124,6 +124,17 @@ run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply
 check "without an index on photos.owner_id, apply exits 0 and ends as the reference" \
     sh -c "[ $status -eq 0 ] && [ '$(state | sha256sum)' = '$ref' ]"
 
+# ---- a tenant table's definition changes during the move ----
+reset
+DOMICILE_FAULT=copied:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+app_sql beijing app -c "ALTER TABLE messages ALTER COLUMN peer DROP NOT NULL"
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
+check "a schema change during the move fails the batch (exit 2)" [ "$status" -eq 2 ]
+check "... saying so" grep -q 'batch 1: the definition of a tenant table in region "beijing" changed during the move' "$T/e"
+expect_eq "... recorded in the journal" "$(sqlite3 "$T/run/domicile.db" "SELECT step FROM batches WHERE id = 1")" "failed"
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify --wave canary
+check "... and its tenants, moved by a later batch of the same run, verify clean" grep -q ", 0 differences" "$T/o"
+
 # ---- crashes at every step ----
 for point in arm armed copy-start copied catchup verified freeze frozen synced flip flipped erase done flip:3 erase:3 done:4; do
     case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
