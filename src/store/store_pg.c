@@ -262,7 +262,7 @@ static const char PG_SCHEMA[] =
     "    home   text,\n"
     "    epoch  bigint,\n"
     "    batch  bigint\n"
-    ");\n"
+    ") WITH (fillfactor = 50);\n"
     "CREATE INDEX IF NOT EXISTS fence_batch ON domicile.fence (batch);\n"
     "CREATE TABLE IF NOT EXISTS domicile.changes (\n"
     "    seq         bigserial PRIMARY KEY,\n"

@@ -507,30 +507,37 @@ typedef struct pg_step {
     const char *const *pv;
 } pg_step;
 
-/* Runs `steps` as one transaction of the mover (domicile.bypass on) in a
- * single round trip: BEGIN, SET LOCAL, the steps and COMMIT go out as one
- * pipeline.  Inside a write pause every round trip counts, and on a busy
- * server each waits for the backend to be scheduled again.  *retry says
- * whether the failure was a deadlock or serialization failure. */
-static int pipeline_tx(pg_store *s, const pg_step *steps, int n, const char *what, int *retry)
+/* Runs `steps` in a single round trip (a pipeline): inside a write pause
+ * every round trip counts, and on a busy server each waits for the
+ * backend to be scheduled again.  With `tx`, as one transaction of the
+ * mover (BEGIN, SET LOCAL domicile.bypass, the steps, COMMIT); without,
+ * the steps still commit or fail together (one implicit transaction up
+ * to the pipeline's sync).  *last (if not NULL) receives the last step's
+ * result.  *retry says whether a failure was a deadlock or serialization
+ * failure. */
+static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char *what, int *retry,
+                    PGresult **last)
 {
     *retry = 0;
+    if (last)
+        *last = NULL;
     if (!PQenterPipelineMode(s->conn))
         return fail(s, NULL, what, NULL);
-    int ok = PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
-             PQsendQueryParams(s->conn, "SET LOCAL domicile.bypass = 'on'", 0, NULL, NULL, NULL,
-                               NULL, 0);
+    int ok = !tx || (PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
+                     PQsendQueryParams(s->conn, "SET LOCAL domicile.bypass = 'on'", 0, NULL, NULL,
+                                       NULL, NULL, 0));
     for (int i = 0; i < n && ok; i++)
         ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
-    ok = ok && PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) &&
+    ok = ok && (!tx || PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) &&
          PQpipelineSync(s->conn);
     int rc = ok ? 0 : fail(s, NULL, what, NULL);
-    /* n + 3 statements, each followed by a NULL, then the sync */
-    int nulls = 0;
+    /* each statement's results are followed by a NULL, then the sync */
+    int nq = n + (tx ? 3 : 0), nulls = 0, q = 0;
     while (ok) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
-            if (++nulls > n + 3 || PQstatus(s->conn) == CONNECTION_BAD)
+            q++;
+            if (++nulls > nq || PQstatus(s->conn) == CONNECTION_BAD)
                 break;
             continue;
         }
@@ -541,7 +548,13 @@ static int pipeline_tx(pg_store *s, const pg_step *steps, int n, const char *wha
         }
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_ABORTED ||
             rc < 0) {
-            PQclear(r);
+            /* the last step's result, kept for the caller */
+            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == (tx ? 2 : 0) + n - 1) {
+                PQclear(*last);
+                *last = r;
+            } else {
+                PQclear(r);
+            }
             continue;
         }
         *retry = is_retryable(r);
@@ -553,6 +566,10 @@ static int pipeline_tx(pg_store *s, const pg_step *steps, int n, const char *wha
                            s->base.region, what);
     if (rc < 0 && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
         PQclear(PQexec(s->conn, "ROLLBACK"));
+    if (rc < 0 && last) {
+        PQclear(*last);
+        *last = NULL;
+    }
     return rc;
 }
 
@@ -562,7 +579,7 @@ static int fence_tx(pg_store *s, const pg_step *steps, int n)
 {
     for (int attempt = 0;; attempt++) {
         int retry;
-        int rc = pipeline_tx(s, steps, n, "cannot write fences", &retry);
+        int rc = pipeline(s, steps, n, 1, "cannot write fences", &retry, NULL);
         if (rc == 0 || !retry || attempt + 1 >= FENCE_TRIES)
             return rc;
     }
@@ -650,9 +667,10 @@ typedef struct pg_cursor {
     const dom_store_ops *ops; /* first, see store.c */
     pg_store *s;
     const dom_move_table *t;
-    int copy;      /* a COPY stream (else a result of at most one row) */
+    int copy;      /* a COPY stream */
+    int single;    /* else rows in single-row mode (else one result) */
     int done;      /* the stream ended */
-    PGresult *res; /* the one-row result */
+    PGresult *res; /* the result rows are read from */
     int row;
     char *line; /* the last COPY line, from libpq */
     dom_buf field, store;
@@ -845,13 +863,103 @@ int dom_pg__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value 
 
 static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx);
 
-/* Streams the rows of the primary keys `pks`: the keys go by COPY into a
- * temporary table, the rows come back by COPY from a join with it. */
+/* Up to this many primary keys are read in one round trip: the keys go
+ * as array parameters, the rows come back in single-row mode (the final
+ * sync reads a few rows inside the write pause).  More go by COPY into a
+ * temporary table and come back by COPY. */
+#define PKS_INLINE 256
+
+/* The rows of the primary keys `pks` (n <= PKS_INLINE) by one query with
+ * an array parameter per key column; 0 when a key column's type is
+ * itself an array (unnest would flatten it). */
+static int cursor_pks_inline(pg_store *s, const dom_move_table *t, const dom_value *pks, size_t n,
+                             dom_cursor **out)
+{
+    if (t->npk > 64)
+        return 0;
+    for (int i = 0; i < t->npk; i++)
+        if (strchr(t->info->cols[t->pk[i]].type, '['))
+            return 0;
+    dom_buf b = DOM_BUF_INIT, arrays = DOM_BUF_INIT, tmp = DOM_BUF_INIT;
+    size_t offs[64];
+    dom_buf_puts(&b, "SELECT ");
+    read_list(s, &b, t);
+    dom_buf_puts(&b, " FROM ");
+    put_ident(s, &b, t->info->name);
+    dom_buf_puts(&b, " WHERE (");
+    for (int i = 0; i < t->npk; i++) {
+        const dom_column *col = &t->info->cols[t->pk[i]];
+        if (i)
+            dom_buf_puts(&b, ", ");
+        put_ident(s, &b, col->name);
+        /* the column's values as an array literal, each element quoted */
+        offs[i] = arrays.len;
+        dom_buf_putc(&arrays, '{');
+        for (size_t k = 0; k < n; k++) {
+            size_t len = 0;
+            const char *e =
+                encode(&pks[k * (size_t)t->npk + (size_t)i], dom_pg__class(col->type), &tmp, &len);
+            if (k)
+                dom_buf_putc(&arrays, ',');
+            if (!e) {
+                dom_buf_puts(&arrays, "NULL");
+                continue;
+            }
+            dom_buf_putc(&arrays, '"');
+            for (size_t j = 0; j < len; j++) {
+                if (e[j] == '"' || e[j] == '\\')
+                    dom_buf_putc(&arrays, '\\');
+                dom_buf_putc(&arrays, e[j]);
+            }
+            dom_buf_putc(&arrays, '"');
+        }
+        dom_buf_putc(&arrays, '}');
+        dom_buf_putc(&arrays, '\0');
+    }
+    dom_buf_puts(&b, ") IN (SELECT * FROM unnest(");
+    for (int i = 0; i < t->npk; i++)
+        dom_buf_printf(&b, "%s$%d::%s[]", i ? ", " : "", i + 1, t->info->cols[t->pk[i]].type);
+    dom_buf_puts(&b, "))");
+    dom_buf_free(&tmp);
+    char *sql = buf_take(&b);
+    if (!sql || arrays.oom) {
+        dom_free(sql);
+        dom_buf_free(&arrays);
+        return DOM_ENOMEM;
+    }
+    const char *pv[64];
+    for (int i = 0; i < t->npk; i++)
+        pv[i] = arrays.ptr + offs[i];
+    int sent = PQsendQueryParams(s->conn, sql, t->npk, NULL, pv, NULL, NULL, 0);
+    dom_free(sql);
+    dom_buf_free(&arrays);
+    if (!sent)
+        return fail(s, t->info->name, "cannot read rows", NULL);
+    PQsetSingleRowMode(s->conn);
+    pg_cursor *c;
+    int rc = new_cursor(s, t, &c);
+    if (rc < 0) {
+        PGresult *r;
+        while ((r = PQgetResult(s->conn)) != NULL)
+            PQclear(r);
+        return rc;
+    }
+    c->single = 1;
+    *out = (dom_cursor *)c;
+    return 1;
+}
+
+/* Streams the rows of the primary keys `pks`. */
 int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value *pks, size_t n,
                        dom_cursor **out)
 {
     pg_store *s = (pg_store *)base;
     int idx;
+    if (t->npk && n <= PKS_INLINE) {
+        int rc = cursor_pks_inline(s, t, pks, n, out);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    }
     if (!t->npk || !stage_of(s, t, &idx))
         return dom_error_set(DOM_ERROR, "region \"%s\", table \"%s\": no primary key to read by",
                              base->region, t->info->name);
@@ -990,6 +1098,28 @@ int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
 {
     pg_cursor *c = (pg_cursor *)cur;
     dom_buf_clear(&c->store);
+    if (c->single) {
+        if (c->done)
+            return 0;
+        PQclear(c->res);
+        c->res = PQgetResult(c->s->conn);
+        c->row = 0;
+        ExecStatusType st = PQresultStatus(c->res);
+        if (st != PGRES_SINGLE_TUPLE) {
+            /* the end (PGRES_TUPLES_OK, no rows) or a failure */
+            c->done = 1;
+            int rc = st == PGRES_TUPLES_OK
+                         ? 0
+                         : fail(c->s, c->t->info->name, "cannot read rows", c->res);
+            if (st == PGRES_TUPLES_OK)
+                PQclear(c->res);
+            c->res = NULL;
+            PGresult *r;
+            while ((r = PQgetResult(c->s->conn)) != NULL)
+                PQclear(r);
+            return rc;
+        }
+    }
     if (!c->copy) {
         if (c->row >= PQntuples(c->res))
             return 0;
@@ -1045,6 +1175,11 @@ void dom_pg__cursor_close(dom_cursor *cur)
     if (c->copy && !c->done)
         copy_out_drain(c->s);
     PQclear(c->res);
+    if (c->single && !c->done) {
+        PGresult *r;
+        while ((r = PQgetResult(c->s->conn)) != NULL)
+            PQclear(r);
+    }
     dom_buf_free(&c->field);
     dom_buf_free(&c->store);
     dom_free(c->offs);
@@ -1068,13 +1203,25 @@ int dom_pg__write_begin(dom_store *base)
     return 0;
 }
 
+#define WRITE_BEGIN "BEGIN; SET LOCAL domicile.bypass = 'on'; "
+
 static int write_open(pg_store *s)
 {
     if (!s->in_write || s->write_open)
         return 0;
-    int rc = exec(s, NULL, "BEGIN; SET LOCAL domicile.bypass = 'on'");
+    int rc = exec(s, NULL, WRITE_BEGIN);
     s->write_open = rc == 0;
     return rc;
+}
+
+/* What a write's next simple query starts with: its BEGIN when it is the
+ * first statement of the write (the same round trip). */
+static const char *write_prefix(pg_store *s)
+{
+    if (!s->in_write || s->write_open)
+        return "";
+    s->write_open = 1; /* a failure rolls the write back (write_rollback) */
+    return WRITE_BEGIN;
 }
 
 static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx)
@@ -1096,19 +1243,19 @@ static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx)
 }
 
 /* Writes one table's staged rows: COPY into the stage table, then one
- * INSERT ... ON CONFLICT that keeps the last version of each row. */
-static int stage_flush_one(pg_store *s, int idx)
+ * INSERT ... ON CONFLICT that keeps the last version of each row; with
+ * `commit`, the write's COMMIT follows in the same round trip. */
+static int stage_flush_one(pg_store *s, int idx, int commit)
 {
     pg_stage *g = &s->stage[idx];
     const dom_move_table *t = g->t;
     if (!g->nrows)
         return 0;
-    int rc = write_open(s);
-    if (rc < 0)
-        return rc;
+    int rc;
     char stage_name[48];
     snprintf(stage_name, sizeof(stage_name), "pg_temp.domicile_stage_%d", idx);
     dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, write_prefix(s));
     if (!g->created) {
         dom_buf_printf(&b,
                        "CREATE TEMP TABLE IF NOT EXISTS domicile_stage_%d AS SELECT 0::bigint AS "
@@ -1176,7 +1323,7 @@ static int stage_flush_one(pg_store *s, int idx)
             dom_buf_puts(&b, ") DO NOTHING");
     }
     /* DELETE, not TRUNCATE: no new file for every flush */
-    dom_buf_printf(&b, "; DELETE FROM %s", stage_name);
+    dom_buf_printf(&b, "; DELETE FROM %s%s", stage_name, commit ? "; COMMIT" : "");
     sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
@@ -1186,20 +1333,35 @@ static int stage_flush_one(pg_store *s, int idx)
 }
 
 /* Writes every staged table, parents first: the tables a store is given
- * come from one array in the order of dom_move_tables (parents first). */
-static int stage_flush(pg_store *s)
+ * come from one array in the order of dom_move_tables (parents first).
+ * With `commit`, the last one commits the write; *committed says whether
+ * there was one. */
+static int stage_flush_commit(pg_store *s, int commit, int *committed)
 {
+    *committed = 0;
     for (;;) {
-        int best = -1;
+        int best = -1, more = 0;
         for (int i = 0; i < s->nstage; i++)
-            if (s->stage[i].nrows && (best < 0 || s->stage[i].t < s->stage[best].t))
-                best = i;
+            if (s->stage[i].nrows) {
+                if (best >= 0)
+                    more = 1;
+                if (best < 0 || s->stage[i].t < s->stage[best].t)
+                    best = i;
+            }
         if (best < 0)
             return 0;
-        int rc = stage_flush_one(s, best);
+        int last = commit && !more;
+        int rc = stage_flush_one(s, best, last);
         if (rc < 0)
             return rc;
+        *committed = last;
     }
+}
+
+static int stage_flush(pg_store *s)
+{
+    int committed;
+    return stage_flush_commit(s, 0, &committed);
 }
 
 /* After a rollback: staged rows are gone, and so may be temporary tables
@@ -1225,8 +1387,9 @@ void dom_pg__stage_free(pg_store *s)
 int dom_pg__write_commit(dom_store *base)
 {
     pg_store *s = (pg_store *)base;
-    int rc = stage_flush(s);
-    if (rc == 0 && s->write_open)
+    int committed;
+    int rc = stage_flush_commit(s, 1, &committed);
+    if (rc == 0 && s->write_open && !committed)
         rc = exec(s, NULL, "COMMIT");
     if (rc < 0) {
         stage_discard(s);
@@ -1309,14 +1472,13 @@ int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit,
 {
     pg_store *s = (pg_store *)base;
     int rc = stage_flush(s);
-    if (rc == 0)
-        rc = write_open(s);
     if (rc < 0)
         return rc;
     int lateral = key_indexed(s, t);
     if (lateral < 0)
         return lateral;
     dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, write_prefix(s));
     dom_buf_puts(&b, "DELETE FROM ");
     put_ident(s, &b, t->info->name);
     if (limit > 0 || lateral) {
@@ -1377,36 +1539,41 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
 {
     pg_store *s = (pg_store *)base;
     PGresult *r;
-    if (s->nacked && after == s->acked_last) {
-        dom_buf arr = DOM_BUF_INIT;
+    /* the entries the caller applied since the last call go first, in the
+     * same round trip */
+    dom_buf arr = DOM_BUF_INIT;
+    int trim = s->nacked && after == s->acked_last;
+    if (trim) {
         dom_buf_putc(&arr, '{');
         for (size_t i = 0; i < s->nacked; i++)
             dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)s->acked[i]);
         dom_buf_putc(&arr, '}');
-        const char *pv[1] = {dom_buf_cstr(&arr)};
-        r = arr.oom ? NULL
-                    : PQexecParams(s->conn,
-                                   "DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1,
-                                   NULL, pv, NULL, NULL, 0);
-        dom_buf_free(&arr);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            return fail(s, NULL, "cannot trim the change log", r);
-        PQclear(r);
+        if (arr.oom) {
+            dom_buf_free(&arr);
+            return DOM_ENOMEM;
+        }
     }
-    s->nacked = 0;
     char bv[32], lv[32];
     snprintf(bv, sizeof(bv), "%lld", (long long)batch);
     snprintf(lv, sizeof(lv), "%lld", (long long)limit);
-    const char *pv[2] = {bv, lv};
+    const char *pv[2] = {bv, lv}, *tv[1] = {dom_buf_cstr(&arr)};
     /* the result is whole (at most `limit` entries): the callback reads
      * the same connection.  Entries of one row come as one, at the place
      * of its last change: replaying re-reads the row, so once is enough. */
-    r = PQexecParams(s->conn,
-                     "SELECT max(seq), tenant, tbl, pk, bool_or(key_changed), "
-                     "array_agg(seq)::text FROM (SELECT c.* FROM domicile.changes c "
-                     "JOIN domicile.fence f ON f.tenant = c.tenant WHERE f.batch = $1::bigint "
-                     "ORDER BY c.seq LIMIT $2::bigint) c GROUP BY tenant, tbl, pk ORDER BY 1",
-                     2, NULL, pv, NULL, NULL, 0);
+    pg_step steps[2] = {
+        {"DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1, tv},
+        {"SELECT max(seq), tenant, tbl, pk, bool_or(key_changed), "
+         "array_agg(seq)::text FROM (SELECT c.* FROM domicile.changes c "
+         "JOIN domicile.fence f ON f.tenant = c.tenant WHERE f.batch = $1::bigint "
+         "ORDER BY c.seq LIMIT $2::bigint) c GROUP BY tenant, tbl, pk ORDER BY 1",
+         2, pv},
+    };
+    int retry;
+    int rc0 = pipeline(s, steps + !trim, 1 + trim, 0, "cannot read the change log", &retry, &r);
+    dom_buf_free(&arr);
+    if (rc0 < 0)
+        return rc0;
+    s->nacked = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return fail(s, NULL, "cannot read the change log", r);
     int n = PQntuples(r), rc = 0;
@@ -1471,6 +1638,7 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
         order_by(src, &b, st, lateral ? LATERAL_KEY : NULL);
     dom_buf_puts(&b, ") TO STDOUT");
     char *out_sql = buf_take(&b);
+    dom_buf_puts(&b, write_prefix(d));
     dom_buf_puts(&b, "COPY ");
     put_ident(d, &b, dt->info->name);
     dom_buf_puts(&b, " (");
@@ -1483,8 +1651,6 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
         rc = DOM_ENOMEM;
         goto done;
     }
-    if ((rc = write_open(d)) < 0)
-        goto done;
     r = PQexec(d->conn, in_sql);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         rc = fail(d, dt->info->name, "cannot copy rows", r);
@@ -1513,6 +1679,14 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
         (*rows)++;
         *bytes += n;
         PQfreemem(line);
+        /* another batch's write pause in either region goes first: on
+         * two busy cores, every process that runs beside it lengthens it */
+        if ((*rows & 1023) == 0) {
+            if (d->base.before_bulk)
+                d->base.before_bulk(d->base.before_bulk_payload);
+            if (src->base.before_bulk)
+                src->base.before_bulk(src->base.before_bulk_payload);
+        }
     }
     if (n == -2 && rc == 0)
         rc = fail(src, st->info->name, "cannot read rows", NULL);
