@@ -101,8 +101,11 @@ static void yield_to_pause(int region)
 
 /* ---- per-worker region handles ----------------------------------------------- */
 
+typedef struct worker worker;
+
 typedef struct region_h {
     int idx; /* region index in the config */
+    worker *w;
     dom_store *st;
     dom_table_info *info;
     size_t ninfo;
@@ -110,15 +113,18 @@ typedef struct region_h {
     size_t nmt;
 } region_h;
 
-typedef struct worker {
+struct worker {
     const dom_config *cfg;
     dom_catalog *cat;
     region_h r[DOM_MAX_REGIONS];
-} worker;
+    int pausing; /* its batch is in its write pause (it never waits for itself) */
+};
 
 static void yield_hook(void *payload)
 {
-    yield_to_pause(((region_h *)payload)->idx);
+    region_h *h = payload;
+    if (!h->w->pausing)
+        yield_to_pause(h->idx);
 }
 
 static int region_open(worker *w, int idx, region_h **out)
@@ -126,6 +132,7 @@ static int region_open(worker *w, int idx, region_h **out)
     region_h *h = &w->r[idx];
     int rc;
     h->idx = idx;
+    h->w = w;
     if (!h->st) {
         const dom_region *reg = &w->cfg->regions[idx];
         if ((rc = dom_store_open(&h->st, reg, DOM_STORE_MUST_EXIST)) < 0)
@@ -834,7 +841,7 @@ static int step_freeze(batch_run *br)
 {
     double t0 = dom_mono();
     pause_enter(br->S->idx, br->T->idx, 1);
-    br->pausing = 1;
+    br->pausing = br->w->pausing = 1;
     int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
     if (rc < 0)
         return rc;
@@ -1067,7 +1074,7 @@ static int finish_flip(batch_run *br)
         return dom_error_set(job.rc, "%s", job.err);
     if (br->pausing) {
         pause_enter(br->S->idx, br->T->idx, -1);
-        br->pausing = 0;
+        br->pausing = br->w->pausing = 0;
     }
     dom_log(DOM_LOG_DEBUG,
             "batch %lld: source fenced moved in %.1f ms, target opened in %.1f ms (at once)",
@@ -1487,6 +1494,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     pthread_mutex_unlock(mu);
     if (br.pausing)
         pause_enter(br.S->idx, br.T->idx, -1);
+    br.w->pausing = 0;
     if (rc == DOM_EFAILED)
         rc = 0; /* recorded; the run goes on */
     *moved = br.b.rows;

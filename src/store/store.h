@@ -133,8 +133,9 @@ typedef struct dom_store_ops {
 struct dom_store {
     const dom_store_ops *ops;
     char *region; /* region name, for messages */
-    /* called before each bulk write the store starts by itself (copy_from),
-     * so that the caller can hold it back */
+    /* called before each bulk write the store starts by itself (copy_from)
+     * and every so many rows of a copy or a streamed read, so that the
+     * caller can hold it back */
     void (*before_bulk)(void *payload);
     void *before_bulk_payload;
 };

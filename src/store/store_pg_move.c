@@ -523,8 +523,14 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
         *last = NULL;
     if (!PQenterPipelineMode(s->conn))
         return fail(s, NULL, what, NULL);
+    /* the steps of a transaction name their rows by tenant: through an
+     * index, whatever the statistics of a fence table that moves are
+     * filling say (a sequential scan of it inside the pause is the
+     * alternative) */
     int ok = !tx || (PQsendQueryParams(s->conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) &&
                      PQsendQueryParams(s->conn, "SET LOCAL domicile.bypass = 'on'", 0, NULL, NULL,
+                                       NULL, NULL, 0) &&
+                     PQsendQueryParams(s->conn, "SET LOCAL enable_seqscan = off", 0, NULL, NULL,
                                        NULL, NULL, 0));
     for (int i = 0; i < n && ok; i++)
         ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
@@ -532,7 +538,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
          PQpipelineSync(s->conn);
     int rc = ok ? 0 : fail(s, NULL, what, NULL);
     /* each statement's results are followed by a NULL, then the sync */
-    int nq = n + (tx ? 3 : 0), nulls = 0, q = 0;
+    int nq = n + (tx ? 4 : 0), nulls = 0, q = 0;
     while (ok) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
@@ -549,7 +555,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_ABORTED ||
             rc < 0) {
             /* the last step's result, kept for the caller */
-            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == (tx ? 2 : 0) + n - 1) {
+            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == (tx ? 3 : 0) + n - 1) {
                 PQclear(*last);
                 *last = r;
             } else {
@@ -669,6 +675,7 @@ typedef struct pg_cursor {
     const dom_move_table *t;
     int copy;      /* a COPY stream */
     int single;    /* else rows in single-row mode (else one result) */
+    int64_t nread; /* COPY lines read */
     int done;      /* the stream ended */
     PGresult *res; /* the result rows are read from */
     int row;
@@ -1149,6 +1156,10 @@ int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
             PQfreemem(c->line);
             c->line = NULL;
         }
+        /* another batch's write pause in this region goes first (the
+         * caller's own pause does not wait: see before_bulk) */
+        if ((++c->nread & 1023) == 0 && c->s->base.before_bulk)
+            c->s->base.before_bulk(c->s->base.before_bulk_payload);
         int n = PQgetCopyData(c->s->conn, &c->line, 0);
         if (n == -1)
             return copy_end(c) < 0 ? DOM_EREGION : 0;
@@ -1563,13 +1574,19 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
     pg_step steps[2] = {
         {"DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1, tv},
         {"SELECT max(seq), tenant, tbl, pk, bool_or(key_changed), "
-         "array_agg(seq)::text FROM (SELECT c.* FROM domicile.changes c "
-         "JOIN domicile.fence f ON f.tenant = c.tenant WHERE f.batch = $1::bigint "
-         "ORDER BY c.seq LIMIT $2::bigint) c GROUP BY tenant, tbl, pk ORDER BY 1",
+         "array_agg(seq)::text FROM (SELECT c.* FROM domicile.fence f CROSS JOIN LATERAL "
+         "(SELECT * FROM domicile.changes c WHERE c.tenant = f.tenant OFFSET 0) c "
+         "WHERE f.batch = $1::bigint ORDER BY c.seq LIMIT $2::bigint) c "
+         "GROUP BY tenant, tbl, pk ORDER BY 1",
          2, pv},
     };
-    int retry;
-    int rc0 = pipeline(s, steps + !trim, 1 + trim, 0, "cannot read the change log", &retry, &r);
+    /* the batch's fence rows, then each one's entries by the tenant index
+     * (OFFSET 0 keeps the subquery a nested loop, and the transaction's
+     * enable_seqscan = off keeps the probes on the index): the log is a
+     * queue full of other batches' entries and dead rows, and its
+     * statistics are always behind */
+    int retry, tx = PQtransactionStatus(s->conn) == PQTRANS_IDLE;
+    int rc0 = pipeline(s, steps + !trim, 1 + trim, tx, "cannot read the change log", &retry, &r);
     dom_buf_free(&arr);
     if (rc0 < 0)
         return rc0;
