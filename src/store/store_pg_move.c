@@ -1278,21 +1278,10 @@ static int stage_flush_one(pg_store *s, int idx, int commit)
         dom_buf_puts(&b, " WITH NO DATA; ");
         g->created = 1;
     }
-    dom_buf_printf(&b, "COPY %s FROM STDIN", stage_name);
-    char *sql = buf_take(&b);
-    if (!sql)
-        return DOM_ENOMEM;
-    PGresult *r = PQexec(s->conn, sql);
-    dom_free(sql);
-    if (PQresultStatus(r) != PGRES_COPY_IN)
-        return fail(s, t->info->name, "cannot stage rows", r);
-    PQclear(r);
-    int ok = !g->lines.oom && PQputCopyData(s->conn, g->lines.ptr, (int)g->lines.len) == 1;
-    rc = copy_in_end(s, ok, t->info->name, "cannot stage rows");
-    dom_buf_clear(&g->lines);
-    g->nrows = 0;
-    if (rc < 0)
-        return rc;
+    /* the merge follows the COPY in the same query string: the server
+     * runs it once the rows are in, and its result comes with the COPY's
+     * (one round trip less) */
+    dom_buf_printf(&b, "COPY %s FROM STDIN; ", stage_name);
     dom_buf_puts(&b, "INSERT INTO ");
     put_ident(s, &b, t->info->name);
     dom_buf_puts(&b, " (");
@@ -1335,11 +1324,18 @@ static int stage_flush_one(pg_store *s, int idx, int commit)
     }
     /* DELETE, not TRUNCATE: no new file for every flush */
     dom_buf_printf(&b, "; DELETE FROM %s%s", stage_name, commit ? "; COMMIT" : "");
-    sql = buf_take(&b);
+    char *sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
-    rc = exec(s, t->info->name, sql);
+    PGresult *r = PQexec(s->conn, sql);
     dom_free(sql);
+    if (PQresultStatus(r) != PGRES_COPY_IN)
+        return fail(s, t->info->name, "cannot write rows", r);
+    PQclear(r);
+    int ok = !g->lines.oom && PQputCopyData(s->conn, g->lines.ptr, (int)g->lines.len) == 1;
+    rc = copy_in_end(s, ok, t->info->name, "cannot write rows");
+    dom_buf_clear(&g->lines);
+    g->nrows = 0;
     return rc;
 }
 
