@@ -351,17 +351,7 @@ int dom_catpg_batch_create(dom_catalog *cat, const char *wave, const char *src, 
     PQclear(r);
     /* the tenants as one text array */
     dom_buf arr = DOM_BUF_INIT;
-    dom_buf_putc(&arr, '{');
-    for (size_t i = 0; i < n; i++) {
-        dom_buf_puts(&arr, i ? ",\"" : "\"");
-        for (const char *s = keys[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                dom_buf_putc(&arr, '\\');
-            dom_buf_putc(&arr, *s);
-        }
-        dom_buf_putc(&arr, '"');
-    }
-    dom_buf_putc(&arr, '}');
+    dom_buf_put_text_array(&arr, (const char *const *)keys, n);
     char bid[32];
     i64(bid, sizeof(bid), *id);
     const char *pv2[2] = {bid, dom_buf_cstr(&arr)};

@@ -410,17 +410,7 @@ static void copy_unescape(const char *p, size_t n, dom_buf *out)
 char *dom_pg__text_array(const char *const *keys, size_t n)
 {
     dom_buf b = DOM_BUF_INIT;
-    dom_buf_putc(&b, '{');
-    for (size_t i = 0; i < n; i++) {
-        dom_buf_puts(&b, i ? ",\"" : "\"");
-        for (const char *p = keys[i]; *p; p++) {
-            if (*p == '"' || *p == '\\')
-                dom_buf_putc(&b, '\\');
-            dom_buf_putc(&b, *p);
-        }
-        dom_buf_putc(&b, '"');
-    }
-    dom_buf_putc(&b, '}');
+    dom_buf_put_text_array(&b, keys, n);
     return buf_take(&b);
 }
 
@@ -908,17 +898,7 @@ static int cursor_pks_inline(pg_store *s, const dom_move_table *t, const dom_val
                 encode(&pks[k * (size_t)t->npk + (size_t)i], dom_pg__class(col->type), &tmp, &len);
             if (k)
                 dom_buf_putc(&arrays, ',');
-            if (!e) {
-                dom_buf_puts(&arrays, "NULL");
-                continue;
-            }
-            dom_buf_putc(&arrays, '"');
-            for (size_t j = 0; j < len; j++) {
-                if (e[j] == '"' || e[j] == '\\')
-                    dom_buf_putc(&arrays, '\\');
-                dom_buf_putc(&arrays, e[j]);
-            }
-            dom_buf_putc(&arrays, '"');
+            dom_buf_put_array_elem(&arrays, e, len);
         }
         dom_buf_putc(&arrays, '}');
         dom_buf_putc(&arrays, '\0');

@@ -126,3 +126,33 @@ void dom_buf_put_copy(dom_buf *b, const char *p, size_t n)
     }
     dom_buf_put(b, p + start, n - start);
 }
+
+void dom_buf_put_array_elem(dom_buf *b, const char *p, size_t n)
+{
+    if (!p) {
+        dom_buf_puts(b, "NULL");
+        return;
+    }
+    dom_buf_putc(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '"' && p[i] != '\\')
+            continue;
+        dom_buf_put(b, p + start, i - start);
+        dom_buf_putc(b, '\\');
+        start = i;
+    }
+    dom_buf_put(b, p + start, n - start);
+    dom_buf_putc(b, '"');
+}
+
+void dom_buf_put_text_array(dom_buf *b, const char *const *v, size_t n)
+{
+    dom_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            dom_buf_putc(b, ',');
+        dom_buf_put_array_elem(b, v[i], v[i] ? strlen(v[i]) : 0);
+    }
+    dom_buf_putc(b, '}');
+}

@@ -71,6 +71,11 @@ void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n);
 /* Appends text as a field of PostgreSQL's COPY text format (backslash,
  * tab, newline and carriage return escaped); NULL appends the SQL NULL marker. */
 void dom_buf_put_copy(dom_buf *b, const char *p, size_t n);
+/* Appends text as an element of a PostgreSQL array literal (double-quoted,
+ * '"' and backslash escaped); NULL appends NULL. */
+void dom_buf_put_array_elem(dom_buf *b, const char *p, size_t n);
+/* Appends a PostgreSQL text[] literal of the n strings. */
+void dom_buf_put_text_array(dom_buf *b, const char *const *v, size_t n);
 /* The sampling hash of a tenant key: the first 64 bits of SHA-256 of its
  * canonical text, big-endian.  Stable across platforms and releases. */
 uint64_t dom_key_hash64(const char *key, size_t n);
