@@ -524,12 +524,14 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
                                        NULL, NULL, 0));
     for (int i = 0; i < n && ok; i++)
         ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
-    ok = ok && (!tx || PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0)) &&
-         PQpipelineSync(s->conn);
-    int rc = ok ? 0 : fail(s, NULL, what, NULL);
+    ok = ok && (!tx || PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0));
+    /* also after a failed send: what went out is answered up to the sync
+     * and the connection leaves pipeline mode clean */
+    int synced = PQpipelineSync(s->conn);
+    int rc = ok && synced ? 0 : fail(s, NULL, what, NULL);
     /* each statement's results are followed by a NULL, then the sync */
     int nq = n + (tx ? 4 : 0), nulls = 0, q = 0;
-    while (ok) {
+    while (synced) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
             q++;
