@@ -263,6 +263,7 @@ static const char PG_SCHEMA[] =
     "    epoch  bigint,\n"
     "    batch  bigint\n"
     ") WITH (fillfactor = 50);\n"
+    "ALTER TABLE domicile.fence SET (fillfactor = 50);\n"
     "CREATE INDEX IF NOT EXISTS fence_batch ON domicile.fence (batch);\n"
     "CREATE TABLE IF NOT EXISTS domicile.changes (\n"
     "    seq         bigserial PRIMARY KEY,\n"
