@@ -509,10 +509,7 @@ int dom_catpg_batch_update(dom_catalog *cat, const dom_batch *b)
 int dom_catpg_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id)
 {
     dom_buf arr = DOM_BUF_INIT;
-    dom_buf_putc(&arr, '{');
-    for (size_t i = 0; i < n; i++)
-        dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)ids[i]);
-    dom_buf_putc(&arr, '}');
+    dom_buf_put_int_array(&arr, ids, n);
     char lease[32];
     snprintf(lease, sizeof(lease), "%ld", cat->lease_sec);
     const char *pv[3] = {dom_buf_cstr(&arr), cat->owner, lease};
@@ -550,10 +547,7 @@ int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, i
                                int64_t *count)
 {
     dom_buf arr = DOM_BUF_INIT;
-    dom_buf_putc(&arr, '{');
-    for (size_t i = 0; i < n; i++)
-        dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)ids[i]);
-    dom_buf_putc(&arr, '}');
+    dom_buf_put_int_array(&arr, ids, n);
     const char *pv[3] = {dom_buf_cstr(&arr), cat->owner, retained ? "true" : "false"};
     PGresult *r = NULL;
     /* this process's own batches are in its hands already; retained

@@ -117,7 +117,9 @@ struct worker {
     const dom_config *cfg;
     dom_catalog *cat;
     region_h r[DOM_MAX_REGIONS];
-    int pausing; /* its batch is in its write pause (it never waits for itself) */
+    /* its batch is in its write pause, counted in pausing[] (it never
+     * waits for itself) */
+    int pausing;
 };
 
 static void yield_hook(void *payload)
@@ -188,7 +190,6 @@ typedef struct batch_run {
     int key_changed;
     char key_changed_msg[512];
     double t_freeze;
-    int pausing; /* counted in pausing[] */
     dom_apply_stats *stats;
     pthread_mutex_t *stats_mu;
 } batch_run;
@@ -846,7 +847,7 @@ static int step_freeze(batch_run *br)
 {
     double t0 = dom_mono();
     pause_enter(br->S->idx, br->T->idx, 1);
-    br->pausing = br->w->pausing = 1;
+    br->w->pausing = 1;
     int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
     if (rc < 0)
         return rc;
@@ -1077,9 +1078,9 @@ static int finish_flip(batch_run *br)
         return rc;
     if (job.rc < 0)
         return dom_error_set(job.rc, "%s", job.err);
-    if (br->pausing) {
+    if (br->w->pausing) {
         pause_enter(br->S->idx, br->T->idx, -1);
-        br->pausing = br->w->pausing = 0;
+        br->w->pausing = 0;
     }
     dom_log(DOM_LOG_DEBUG,
             "batch %lld: source fenced moved in %.1f ms, target opened in %.1f ms (at once)",
@@ -1497,9 +1498,10 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
     if (o->on_batch && ((rc == 0 && waiting != ERASE_BY_WAVE) || strcmp(br.b.step, "failed") == 0))
         o->on_batch(&br.b, o->payload);
     pthread_mutex_unlock(mu);
-    if (br.pausing)
+    if (w->pausing) {
         pause_enter(br.S->idx, br.T->idx, -1);
-    br.w->pausing = 0;
+        w->pausing = 0;
+    }
     if (rc == DOM_EFAILED)
         rc = 0; /* recorded; the run goes on */
     *moved = br.b.rows;

@@ -417,10 +417,7 @@ char *dom_pg__text_array(const char *const *keys, size_t n)
 static char *int_array(const int64_t *v, size_t n)
 {
     dom_buf b = DOM_BUF_INIT;
-    dom_buf_putc(&b, '{');
-    for (size_t i = 0; i < n; i++)
-        dom_buf_printf(&b, i ? ",%lld" : "%lld", (long long)(v ? v[i] : 0));
-    dom_buf_putc(&b, '}');
+    dom_buf_put_int_array(&b, v, n);
     return buf_take(&b);
 }
 
@@ -500,7 +497,8 @@ typedef struct pg_step {
 /* Runs `steps` in a single round trip (a pipeline): inside a write pause
  * every round trip counts, and on a busy server each waits for the
  * backend to be scheduled again.  With `tx`, as one transaction of the
- * mover (BEGIN, SET LOCAL domicile.bypass, the steps, COMMIT); without,
+ * mover (BEGIN, SET LOCAL domicile.bypass and enable_seqscan = off, the
+ * steps, COMMIT); without,
  * the steps still commit or fail together (one implicit transaction up
  * to the pipeline's sync).  *last (if not NULL) receives the last step's
  * result.  *retry says whether a failure was a deadlock or serialization
@@ -1198,15 +1196,6 @@ int dom_pg__write_begin(dom_store *base)
 
 #define WRITE_BEGIN "BEGIN; SET LOCAL domicile.bypass = 'on'; "
 
-static int write_open(pg_store *s)
-{
-    if (!s->in_write || s->write_open)
-        return 0;
-    int rc = exec(s, NULL, WRITE_BEGIN);
-    s->write_open = rc == 0;
-    return rc;
-}
-
 /* What a write's next simple query starts with: its BEGIN when it is the
  * first statement of the write (the same round trip). */
 static const char *write_prefix(pg_store *s)
@@ -1215,6 +1204,13 @@ static const char *write_prefix(pg_store *s)
         return "";
     s->write_open = 1; /* a failure rolls the write back (write_rollback) */
     return WRITE_BEGIN;
+}
+
+/* The same BEGIN on its own, before a statement with parameters. */
+static int write_open(pg_store *s)
+{
+    const char *begin = write_prefix(s);
+    return *begin ? exec(s, NULL, begin) : 0;
 }
 
 static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx)
@@ -1533,10 +1529,7 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
     dom_buf arr = DOM_BUF_INIT;
     int trim = s->nacked && after == s->acked_last;
     if (trim) {
-        dom_buf_putc(&arr, '{');
-        for (size_t i = 0; i < s->nacked; i++)
-            dom_buf_printf(&arr, "%s%lld", i ? "," : "", (long long)s->acked[i]);
-        dom_buf_putc(&arr, '}');
+        dom_buf_put_int_array(&arr, s->acked, s->nacked);
         if (arr.oom) {
             dom_buf_free(&arr);
             return DOM_ENOMEM;

@@ -156,3 +156,11 @@ void dom_buf_put_text_array(dom_buf *b, const char *const *v, size_t n)
     }
     dom_buf_putc(b, '}');
 }
+
+void dom_buf_put_int_array(dom_buf *b, const int64_t *v, size_t n)
+{
+    dom_buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++)
+        dom_buf_printf(b, i ? ",%lld" : "%lld", (long long)(v ? v[i] : 0));
+    dom_buf_putc(b, '}');
+}

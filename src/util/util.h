@@ -76,6 +76,8 @@ void dom_buf_put_copy(dom_buf *b, const char *p, size_t n);
 void dom_buf_put_array_elem(dom_buf *b, const char *p, size_t n);
 /* Appends a PostgreSQL text[] literal of the n strings. */
 void dom_buf_put_text_array(dom_buf *b, const char *const *v, size_t n);
+/* Appends a PostgreSQL bigint[] literal of the n integers (NULL: zeros). */
+void dom_buf_put_int_array(dom_buf *b, const int64_t *v, size_t n);
 /* The sampling hash of a tenant key: the first 64 bits of SHA-256 of its
  * canonical text, big-endian.  Stable across platforms and releases. */
 uint64_t dom_key_hash64(const char *key, size_t n);

@@ -39,6 +39,20 @@ static void test_array_elem(void **state)
     dom_buf_free(&b);
 }
 
+static void test_int_array(void **state)
+{
+    (void)state;
+    dom_buf b = DOM_BUF_INIT;
+    const int64_t v[] = {7, -1, INT64_MAX};
+    dom_buf_put_int_array(&b, v, 3);
+    assert_string_equal(dom_buf_cstr(&b), "{7,-1,9223372036854775807}");
+    dom_buf_clear(&b);
+    /* no values: zeros */
+    dom_buf_put_int_array(&b, NULL, 2);
+    assert_string_equal(dom_buf_cstr(&b), "{0,0}");
+    dom_buf_free(&b);
+}
+
 static void test_copy_field(void **state)
 {
     (void)state;
@@ -56,6 +70,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_array),
         cmocka_unit_test(test_array_elem),
+        cmocka_unit_test(test_int_array),
         cmocka_unit_test(test_copy_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
