@@ -329,6 +329,7 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
                    "DECLARE\n"
                    "    k_new text;\n"
                    "    k_old text;\n"
+                   "    k text;\n"
                    "    f record;\n"
                    "BEGIN\n"
                    "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
@@ -356,6 +357,26 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
             "            ON CONFLICT DO NOTHING;\n"
             "    END IF;\n",
             cc, cc);
+    /* The common write: one tenant at home.  One query takes the share
+     * lock of a fence row that reads `home` (a row that reads otherwise is
+     * not locked; the reads below decide).  The lock is held to the end of
+     * the transaction, so the row stays `home` until then, and the
+     * transaction's next writes of the same tenant need no read: the
+     * transaction-local setting domicile.held remembers the key (rolled
+     * back with the savepoint that released the lock, cleared at the end
+     * of the transaction). */
+    dom_buf_puts(&b, "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
+                     "        k := '=' || coalesce(k_new, k_old);\n"
+                     "        IF current_setting('domicile.held', true) = k THEN\n"
+                     "            RETURN COALESCE(NEW, OLD);\n"
+                     "        END IF;\n"
+                     "        PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                     "            AND state = 'home' FOR SHARE;\n"
+                     "        IF FOUND THEN\n"
+                     "            k := set_config('domicile.held', k, true);\n"
+                     "            RETURN COALESCE(NEW, OLD);\n"
+                     "        END IF;\n"
+                     "    END IF;\n");
     /* a tenant that is frozen or lives elsewhere is refused on a plain
      * read: refusing is always safe, and a refused writer then holds no
      * lock that the mover's next fence change would wait for */

@@ -186,6 +186,9 @@ first_batch_tenant
 (
     echo "BEGIN; UPDATE messages SET body = 'held' WHERE user_id = $k AND message_no = $m;"
     sleep 2
+    # the transaction's second write of the tenant reads no fence: its
+    # share lock, still held, keeps the arming waiting
+    echo "UPDATE users SET name = 'held' WHERE user_id = $k;"
     echo "COMMIT;"
 ) | client_sql >"$T/held.out" 2>&1 &
 hp=$!
@@ -198,6 +201,34 @@ home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
 expect_eq "a write in flight during arming reaches the new home ($home)" \
     "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "held"
 check "... because arming waited for it to commit ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -ge 1000 ]
+expect_eq "... with the transaction's second write of the tenant" \
+    "$(app_sql "$home" app -At -c "SELECT name FROM users WHERE user_id = $k")" "held"
+
+# A savepoint rolled back releases the tenant's lock, and with it what the
+# transaction remembered of the tenant: arming does not wait, and the
+# transaction's next write of the tenant reads the new state (captured).
+reset
+first_batch_tenant
+mkfifo "$T/sp.in"
+client_sql <"$T/sp.in" >"$T/sp.out" 2>&1 &
+sp=$!
+exec 3>"$T/sp.in"
+echo "BEGIN; SAVEPOINT s; UPDATE messages SET body = 'undone' WHERE user_id = $k AND message_no = $m; ROLLBACK TO SAVEPOINT s;" >&3
+sleep 0.5
+# (were the lock still held, the arming would wait for this transaction,
+# which goes on only after it: the timeout would end it)
+DOMICILE_FAULT=armed:1 timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+st=$?
+echo "UPDATE messages SET body = 'after' WHERE user_id = $k AND message_no = $m; COMMIT;" >&3
+exec 3>&-
+wait $sp
+expect_eq "a savepoint rolled back lets the arming through while its transaction is open" "$st" "99"
+expect_eq "... and the transaction's next write of the tenant is captured" \
+    "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.changes WHERE tenant = '$k'")" "1"
+"$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
+expect_eq "... and reaches the new home ($home)" \
+    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "after"
 
 # A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
 reset
