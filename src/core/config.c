@@ -717,9 +717,10 @@ static void parse_waves(parser *p, yaml_node_t *n)
 
 static void parse_options(parser *p, yaml_node_t *n)
 {
-    static const char *const keys[] = {"batch_tenants", "workers", "max_rows_per_second",
-                                       "retain_source", "lease",   NULL};
-    yaml_node_t *f[5];
+    static const char *const keys[] = {
+        "batch_tenants", "workers", "max_rows_per_second", "retain_source", "lease",
+        "fence_wait",    NULL};
+    yaml_node_t *f[6];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -748,6 +749,15 @@ static void parse_options(parser *p, yaml_node_t *n)
                  scalar(f[4]));
         else
             cfg->options.lease_sec = d;
+    }
+    if (f[5] && expect(p, f[5], YAML_SCALAR_NODE, "options.fence_wait") == 0) {
+        long d = dom_parse_duration(scalar(f[5]));
+        if (d < 1)
+            perr(p, f[5],
+                 "options.fence_wait must be a duration of 1s or more, such as 60s, got \"%s\"",
+                 scalar(f[5]));
+        else
+            cfg->options.fence_wait_sec = d;
     }
 }
 

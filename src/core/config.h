@@ -81,7 +81,8 @@ typedef struct dom_config {
         long workers;
         double max_rows_per_second;
         long retain_source_sec;
-        long lease_sec; /* a mover's hold on a batch (PostgreSQL catalog); 0: 30 s */
+        long lease_sec;      /* a mover's hold on a batch (PostgreSQL catalog); 0: 30 s */
+        long fence_wait_sec; /* a fence change's wait for writers, in all; 0: 60 s */
     } options;
     dom_latency_override *latency;
     size_t nlatency;

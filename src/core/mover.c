@@ -141,6 +141,7 @@ static int region_open(worker *w, int idx, region_h **out)
             return rc;
         h->st->before_bulk = yield_hook;
         h->st->before_bulk_payload = h;
+        h->st->fence_wait_sec = w->cfg->options.fence_wait_sec;
         if ((rc = dom_store_tables(h->st, &h->info, &h->ninfo)) < 0 ||
             (rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo)) < 0) {
             dom_store_close(h->st);

@@ -138,6 +138,9 @@ struct dom_store {
      * caller can hold it back */
     void (*before_bulk)(void *payload);
     void *before_bulk_payload;
+    /* how long a fence change may wait, in all, for writers that hold the
+     * batch's fence rows (0: 60 s) */
+    long fence_wait_sec;
 };
 
 enum {

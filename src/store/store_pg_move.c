@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/store_pg.h"
 
@@ -32,6 +33,12 @@
 #define STAGE_FLUSH_BYTES (8 << 20)
 /* Attempts of a fence change that lost a deadlock to a writer. */
 #define FENCE_TRIES 20
+/* A fence change's first wait for one fence row (far above what a
+ * writer's transaction holds one under load), doubled on each attempt up
+ * to FENCE_LOCK_MAX_MS, and its pause between attempts. */
+#define FENCE_LOCK_MS     1000
+#define FENCE_LOCK_MAX_MS 8000
+#define FENCE_GAP_MS      1000
 
 pg_class dom_pg__class(const char *type)
 {
@@ -481,10 +488,16 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     return 0;
 }
 
-static int is_retryable(PGresult *r)
+/* What a failed pipeline's error says: RETRY_DEADLOCK for a deadlock or
+ * serialization failure, RETRY_LOCK for a lock wait that ran out
+ * (lock_timeout). */
+enum { RETRY_NO, RETRY_DEADLOCK, RETRY_LOCK };
+static int retry_kind(PGresult *r)
 {
     const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    return st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0);
+    if (st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0))
+        return RETRY_DEADLOCK;
+    return st && strcmp(st, "55P03") == 0 ? RETRY_LOCK : RETRY_NO;
 }
 
 /* One statement of a pipelined transaction. */
@@ -497,14 +510,13 @@ typedef struct pg_step {
 /* Runs `steps` in a single round trip (a pipeline): inside a write pause
  * every round trip counts, and on a busy server each waits for the
  * backend to be scheduled again.  With `tx`, as one transaction of the
- * mover (BEGIN, SET LOCAL domicile.bypass and enable_seqscan = off, the
- * steps, COMMIT); without,
- * the steps still commit or fail together (one implicit transaction up
- * to the pipeline's sync).  *last (if not NULL) receives the last step's
- * result.  *retry says whether a failure was a deadlock or serialization
- * failure. */
-static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char *what, int *retry,
-                    PGresult **last)
+ * mover (BEGIN, SET LOCAL domicile.bypass and enable_seqscan = off, with
+ * `lock_ms` > 0 SET LOCAL lock_timeout, the steps, COMMIT); without, the
+ * steps still commit or fail together (one implicit transaction up to the
+ * pipeline's sync).  *last (if not NULL) receives the last step's result.
+ * *retry says what kind of failure it was (RETRY_*). */
+static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_ms, const char *what,
+                    int *retry, PGresult **last)
 {
     *retry = 0;
     if (last)
@@ -520,6 +532,14 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
                                        NULL, NULL, 0) &&
                      PQsendQueryParams(s->conn, "SET LOCAL enable_seqscan = off", 0, NULL, NULL,
                                        NULL, NULL, 0));
+    /* statements before the steps */
+    int pre = tx ? 3 : 0;
+    if (ok && tx && lock_ms > 0) {
+        char lt[64];
+        snprintf(lt, sizeof(lt), "SET LOCAL lock_timeout = %d", lock_ms);
+        ok = PQsendQueryParams(s->conn, lt, 0, NULL, NULL, NULL, NULL, 0);
+        pre++;
+    }
     for (int i = 0; i < n && ok; i++)
         ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
     ok = ok && (!tx || PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0));
@@ -528,7 +548,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
     int synced = PQpipelineSync(s->conn);
     int rc = ok && synced ? 0 : fail(s, NULL, what, NULL);
     /* each statement's results are followed by a NULL, then the sync */
-    int nq = n + (tx ? 4 : 0), nulls = 0, q = 0;
+    int nq = pre + n + (tx ? 1 : 0), nulls = 0, q = 0;
     while (synced) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
@@ -545,7 +565,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_ABORTED ||
             rc < 0) {
             /* the last step's result, kept for the caller */
-            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == (tx ? 3 : 0) + n - 1) {
+            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == pre + n - 1) {
                 PQclear(*last);
                 *last = r;
             } else {
@@ -553,7 +573,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
             }
             continue;
         }
-        *retry = is_retryable(r);
+        *retry = retry_kind(r);
         rc = fail(s, NULL, what, r);
     }
     PQexitPipelineMode(s->conn);
@@ -570,14 +590,45 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, const char
 }
 
 /* Runs a fence change in its own transaction; retried when a writer's
- * lock order made it a deadlock victim. */
+ * lock order made it a deadlock victim.
+ *
+ * A fence change waits for the writers that hold its rows' share locks,
+ * and while it waits, every write of a tenant whose row it has already
+ * locked waits behind it.  A transaction left open by an application
+ * (idle in transaction) would hold them all for as long as it stays open.
+ * So each attempt waits at most FENCE_LOCK_MS for any one row (doubled on
+ * each attempt, up to FENCE_LOCK_MAX_MS); when that runs out, the change
+ * is rolled back, the writers queued behind it go on, and after
+ * FENCE_GAP_MS it tries again, until the store's fence_wait has passed. */
 static int fence_tx(pg_store *s, const pg_step *steps, int n)
 {
-    for (int attempt = 0;; attempt++) {
+    double t0 = dom_mono();
+    long wait_sec = s->base.fence_wait_sec > 0 ? s->base.fence_wait_sec : 60;
+    int lock_ms = FENCE_LOCK_MS, deadlocks = 0;
+    for (;;) {
         int retry;
-        int rc = pipeline(s, steps, n, 1, "cannot write fences", &retry, NULL);
-        if (rc == 0 || !retry || attempt + 1 >= FENCE_TRIES)
+        int rc = pipeline(s, steps, n, 1, lock_ms, "cannot write fences", &retry, NULL);
+        if (rc == 0 || retry == RETRY_NO)
             return rc;
+        if (retry == RETRY_DEADLOCK) {
+            if (++deadlocks >= FENCE_TRIES)
+                return rc;
+            continue;
+        }
+        double waited = dom_mono() - t0;
+        if (waited >= (double)wait_sec)
+            return dom_error_set(DOM_EREGION,
+                                 "region \"%s\": cannot write fences: a transaction has held a "
+                                 "fence row of the batch for %.0f s (options.fence_wait); an "
+                                 "application transaction left open?",
+                                 s->base.region, waited);
+        dom_log(DOM_LOG_WARN,
+                "region \"%s\": a transaction holds a fence row of the batch for more than %d "
+                "ms; the fence change lets the writers behind it through and tries again",
+                s->base.region, lock_ms);
+        struct timespec gap = {FENCE_GAP_MS / 1000, (FENCE_GAP_MS % 1000) * 1000000L};
+        nanosleep(&gap, NULL);
+        lock_ms = lock_ms * 2 < FENCE_LOCK_MAX_MS ? lock_ms * 2 : FENCE_LOCK_MAX_MS;
     }
 }
 
@@ -1557,7 +1608,7 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
      * queue full of other batches' entries and dead rows, and its
      * statistics are always behind */
     int retry, tx = PQtransactionStatus(s->conn) == PQTRANS_IDLE;
-    int rc0 = pipeline(s, steps + !trim, 1 + trim, tx, "cannot read the change log", &retry, &r);
+    int rc0 = pipeline(s, steps + !trim, 1 + trim, tx, 0, "cannot read the change log", &retry, &r);
     dom_buf_free(&arr);
     if (rc0 < 0)
         return rc0;

@@ -230,6 +230,55 @@ home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
 expect_eq "... and reaches the new home ($home)" \
     "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "after"
 
+# A transaction left open on a tenant of the batch (idle in transaction)
+# does not hold the batch's other writers for as long as it stays open:
+# the fence change waits for it a while, lets the writers queued behind it
+# through, tries again, and after options.fence_wait gives up (exit 3);
+# a rerun once the transaction has ended finishes the batch.
+reset
+sed -i "s/^options:/options:\n  fence_wait: 4s/" "$T/run/domicile.yaml"
+# the first batch of wave asia, journaled (the mover stops before arming it)
+"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
+DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
+list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE wave = 'asia')")
+# k: the batch tenant with messages that sorts last (the fence change locks
+# rows in key order), k2: the one that sorts first, whose row the change
+# has locked while it waits for k's
+k=$(app_sql beijing app -At -c "SELECT max(user_id::text) FROM messages WHERE user_id IN ($list)")
+k2=$(app_sql beijing app -At -c "SELECT min(user_id::text) FROM users WHERE user_id IN ($list)")
+check "the batch has two tenants to show it with ($k2, $k)" [ "$k2" != "$k" ]
+m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
+mkfifo "$T/open.in"
+client_sql <"$T/open.in" >"$T/open.out" 2>&1 &
+op=$!
+exec 3>"$T/open.in"
+echo "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = $k AND message_no = $m;" >&3
+sleep 0.5
+timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >"$T/open.a" 2>&1 &
+ap=$!
+sleep 1.5
+t0=$(date +%s%N)
+timeout 30 "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port beijing)" -U client -d app \
+    -c "UPDATE users SET name = 'not held' WHERE user_id = $k2" >"$T/open.k2" 2>&1
+k2st=$?
+t1=$(date +%s%N)
+wait $ap
+ast=$?
+echo "COMMIT;" >&3
+exec 3>&-
+wait $op
+expect_eq "a write of another tenant of the batch goes through while a transaction stays open ($(((t1 - t0) / 1000000)) ms)" "$k2st" "0"
+check "... within a fence change's wait ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 10000 ]
+expect_eq "after options.fence_wait the arming gives up (exit 3)" "$ast" "3"
+check "... and says why" grep -q "held a fence row of the batch for .* (options.fence_wait)" "$T/open.a"
+"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
+expect_eq "a rerun after the transaction ended finishes the batch" "$?" "0"
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
+expect_eq "... with the open transaction's write in the new home ($home)" \
+    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "open"
+expect_eq "... and the other writer's" \
+    "$(app_sql "$home" app -At -c "SELECT name FROM users WHERE user_id = $k2")" "not held"
+
 # A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
 reset
 first_batch_tenant

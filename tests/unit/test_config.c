@@ -38,7 +38,8 @@ static const char valid[] = "catalog: sqlite:domicile.db\n" REGIONS TENANTS "tab
                             "  batch_tenants: 100\n"
                             "  workers: 4\n"
                             "  max_rows_per_second: 0\n"
-                            "  retain_source: 2h\n";
+                            "  retain_source: 2h\n"
+                            "  fence_wait: 2m\n";
 
 static void test_valid(void **state)
 {
@@ -70,6 +71,7 @@ static void test_valid(void **state)
     assert_int_equal(cfg->options.batch_tenants, 100);
     assert_int_equal(cfg->options.workers, 4);
     assert_int_equal(cfg->options.retain_source_sec, 7200);
+    assert_int_equal(cfg->options.fence_wait_sec, 120);
     assert_int_equal(cfg->catalog.kind, DOM_DSN_SQLITE);
     dom_config_free(cfg);
 }
@@ -159,6 +161,9 @@ static const struct {
      "t.yaml:10:27: options.batch_tenants must be an integer between 1 and 1000000, got \"lots\"\n"
      "t.yaml:10:48: options.retain_source must be a duration such as 0s, 30m, 12h or 7d, got "
      "\"3 weeks\""},
+    /* 19b: a fence wait of nothing */
+    {REGIONS TENANTS POLICY "options: { fence_wait: 0s }\n",
+     "t.yaml:10:24: options.fence_wait must be a duration of 1s or more, such as 60s, got \"0s\""},
     /* 20: duplicate wave */
     {REGIONS TENANTS POLICY "waves:\n  - { name: a }\n  - { name: a }\n",
      "t.yaml:12:13: duplicate wave \"a\""},
