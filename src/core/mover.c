@@ -142,8 +142,20 @@ static int region_open(worker *w, int idx, region_h **out)
         h->st->before_bulk = yield_hook;
         h->st->before_bulk_payload = h;
         h->st->fence_wait_sec = w->cfg->options.fence_wait_sec;
-        if ((rc = dom_store_tables(h->st, &h->info, &h->ninfo)) < 0 ||
-            (rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo)) < 0) {
+        /* a prepare that ended before every tenant had its fence row
+         * leaves writes of those tenants without the barrier's lock */
+        char fences[32];
+        rc = dom_store_meta_get(h->st, "fences", fences, sizeof(fences));
+        if (rc == 0 && strcmp(fences, "filling") == 0)
+            rc = dom_error_set(DOM_EREGION,
+                               "region \"%s\": prepare did not finish giving every tenant its "
+                               "fence row; run prepare again",
+                               reg->name);
+        if (rc == 0)
+            rc = dom_store_tables(h->st, &h->info, &h->ninfo);
+        if (rc == 0)
+            rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo);
+        if (rc < 0) {
             dom_store_close(h->st);
             h->st = NULL;
             return rc;

@@ -42,8 +42,10 @@ static int regions_open(regions *r, const dom_config *cfg)
     memset(r, 0, sizeof(*r));
     for (size_t i = 0; i < cfg->nregions; i++) {
         r->n = i + 1;
-        if ((rc = dom_store_open(&r->st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0 ||
-            (rc = dom_store_tables(r->st[i], &r->info[i], &r->ninfo[i])) < 0 ||
+        if ((rc = dom_store_open(&r->st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0)
+            return rc;
+        r->st[i]->fence_wait_sec = cfg->options.fence_wait_sec;
+        if ((rc = dom_store_tables(r->st[i], &r->info[i], &r->ninfo[i])) < 0 ||
             (rc = dom_move_tables(&r->mt[i], &r->nmt[i], cfg, cfg->regions[i].name, r->info[i],
                                   r->ninfo[i])) < 0)
             return rc;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/geo.h"
 #include "store/store_pg.h"
@@ -31,6 +32,7 @@ int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res
             *nl = '\0';
         msg = conn_msg;
     }
+    snprintf(s->sqlstate, sizeof(s->sqlstate), "%s", state ? state : "");
     int rc = dom_error_set(DOM_EREGION, "region \"%s\"%s%s%s: %s: %s%s%s%s", s->base.region,
                            table ? ", table \"" : "", table ? table : "", table ? "\"" : "", what,
                            state ? "SQLSTATE " : "", state ? state : "", state ? ": " : "", msg);
@@ -465,43 +467,46 @@ static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
     snprintf(fname, sizeof(fname), "domicile.check_%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     char *fn = check_function(s, t, is_tenants, country_col, fname);
-    char *trg = dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
-                            "CREATE TRIGGER domicile_check BEFORE INSERT OR UPDATE OR DELETE ON %s "
-                            "FOR EACH ROW WHEN (current_setting('domicile.bypass', true) IS "
-                            "DISTINCT FROM 'on') EXECUTE FUNCTION %s()",
-                            q, q, fname);
+    /* CREATE OR REPLACE TRIGGER (PostgreSQL 14) takes a lock that only
+     * writers wait for; DROP TRIGGER one that readers wait for too */
+    char *trg = PQserverVersion(s->conn) >= 140000
+                    ? dom_sprintf("CREATE OR REPLACE TRIGGER domicile_check BEFORE INSERT OR "
+                                  "UPDATE OR DELETE ON %s FOR EACH ROW WHEN "
+                                  "(current_setting('domicile.bypass', true) IS DISTINCT FROM "
+                                  "'on') EXECUTE FUNCTION %s()",
+                                  q, fname)
+                    : dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
+                                  "CREATE TRIGGER domicile_check BEFORE INSERT OR UPDATE OR "
+                                  "DELETE ON %s FOR EACH ROW WHEN "
+                                  "(current_setting('domicile.bypass', true) IS DISTINCT FROM "
+                                  "'on') EXECUTE FUNCTION %s()",
+                                  q, q, fname);
     int rc = fn && trg ? pg_exec(s, t->info->name, fn) : DOM_ENOMEM;
     if (rc == 0)
         rc = pg_exec(s, t->info->name, trg);
-    if (rc == 0 && is_tenants) {
-        /* every tenant has a fence row: writers lock it */
-        char *k = ident(s, t->key);
-        char *sql = k ? dom_sprintf("INSERT INTO domicile.fence (tenant, state) SELECT DISTINCT "
-                                    "%s::text, 'home' FROM %s WHERE %s IS NOT NULL "
-                                    "ON CONFLICT DO NOTHING",
-                                    k, q, k)
-                      : NULL;
-        rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
-        dom_free(k);
-        dom_free(sql);
-    }
     dom_free(fn);
     dom_free(trg);
     dom_free(q);
     return rc;
 }
 
-static int pg_install(dom_store *base, const dom_install *spec)
+/* The tables, functions and triggers, in one transaction.  A trigger's
+ * lock waits for the writers of its table and, while it waits, holds the
+ * writers that come after (and the locks taken before, to the end of the
+ * transaction): each lock is waited for `lock_ms` at most. */
+static int install_defs(pg_store *s, const dom_install *spec, int lock_ms)
 {
-    pg_store *s = (pg_store *)base;
     int rc;
-    if ((rc = pg_exec(s, NULL, "BEGIN")) < 0)
+    char lt[64];
+    snprintf(lt, sizeof(lt), "BEGIN; SET LOCAL lock_timeout = %d", lock_ms);
+    if ((rc = pg_exec(s, NULL, lt)) < 0)
         return rc;
     if ((rc = pg_exec(s, NULL, PG_SCHEMA)) < 0)
         goto fail;
     const char *pv[1] = {spec->region};
     PGresult *r = PQexecParams(s->conn,
-                               "INSERT INTO domicile.region VALUES ('name', $1) ON CONFLICT (key) "
+                               "INSERT INTO domicile.region VALUES ('name', $1), "
+                               "('fences', 'filling') ON CONFLICT (key) "
                                "DO UPDATE SET value = excluded.value",
                                1, NULL, pv, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -530,14 +535,84 @@ fail:
     return rc;
 }
 
-static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
+/* Runs `step` (install_defs or remove_defs) until no lock wait runs out:
+ * after each, the writers held behind it go on, and a second later it
+ * tries again with twice the wait (1 s, 2 s, 4 s, then 8 s), until the
+ * store's fence_wait has passed. */
+static int with_lock_retries(pg_store *s, const char *what,
+                             int (*step)(pg_store *, const void *, int), const void *arg)
+{
+    double t0 = dom_mono();
+    long wait_sec = s->base.fence_wait_sec > 0 ? s->base.fence_wait_sec : 60;
+    for (int lock_ms = 1000;; lock_ms = lock_ms < 8000 ? lock_ms * 2 : 8000) {
+        s->sqlstate[0] = '\0';
+        int rc = step(s, arg, lock_ms);
+        if (rc == 0 || strcmp(s->sqlstate, "55P03") != 0)
+            return rc;
+        double waited = dom_mono() - t0;
+        if (waited >= (double)wait_sec)
+            return dom_error_set(DOM_EREGION,
+                                 "region \"%s\": cannot %s: a transaction has held a tenant table "
+                                 "for %.0f s (options.fence_wait); an application transaction "
+                                 "left open?",
+                                 s->base.region, what, waited);
+        dom_log(DOM_LOG_WARN,
+                "region \"%s\": a transaction holds a tenant table for more than %d ms; %s lets "
+                "the writers behind it through and tries again",
+                s->base.region, lock_ms, what);
+        struct timespec gap = {1, 0};
+        nanosleep(&gap, NULL);
+    }
+}
+
+static int install_step(pg_store *s, const void *arg, int lock_ms)
+{
+    return install_defs(s, arg, lock_ms);
+}
+
+/* Installs, then gives every tenant of the tenants table its fence row
+ * (writers lock it: the barrier) in a transaction of its own, which no
+ * application write waits for, however many tenants there are.  Until it
+ * commits the region says fences = filling, and the mover refuses to move
+ * from it (a tenant without a fence row takes no lock). */
+static int pg_install(dom_store *base, const dom_install *spec)
 {
     pg_store *s = (pg_store *)base;
-    int rc = pg_exec(s, NULL, "BEGIN");
-    for (size_t i = 0; rc == 0 && i < ntables; i++) {
-        char *q = ident(s, tables[i].info->name);
+    int rc = with_lock_retries(s, "install the triggers", install_step, spec);
+    if (rc < 0 || spec->ntables == 0)
+        return rc;
+    const dom_move_table *t = &spec->tables[0];
+    char *q = ident(s, t->info->name), *k = ident(s, t->key);
+    char *sql = q && k ? dom_sprintf("BEGIN; INSERT INTO domicile.fence (tenant, state) "
+                                     "SELECT DISTINCT %s::text, 'home' FROM %s WHERE %s IS NOT "
+                                     "NULL ON CONFLICT DO NOTHING; UPDATE domicile.region SET "
+                                     "value = 'complete' WHERE key = 'fences'; COMMIT",
+                                     k, q, k)
+                       : NULL;
+    rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
+    if (rc < 0)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    dom_free(q);
+    dom_free(k);
+    dom_free(sql);
+    return rc;
+}
+
+typedef struct remove_arg {
+    const dom_move_table *tables;
+    size_t n;
+} remove_arg;
+
+static int remove_step(pg_store *s, const void *arg, int lock_ms)
+{
+    const remove_arg *a = arg;
+    char lt[64];
+    snprintf(lt, sizeof(lt), "BEGIN; SET LOCAL lock_timeout = %d", lock_ms);
+    int rc = pg_exec(s, NULL, lt);
+    for (size_t i = 0; rc == 0 && i < a->n; i++) {
+        char *q = ident(s, a->tables[i].info->name);
         char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s", q) : NULL;
-        rc = sql ? pg_exec(s, tables[i].info->name, sql) : DOM_ENOMEM;
+        rc = sql ? pg_exec(s, a->tables[i].info->name, sql) : DOM_ENOMEM;
         dom_free(q);
         dom_free(sql);
     }
@@ -546,6 +621,12 @@ static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t nt
     if (rc < 0)
         PQclear(PQexec(s->conn, "ROLLBACK"));
     return rc;
+}
+
+static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
+{
+    remove_arg a = {tables, ntables};
+    return with_lock_retries((pg_store *)base, "remove the triggers", remove_step, &a);
 }
 
 static int pg_installed(dom_store *base, int *out)

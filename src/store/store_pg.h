@@ -49,6 +49,7 @@ typedef struct pg_store {
         int indexed;
     } * keyidx;
     size_t nkeyidx;
+    char sqlstate[6]; /* of the last failure (dom_pg__fail), "" if none */
 } pg_store;
 
 extern const dom_store_ops dom_pg__ops;

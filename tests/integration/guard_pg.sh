@@ -75,6 +75,56 @@ check "prepare --remove on PostgreSQL" [ "$status" -eq 0 ]
 check "... takes the trigger out: a MY tenant can be inserted again" sh -c "$P -d beijing -c \"INSERT INTO users VALUES (13, 'MY', 'x')\""
 expect_eq "... and the schema" "$($P -d beijing -At -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'domicile'")" "0"
 
+# prepare on tables in use: readers never wait for it (PostgreSQL 14 and
+# later), and a transaction left open holds it, and the writers queued
+# behind it, only a while at a time
+mkfifo "$T/r.in"
+$P -d beijing <"$T/r.in" >/dev/null 2>&1 &
+rp=$!
+exec 3>"$T/r.in"
+echo "BEGIN; SELECT count(*) FROM messages;" >&3
+sleep 0.3
+timeout 60 "$DOMICILE" -c "$cfg" prepare >"$T/o" 2>"$T/e"
+expect_eq "prepare goes through while a reader's transaction is open" "$?" "0"
+echo "COMMIT;" >&3
+exec 3>&-
+wait $rp
+sed -i "s/^waves:/options:\n  fence_wait: 3s\nwaves:/" "$cfg"
+mkfifo "$T/w.in"
+$P -d beijing <"$T/w.in" >/dev/null 2>&1 &
+wp=$!
+exec 3>"$T/w.in"
+echo "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = 1;" >&3
+sleep 0.3
+timeout 60 "$DOMICILE" -c "$cfg" prepare >"$T/o" 2>"$T/e" &
+pp=$!
+sleep 1.5
+t0=$(date +%s%N)
+timeout 30 $P -d beijing -c "UPDATE users SET name = 'not held' WHERE user_id = 1" >/dev/null 2>&1
+ust=$?
+t1=$(date +%s%N)
+wait $pp
+pst=$?
+echo "COMMIT;" >&3
+exec 3>&-
+wait $wp
+expect_eq "while a writer's transaction stays open, writes of the tables prepare has locked go through ($(((t1 - t0) / 1000000)) ms)" "$ust" "0"
+expect_eq "after options.fence_wait prepare gives up (exit 3)" "$pst" "3"
+check "... and says why" grep -q "cannot install the triggers: a transaction has held a tenant table for .* (options.fence_wait)" "$T/e"
+run_dom "$T/o" "$T/e" -c "$cfg" prepare
+check "once it has ended, prepare goes through" [ "$status" -eq 0 ]
+expect_eq "... with every tenant's fence row" \
+    "$($P -d beijing -At -c "SELECT count(*) FROM users u JOIN domicile.fence f ON f.tenant = u.user_id::text")" \
+    "$($P -d beijing -At -c "SELECT count(*) FROM users")"
+# a prepare that ended before the fence rows were in: the mover refuses
+$P -d beijing -c "UPDATE domicile.region SET value = 'filling' WHERE key = 'fences'" >/dev/null
+run_dom "$T/o" "$T/e" -c "$cfg" apply
+check "apply refuses a region whose prepare did not give every tenant its fence row (exit 3)" \
+    sh -c "[ $status -eq 3 ] && grep -q 'region \"beijing\": prepare did not finish giving every tenant its fence row; run prepare again' '$T/e'"
+run_dom "$T/o" "$T/e" -c "$cfg" prepare
+run_dom "$T/o" "$T/e" -c "$cfg" apply
+check "... and moves once prepare has run again" [ "$status" -eq 0 ]
+
 printf 'regions:\n  r: { dsn: "postgresql://nobody:pw@127.0.0.1:1/none?connect_timeout=2", location: SG }\ntenants: { table: t, key: k, country: c }\npolicy:\n  - { countries: ["*"], home: r }\n' >"$T/down.yaml"
 run_dom "$T/o" "$T/e" -c "$T/down.yaml" plan
 check "an unreachable PostgreSQL region: exit 3, the region named, no password" \
