@@ -147,9 +147,15 @@ int dom_catpg_open(dom_catalog *cat, const char *conninfo)
     cat->path = name;
     pthread_once(&owner_once, make_owner);
     snprintf(cat->owner, sizeof(cat->owner), "%s", process_owner);
-    int rc =
-        q(cat, "cannot set up the session",
-          "SET client_min_messages = warning; SET search_path = domicile_catalog", 0, NULL, NULL);
+    /* whatever the server, database or role set by default: no timeouts,
+     * and READ COMMITTED (claims skip locked rows; a snapshot taken
+     * earlier in the transaction would make them fail instead) */
+    int rc = q(cat, "cannot set up the session",
+               "SET client_min_messages = warning; SET search_path = domicile_catalog; "
+               "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+               "SET default_transaction_isolation = 'read committed'; "
+               "SET default_transaction_read_only = off",
+               0, NULL, NULL);
     if (rc < 0)
         return rc;
     PGresult *r = NULL;

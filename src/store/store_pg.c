@@ -766,11 +766,17 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
      * UTC, floats that read back exactly, bytea in hex; no JIT compiling
      * for statements that each touch a batch's few rows (their estimated
      * cost can pass jit_above_cost and compiling then takes longer than
-     * running) */
+     * running); and whatever the server, database or role set by
+     * default, no timeout (a batch's copy may take long, and a transaction
+     * waits while the mover works on another region) and READ COMMITTED
+     * transactions that may write (the fences' barrier counts on it) */
     int rc = pg_exec(s, NULL,
                      "SET client_min_messages = warning; SET DateStyle = 'ISO, YMD'; "
                      "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
-                     "SET jit = off");
+                     "SET jit = off; SET statement_timeout = 0; "
+                     "SET idle_in_transaction_session_timeout = 0; "
+                     "SET default_transaction_isolation = 'read committed'; "
+                     "SET default_transaction_read_only = off");
     if (rc < 0) {
         pg_close(&s->base);
         return rc;

@@ -122,8 +122,19 @@ run_dom "$T/o" "$T/e" -c "$cfg" apply
 check "apply refuses a region whose prepare did not give every tenant its fence row (exit 3)" \
     sh -c "[ $status -eq 3 ] && grep -q 'region \"beijing\": prepare did not finish giving every tenant its fence row; run prepare again' '$T/e'"
 run_dom "$T/o" "$T/e" -c "$cfg" prepare
+# defaults a managed server's database may set for every session: the
+# mover's sessions set their own
+for db in beijing singapore; do
+    $P -d postgres -c "ALTER DATABASE $db SET statement_timeout = '1ms'" \
+        -c "ALTER DATABASE $db SET idle_in_transaction_session_timeout = '1ms'" \
+        -c "ALTER DATABASE $db SET default_transaction_isolation = 'serializable'" >/dev/null
+done
 run_dom "$T/o" "$T/e" -c "$cfg" apply
-check "... and moves once prepare has run again" [ "$status" -eq 0 ]
+check "... and moves once prepare has run again, whatever timeouts and isolation the databases default to" [ "$status" -eq 0 ]
+[ "$status" -eq 0 ] || cat "$T/e"
+for db in beijing singapore; do
+    $P -d postgres -c "ALTER DATABASE $db RESET ALL" >/dev/null
+done
 
 printf 'regions:\n  r: { dsn: "postgresql://nobody:pw@127.0.0.1:1/none?connect_timeout=2", location: SG }\ntenants: { table: t, key: k, country: c }\npolicy:\n  - { countries: ["*"], home: r }\n' >"$T/down.yaml"
 run_dom "$T/o" "$T/e" -c "$T/down.yaml" plan
