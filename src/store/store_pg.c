@@ -535,33 +535,48 @@ fail:
     return rc;
 }
 
-/* Runs `step` (install_defs or remove_defs) until no lock wait runs out:
- * after each, the writers held behind it go on, and a second later it
- * tries again with twice the wait (1 s, 2 s, 4 s, then 8 s), until the
- * store's fence_wait has passed. */
-static int with_lock_retries(pg_store *s, const char *what,
-                             int (*step)(pg_store *, const void *, int), const void *arg)
+/* Attempts of a change that lost a deadlock to a writer. */
+#define DEADLOCK_TRIES 20
+
+/* Runs `step`, a transaction that takes locks applications hold (fence
+ * rows, tenant tables), with each lock waited for at most `lock_ms`: 1 s,
+ * far above what a writer's transaction holds one under load, doubled on
+ * each attempt up to 8 s.  When a wait runs out, the transaction is rolled
+ * back, the writers queued behind it go on, and a second later it tries
+ * again, until the store's fence_wait has passed (a transaction left open,
+ * idle, holds it no longer than that).  A deadlock with a writer is
+ * retried at once. */
+int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
+                         int (*step)(pg_store *, const void *, int), const void *arg)
 {
     double t0 = dom_mono();
     long wait_sec = s->base.fence_wait_sec > 0 ? s->base.fence_wait_sec : 60;
-    for (int lock_ms = 1000;; lock_ms = lock_ms < 8000 ? lock_ms * 2 : 8000) {
+    int lock_ms = 1000, deadlocks = 0;
+    for (;;) {
         s->sqlstate[0] = '\0';
         int rc = step(s, arg, lock_ms);
-        if (rc == 0 || strcmp(s->sqlstate, "55P03") != 0)
+        if (rc == 0)
+            return 0;
+        if (strcmp(s->sqlstate, "40P01") == 0 || strcmp(s->sqlstate, "40001") == 0) {
+            if (++deadlocks >= DEADLOCK_TRIES)
+                return rc;
+            continue;
+        }
+        if (strcmp(s->sqlstate, "55P03") != 0)
             return rc;
         double waited = dom_mono() - t0;
         if (waited >= (double)wait_sec)
             return dom_error_set(DOM_EREGION,
-                                 "region \"%s\": cannot %s: a transaction has held a tenant table "
-                                 "for %.0f s (options.fence_wait); an application transaction "
-                                 "left open?",
-                                 s->base.region, what, waited);
+                                 "region \"%s\": cannot %s: a transaction has held %s for %.0f s "
+                                 "(options.fence_wait); an application transaction left open?",
+                                 s->base.region, what, held, waited);
         dom_log(DOM_LOG_WARN,
-                "region \"%s\": a transaction holds a tenant table for more than %d ms; %s lets "
-                "the writers behind it through and tries again",
-                s->base.region, lock_ms, what);
+                "region \"%s\": a transaction holds %s for more than %d ms; domicile lets the "
+                "writers behind it through and tries to %s again",
+                s->base.region, held, lock_ms, what);
         struct timespec gap = {1, 0};
         nanosleep(&gap, NULL);
+        lock_ms = lock_ms < 8000 ? lock_ms * 2 : 8000;
     }
 }
 
@@ -578,7 +593,7 @@ static int install_step(pg_store *s, const void *arg, int lock_ms)
 static int pg_install(dom_store *base, const dom_install *spec)
 {
     pg_store *s = (pg_store *)base;
-    int rc = with_lock_retries(s, "install the triggers", install_step, spec);
+    int rc = dom_pg__lock_retries(s, "install the triggers", "a tenant table", install_step, spec);
     if (rc < 0 || spec->ntables == 0)
         return rc;
     const dom_move_table *t = &spec->tables[0];
@@ -626,7 +641,8 @@ static int remove_step(pg_store *s, const void *arg, int lock_ms)
 static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
 {
     remove_arg a = {tables, ntables};
-    return with_lock_retries((pg_store *)base, "remove the triggers", remove_step, &a);
+    return dom_pg__lock_retries((pg_store *)base, "remove the triggers", "a tenant table",
+                                remove_step, &a);
 }
 
 static int pg_installed(dom_store *base, int *out)

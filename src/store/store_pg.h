@@ -59,6 +59,8 @@ extern const dom_store_ops dom_pg__ops;
 char *dom_pg__text_array(const char *const *v, size_t n);
 
 int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res);
+int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
+                         int (*step)(pg_store *, const void *, int), const void *arg);
 int dom_pg__exec(pg_store *s, const char *table, const char *sql);
 char *dom_pg__ident(pg_store *s, const char *name);
 char *dom_pg__literal(pg_store *s, const char *text);

@@ -31,14 +31,6 @@
 
 /* Staged bytes of one table before they are written out. */
 #define STAGE_FLUSH_BYTES (8 << 20)
-/* Attempts of a fence change that lost a deadlock to a writer. */
-#define FENCE_TRIES 20
-/* A fence change's first wait for one fence row (far above what a
- * writer's transaction holds one under load), doubled on each attempt up
- * to FENCE_LOCK_MAX_MS, and its pause between attempts. */
-#define FENCE_LOCK_MS     1000
-#define FENCE_LOCK_MAX_MS 8000
-#define FENCE_GAP_MS      1000
 
 pg_class dom_pg__class(const char *type)
 {
@@ -488,18 +480,6 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     return 0;
 }
 
-/* What a failed pipeline's error says: RETRY_DEADLOCK for a deadlock or
- * serialization failure, RETRY_LOCK for a lock wait that ran out
- * (lock_timeout). */
-enum { RETRY_NO, RETRY_DEADLOCK, RETRY_LOCK };
-static int retry_kind(PGresult *r)
-{
-    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-    if (st && (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0))
-        return RETRY_DEADLOCK;
-    return st && strcmp(st, "55P03") == 0 ? RETRY_LOCK : RETRY_NO;
-}
-
 /* One statement of a pipelined transaction. */
 typedef struct pg_step {
     const char *sql;
@@ -514,11 +494,10 @@ typedef struct pg_step {
  * `lock_ms` > 0 SET LOCAL lock_timeout, the steps, COMMIT); without, the
  * steps still commit or fail together (one implicit transaction up to the
  * pipeline's sync).  *last (if not NULL) receives the last step's result.
- * *retry says what kind of failure it was (RETRY_*). */
+ * A failure's SQLSTATE is in s->sqlstate. */
 static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_ms, const char *what,
-                    int *retry, PGresult **last)
+                    PGresult **last)
 {
-    *retry = 0;
     if (last)
         *last = NULL;
     if (!PQenterPipelineMode(s->conn))
@@ -573,7 +552,6 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
             }
             continue;
         }
-        *retry = retry_kind(r);
         rc = fail(s, NULL, what, r);
     }
     PQexitPipelineMode(s->conn);
@@ -589,47 +567,26 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
     return rc;
 }
 
-/* Runs a fence change in its own transaction; retried when a writer's
- * lock order made it a deadlock victim.
- *
- * A fence change waits for the writers that hold its rows' share locks,
- * and while it waits, every write of a tenant whose row it has already
- * locked waits behind it.  A transaction left open by an application
- * (idle in transaction) would hold them all for as long as it stays open.
- * So each attempt waits at most FENCE_LOCK_MS for any one row (doubled on
- * each attempt, up to FENCE_LOCK_MAX_MS); when that runs out, the change
- * is rolled back, the writers queued behind it go on, and after
- * FENCE_GAP_MS it tries again, until the store's fence_wait has passed. */
+typedef struct fence_arg {
+    const pg_step *steps;
+    int n;
+} fence_arg;
+
+static int fence_step(pg_store *s, const void *arg, int lock_ms)
+{
+    const fence_arg *a = arg;
+    return pipeline(s, a->steps, a->n, 1, lock_ms, "cannot write fences", NULL);
+}
+
+/* Runs a fence change in its own transaction.  It waits for the writers
+ * that hold its rows' share locks, and while it waits, every write of a
+ * tenant whose row it has already locked waits behind it: a transaction
+ * left open by an application would hold them all, so the lock waits are
+ * bounded and retried (dom_pg__lock_retries). */
 static int fence_tx(pg_store *s, const pg_step *steps, int n)
 {
-    double t0 = dom_mono();
-    long wait_sec = s->base.fence_wait_sec > 0 ? s->base.fence_wait_sec : 60;
-    int lock_ms = FENCE_LOCK_MS, deadlocks = 0;
-    for (;;) {
-        int retry;
-        int rc = pipeline(s, steps, n, 1, lock_ms, "cannot write fences", &retry, NULL);
-        if (rc == 0 || retry == RETRY_NO)
-            return rc;
-        if (retry == RETRY_DEADLOCK) {
-            if (++deadlocks >= FENCE_TRIES)
-                return rc;
-            continue;
-        }
-        double waited = dom_mono() - t0;
-        if (waited >= (double)wait_sec)
-            return dom_error_set(DOM_EREGION,
-                                 "region \"%s\": cannot write fences: a transaction has held a "
-                                 "fence row of the batch for %.0f s (options.fence_wait); an "
-                                 "application transaction left open?",
-                                 s->base.region, waited);
-        dom_log(DOM_LOG_WARN,
-                "region \"%s\": a transaction holds a fence row of the batch for more than %d "
-                "ms; the fence change lets the writers behind it through and tries again",
-                s->base.region, lock_ms);
-        struct timespec gap = {FENCE_GAP_MS / 1000, (FENCE_GAP_MS % 1000) * 1000000L};
-        nanosleep(&gap, NULL);
-        lock_ms = lock_ms * 2 < FENCE_LOCK_MAX_MS ? lock_ms * 2 : FENCE_LOCK_MAX_MS;
-    }
+    fence_arg a = {steps, n};
+    return dom_pg__lock_retries(s, "write fences", "a fence row of the batch", fence_step, &a);
 }
 
 int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char *home,
@@ -1607,8 +1564,8 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
      * enable_seqscan = off keeps the probes on the index): the log is a
      * queue full of other batches' entries and dead rows, and its
      * statistics are always behind */
-    int retry, tx = PQtransactionStatus(s->conn) == PQTRANS_IDLE;
-    int rc0 = pipeline(s, steps + !trim, 1 + trim, tx, 0, "cannot read the change log", &retry, &r);
+    int tx = PQtransactionStatus(s->conn) == PQTRANS_IDLE;
+    int rc0 = pipeline(s, steps + !trim, 1 + trim, tx, 0, "cannot read the change log", &r);
     dom_buf_free(&arr);
     if (rc0 < 0)
         return rc0;
