@@ -539,13 +539,14 @@ fail:
 #define DEADLOCK_TRIES 20
 
 /* Runs `step`, a transaction that takes locks applications hold (fence
- * rows, tenant tables), with each lock waited for at most `lock_ms`: 1 s,
- * far above what a writer's transaction holds one under load, doubled on
- * each attempt up to 8 s.  When a wait runs out, the transaction is rolled
- * back, the writers queued behind it go on, and a second later it tries
- * again, until the store's fence_wait has passed (a transaction left open,
- * idle, holds it no longer than that).  A deadlock with a writer is
- * retried at once. */
+ * rows, tenant tables), with each lock waited for at most `lock_ms`: 1 s
+ * at first, far above what a writer's transaction holds one under load.
+ * When a wait runs out, the transaction is rolled back, the writers queued
+ * behind it go on, and a second later it tries again with twice the wait
+ * (so a writer's transaction of any length shorter than about half the
+ * fence_wait is waited for in the end), until the store's fence_wait has
+ * passed: a transaction left open, idle, holds it no longer than that.  A
+ * deadlock with a writer is retried at once. */
 int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
                          int (*step)(pg_store *, const void *, int), const void *arg)
 {
@@ -576,7 +577,11 @@ int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
                 s->base.region, held, lock_ms, what);
         struct timespec gap = {1, 0};
         nanosleep(&gap, NULL);
-        lock_ms = lock_ms < 8000 ? lock_ms * 2 : 8000;
+        /* twice the wait, within what is left (and what an int holds) */
+        double next = lock_ms * 2.0, left_ms = ((double)wait_sec - (dom_mono() - t0)) * 1000;
+        if (next > left_ms)
+            next = left_ms;
+        lock_ms = next < 100 ? 100 : next > 1e9 ? 1000000000 : (int)next;
     }
 }
 

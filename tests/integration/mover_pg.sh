@@ -279,6 +279,30 @@ expect_eq "... with the open transaction's write in the new home ($home)" \
 expect_eq "... and the other writer's" \
     "$(app_sql "$home" app -At -c "SELECT name FROM users WHERE user_id = $k2")" "not held"
 
+# A writer's transaction longer than the first wait, but finite: the
+# fence change waits longer on each attempt, and the arming goes through.
+reset
+sed -i "s/^options:/options:\n  fence_wait: 20s/" "$T/run/domicile.yaml"
+"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
+DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
+list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE wave = 'asia')")
+k=$(app_sql beijing app -At -c "SELECT min(user_id) FROM messages WHERE user_id IN ($list)")
+m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
+(
+    echo "BEGIN; UPDATE messages SET body = 'long' WHERE user_id = $k AND message_no = $m;"
+    sleep 2.5
+    echo "COMMIT;"
+) | client_sql >/dev/null 2>&1 &
+lp=$!
+sleep 0.3
+timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>"$T/long.e"
+expect_eq "a writer's transaction of 2.5 s is waited for in the end: the wave goes through" "$?" "0"
+check "... after a warning that it held a fence row" grep -q "a transaction holds a fence row of the batch for more than 1000 ms" "$T/long.e"
+wait $lp
+home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
+expect_eq "... and its write reaches the new home ($home)" \
+    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "long"
+
 # A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
 reset
 first_batch_tenant
