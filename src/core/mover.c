@@ -591,7 +591,7 @@ static pkent *pkset_find(pkset *s, const dom_move_table *t, const dom_value *row
     dom_value pk[32];
     for (int i = 0; i < t->npk; i++)
         pk[i] = row[t->pk[i]];
-    pkent key;
+    pkent key = {0};
     dom_buf_clear(tmp);
     dom_row_encode(tmp, pk, (size_t)t->npk);
     key.canon = *tmp;

@@ -389,11 +389,11 @@ static int gen_user(sqlite3_stmt **st, const char *path, rng *r, long uid, dom_d
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        if (f)
-            fclose(f);
+    if (!f)
         return dom_error_set(DOM_ERROR, "cannot write %s: %s", path, strerror(errno));
-    }
+    int bad = fputs(text, f) < 0;
+    if (fclose(f) != 0 || bad)
+        return dom_error_set(DOM_ERROR, "cannot write %s: %s", path, strerror(errno));
     return 0;
 }
 
