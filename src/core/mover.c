@@ -203,6 +203,9 @@ typedef struct batch_run {
     int key_changed;
     char key_changed_msg[512];
     double t_freeze;
+    /* the source's tenant tables' definitions, read as the freeze
+     * committed ("" when the batch did not freeze in this run) */
+    char freeze_sig[65];
     dom_apply_stats *stats;
     pthread_mutex_t *stats_mu;
 } batch_run;
@@ -861,7 +864,9 @@ static int step_freeze(batch_run *br)
     double t0 = dom_mono();
     pause_enter(br->S->idx, br->T->idx, 1);
     br->w->pausing = 1;
-    int rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1);
+    /* the schema check rides on the freeze's round trip */
+    int rc = dom_store_fence_sig(br->S->st, br->b.id, DOM_FENCE_FROZEN, NULL, -1, br->S->mt,
+                                 br->S->nmt, br->freeze_sig);
     if (rc < 0)
         return rc;
     br->t_freeze = t0;
@@ -1007,6 +1012,18 @@ static int step_sync(batch_run *br)
     int64_t seen, total = 0;
     int rc, more;
     double t0 = dom_mono();
+    /* the definitions as the freeze committed (read again when the batch
+     * froze in an earlier run) */
+    char sig[65];
+    if (br->freeze_sig[0])
+        memcpy(sig, br->freeze_sig, sizeof(sig));
+    else if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
+        return rc;
+    if (br->b.schema_sig[0] && strcmp(sig, br->b.schema_sig) != 0)
+        return dom_error_set(DOM_EFAILED,
+                             "the definition of a tenant table in region \"%s\" "
+                             "changed during the move",
+                             br->b.src);
     /* frozen since the freeze returned: every write to the batch before
      * it is committed and logged, none comes after, so the log is read to
      * its end once */
@@ -1018,14 +1035,6 @@ static int step_sync(batch_run *br)
     dom_log(DOM_LOG_DEBUG, "batch %lld: final sync replayed %lld changes in %.1f ms",
             (long long)br->b.id, (long long)total, (dom_mono() - t0) * 1000);
     t0 = dom_mono();
-    char sig[65];
-    if ((rc = dom_store_schema_sig(br->S->st, br->S->mt, br->S->nmt, sig)) < 0)
-        return rc;
-    if (br->b.schema_sig[0] && strcmp(sig, br->b.schema_sig) != 0)
-        return dom_error_set(DOM_EFAILED,
-                             "the definition of a tenant table in region \"%s\" "
-                             "changed during the move",
-                             br->b.src);
     /* The source is frozen: from here it equals the target row for row, or
      * the batch fails. */
     if (br->full_verify) {

@@ -102,6 +102,15 @@ int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char 
     return DISPATCH(fence, st, batch, state, home, epoch);
 }
 
+int dom_store_fence_sig(dom_store *st, int64_t batch, const char *state, const char *home,
+                        int64_t epoch, const dom_move_table *tables, size_t n, char sig[65])
+{
+    if (st->ops->fence_sig)
+        return st->ops->fence_sig(st, batch, state, home, epoch, tables, n, sig);
+    int rc = dom_store_fence(st, batch, state, home, epoch);
+    return rc < 0 ? rc : dom_store_schema_sig(st, tables, n, sig);
+}
+
 int dom_store_unfence(dom_store *st)
 {
     return DISPATCH(unfence, st);

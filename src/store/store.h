@@ -102,6 +102,9 @@ typedef struct dom_store_ops {
     int (*uninstall)(dom_store *st, const dom_move_table *tables, size_t ntables);
     int (*set_keys)(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
     int (*fence)(dom_store *st, int64_t batch, const char *state, const char *home, int64_t epoch);
+    /* optional: fence, then schema_sig, in one round trip */
+    int (*fence_sig)(dom_store *st, int64_t batch, const char *state, const char *home,
+                     int64_t epoch, const dom_move_table *tables, size_t n, char sig[65]);
     int (*unfence)(dom_store *st);
     int (*snapshot_begin)(dom_store *st, int64_t *max_seq);
     int (*snapshot_end)(dom_store *st);
@@ -184,6 +187,10 @@ int dom_store_set_keys(dom_store *st, const char *const *keys, const int64_t *ep
 /* Fences the current keys (state DOM_FENCE_*), in one transaction. */
 int dom_store_fence(dom_store *st, int64_t batch, const char *state, const char *home,
                     int64_t epoch);
+/* dom_store_fence, and the tenant tables' definitions as they are when it
+ * commits (dom_store_schema_sig), in one round trip where the store can. */
+int dom_store_fence_sig(dom_store *st, int64_t batch, const char *state, const char *home,
+                        int64_t epoch, const dom_move_table *tables, size_t n, char sig[65]);
 /* Removes the current keys' fences and their logged changes. */
 int dom_store_unfence(dom_store *st);
 /* Starts a consistent read snapshot; *max_seq is the change log's last

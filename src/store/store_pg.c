@@ -84,25 +84,23 @@ static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *nam
 
 /* The columns of the schema's tables, or of those named in `names` (a
  * text[] literal), in t/n/cap. */
-static int list_columns(pg_store *s, const char *names, dom_table_info **tp, size_t *np,
-                        size_t *capp)
+/* The columns of the tables named by $1 (text[]; NULL: every table of the
+ * schema): table, column, type, not null, place in the primary key. */
+const char dom_pg__columns_sql[] =
+    "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
+    "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum) + 1, 0) "
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+    "AND NOT a.attisdropped "
+    "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+    "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
+    "AND ($1::text[] IS NULL OR c.relname = ANY ($1::text[])) "
+    "ORDER BY c.relname, a.attnum";
+
+/* Adds the rows of a dom_pg__columns_sql result (cleared) to *tp. */
+static int add_columns(PGresult *r, dom_table_info **tp, size_t *np, size_t *capp)
 {
     int rc = 0;
-    const char *pv[1] = {names};
-    PGresult *r =
-        PQexecParams(s->conn,
-                     "SELECT c.relname, a.attname, lower(format_type(a.atttypid, a.atttypmod)), "
-                     "a.attnotnull, coalesce(array_position(i.indkey::int2[], a.attnum) + 1, 0) "
-                     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                     "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-                     "AND NOT a.attisdropped "
-                     "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
-                     "WHERE c.relkind IN ('r', 'p') AND n.nspname = current_schema() "
-                     "AND ($1::text[] IS NULL OR c.relname = ANY ($1::text[])) "
-                     "ORDER BY c.relname, a.attnum",
-                     1, NULL, pv, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return pg_fail(s, NULL, "cannot list tables", r);
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         const char *rel = PQgetvalue(r, i, 0);
         if (!*np || strcmp((*tp)[*np - 1].name, rel) != 0)
@@ -124,6 +122,39 @@ static int list_columns(pg_store *s, const char *names, dom_table_info **tp, siz
             rc = DOM_ENOMEM;
     }
     PQclear(r);
+    return rc;
+}
+
+static int list_columns(pg_store *s, const char *names, dom_table_info **tp, size_t *np,
+                        size_t *capp)
+{
+    const char *pv[1] = {names};
+    PGresult *r = PQexecParams(s->conn, dom_pg__columns_sql, 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, NULL, "cannot list tables", r);
+    return add_columns(r, tp, np, capp);
+}
+
+char *dom_pg__table_names(const dom_move_table *tables, size_t n)
+{
+    const char **names = dom_calloc(n ? n : 1, sizeof(char *));
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        names[i] = tables[i].info->name;
+    char *arr = dom_pg__text_array(names, n);
+    dom_free(names);
+    return arr;
+}
+
+int dom_pg__columns_sig(PGresult *r, const dom_move_table *tables, size_t n, char out[65])
+{
+    dom_table_info *ti = NULL;
+    size_t nt = 0, cap = 0;
+    int rc = add_columns(r, &ti, &nt, &cap);
+    if (rc == 0)
+        rc = dom_store__schema_sig_of(ti, nt, tables, n, out);
+    dom_table_info_free(ti, nt);
     return rc;
 }
 
@@ -696,23 +727,15 @@ static int pg_schema_sig(dom_store *base, const dom_move_table *tables, size_t n
     /* one round trip, for the tenant tables only: it runs inside the
      * write pause */
     pg_store *s = (pg_store *)base;
-    const char **names = dom_calloc(n ? n : 1, sizeof(char *));
-    if (!names)
-        return DOM_ENOMEM;
-    for (size_t i = 0; i < n; i++)
-        names[i] = tables[i].info->name;
-    char *arr = dom_pg__text_array(names, n);
-    dom_free(names);
+    char *arr = dom_pg__table_names(tables, n);
     if (!arr)
         return DOM_ENOMEM;
-    dom_table_info *ti = NULL;
-    size_t nt = 0, cap = 0;
-    int rc = list_columns(s, arr, &ti, &nt, &cap);
+    const char *pv[1] = {arr};
+    PGresult *r = PQexecParams(s->conn, dom_pg__columns_sql, 1, NULL, pv, NULL, NULL, 0);
     dom_free(arr);
-    if (rc == 0)
-        rc = dom_store__schema_sig_of(ti, nt, tables, n, out);
-    dom_table_info_free(ti, nt);
-    return rc;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, NULL, "cannot list tables", r);
+    return dom_pg__columns_sig(r, tables, n, out);
 }
 
 static void pg_close(dom_store *base)
@@ -739,6 +762,7 @@ const dom_store_ops dom_pg__ops = {
     .uninstall = pg_uninstall,
     .set_keys = dom_pg__set_keys,
     .fence = dom_pg__fence,
+    .fence_sig = dom_pg__fence_sig,
     .unfence = dom_pg__unfence,
     .snapshot_begin = dom_pg__snapshot_begin,
     .snapshot_end = dom_pg__snapshot_end,

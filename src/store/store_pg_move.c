@@ -570,12 +570,13 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
 typedef struct fence_arg {
     const pg_step *steps;
     int n;
+    PGresult **last;
 } fence_arg;
 
 static int fence_step(pg_store *s, const void *arg, int lock_ms)
 {
     const fence_arg *a = arg;
-    return pipeline(s, a->steps, a->n, 1, lock_ms, "cannot write fences", NULL);
+    return pipeline(s, a->steps, a->n, 1, lock_ms, "cannot write fences", a->last);
 }
 
 /* Runs a fence change in its own transaction.  It waits for the writers
@@ -583,37 +584,67 @@ static int fence_step(pg_store *s, const void *arg, int lock_ms)
  * tenant whose row it has already locked waits behind it: a transaction
  * left open by an application would hold them all, so the lock waits are
  * bounded and retried (dom_pg__lock_retries). */
-static int fence_tx(pg_store *s, const pg_step *steps, int n)
+static int fence_tx(pg_store *s, const pg_step *steps, int n, PGresult **last)
 {
-    fence_arg a = {steps, n};
+    fence_arg a = {steps, n, last};
     return dom_pg__lock_retries(s, "write fences", "a fence row of the batch", fence_step, &a);
 }
 
-int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char *home,
-                  int64_t epoch)
+/* Fences the batch; with `tables`, the last step of its pipeline reads
+ * their definitions (*cols), in the fence's transaction. */
+static int fence_with(pg_store *s, int64_t batch, const char *state, const char *home,
+                      int64_t epoch, const dom_move_table *tables, size_t n, PGresult **cols)
 {
-    pg_store *s = (pg_store *)base;
     char e[32], bt[32];
     snprintf(e, sizeof(e), "%lld", (long long)epoch);
     snprintf(bt, sizeof(bt), "%lld", (long long)batch);
     if (!s->keys_array)
-        return dom_error_set(DOM_ERROR, "region \"%s\": fences without keys", base->region);
-    const char *pv[6] = {state, home, e, bt, s->keys_array, s->epochs_array};
+        return dom_error_set(DOM_ERROR, "region \"%s\": fences without keys", s->base.region);
+    char *names = NULL;
+    if (tables && !(names = dom_pg__table_names(tables, n)))
+        return DOM_ENOMEM;
+    const char *pv[7] = {state, home, e, bt, s->keys_array, s->epochs_array, names};
     /* the upsert takes each fence row's lock, so it waits for every writer
      * that read the row under a share lock and has not committed yet.
      * Once moved, the batch's change-log entries are all applied (the
      * final sync read the log to its end after the freeze, which waited
      * for every writer that could still log a change): they go with it. */
-    pg_step steps[2] = {
+    pg_step steps[3] = {
         {"INSERT INTO domicile.fence AS f (tenant, state, home, epoch, batch) "
          "SELECT v.k, $1, $2, CASE WHEN $3::bigint < 0 THEN v.e ELSE $3::bigint END, $4::bigint "
          "FROM unnest($5::text[], $6::bigint[]) AS v(k, e) ORDER BY v.k "
          "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
          "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
          6, pv},
-        {"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv + 4},
     };
-    return fence_tx(s, steps, strcmp(state, DOM_FENCE_MOVED) == 0 ? 2 : 1);
+    int nsteps = 1;
+    if (strcmp(state, DOM_FENCE_MOVED) == 0)
+        steps[nsteps++] =
+            (pg_step){"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv + 4};
+    if (tables)
+        steps[nsteps++] = (pg_step){dom_pg__columns_sql, 1, pv + 6};
+    int rc = fence_tx(s, steps, nsteps, cols);
+    dom_free(names);
+    return rc;
+}
+
+int dom_pg__fence(dom_store *base, int64_t batch, const char *state, const char *home,
+                  int64_t epoch)
+{
+    return fence_with((pg_store *)base, batch, state, home, epoch, NULL, 0, NULL);
+}
+
+int dom_pg__fence_sig(dom_store *base, int64_t batch, const char *state, const char *home,
+                      int64_t epoch, const dom_move_table *tables, size_t n, char sig[65])
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *cols = NULL;
+    int rc = fence_with(s, batch, state, home, epoch, tables, n, &cols);
+    if (rc < 0)
+        return rc;
+    if (!cols)
+        return dom_error_set(DOM_EREGION, "region \"%s\": cannot list tables", base->region);
+    return dom_pg__columns_sig(cols, tables, n, sig);
 }
 
 int dom_pg__unfence(dom_store *base)
@@ -629,7 +660,7 @@ int dom_pg__unfence(dom_store *base)
          1, pv},
         {"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv},
     };
-    return fence_tx(s, steps, 2);
+    return fence_tx(s, steps, 2, NULL);
 }
 
 static int max_seq_of(pg_store *s, int64_t *max_seq)
