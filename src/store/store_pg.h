@@ -49,7 +49,8 @@ typedef struct pg_store {
         int indexed;
     } * keyidx;
     size_t nkeyidx;
-    char sqlstate[6]; /* of the last failure (dom_pg__fail), "" if none */
+    char sqlstate[6];  /* of the last failure (dom_pg__fail), "" if none */
+    unsigned prepared; /* statements prepared on the connection (1 << PS_*) */
 } pg_store;
 
 extern const dom_store_ops dom_pg__ops;

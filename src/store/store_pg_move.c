@@ -480,12 +480,30 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     return 0;
 }
 
-/* One statement of a pipelined transaction. */
+/* Statements of the write pause, prepared once per connection (parsed and
+ * planned once: planning the change-log read and the columns query cost
+ * more than running them). */
+enum { PS_NONE, PS_FENCE, PS_DROP_CHANGES, PS_UNFENCE, PS_TRIM, PS_CHANGES, PS_COLUMNS, PS_COUNT };
+static const char *const ps_names[PS_COUNT] = {NULL,
+                                               "domicile_fence",
+                                               "domicile_drop_changes",
+                                               "domicile_unfence",
+                                               "domicile_trim",
+                                               "domicile_changes",
+                                               "domicile_columns"};
+
+/* One statement of a pipelined transaction; `ps` names it prepared. */
 typedef struct pg_step {
     const char *sql;
     int n;
     const char *const *pv;
+    int ps;
 } pg_step;
+
+#define PIPE_MAX_STEPS 8
+
+/* The change-log entries of the tenants in $1 (text[]). */
+#define DROP_CHANGES_SQL "DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])"
 
 /* Runs `steps` in a single round trip (a pipeline): inside a write pause
  * every round trip counts, and on a busy server each waits for the
@@ -494,14 +512,20 @@ typedef struct pg_step {
  * `lock_ms` > 0 SET LOCAL lock_timeout, the steps, COMMIT); without, the
  * steps still commit or fail together (one implicit transaction up to the
  * pipeline's sync).  *last (if not NULL) receives the last step's result.
- * A failure's SQLSTATE is in s->sqlstate. */
+ * A step with `ps` runs as that prepared statement, prepared in the same
+ * pipeline the first time.  A failure's SQLSTATE is in s->sqlstate. */
 static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_ms, const char *what,
                     PGresult **last)
 {
     if (last)
         *last = NULL;
+    if (n > PIPE_MAX_STEPS)
+        return dom_error_set(DOM_ERROR, "region \"%s\": %s: too many statements", s->base.region,
+                             what);
     if (!PQenterPipelineMode(s->conn))
         return fail(s, NULL, what, NULL);
+    /* what each query of the pipeline is: 0, or -PS_* for a prepare */
+    int kind[2 * PIPE_MAX_STEPS + 6] = {0}, nk = 0, last_q = -1;
     /* the steps of a transaction name their rows by tenant: through an
      * index, whatever the statistics of a fence table that moves are
      * filling say (a sequential scan of it inside the pause is the
@@ -511,23 +535,34 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
                                        NULL, NULL, 0) &&
                      PQsendQueryParams(s->conn, "SET LOCAL enable_seqscan = off", 0, NULL, NULL,
                                        NULL, NULL, 0));
-    /* statements before the steps */
-    int pre = tx ? 3 : 0;
+    nk = tx ? 3 : 0;
     if (ok && tx && lock_ms > 0) {
         char lt[64];
         snprintf(lt, sizeof(lt), "SET LOCAL lock_timeout = %d", lock_ms);
         ok = PQsendQueryParams(s->conn, lt, 0, NULL, NULL, NULL, NULL, 0);
-        pre++;
+        nk++;
     }
-    for (int i = 0; i < n && ok; i++)
-        ok = PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv, NULL, NULL, 0);
+    for (int i = 0; i < n && ok; i++) {
+        int ps = steps[i].ps;
+        if (ps && !(s->prepared & (1u << ps))) {
+            ok = PQsendPrepare(s->conn, ps_names[ps], steps[i].sql, steps[i].n, NULL);
+            kind[nk++] = -ps;
+        }
+        ok = ok && (ps ? PQsendQueryPrepared(s->conn, ps_names[ps], steps[i].n, steps[i].pv, NULL,
+                                             NULL, 0)
+                       : PQsendQueryParams(s->conn, steps[i].sql, steps[i].n, NULL, steps[i].pv,
+                                           NULL, NULL, 0));
+        last_q = nk++;
+    }
     ok = ok && (!tx || PQsendQueryParams(s->conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0));
+    if (tx)
+        nk++;
     /* also after a failed send: what went out is answered up to the sync
      * and the connection leaves pipeline mode clean */
     int synced = PQpipelineSync(s->conn);
     int rc = ok && synced ? 0 : fail(s, NULL, what, NULL);
     /* each statement's results are followed by a NULL, then the sync */
-    int nq = pre + n + (tx ? 1 : 0), nulls = 0, q = 0;
+    int nq = nk, nulls = 0, q = 0;
     while (synced) {
         PGresult *r = PQgetResult(s->conn);
         if (!r) {
@@ -541,10 +576,12 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
             PQclear(r);
             break;
         }
+        if (st == PGRES_COMMAND_OK && q < nk && kind[q] < 0)
+            s->prepared |= 1u << -kind[q];
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_PIPELINE_ABORTED ||
             rc < 0) {
             /* the last step's result, kept for the caller */
-            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == pre + n - 1) {
+            if (last && rc == 0 && st == PGRES_TUPLES_OK && q == last_q) {
                 PQclear(*last);
                 *last = r;
             } else {
@@ -615,14 +652,13 @@ static int fence_with(pg_store *s, int64_t batch, const char *state, const char 
          "FROM unnest($5::text[], $6::bigint[]) AS v(k, e) ORDER BY v.k "
          "ON CONFLICT (tenant) DO UPDATE SET state = excluded.state, "
          "home = excluded.home, epoch = excluded.epoch, batch = excluded.batch",
-         6, pv},
+         6, pv, PS_FENCE},
     };
     int nsteps = 1;
     if (strcmp(state, DOM_FENCE_MOVED) == 0)
-        steps[nsteps++] =
-            (pg_step){"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv + 4};
+        steps[nsteps++] = (pg_step){DROP_CHANGES_SQL, 1, pv + 4, PS_DROP_CHANGES};
     if (tables)
-        steps[nsteps++] = (pg_step){dom_pg__columns_sql, 1, pv + 6};
+        steps[nsteps++] = (pg_step){dom_pg__columns_sql, 1, pv + 6, PS_COLUMNS};
     int rc = fence_tx(s, steps, nsteps, cols);
     dom_free(names);
     return rc;
@@ -657,8 +693,8 @@ int dom_pg__unfence(dom_store *base)
     pg_step steps[2] = {
         {"UPDATE domicile.fence SET state = 'home', home = NULL, epoch = NULL, "
          "batch = NULL WHERE tenant = ANY ($1::text[])",
-         1, pv},
-        {"DELETE FROM domicile.changes WHERE tenant = ANY ($1::text[])", 1, pv},
+         1, pv, PS_UNFENCE},
+        {DROP_CHANGES_SQL, 1, pv, PS_DROP_CHANGES},
     };
     return fence_tx(s, steps, 2, NULL);
 }
@@ -1582,13 +1618,13 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
      * the same connection.  Entries of one row come as one, at the place
      * of its last change: replaying re-reads the row, so once is enough. */
     pg_step steps[2] = {
-        {"DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1, tv},
+        {"DELETE FROM domicile.changes WHERE seq = ANY ($1::bigint[])", 1, tv, PS_TRIM},
         {"SELECT max(seq), tenant, tbl, pk, bool_or(key_changed), "
          "array_agg(seq)::text FROM (SELECT c.* FROM domicile.fence f CROSS JOIN LATERAL "
          "(SELECT * FROM domicile.changes c WHERE c.tenant = f.tenant OFFSET 0) c "
          "WHERE f.batch = $1::bigint ORDER BY c.seq LIMIT $2::bigint) c "
          "GROUP BY tenant, tbl, pk ORDER BY 1",
-         2, pv},
+         2, pv, PS_CHANGES},
     };
     /* the batch's fence rows, then each one's entries by the tenant index
      * (OFFSET 0 keeps the subquery a nested loop, and the transaction's
