@@ -82,8 +82,6 @@ static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *nam
     return 0;
 }
 
-/* The columns of the schema's tables, or of those named in `names` (a
- * text[] literal), in t/n/cap. */
 /* The columns of the tables named by $1 (text[]; NULL: every table of the
  * schema): table, column, type, not null, place in the primary key. */
 const char dom_pg__columns_sql[] =
@@ -125,14 +123,16 @@ static int add_columns(PGresult *r, dom_table_info **tp, size_t *np, size_t *cap
     return rc;
 }
 
-static int list_columns(pg_store *s, const char *names, dom_table_info **tp, size_t *np,
-                        size_t *capp)
+/* The dom_pg__columns_sql result for `names` (a text[] literal, or NULL),
+ * or NULL (the error set). */
+static PGresult *columns(pg_store *s, const char *names)
 {
     const char *pv[1] = {names};
     PGresult *r = PQexecParams(s->conn, dom_pg__columns_sql, 1, NULL, pv, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return pg_fail(s, NULL, "cannot list tables", r);
-    return add_columns(r, tp, np, capp);
+    if (PQresultStatus(r) == PGRES_TUPLES_OK)
+        return r;
+    pg_fail(s, NULL, "cannot list tables", r);
+    return NULL;
 }
 
 char *dom_pg__table_names(const dom_move_table *tables, size_t n)
@@ -165,8 +165,8 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
     size_t n = 0, cap = 0;
     *out = NULL;
     *nout = 0;
-    int rc = list_columns(s, NULL, &t, &n, &cap);
-    PGresult *r;
+    PGresult *r = columns(s, NULL);
+    int rc = r ? add_columns(r, &t, &n, &cap) : DOM_EREGION;
     if (rc == 0) {
         r = PQexec(s->conn, "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
                             "JOIN pg_class c ON c.oid = k.conrelid "
@@ -500,18 +500,15 @@ static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
     char *fn = check_function(s, t, is_tenants, country_col, fname);
     /* CREATE OR REPLACE TRIGGER (PostgreSQL 14) takes a lock that only
      * writers wait for; DROP TRIGGER one that readers wait for too */
-    char *trg = PQserverVersion(s->conn) >= 140000
-                    ? dom_sprintf("CREATE OR REPLACE TRIGGER domicile_check BEFORE INSERT OR "
-                                  "UPDATE OR DELETE ON %s FOR EACH ROW WHEN "
-                                  "(current_setting('domicile.bypass', true) IS DISTINCT FROM "
-                                  "'on') EXECUTE FUNCTION %s()",
-                                  q, fname)
-                    : dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; "
-                                  "CREATE TRIGGER domicile_check BEFORE INSERT OR UPDATE OR "
-                                  "DELETE ON %s FOR EACH ROW WHEN "
-                                  "(current_setting('domicile.bypass', true) IS DISTINCT FROM "
-                                  "'on') EXECUTE FUNCTION %s()",
-                                  q, q, fname);
+    char *drop = PQserverVersion(s->conn) >= 140000
+                     ? dom_strdup("CREATE OR REPLACE")
+                     : dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; CREATE", q);
+    char *trg = drop ? dom_sprintf("%s TRIGGER domicile_check BEFORE INSERT OR UPDATE OR DELETE "
+                                   "ON %s FOR EACH ROW WHEN (current_setting('domicile.bypass', "
+                                   "true) IS DISTINCT FROM 'on') EXECUTE FUNCTION %s()",
+                                   drop, q, fname)
+                     : NULL;
+    dom_free(drop);
     int rc = fn && trg ? pg_exec(s, t->info->name, fn) : DOM_ENOMEM;
     if (rc == 0)
         rc = pg_exec(s, t->info->name, trg);
@@ -525,12 +522,18 @@ static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
  * lock waits for the writers of its table and, while it waits, holds the
  * writers that come after (and the locks taken before, to the end of the
  * transaction): each lock is waited for `lock_ms` at most. */
-static int install_defs(pg_store *s, const dom_install *spec, int lock_ms)
+static int begin_waiting(pg_store *s, int lock_ms)
 {
-    int rc;
     char lt[64];
     snprintf(lt, sizeof(lt), "BEGIN; SET LOCAL lock_timeout = %d", lock_ms);
-    if ((rc = pg_exec(s, NULL, lt)) < 0)
+    return pg_exec(s, NULL, lt);
+}
+
+static int install_defs(pg_store *s, const void *arg, int lock_ms)
+{
+    const dom_install *spec = arg;
+    int rc;
+    if ((rc = begin_waiting(s, lock_ms)) < 0)
         return rc;
     if ((rc = pg_exec(s, NULL, PG_SCHEMA)) < 0)
         goto fail;
@@ -616,11 +619,6 @@ int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
     }
 }
 
-static int install_step(pg_store *s, const void *arg, int lock_ms)
-{
-    return install_defs(s, arg, lock_ms);
-}
-
 /* Installs, then gives every tenant of the tenants table its fence row
  * (writers lock it: the barrier) in a transaction of its own, which no
  * application write waits for, however many tenants there are.  Until it
@@ -629,7 +627,7 @@ static int install_step(pg_store *s, const void *arg, int lock_ms)
 static int pg_install(dom_store *base, const dom_install *spec)
 {
     pg_store *s = (pg_store *)base;
-    int rc = dom_pg__lock_retries(s, "install the triggers", "a tenant table", install_step, spec);
+    int rc = dom_pg__lock_retries(s, "install the triggers", "a tenant table", install_defs, spec);
     if (rc < 0 || spec->ntables == 0)
         return rc;
     const dom_move_table *t = &spec->tables[0];
@@ -657,9 +655,7 @@ typedef struct remove_arg {
 static int remove_step(pg_store *s, const void *arg, int lock_ms)
 {
     const remove_arg *a = arg;
-    char lt[64];
-    snprintf(lt, sizeof(lt), "BEGIN; SET LOCAL lock_timeout = %d", lock_ms);
-    int rc = pg_exec(s, NULL, lt);
+    int rc = begin_waiting(s, lock_ms);
     for (size_t i = 0; rc == 0 && i < a->n; i++) {
         char *q = ident(s, a->tables[i].info->name);
         char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s", q) : NULL;
@@ -730,12 +726,9 @@ static int pg_schema_sig(dom_store *base, const dom_move_table *tables, size_t n
     char *arr = dom_pg__table_names(tables, n);
     if (!arr)
         return DOM_ENOMEM;
-    const char *pv[1] = {arr};
-    PGresult *r = PQexecParams(s->conn, dom_pg__columns_sql, 1, NULL, pv, NULL, NULL, 0);
+    PGresult *r = columns(s, arr);
     dom_free(arr);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return pg_fail(s, NULL, "cannot list tables", r);
-    return dom_pg__columns_sig(r, tables, n, out);
+    return r ? dom_pg__columns_sig(r, tables, n, out) : DOM_EREGION;
 }
 
 static void pg_close(dom_store *base)

@@ -525,7 +525,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
     if (!PQenterPipelineMode(s->conn))
         return fail(s, NULL, what, NULL);
     /* what each query of the pipeline is: 0, or -PS_* for a prepare */
-    int kind[2 * PIPE_MAX_STEPS + 6] = {0}, nk = 0, last_q = -1;
+    int kind[2 * PIPE_MAX_STEPS + 6] = {0}, last_q = -1;
     /* the steps of a transaction name their rows by tenant: through an
      * index, whatever the statistics of a fence table that moves are
      * filling say (a sequential scan of it inside the pause is the
@@ -535,7 +535,7 @@ static int pipeline(pg_store *s, const pg_step *steps, int n, int tx, int lock_m
                                        NULL, NULL, 0) &&
                      PQsendQueryParams(s->conn, "SET LOCAL enable_seqscan = off", 0, NULL, NULL,
                                        NULL, NULL, 0));
-    nk = tx ? 3 : 0;
+    int nk = tx ? 3 : 0;
     if (ok && tx && lock_ms > 0) {
         char lt[64];
         snprintf(lt, sizeof(lt), "SET LOCAL lock_timeout = %d", lock_ms);

@@ -78,23 +78,13 @@ expect_eq "... and the schema" "$($P -d beijing -At -c "SELECT count(*) FROM pg_
 # prepare on tables in use: readers never wait for it (PostgreSQL 14 and
 # later), and a transaction left open holds it, and the writers queued
 # behind it, only a while at a time
-mkfifo "$T/r.in"
-$P -d beijing <"$T/r.in" >/dev/null 2>&1 &
-rp=$!
-exec 3>"$T/r.in"
-echo "BEGIN; SELECT count(*) FROM messages;" >&3
+tx_begin r "BEGIN; SELECT count(*) FROM messages;" $P -d beijing
 sleep 0.3
 timeout 60 "$DOMICILE" -c "$cfg" prepare >"$T/o" 2>"$T/e"
 expect_eq "prepare goes through while a reader's transaction is open" "$?" "0"
-echo "COMMIT;" >&3
-exec 3>&-
-wait $rp
+tx_end "COMMIT;"
 sed -i "s/^waves:/options:\n  fence_wait: 3s\nwaves:/" "$cfg"
-mkfifo "$T/w.in"
-$P -d beijing <"$T/w.in" >/dev/null 2>&1 &
-wp=$!
-exec 3>"$T/w.in"
-echo "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = 1;" >&3
+tx_begin w "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = 1;" $P -d beijing
 sleep 0.3
 timeout 60 "$DOMICILE" -c "$cfg" prepare >"$T/o" 2>"$T/e" &
 pp=$!
@@ -105,9 +95,7 @@ ust=$?
 t1=$(date +%s%N)
 wait $pp
 pst=$?
-echo "COMMIT;" >&3
-exec 3>&-
-wait $wp
+tx_end "COMMIT;"
 expect_eq "while a writer's transaction stays open, writes of the tables prepare has locked go through ($(((t1 - t0) / 1000000)) ms)" "$ust" "0"
 expect_eq "after options.fence_wait prepare gives up (exit 3)" "$pst" "3"
 check "... and says why" grep -q "cannot install the triggers: a transaction has held a tenant table for .* (options.fence_wait)" "$T/e"

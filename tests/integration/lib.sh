@@ -44,6 +44,26 @@ run_dom() {
     status=$?
 }
 
+# tx_begin NAME SQL CLIENT...: starts CLIENT (psql) reading from a fifo,
+# sends it SQL and leaves its transaction open; tx_end SQL sends the rest,
+# closes the fifo and waits for the client (output in $T/NAME.out).  One
+# at a time.
+tx_begin() {
+    _name=$1
+    _sql=$2
+    shift 2
+    mkfifo "$T/$_name.in"
+    "$@" <"$T/$_name.in" >"$T/$_name.out" 2>&1 &
+    tx_pid=$!
+    exec 3>"$T/$_name.in"
+    echo "$_sql" >&3
+}
+tx_end() {
+    echo "$1" >&3
+    exec 3>&-
+    wait $tx_pid
+}
+
 # sum of the sha256 of every file under a folder, to prove nothing changed
 tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1

@@ -178,6 +178,16 @@ first_batch_tenant() {
     m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
 }
 client_sql() { PGUSER=client "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port beijing)" -d app "$@"; }
+# asia_first_batch WAIT: a fresh run with options.fence_wait WAIT, wave
+# canary moved and the first batch of wave asia journaled (the mover stops
+# before arming it); sets list (its tenants)
+asia_first_batch() {
+    reset
+    sed -i "s/^options:/options:\n  fence_wait: $1/" "$T/run/domicile.yaml"
+    "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
+    DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
+    list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE wave = 'asia')")
+}
 
 # A writer whose write is in flight when the batch is armed: arming waits
 # for it, so its write is in the copy (or in the change log), never lost.
@@ -209,19 +219,13 @@ expect_eq "... with the transaction's second write of the tenant" \
 # transaction's next write of the tenant reads the new state (captured).
 reset
 first_batch_tenant
-mkfifo "$T/sp.in"
-client_sql <"$T/sp.in" >"$T/sp.out" 2>&1 &
-sp=$!
-exec 3>"$T/sp.in"
-echo "BEGIN; SAVEPOINT s; UPDATE messages SET body = 'undone' WHERE user_id = $k AND message_no = $m; ROLLBACK TO SAVEPOINT s;" >&3
+tx_begin sp "BEGIN; SAVEPOINT s; UPDATE messages SET body = 'undone' WHERE user_id = $k AND message_no = $m; ROLLBACK TO SAVEPOINT s;" client_sql
 sleep 0.5
 # (were the lock still held, the arming would wait for this transaction,
 # which goes on only after it: the timeout would end it)
 DOMICILE_FAULT=armed:1 timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
 st=$?
-echo "UPDATE messages SET body = 'after' WHERE user_id = $k AND message_no = $m; COMMIT;" >&3
-exec 3>&-
-wait $sp
+tx_end "UPDATE messages SET body = 'after' WHERE user_id = $k AND message_no = $m; COMMIT;"
 expect_eq "a savepoint rolled back lets the arming through while its transaction is open" "$st" "99"
 expect_eq "... and the transaction's next write of the tenant is captured" \
     "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.changes WHERE tenant = '$k'")" "1"
@@ -235,12 +239,7 @@ expect_eq "... and reaches the new home ($home)" \
 # the fence change waits for it a while, lets the writers queued behind it
 # through, tries again, and after options.fence_wait gives up (exit 3);
 # a rerun once the transaction has ended finishes the batch.
-reset
-sed -i "s/^options:/options:\n  fence_wait: 4s/" "$T/run/domicile.yaml"
-# the first batch of wave asia, journaled (the mover stops before arming it)
-"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
-DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
-list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE wave = 'asia')")
+asia_first_batch 4s
 # k: the batch tenant with messages that sorts last (the fence change locks
 # rows in key order), k2: the one that sorts first, whose row the change
 # has locked while it waits for k's
@@ -248,11 +247,7 @@ k=$(app_sql beijing app -At -c "SELECT max(user_id::text) FROM messages WHERE us
 k2=$(app_sql beijing app -At -c "SELECT min(user_id::text) FROM users WHERE user_id IN ($list)")
 check "the batch has two tenants to show it with ($k2, $k)" [ "$k2" != "$k" ]
 m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
-mkfifo "$T/open.in"
-client_sql <"$T/open.in" >"$T/open.out" 2>&1 &
-op=$!
-exec 3>"$T/open.in"
-echo "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = $k AND message_no = $m;" >&3
+tx_begin open "BEGIN; UPDATE messages SET body = 'open' WHERE user_id = $k AND message_no = $m;" client_sql
 sleep 0.5
 timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >"$T/open.a" 2>&1 &
 ap=$!
@@ -264,9 +259,7 @@ k2st=$?
 t1=$(date +%s%N)
 wait $ap
 ast=$?
-echo "COMMIT;" >&3
-exec 3>&-
-wait $op
+tx_end "COMMIT;"
 expect_eq "a write of another tenant of the batch goes through while a transaction stays open ($(((t1 - t0) / 1000000)) ms)" "$k2st" "0"
 check "... within a fence change's wait ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 10000 ]
 expect_eq "after options.fence_wait the arming gives up (exit 3)" "$ast" "3"
@@ -281,11 +274,7 @@ expect_eq "... and the other writer's" \
 
 # A writer's transaction longer than the first wait, but finite: the
 # fence change waits longer on each attempt, and the arming goes through.
-reset
-sed -i "s/^options:/options:\n  fence_wait: 20s/" "$T/run/domicile.yaml"
-"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
-DOMICILE_FAULT=arm:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
-list=$(sqlite3 "$T/run/domicile.db" "SELECT group_concat(tenant) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE wave = 'asia')")
+asia_first_batch 20s
 k=$(app_sql beijing app -At -c "SELECT min(user_id) FROM messages WHERE user_id IN ($list)")
 m=$(app_sql beijing app -At -c "SELECT min(message_no) FROM messages WHERE user_id = $k")
 (
@@ -306,16 +295,10 @@ expect_eq "... and its write reaches the new home ($home)" \
 # A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
 reset
 first_batch_tenant
-mkfifo "$T/rr.in"
-client_sql -v VERBOSITY=verbose <"$T/rr.in" >"$T/rr.out" 2>&1 &
-rp=$!
-exec 3>"$T/rr.in"
-echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM messages WHERE user_id = $k;" >&3
+tx_begin rr "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM messages WHERE user_id = $k;" client_sql -v VERBOSITY=verbose
 sleep 0.5
 DOMICILE_FAULT=armed:1 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
-echo "UPDATE messages SET body = 'stale' WHERE user_id = $k AND message_no = $m; ROLLBACK;" >&3
-exec 3>&-
-wait $rp
+tx_end "UPDATE messages SET body = 'stale' WHERE user_id = $k AND message_no = $m; ROLLBACK;"
 check "a REPEATABLE READ writer whose snapshot predates the fence change gets 40001" \
     grep -q "40001: could not serialize access due to concurrent update" "$T/rr.out"
 client_sql -c "UPDATE messages SET body = 'fresh' WHERE user_id = $k AND message_no = $m" >/dev/null 2>&1
