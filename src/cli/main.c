@@ -28,7 +28,10 @@ static const cli_command commands[] = {
      "Checks that every region holds the same tenant tables, installs in each the\n"
      "fence and change-log tables, the residency guard and the triggers that answer\n"
      "writers (docs/writers.md), and adds every tenant to the directory where it is\n"
-     "now.  Idempotent.  --remove takes all of it out again; data is untouched.\n"},
+     "now.  Idempotent.  --remove takes all of it out again; data is untouched.\n"
+     "Applications keep working meanwhile; on PostgreSQL a transaction that holds a\n"
+     "tenant table longer than options.fence_wait makes it stop with exit 3 (run it\n"
+     "again).\n"},
     {"apply", cmd_apply, "run waves; resumes unfinished batches first",
      "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--json]\n"
      "\n"
@@ -36,7 +39,9 @@ static const cli_command commands[] = {
      "batches of options.batch_tenants: arm, copy, catch up, verify, freeze, final\n"
      "sync, flip, erase; each step is journaled, so after a crash or Ctrl-C (exit 4)\n"
      "the same command finishes the job.  Exit 2 when a batch failed (it is taken\n"
-     "back; the reason is in status).\n"
+     "back; the reason is in status).  Exit 3 when a region failed, or when an\n"
+     "application transaction held a batch's fence rows longer than\n"
+     "options.fence_wait (PostgreSQL); rerun to go on.\n"
      "\n"
      "  --wave NAME   only this wave\n"
      "  --workers N   batches in parallel (default options.workers)\n"
