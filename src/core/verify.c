@@ -159,22 +159,25 @@ void dom_row_encode(dom_buf *b, const dom_value *row, size_t n)
             dom_buf_puts(b, "N;");
             break;
         case DOM_V_INT:
-            dom_buf_printf(b, "I%lld;", (long long)v->i);
+            dom_buf_putc(b, 'I');
+            dom_buf_put_int(b, (long long)v->i);
+            dom_buf_putc(b, ';');
             break;
         case DOM_V_REAL:
-            if (v->r == floor(v->r) && fabs(v->r) < 9e15) /* integral reals encode as integers */
-                dom_buf_printf(b, "I%lld;", (long long)v->r);
-            else {
-                snprintf(num, sizeof(num), "%.17g", v->r);
-                dom_buf_printf(b, "R%s;", num);
+            if (v->r == floor(v->r) && fabs(v->r) < 9e15) { /* integral reals encode as integers */
+                dom_buf_putc(b, 'I');
+                dom_buf_put_int(b, (long long)v->r);
+                dom_buf_putc(b, ';');
+            } else {
+                int len = snprintf(num, sizeof(num), "R%.17g;", v->r);
+                dom_buf_put(b, num, (size_t)len);
             }
             break;
         case DOM_V_TEXT:
-            dom_buf_printf(b, "T%zu:", v->n);
-            dom_buf_put(b, v->p, v->n);
-            break;
         case DOM_V_BLOB:
-            dom_buf_printf(b, "B%zu:", v->n);
+            dom_buf_putc(b, v->type == DOM_V_TEXT ? 'T' : 'B');
+            dom_buf_put_int(b, (long long)v->n);
+            dom_buf_putc(b, ':');
             dom_buf_put(b, v->p, v->n);
             break;
         }

@@ -110,7 +110,11 @@ static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
 
 /* ORDER BY the tenant column (or `key_expr` standing for it), then the
  * primary key (every column when there is none), in the order verify
- * merges by: bytes for text, numbers for numbers, NULL first. */
+ * merges by: bytes for text, numbers for numbers, NULL first.  Columns
+ * that hold no NULL here (the tenant column, which the batch's keys
+ * match, and NOT NULL ones, the primary key's among them) say nothing of
+ * NULLs, so that an index in its default order (NULLS LAST) gives the
+ * order without a sort. */
 static void order_by(pg_store *s, dom_buf *b, const dom_move_table *t, const char *key_expr)
 {
     int n = t->npk ? t->npk : (int)t->info->ncols;
@@ -127,7 +131,8 @@ static void order_by(pg_store *s, dom_buf *b, const dom_move_table *t, const cha
             put_ident(s, b, t->info->cols[c].name);
         if (dom_pg__class(t->info->cols[c].type) == PG_C_TEXT)
             dom_buf_puts(b, " COLLATE \"C\"");
-        dom_buf_puts(b, " NULLS FIRST");
+        if (c != t->key_col && !t->info->cols[c].notnull)
+            dom_buf_puts(b, " NULLS FIRST");
     }
 }
 
@@ -356,7 +361,15 @@ static void copy_unescape(const char *p, size_t n, dom_buf *out)
 {
     dom_buf_clear(out);
     for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\' || i + 1 == n) {
+        if (p[i] != '\\') {
+            /* the run up to the next backslash as it is */
+            const char *bs = memchr(p + i, '\\', n - i);
+            size_t run = bs ? (size_t)(bs - p) - i : n - i;
+            dom_buf_put(out, p + i, run);
+            i += run - 1;
+            continue;
+        }
+        if (i + 1 == n) {
             dom_buf_putc(out, p[i]);
             continue;
         }

@@ -41,7 +41,25 @@ void dom_buf_puts(dom_buf *b, const char *s)
 
 void dom_buf_putc(dom_buf *b, char c)
 {
+    if (!b->oom && b->len + 2 <= b->cap) {
+        b->ptr[b->len++] = c;
+        b->ptr[b->len] = '\0';
+        return;
+    }
     dom_buf_put(b, &c, 1);
+}
+
+void dom_buf_put_int(dom_buf *b, long long v)
+{
+    char tmp[24], *end = tmp + sizeof(tmp), *p = end;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    dom_buf_put(b, p, (size_t)(end - p));
 }
 
 void dom_buf_printf(dom_buf *b, const char *fmt, ...)
@@ -84,10 +102,15 @@ void dom_buf_put_hex(dom_buf *b, const void *data, size_t n)
 {
     static const char digits[] = "0123456789abcdef";
     const unsigned char *p = data;
+    if (grow(b, 2 * n) < 0)
+        return;
+    char *o = b->ptr + b->len;
     for (size_t i = 0; i < n; i++) {
-        dom_buf_putc(b, digits[p[i] >> 4]);
-        dom_buf_putc(b, digits[p[i] & 15]);
+        *o++ = digits[p[i] >> 4];
+        *o++ = digits[p[i] & 15];
     }
+    *o = '\0';
+    b->len = (size_t)(o - b->ptr);
 }
 
 static int hexval(int c)
@@ -100,9 +123,13 @@ static int hexval(int c)
 
 void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n)
 {
+    if (grow(b, n / 2) < 0)
+        return;
+    char *o = b->ptr + b->len;
     for (size_t i = 0; i + 1 < n; i += 2)
-        dom_buf_putc(
-            b, (char)(hexval((unsigned char)hex[i]) << 4 | hexval((unsigned char)hex[i + 1])));
+        *o++ = (char)(hexval((unsigned char)hex[i]) << 4 | hexval((unsigned char)hex[i + 1]));
+    *o = '\0';
+    b->len = (size_t)(o - b->ptr);
 }
 
 void dom_buf_put_copy(dom_buf *b, const char *p, size_t n)

@@ -54,6 +54,8 @@ typedef struct dom_buf {
 void dom_buf_put(dom_buf *b, const void *data, size_t n);
 void dom_buf_puts(dom_buf *b, const char *s);
 void dom_buf_putc(dom_buf *b, char c);
+/* the decimal form of v */
+void dom_buf_put_int(dom_buf *b, long long v);
 void dom_buf_printf(dom_buf *b, const char *fmt, ...) DOM_PRINTF(2, 3);
 void dom_buf_clear(dom_buf *b);
 void dom_buf_free(dom_buf *b);
