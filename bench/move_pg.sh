@@ -5,7 +5,8 @@
 #   1. moving every non-CN demo user (USERS, default 100,000): rows/s of
 #      `domicile prepare && domicile apply` (copy, capture, catch-up,
 #      verify, flip, erase) vs. a psql COPY pipe of the same rows, table by
-#      table (no verification, no erasure);
+#      table (no verification, no erasure), and for reference that pipe
+#      followed by the DELETEs an offline move that erases would add;
 #   2. moving everyone into empty regions (a 100% wave): vs.
 #      `pg_dump --data-only | psql`, and pgcopydb copy table-data;
 #   3. write pause per batch (freeze to flip) with 8 writer connections;
@@ -83,6 +84,17 @@ for t in $TABLES; do
     done
 done
 pipe=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
+# for reference: the erasure an offline move would add (one DELETE per
+# table, children first, after the pipe)
+t0=$(now)
+q beijing pipe -c "CREATE TEMP TABLE gone AS SELECT user_id FROM users WHERE country <> 'CN'" \
+    -c "DELETE FROM backups WHERE user_id IN (SELECT user_id FROM gone)" \
+    -c "DELETE FROM photos WHERE owner_id IN (SELECT user_id FROM gone)" \
+    -c "DELETE FROM messages WHERE user_id IN (SELECT user_id FROM gone)" \
+    -c "DELETE FROM contacts WHERE user_id IN (SELECT user_id FROM gone)" \
+    -c "DELETE FROM devices WHERE user_id IN (SELECT user_id FROM gone)" \
+    -c "DELETE FROM users WHERE user_id IN (SELECT user_id FROM gone)"
+erase=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
 db dom
 config "$OUT/dom" dom
 /usr/bin/time -f "%e %M" -o "$OUT/prep.time" "$BIN" -c "$OUT/dom/domicile.yaml" prepare >/dev/null
@@ -94,6 +106,7 @@ echo "1. moving the non-CN users of $USERS: $rows rows"
 echo "   psql COPY pipe, table by table (copy only):          $pipe s, $(rate "$rows" "$pipe") rows/s"
 echo "   domicile prepare + apply (copy, verify, erase):      $dom s ($prep + $apply), $(rate "$rows" "$dom") rows/s, peak RSS $((rss1 / 1024)) MB"
 echo "   ratio domicile / pipe rows/s: $(echo "$pipe $dom" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.8)"
+echo "   for reference, the pipe then one DELETE per table:   $pipe + $erase s: ratio $(echo "$pipe $erase $dom" | awk '{ printf "%.2f", ($1 + $2) / $3 }')"
 echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply.json")"
 
 fi
