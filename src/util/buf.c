@@ -113,13 +113,12 @@ void dom_buf_put_hex(dom_buf *b, const void *data, size_t n)
     b->len = (size_t)(o - b->ptr);
 }
 
-static int hexval(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : 0;
-}
+/* the value of a hex digit (0 for anything else) */
+static const unsigned char hexval[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
 
 void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n)
 {
@@ -127,7 +126,7 @@ void dom_buf_put_unhex(dom_buf *b, const char *hex, size_t n)
         return;
     char *o = b->ptr + b->len;
     for (size_t i = 0; i + 1 < n; i += 2)
-        *o++ = (char)(hexval((unsigned char)hex[i]) << 4 | hexval((unsigned char)hex[i + 1]));
+        *o++ = (char)(hexval[(unsigned char)hex[i]] << 4 | hexval[(unsigned char)hex[i + 1]]);
     *o = '\0';
     b->len = (size_t)(o - b->ptr);
 }

@@ -99,6 +99,11 @@ static void test_numbers_and_hex(void **state)
     assert_int_equal(b.len, 301);
     assert_memory_equal(b.ptr + 1, bytes, 300);
     assert_int_equal(b.ptr[301], '\0');
+    /* either case */
+    dom_buf_clear(&b);
+    dom_buf_put_unhex(&b, "AbCd0F", 6);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.ptr, "\xab\xcd\x0f", 3);
     dom_buf_free(&hex);
     dom_buf_free(&b);
 }
