@@ -294,6 +294,17 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
         size_t n = nkeys - off < slice ? nkeys - off : slice;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
             break;
+        if (!chunk && h->st->ops->delete_keys_all) {
+            /* every table in one write and one round trip */
+            int64_t d;
+            yield_to_pause(h->idx);
+            if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, &d)) < 0)
+                break;
+            *deleted += d;
+            if (fault_point)
+                dom_fault(fault_point);
+            continue;
+        }
         for (size_t i = h->nmt; i-- > 0 && rc == 0;) {
             for (;;) {
                 int64_t d = 0, want = chunk ? chunk - in_write : 0;
@@ -1270,6 +1281,28 @@ done:
     return rc;
 }
 
+/* Fails unless no table of S holds a row of the current keys (those of
+ * batch `batch`, or of several when < 0). */
+static int check_erased(region_h *S, const char *region, int64_t batch)
+{
+    int64_t *left = dom_calloc(S->nmt ? S->nmt : 1, sizeof(int64_t));
+    if (!left)
+        return DOM_ENOMEM;
+    int rc = dom_store_count_keys_all(S->st, S->mt, S->nmt, left);
+    for (size_t i = 0; rc == 0 && i < S->nmt; i++) {
+        if (!left[i])
+            continue;
+        char what[48] = "";
+        if (batch >= 0)
+            snprintf(what, sizeof(what), " of batch %lld", (long long)batch);
+        rc = dom_error_set(DOM_EREGION,
+                           "region \"%s\", table \"%s\": %lld rows%s remain after erasure", region,
+                           S->mt[i].info->name, (long long)left[i], what);
+    }
+    dom_free(left);
+    return rc;
+}
+
 /* Erases the source copy once retain_source has passed.  *waiting is
  * ERASE_RETAINED when it has not, ERASE_BY_WAVE when the wave's erasure
  * will (defer, for a source whose store erases by wave). */
@@ -1293,17 +1326,8 @@ static int step_erase(batch_run *br, int *waiting, int defer)
     if ((rc = delete_rows(br->S, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys,
                           &deleted, "erase")) < 0)
         return rc;
-    for (size_t i = 0; i < br->S->nmt; i++) {
-        int64_t left;
-        if ((rc = dom_store_count_keys(br->S->st, &br->S->mt[i], &left)) < 0)
-            return rc;
-        if (left)
-            return dom_error_set(DOM_EREGION,
-                                 "region \"%s\", table \"%s\": %lld rows of batch %lld remain "
-                                 "after erasure",
-                                 br->b.src, br->S->mt[i].info->name, (long long)left,
-                                 (long long)br->b.id);
-    }
+    if ((rc = check_erased(br->S, br->b.src, br->b.id)) < 0)
+        return rc;
     br->b.erased += deleted;
     return record_erasure(br);
 }
@@ -1580,18 +1604,8 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
     if ((rc = delete_rows(S, keys, NULL, total, &deleted, "erase")) < 0)
         goto done;
     e2 = dom_mono();
-    for (size_t t = 0; t < S->nmt; t++) {
-        int64_t left;
-        if ((rc = dom_store_count_keys(S->st, &S->mt[t], &left)) < 0)
-            goto done;
-        if (left) {
-            rc = dom_error_set(DOM_EREGION,
-                               "region \"%s\", table \"%s\": %lld rows remain after "
-                               "erasure",
-                               w->cfg->regions[src].name, S->mt[t].info->name, (long long)left);
-            goto done;
-        }
-    }
+    if ((rc = check_erased(S, w->cfg->regions[src].name, -1)) < 0)
+        goto done;
     e3 = dom_mono();
     if ((rc = dom_store_sync(S->st)) < 0)
         goto done;

@@ -253,6 +253,36 @@ int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows)
     return DISPATCH(count_keys, st, t, rows);
 }
 
+int dom_store_count_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows)
+{
+    if (st->ops->count_keys_all)
+        return st->ops->count_keys_all(st, t, n, rows);
+    for (size_t i = 0; i < n; i++) {
+        int rc = dom_store_count_keys(st, &t[i], &rows[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int dom_store_delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted)
+{
+    if (st->ops->delete_keys_all)
+        return st->ops->delete_keys_all(st, t, n, deleted);
+    int rc = dom_store_write_begin(st);
+    *deleted = 0;
+    for (size_t i = n; rc == 0 && i-- > 0;) {
+        int64_t d;
+        if ((rc = dom_store_delete_keys(st, &t[i], 0, &d)) == 0)
+            *deleted += d;
+    }
+    if (rc < 0) {
+        dom_store_write_rollback(st);
+        return rc;
+    }
+    return dom_store_write_commit(st);
+}
+
 int dom_store_changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                       void *payload)
 {

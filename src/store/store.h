@@ -121,6 +121,10 @@ typedef struct dom_store_ops {
     int (*delete_pk)(dom_store *st, const dom_move_table *t, const dom_value *pk);
     int (*delete_keys)(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
     int (*count_keys)(dom_store *st, const dom_move_table *t, int64_t *rows);
+    /* optional: every table's rows of the keys deleted, t[n - 1] first,
+     * in one write of its own; counted, rows[i] of t[i] */
+    int (*delete_keys_all)(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);
+    int (*count_keys_all)(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
     int (*changes)(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                    void *payload);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
@@ -222,6 +226,12 @@ int dom_store_delete_pk(dom_store *st, const dom_move_table *t, const dom_value 
 /* Deletes up to `limit` rows (0: all) of the current keys from t. */
 int dom_store_delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
 int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
+/* Rows of the current keys in each of t[0..n): rows[i] (one round trip
+ * where the store can). */
+int dom_store_count_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
+/* Deletes every row of the current keys from t[n - 1] down to t[0]
+ * (children first), in one write of its own (not inside a write). */
+int dom_store_delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);
 /* Streams the change log of a batch after `after`, in order, at most
  * limit entries (several entries of one row may come as one call).
  * Returns the number of entries read (fewer than limit: the log had no

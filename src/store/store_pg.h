@@ -102,6 +102,8 @@ int dom_pg__upsert(dom_store *st, const dom_move_table *t, const dom_value *row)
 int dom_pg__delete_pk(dom_store *st, const dom_move_table *t, const dom_value *pk);
 int dom_pg__delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, int64_t *deleted);
 int dom_pg__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
+int dom_pg__delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);
+int dom_pg__count_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
 int dom_pg__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                     void *payload);
 int dom_pg__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,

@@ -462,10 +462,10 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
             return rc;
         s->keys_table = !in_tx;
     }
-    /* DELETE, not TRUNCATE: the table stays small and keeps its file */
-    if ((rc = exec(s, NULL, "DELETE FROM pg_temp.domicile_keys")) < 0)
-        return rc;
-    PGresult *r = PQexec(s->conn, "COPY pg_temp.domicile_keys FROM STDIN");
+    /* DELETE, not TRUNCATE: the table stays small and keeps its file;
+     * in the COPY's round trip */
+    PGresult *r =
+        PQexec(s->conn, "DELETE FROM pg_temp.domicile_keys; COPY pg_temp.domicile_keys FROM STDIN");
     if (PQresultStatus(r) != PGRES_COPY_IN)
         return fail(s, NULL, "cannot stage tenant keys", r);
     PQclear(r);
@@ -1541,29 +1541,48 @@ int dom_pg__delete_pk(dom_store *base, const dom_move_table *t, const dom_value 
     return 0;
 }
 
+/* Appends "DELETE FROM t <the rows of the keys>" (at most `limit` rows
+ * when > 0). */
+static int delete_keys_sql(pg_store *s, dom_buf *b, const dom_move_table *t, int64_t limit)
+{
+    int lateral = key_indexed(s, t);
+    if (lateral < 0)
+        return lateral;
+    dom_buf_puts(b, "DELETE FROM ");
+    put_ident(s, b, t->info->name);
+    if (limit > 0 || lateral) {
+        /* the rows found through the tenant index, deleted by address */
+        dom_buf_puts(b, " WHERE ctid = ANY (ARRAY (SELECT ctid");
+        if (keys_from(s, b, t, "ctid") < 0)
+            return DOM_ENOMEM;
+        if (limit > 0)
+            dom_buf_printf(b, " LIMIT %lld", (long long)limit);
+        dom_buf_puts(b, "))");
+    } else {
+        keys_where(s, b, t);
+    }
+    return b->oom ? DOM_ENOMEM : 0;
+}
+
+/* Appends "SELECT count(*) FROM <the rows of the keys in t>". */
+static int count_keys_sql(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    dom_buf_puts(b, "SELECT count(*)");
+    int rc = keys_from(s, b, t, "ctid");
+    return rc < 0 ? rc : b->oom ? DOM_ENOMEM : 0;
+}
+
 int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit, int64_t *deleted)
 {
     pg_store *s = (pg_store *)base;
     int rc = stage_flush(s);
     if (rc < 0)
         return rc;
-    int lateral = key_indexed(s, t);
-    if (lateral < 0)
-        return lateral;
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, write_prefix(s));
-    dom_buf_puts(&b, "DELETE FROM ");
-    put_ident(s, &b, t->info->name);
-    if (limit > 0 || lateral) {
-        /* the rows found through the tenant index, deleted by address */
-        dom_buf_puts(&b, " WHERE ctid = ANY (ARRAY (SELECT ctid");
-        if (keys_from(s, &b, t, "ctid") < 0)
-            b.oom = 1;
-        if (limit > 0)
-            dom_buf_printf(&b, " LIMIT %lld", (long long)limit);
-        dom_buf_puts(&b, "))");
-    } else {
-        keys_where(s, &b, t);
+    if ((rc = delete_keys_sql(s, &b, t, limit)) < 0) {
+        dom_buf_free(&b);
+        return rc;
     }
     char *sql = buf_take(&b);
     if (!sql)
@@ -1577,26 +1596,118 @@ int dom_pg__delete_keys(dom_store *base, const dom_move_table *t, int64_t limit,
     return 0;
 }
 
+/* Statements of one simple query (one round trip), one per table after
+ * `first` others; their results are read in order. */
+typedef struct multi_q {
+    const dom_move_table *t;
+    size_t n;
+    size_t first; /* statements before the tables' */
+    int reversed; /* the tables' statements from t[n - 1] down to t[0] */
+    int own_tx;   /* the query has its own BEGIN: rolled back on failure */
+    ExecStatusType want;
+    const char *what;
+    int64_t *out; /* per table: the count (want TUPLES_OK) or rows affected */
+} multi_q;
+
+/* Runs the query; the first failure is returned, naming its table. */
+
+static int multi_run(pg_store *s, const char *sql, multi_q *m)
+{
+    if (!PQsendQuery(s->conn, sql))
+        return fail(s, NULL, m->what, NULL);
+    PGresult *r;
+    int rc = 0;
+    for (size_t k = 0; (r = PQgetResult(s->conn)) != NULL; k++) {
+        size_t ti = k - m->first;
+        int table = k >= m->first && ti < m->n;
+        if (table && m->reversed)
+            ti = m->n - 1 - ti;
+        ExecStatusType want = table ? m->want : PGRES_COMMAND_OK;
+        if (PQresultStatus(r) != want) {
+            if (rc == 0)
+                rc = fail(s, table ? m->t[ti].info->name : NULL, m->what, r);
+            else
+                PQclear(r);
+            continue;
+        }
+        if (table)
+            m->out[ti] =
+                strtoll(want == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    if (rc < 0 && m->own_tx && PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+/* Every table's rows of the keys, children first (t[n - 1] first), in one
+ * transaction and one round trip. */
+int dom_pg__delete_keys_all(dom_store *base, const dom_move_table *t, size_t n, int64_t *deleted)
+{
+    pg_store *s = (pg_store *)base;
+    int rc;
+    *deleted = 0;
+    if (s->in_write) {
+        /* inside the caller's write: its statements, one by one */
+        for (size_t i = n; i-- > 0;) {
+            int64_t d;
+            if ((rc = dom_pg__delete_keys(base, &t[i], 0, &d)) < 0)
+                return rc;
+            *deleted += d;
+        }
+        return 0;
+    }
+    int64_t *rows = dom_calloc(n ? n : 1, sizeof(int64_t));
+    dom_buf b = DOM_BUF_INIT;
+    rc = rows ? 0 : DOM_ENOMEM;
+    dom_buf_puts(&b, WRITE_BEGIN);
+    for (size_t i = n; rc == 0 && i-- > 0;) {
+        if ((rc = delete_keys_sql(s, &b, &t[i], 0)) == 0)
+            dom_buf_puts(&b, "; ");
+    }
+    dom_buf_puts(&b, "COMMIT");
+    char *sql = rc == 0 ? buf_take(&b) : NULL;
+    dom_buf_free(&b);
+    if (rc == 0 && !sql)
+        rc = DOM_ENOMEM;
+    if (rc == 0) {
+        /* BEGIN and SET LOCAL come first */
+        multi_q m = {t, n, 2, 1, 1, PGRES_COMMAND_OK, "cannot delete rows", rows};
+        rc = multi_run(s, sql, &m);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *deleted += rows[i];
+    dom_free(sql);
+    dom_free(rows);
+    return rc;
+}
+
 int dom_pg__count_keys(dom_store *base, const dom_move_table *t, int64_t *rows)
+{
+    return dom_pg__count_keys_all(base, t, 1, rows);
+}
+
+/* Every table's rows of the keys, in one round trip. */
+int dom_pg__count_keys_all(dom_store *base, const dom_move_table *t, size_t n, int64_t *rows)
 {
     pg_store *s = (pg_store *)base;
     dom_buf b = DOM_BUF_INIT;
-    dom_buf_puts(&b, "SELECT count(*)");
-    int lateral = keys_from(s, &b, t, "ctid");
-    if (lateral < 0) {
-        dom_buf_free(&b);
-        return lateral;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (i)
+            dom_buf_puts(&b, "; ");
+        rc = count_keys_sql(s, &b, &t[i]);
     }
-    char *sql = buf_take(&b);
+    char *sql = rc == 0 ? buf_take(&b) : NULL;
+    dom_buf_free(&b);
+    if (rc < 0)
+        return rc;
     if (!sql)
         return DOM_ENOMEM;
-    PGresult *r = PQexec(s->conn, sql);
+    multi_q m = {t, n, 0, 0, 0, PGRES_TUPLES_OK, "cannot count rows", rows};
+    rc = multi_run(s, sql, &m);
     dom_free(sql);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return fail(s, t->info->name, "cannot count rows", r);
-    *rows = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    return 0;
+    return rc;
 }
 
 /* The change log is a queue: an entry's sequence number says nothing about

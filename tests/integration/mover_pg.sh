@@ -135,6 +135,30 @@ expect_eq "... recorded in the journal" "$(sqlite3 "$T/run/domicile.db" "SELECT 
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify --wave canary
 check "... and its tenants, moved by a later batch of the same run, verify clean" grep -q ", 0 differences" "$T/o"
 
+# ---- an erasure the source refuses ----
+# a table domicile does not move holds a reference to a tenant of the
+# canary wave: the source refuses to delete the tenant's row; the whole
+# erasure is taken back (one transaction), the region and table are named,
+# and a rerun after the reference is gone finishes it
+reset
+su_sql beijing -d app -c "CREATE TABLE audit_ref (user_id bigint REFERENCES users)" \
+    -c "INSERT INTO audit_ref SELECT user_id FROM users WHERE country = 'SG'" >/dev/null
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
+check "an erasure the source refuses stops apply (exit 3)" [ "$status" -eq 3 ]
+check "... naming the region, the table and the SQLSTATE" \
+    grep -q 'region "beijing", table "users": cannot delete rows: SQLSTATE 23503' "$T/e"
+moved=$(sqlite3 "$T/run/domicile.db" "SELECT count(*) FROM directory WHERE region = 'singapore'")
+kept=$(app_sql beijing app -At -c "SELECT count(*) FROM messages m JOIN domicile.fence f ON f.tenant = m.user_id::text WHERE f.state = 'moved'")
+expect_eq "... after the flip: the batch's tenants live in singapore, and beijing still holds their rows (children too)" \
+    "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.fence f JOIN users u ON u.user_id::text = f.tenant WHERE f.state = 'moved'") $([ "$moved" -gt 0 ] && [ "$kept" -gt 0 ] && echo some)" \
+    "$moved some"
+su_sql beijing -d app -c "DROP TABLE audit_ref" >/dev/null
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
+check "... rerun once the reference is gone: exit 0" [ "$status" -eq 0 ]
+expect_eq "... and no row of a moved tenant is left in beijing" \
+    "$(app_sql beijing app -At -c "SELECT count(*) FROM users u JOIN domicile.fence f ON f.tenant = u.user_id::text WHERE f.state = 'moved'") $(app_sql beijing app -At -c "SELECT count(*) FROM messages m JOIN domicile.fence f ON f.tenant = m.user_id::text WHERE f.state = 'moved'")" \
+    "0 0"
+
 # ---- crashes at every step ----
 for point in arm armed copy-start copied catchup verified freeze frozen synced flip flipped erase done flip:3 erase:3 done:4; do
     case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
