@@ -15,11 +15,14 @@
 #      domicile not installed, unthrottled and at a fixed rate, and with
 #      the mover throttled (THROTTLE rows/s, default 10,000), and installed
 #      with nothing moving (the cost of the fence trigger alone);
-#   5. mover peak RSS (all moves above, and one tenant of about 1 GB).
+#   5. mover peak RSS (all moves above, and one tenant of about 1 GB);
+#   6. the targets far away: the non-CN move of 1. with the mover next to
+#      beijing and singapore and us-east behind delay proxies (FAR_RTT ms
+#      round trip, default 20): what the mover's round trips cost.
 # Usage: bench/move_pg.sh [USERS]
 set -eu
-# SECTIONS: which of 1-5 to run (default all)
-SECTIONS=${SECTIONS:-12345}
+# SECTIONS: which of 1-6 to run (default all)
+SECTIONS=${SECTIONS:-123456}
 run() { case $SECTIONS in *$1*) return 0 ;; esac; return 1; }
 USERS=${1:-100000}
 top=$(pwd)
@@ -253,4 +256,38 @@ YAML
 /usr/bin/time -f "%e %M" -o "$OUT/big.time" "$BIN" -c "$OUT/big/domicile.yaml" apply >/dev/null
 read -r bs brss <"$OUT/big.time"
 echo "5. one tenant of 1 GiB (1024 rows of 1 MiB) moved in $bs s, mover peak RSS $((brss / 1024)) MB (target <= 100; the moves above: see 1. and 2.)"
+fi
+
+# ---- 6. the targets far away ----
+if run 6; then
+FAR_RTT=${FAR_RTT:-20}
+PROXY=${PROXY:-$top/build/tools/delayproxy}
+db far
+config "$OUT/far" far
+# far PORT: a delay proxy in front of the server on PORT; prints its port
+far() {
+    for _try in 1 2 3 4 5 6 7 8 9 10; do
+        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
+        "$PROXY" "$p" 127.0.0.1 "$1" "$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')" >/dev/null 2>&1 &
+        echo $! >>"$OUT/proxies"
+        sleep 0.2
+        if kill -0 "$(tail -n 1 "$OUT/proxies")" 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+: >"$OUT/proxies"
+sp=$(far "$(port singapore)")
+up=$(far "$(port us-east)")
+sed -i "s#127.0.0.1:$(port singapore)/#127.0.0.1:$sp/#; s#127.0.0.1:$(port us-east)/#127.0.0.1:$up/#" "$OUT/far/domicile.yaml"
+"$BIN" -c "$OUT/far/domicile.yaml" prepare >/dev/null
+/usr/bin/time -f "%e %M" -o "$OUT/far.time" "$BIN" -c "$OUT/far/domicile.yaml" apply --json >"$OUT/far.json"
+read -r fs _ <"$OUT/far.time"
+kill $(cat "$OUT/proxies") 2>/dev/null || true
+nb=$(jq .batches_done "$OUT/far.json")
+echo "6. the non-CN move with singapore and us-east $FAR_RTT ms away (round trip) from the mover: $fs s, $nb batches, $(echo "$fs $nb" | awk '{ printf "%.0f", $1 * 1000 / $2 }') ms a batch"
+echo "   write pause (ms): $(jq -c .pause_ms "$OUT/far.json")"
+echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/far.json")"
 fi
