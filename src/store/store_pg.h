@@ -17,8 +17,9 @@ typedef struct pg_stage {
     const dom_move_table *t;
     dom_buf lines;
     int64_t nrows;
-    int created;    /* its temporary stage table exists on this connection */
-    int pk_created; /* and its temporary table of primary keys */
+    int created;                /* its temporary stage table exists on this connection */
+    int pk_created;             /* and its temporary table of primary keys */
+    unsigned flushes, pk_loads; /* times each was emptied (dom_pg__empty) */
 } pg_stage;
 
 typedef struct pg_store {
@@ -27,7 +28,8 @@ typedef struct pg_store {
     int in_write;   /* between write_begin and commit or rollback */
     int write_open; /* and its transaction has begun (with the first write) */
     int in_snapshot;
-    int keys_table; /* pg_temp.domicile_keys exists */
+    int keys_table;      /* pg_temp.domicile_keys exists */
+    unsigned keys_loads; /* times it was emptied (dom_pg__empty) */
     /* what it holds, when that is committed: set_keys with the same keys
      * has nothing to do */
     int keys_known;

@@ -433,6 +433,18 @@ static char *int_array(const int64_t *v, size_t n)
     return buf_take(&b);
 }
 
+/* How a temporary table of the mover's (keys, primary keys, a stage) is
+ * emptied before it is filled again: DELETE, cheap, but nothing vacuums a
+ * temporary table, so the deleted rows stay in its file and index for the
+ * session and every statement that reads the table reads them too; so
+ * every EMPTY_TRUNCATE_EVERY-th time TRUNCATE (a new file, the catalog
+ * updated), which leaves the table as new.  `count` counts the times. */
+#define EMPTY_TRUNCATE_EVERY 16
+static const char *empty_stmt(unsigned *count)
+{
+    return (*count)++ % EMPTY_TRUNCATE_EVERY == 0 ? "TRUNCATE" : "DELETE FROM";
+}
+
 int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *epochs, size_t n)
 {
     pg_store *s = (pg_store *)base;
@@ -462,10 +474,11 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
             return rc;
         s->keys_table = !in_tx;
     }
-    /* DELETE, not TRUNCATE: the table stays small and keeps its file;
-     * in the COPY's round trip */
-    PGresult *r =
-        PQexec(s->conn, "DELETE FROM pg_temp.domicile_keys; COPY pg_temp.domicile_keys FROM STDIN");
+    /* in the COPY's round trip */
+    char sql[96];
+    snprintf(sql, sizeof(sql), "%s pg_temp.domicile_keys; COPY pg_temp.domicile_keys FROM STDIN",
+             empty_stmt(&s->keys_loads));
+    PGresult *r = PQexec(s->conn, sql);
     if (PQresultStatus(r) != PGRES_COPY_IN)
         return fail(s, NULL, "cannot stage tenant keys", r);
     PQclear(r);
@@ -481,10 +494,6 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     }
     dom_buf_free(&b);
     if ((rc = copy_in_end(s, ok, NULL, "cannot stage tenant keys")) < 0)
-        return rc;
-    /* without statistics the planner guesses thousands of keys and scans
-     * whole tables instead of probing their indexes */
-    if ((rc = exec(s, NULL, "ANALYZE pg_temp.domicile_keys")) < 0)
         return rc;
     if (!in_tx) {
         memcpy(s->keys_digest, d, 32);
@@ -1052,8 +1061,8 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
         dom_buf_puts(&b, " WITH NO DATA; ");
         g->pk_created = 1;
     }
-    dom_buf_printf(&b, "DELETE FROM pg_temp.domicile_pk_%d; COPY pg_temp.domicile_pk_%d FROM STDIN",
-                   idx, idx);
+    dom_buf_printf(&b, "%s pg_temp.domicile_pk_%d; COPY pg_temp.domicile_pk_%d FROM STDIN",
+                   empty_stmt(&g->pk_loads), idx, idx);
     char *sql = buf_take(&b);
     if (!sql) {
         dom_buf_free(&pkcols);
@@ -1388,8 +1397,7 @@ static int stage_flush_one(pg_store *s, int idx, int commit)
         if (!nset)
             dom_buf_puts(&b, ") DO NOTHING");
     }
-    /* DELETE, not TRUNCATE: no new file for every flush */
-    dom_buf_printf(&b, "; DELETE FROM %s%s", stage_name, commit ? "; COMMIT" : "");
+    dom_buf_printf(&b, "; %s %s%s", empty_stmt(&g->flushes), stage_name, commit ? "; COMMIT" : "");
     char *sql = buf_take(&b);
     if (!sql)
         return DOM_ENOMEM;
