@@ -1809,55 +1809,60 @@ int dom_pg__changes(dom_store *base, int64_t batch, int64_t after, int64_t limit
  * index ti), in the cursor's order, each line also decoded for it. */
 static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
                       const dom_move_table *dt, int64_t *rows, int64_t *bytes,
-                      dom_copy_watch *watch, size_t ti)
+                      dom_copy_watch *watch, size_t ti, int last)
 {
     pg_cursor *dec = NULL;
-    if (watch) {
-        int rc = new_cursor(src, st, &dec);
-        if (rc < 0)
-            return rc;
+    int rc = 0, n;
+    PGresult *r = NULL;
+    char *out_sql = NULL;
+    if (watch && (rc = new_cursor(src, st, &dec)) == 0)
         /* the columns themselves (col_list) */
         for (int i = 0; i < dec->ncols; i++)
             dec->fix[i] = dec->cls[i] == PG_C_TIME;
-    }
     dom_buf b = DOM_BUF_INIT;
     dom_buf_puts(&b, "COPY (SELECT ");
     col_list(src, &b, st->info);
-    int lateral = keys_from(src, &b, st, "*");
+    int lateral = rc == 0 ? keys_from(src, &b, st, "*") : rc;
     if (lateral < 0) {
         dom_buf_free(&b);
-        dom_pg__cursor_close((dom_cursor *)dec);
-        return lateral;
+        rc = lateral;
+    } else {
+        if (watch)
+            order_by(src, &b, st, lateral ? LATERAL_KEY : NULL);
+        dom_buf_puts(&b, ") TO STDOUT");
+        if (!(out_sql = buf_take(&b)))
+            rc = DOM_ENOMEM;
     }
-    if (watch)
-        order_by(src, &b, st, lateral ? LATERAL_KEY : NULL);
-    dom_buf_puts(&b, ") TO STDOUT");
-    char *out_sql = buf_take(&b);
-    dom_buf_puts(&b, write_prefix(d));
-    dom_buf_puts(&b, "COPY ");
-    put_ident(d, &b, dt->info->name);
-    dom_buf_puts(&b, " (");
-    col_list(d, &b, dt->info);
-    dom_buf_puts(&b, ") FROM STDIN");
-    char *in_sql = buf_take(&b);
-    int rc = 0, n;
-    PGresult *r = NULL;
-    if (!out_sql || !in_sql) {
-        rc = DOM_ENOMEM;
-        goto done;
+    /* the source's read starts while the target's COPY (of the query
+     * dom_pg__copy_from sent) comes in */
+    int reading = 0;
+    if (rc == 0) {
+        r = PQexec(src->conn, out_sql);
+        if (PQresultStatus(r) != PGRES_COPY_OUT) {
+            rc = fail(src, st->info->name, "cannot read rows", r);
+        } else {
+            PQclear(r);
+            reading = 1;
+        }
     }
-    r = PQexec(d->conn, in_sql);
+    while ((r = PQgetResult(d->conn)) != NULL && PQresultStatus(r) == PGRES_COMMAND_OK)
+        PQclear(r);
     if (PQresultStatus(r) != PGRES_COPY_IN) {
-        rc = fail(d, dt->info->name, "cannot copy rows", r);
+        if (rc == 0)
+            rc = fail(d, dt->info->name, "cannot copy rows", r);
+        else
+            PQclear(r);
+        if (r)
+            results(d, NULL, "");
+        if (reading)
+            copy_out_drain(src);
         goto done;
     }
     PQclear(r);
-    r = PQexec(src->conn, out_sql);
-    if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        rc = copy_in_abandon(d, fail(src, st->info->name, "cannot read rows", r));
+    if (rc < 0) {
+        rc = copy_in_abandon(d, rc);
         goto done;
     }
-    PQclear(r);
     char *line;
     while ((n = PQgetCopyData(src->conn, &line, 0)) > 0) {
         if (rc == 0 && PQputCopyData(d->conn, line, n) != 1)
@@ -1888,13 +1893,24 @@ static int copy_table(pg_store *d, pg_store *src, const dom_move_table *st,
     int rs = results(src, st->info->name, "cannot read rows");
     if (rc == 0)
         rc = rs;
-    if (rc < 0)
+    if (rc < 0) {
         rc = copy_in_abandon(d, rc);
-    else
+    } else if (last) {
+        /* this COPY's result, the COMMIT's, and the end */
         rc = copy_in_end(d, 1, dt->info->name, "cannot copy rows");
+    } else {
+        /* this COPY's result; the next one starts the next table */
+        PQputCopyEnd(d->conn, NULL);
+        r = PQgetResult(d->conn);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = fail(d, dt->info->name, "cannot copy rows", r);
+            results(d, NULL, "");
+        } else {
+            PQclear(r);
+        }
+    }
 done:
     dom_free(out_sql);
-    dom_free(in_sql);
     dom_pg__cursor_close((dom_cursor *)dec);
     return rc;
 }
@@ -1917,15 +1933,38 @@ int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *
         dom_pg__snapshot_end(sbase);
         return rc;
     }
+    /* one query for the target's whole write: BEGIN, a COPY per table,
+     * COMMIT; a table's COPY starts as the previous one ends, in the round
+     * trip that ends it (what a far target costs per table) */
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, write_prefix(d));
+    for (size_t i = 0; i < n; i++) {
+        dom_buf_puts(&b, "COPY ");
+        put_ident(d, &b, tables[i].info->name);
+        dom_buf_puts(&b, " (");
+        col_list(d, &b, tables[i].info);
+        dom_buf_puts(&b, ") FROM STDIN; ");
+    }
+    dom_buf_puts(&b, "COMMIT");
+    char *in_sql = buf_take(&b);
+    if (!in_sql)
+        rc = DOM_ENOMEM;
+    else if (!PQsendQuery(d->conn, in_sql))
+        rc = fail(d, NULL, "cannot copy rows", NULL);
+    dom_free(in_sql);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = copy_table(d, src, &tables[i], &tables[i], rows, bytes,
-                        watch && watch->on_row ? watch : NULL, i);
+                        watch && watch->on_row ? watch : NULL, i, i + 1 == n);
+    if (rc == 0 && n == 0)
+        rc = results(d, NULL, "cannot copy rows");
     if (rc == 0 && watch && watch->on_row)
         watch->observed = 1;
-    if (rc == 0)
-        rc = dom_pg__write_commit(dbase);
-    else
+    if (rc == 0) {
+        /* committed by the query */
+        d->in_write = d->write_open = 0;
+    } else {
         dom_pg__write_rollback(dbase);
+    }
     int rc2 = dom_pg__snapshot_end(sbase);
     return rc < 0 ? rc : rc2;
 }

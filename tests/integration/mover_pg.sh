@@ -135,6 +135,25 @@ expect_eq "... recorded in the journal" "$(sqlite3 "$T/run/domicile.db" "SELECT 
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify --wave canary
 check "... and its tenants, moved by a later batch of the same run, verify clean" grep -q ", 0 differences" "$T/o"
 
+# ---- a copy the target refuses ----
+# a check on the target's messages refuses some of the canary's rows: the
+# copy (one query for every table) fails naming region, table and
+# SQLSTATE, the target keeps none of the batch's rows, and a rerun once
+# the check is gone finishes the wave
+reset
+su_sql singapore -d app -c "ALTER TABLE messages ADD CONSTRAINT no_hello CHECK (body NOT LIKE '%a%')" >/dev/null
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
+check "a copy the target refuses stops the batch" [ "$status" -ne 0 ]
+check "... naming the region, the table and the SQLSTATE" \
+    grep -q 'region "singapore", table "messages": cannot copy rows: SQLSTATE 23514' "$T/e" "$T/o"
+expect_eq "... and the target keeps no row of the batch" \
+    "$(app_sql singapore app -At -c "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM devices) + (SELECT count(*) FROM messages)")" "0"
+su_sql singapore -d app -c "ALTER TABLE messages DROP CONSTRAINT no_hello" >/dev/null
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
+check "... rerun once the check is gone: exit 0" [ "$status" -eq 0 ]
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify --wave canary
+check "... and the wave verifies clean" grep -q ", 0 differences" "$T/o"
+
 # ---- an erasure the source refuses ----
 # a table domicile does not move holds a reference to a tenant of the
 # canary wave: the source refuses to delete the tenant's row; the whole
