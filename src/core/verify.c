@@ -382,6 +382,10 @@ int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_
     int rc = dom_content_hash_init(&ch, rows, bytes, ntables);
     if (rc < 0)
         return rc;
+    if ((rc = dom_store_read_ahead(st, t, ntables)) < 0) {
+        dom_content_hash_end(&ch, NULL);
+        return rc;
+    }
     for (size_t i = 0; i < ntables && rc == 0; i++) {
         dom_cursor *c;
         const dom_value *row;
@@ -395,6 +399,9 @@ int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_
             rc = h;
         dom_store_cursor_close(c);
     }
+    int rc2 = dom_store_read_ahead(st, NULL, 0);
+    if (rc == 0)
+        rc = rc2;
     dom_content_hash_end(&ch, hash);
     return rc;
 }

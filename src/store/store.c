@@ -265,6 +265,11 @@ int dom_store_count_keys_all(dom_store *st, const dom_move_table *t, size_t n, i
     return 0;
 }
 
+int dom_store_read_ahead(dom_store *st, const dom_move_table *t, size_t n)
+{
+    return st->ops->read_ahead ? st->ops->read_ahead(st, t, n) : 0;
+}
+
 int dom_store_delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted)
 {
     if (st->ops->delete_keys_all)

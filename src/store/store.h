@@ -125,6 +125,9 @@ typedef struct dom_store_ops {
      * in one write of its own; counted, rows[i] of t[i] */
     int (*delete_keys_all)(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);
     int (*count_keys_all)(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
+    /* optional: the next cursors opened, of t[0..n) in that order, read
+     * from one query (one round trip); n 0 drops what is left of it */
+    int (*read_ahead)(dom_store *st, const dom_move_table *t, size_t n);
     int (*changes)(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                    void *payload);
     int (*schema_sig)(dom_store *st, const dom_move_table *tables, size_t n, char out[65]);
@@ -229,6 +232,10 @@ int dom_store_count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
 /* Rows of the current keys in each of t[0..n): rows[i] (one round trip
  * where the store can). */
 int dom_store_count_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
+/* Announces that the next cursors opened are of t[0], ..., t[n - 1], in
+ * that order, each read to its end or closed (a store may read them with
+ * one round trip); n 0 when done, also after a failure. */
+int dom_store_read_ahead(dom_store *st, const dom_move_table *t, size_t n);
 /* Deletes every row of the current keys from t[n - 1] down to t[0]
  * (children first), in one write of its own (not inside a write). */
 int dom_store_delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);

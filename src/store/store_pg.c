@@ -773,6 +773,7 @@ const dom_store_ops dom_pg__ops = {
     .count_keys = dom_pg__count_keys,
     .delete_keys_all = dom_pg__delete_keys_all,
     .count_keys_all = dom_pg__count_keys_all,
+    .read_ahead = dom_pg__read_ahead,
     .changes = dom_pg__changes,
     .schema_sig = pg_schema_sig,
     .meta_set = pg_meta_set,

@@ -28,6 +28,10 @@ typedef struct pg_store {
     int in_write;   /* between write_begin and commit or rollback */
     int write_open; /* and its transaction has begun (with the first write) */
     int in_snapshot;
+    /* read ahead (dom_pg__read_ahead): the tables whose COPY TO statements
+     * were sent as one query, and how many of them cursors have opened */
+    const dom_move_table *ahead;
+    size_t nahead, ahead_next;
     int keys_table;      /* pg_temp.domicile_keys exists */
     unsigned keys_loads; /* times it was emptied (dom_pg__empty) */
     /* what it holds, when that is committed: set_keys with the same keys
@@ -106,6 +110,7 @@ int dom_pg__delete_keys(dom_store *st, const dom_move_table *t, int64_t limit, i
 int dom_pg__count_keys(dom_store *st, const dom_move_table *t, int64_t *rows);
 int dom_pg__delete_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *deleted);
 int dom_pg__count_keys_all(dom_store *st, const dom_move_table *t, size_t n, int64_t *rows);
+int dom_pg__read_ahead(dom_store *st, const dom_move_table *t, size_t n);
 int dom_pg__changes(dom_store *st, int64_t batch, int64_t after, int64_t limit, dom_change_cb cb,
                     void *payload);
 int dom_pg__copy_from(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,

@@ -836,31 +836,105 @@ static void read_list(pg_store *s, dom_buf *b, const dom_move_table *t)
     }
 }
 
+/* Appends the statement a cursor of t reads its rows with. */
+static int cursor_sql(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    dom_buf_puts(b, "COPY (SELECT ");
+    read_list(s, b, t);
+    int lateral = keys_from(s, b, t, "*");
+    if (lateral < 0)
+        return lateral;
+    order_by(s, b, t, lateral ? LATERAL_KEY : NULL);
+    dom_buf_puts(b, ") TO STDOUT");
+    return b->oom ? DOM_ENOMEM : 0;
+}
+
+/* Reads every result of the connection's query to its end: COPY data is
+ * dropped, a COPY FROM STDIN abandoned. */
+static void drain_all(pg_store *s)
+{
+    PGresult *r;
+    while ((r = PQgetResult(s->conn)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        PQclear(r);
+        if (st == PGRES_COPY_OUT) {
+            char *line;
+            while (PQgetCopyData(s->conn, &line, 0) > 0)
+                PQfreemem(line);
+        } else if (st == PGRES_COPY_IN) {
+            PQputCopyEnd(s->conn, "domicile: the copy was abandoned");
+        }
+    }
+    s->ahead = NULL;
+    s->nahead = s->ahead_next = 0;
+}
+
+/* The cursors of t[0], ..., t[n - 1], opened in that order next, read
+ * their rows from one query sent now: one round trip for all of them.
+ * Opening another cursor first drops what is left of it. */
+int dom_pg__read_ahead(dom_store *base, const dom_move_table *t, size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    if (s->ahead)
+        drain_all(s);
+    if (n < 2)
+        return 0;
+    dom_buf b = DOM_BUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (i)
+            dom_buf_puts(&b, "; ");
+        rc = cursor_sql(s, &b, &t[i]);
+    }
+    char *sql = rc == 0 ? buf_take(&b) : NULL;
+    dom_buf_free(&b);
+    if (rc == 0 && !sql)
+        rc = DOM_ENOMEM;
+    if (rc == 0 && !PQsendQuery(s->conn, sql))
+        rc = fail(s, NULL, "cannot read rows", NULL);
+    dom_free(sql);
+    if (rc == 0) {
+        s->ahead = t;
+        s->nahead = n;
+        s->ahead_next = 0;
+    }
+    return rc;
+}
+
 int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **out)
 {
     pg_store *s = (pg_store *)base;
-    dom_buf b = DOM_BUF_INIT;
-    dom_buf_puts(&b, "COPY (SELECT ");
-    read_list(s, &b, t);
-    int lateral = keys_from(s, &b, t, "*");
-    if (lateral < 0) {
+    PGresult *r;
+    if (s->ahead && s->ahead_next < s->nahead && s->ahead[s->ahead_next].info == t->info) {
+        /* the next statement of the query read_ahead sent */
+        s->ahead_next++;
+        r = PQgetResult(s->conn);
+        if (PQresultStatus(r) != PGRES_COPY_OUT) {
+            int rc = fail(s, t->info->name, "cannot read rows", r);
+            drain_all(s);
+            return rc;
+        }
+    } else {
+        if (s->ahead)
+            drain_all(s);
+        dom_buf b = DOM_BUF_INIT;
+        int rc = cursor_sql(s, &b, t);
+        char *sql = rc == 0 ? buf_take(&b) : NULL;
         dom_buf_free(&b);
-        return lateral;
+        if (rc < 0)
+            return rc;
+        if (!sql)
+            return DOM_ENOMEM;
+        r = PQexec(s->conn, sql);
+        dom_free(sql);
+        if (PQresultStatus(r) != PGRES_COPY_OUT)
+            return fail(s, t->info->name, "cannot read rows", r);
     }
-    order_by(s, &b, t, lateral ? LATERAL_KEY : NULL);
-    dom_buf_puts(&b, ") TO STDOUT");
-    char *sql = buf_take(&b);
-    if (!sql)
-        return DOM_ENOMEM;
-    PGresult *r = PQexec(s->conn, sql);
-    dom_free(sql);
-    if (PQresultStatus(r) != PGRES_COPY_OUT)
-        return fail(s, t->info->name, "cannot read rows", r);
     PQclear(r);
     pg_cursor *c;
     int rc = new_cursor(s, t, &c);
     if (rc < 0) {
-        copy_out_drain(s);
+        drain_all(s);
         return rc;
     }
     c->copy = 1;
@@ -1174,8 +1248,22 @@ static void decode_line(pg_cursor *c, const char *line, int n)
 
 static int copy_end(pg_cursor *c)
 {
+    pg_store *s = c->s;
     c->done = 1;
-    return results(c->s, c->t->info->name, "cannot read rows");
+    if (s->ahead && s->ahead_next < s->nahead) {
+        /* this COPY's result; the next statement's is the next cursor's */
+        PGresult *r = PQgetResult(s->conn);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            int rc = fail(s, c->t->info->name, "cannot read rows", r);
+            drain_all(s);
+            return rc;
+        }
+        PQclear(r);
+        return 0;
+    }
+    s->ahead = NULL;
+    s->nahead = s->ahead_next = 0;
+    return results(s, c->t->info->name, "cannot read rows");
 }
 
 int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
@@ -1260,8 +1348,12 @@ void dom_pg__cursor_close(dom_cursor *cur)
         return;
     if (c->line)
         PQfreemem(c->line);
-    if (c->copy && !c->done)
-        copy_out_drain(c->s);
+    if (c->copy && !c->done) {
+        if (c->s->ahead)
+            drain_all(c->s);
+        else
+            copy_out_drain(c->s);
+    }
     PQclear(c->res);
     if (c->single && !c->done) {
         PGresult *r;
