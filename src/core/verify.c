@@ -279,6 +279,9 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
         dom_free(own);
         return rc;
     }
+    /* each side's tables in one round trip where the store can */
+    if ((rc = dom_store_read_ahead(a, ta, ntables)) == 0)
+        rc = dom_store_read_ahead(b, tb, ntables);
     for (size_t t = 0; t < ntables && rc == 0; t++) {
         dom_cursor *ca = NULL, *cb2 = NULL;
         const dom_value *ra = NULL, *rb = NULL;
@@ -327,6 +330,9 @@ int dom_verify_keys(dom_store *a, dom_store *b, const dom_move_table *ta, const 
             sa.v = NULL;
         }
     }
+    int ra2 = dom_store_read_ahead(a, NULL, 0), rb2 = dom_store_read_ahead(b, NULL, 0);
+    if (rc == 0)
+        rc = ra2 < 0 ? ra2 : rb2;
     dom_content_hash_end(&ch, st->hash_a);
     for (size_t t = 0; t < ntables; t++)
         st->bytes_a += tbytes[t];
