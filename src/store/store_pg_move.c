@@ -227,6 +227,15 @@ static char *buf_take(dom_buf *b)
     return out;
 }
 
+/* The statement built in b, unless building it failed (rc < 0); b is
+ * freed either way. */
+static int take_sql(dom_buf *b, int rc, char **out)
+{
+    *out = rc == 0 ? buf_take(b) : NULL;
+    dom_buf_free(b);
+    return rc < 0 ? rc : *out ? 0 : DOM_ENOMEM;
+}
+
 /* ---- COPY plumbing -------------------------------------------------------------- */
 
 /* Reads the results of the last command to the end; the first failure is
@@ -886,10 +895,8 @@ int dom_pg__read_ahead(dom_store *base, const dom_move_table *t, size_t n)
             dom_buf_puts(&b, "; ");
         rc = cursor_sql(s, &b, &t[i]);
     }
-    char *sql = rc == 0 ? buf_take(&b) : NULL;
-    dom_buf_free(&b);
-    if (rc == 0 && !sql)
-        rc = DOM_ENOMEM;
+    char *sql;
+    rc = take_sql(&b, rc, &sql);
     if (rc == 0 && !PQsendQuery(s->conn, sql))
         rc = fail(s, NULL, "cannot read rows", NULL);
     dom_free(sql);
@@ -918,13 +925,10 @@ int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **o
         if (s->ahead)
             drain_all(s);
         dom_buf b = DOM_BUF_INIT;
-        int rc = cursor_sql(s, &b, t);
-        char *sql = rc == 0 ? buf_take(&b) : NULL;
-        dom_buf_free(&b);
+        char *sql;
+        int rc = take_sql(&b, cursor_sql(s, &b, t), &sql);
         if (rc < 0)
             return rc;
-        if (!sql)
-            return DOM_ENOMEM;
         r = PQexec(s->conn, sql);
         dom_free(sql);
         if (PQresultStatus(r) != PGRES_COPY_OUT)
@@ -1766,10 +1770,8 @@ int dom_pg__delete_keys_all(dom_store *base, const dom_move_table *t, size_t n, 
             dom_buf_puts(&b, "; ");
     }
     dom_buf_puts(&b, "COMMIT");
-    char *sql = rc == 0 ? buf_take(&b) : NULL;
-    dom_buf_free(&b);
-    if (rc == 0 && !sql)
-        rc = DOM_ENOMEM;
+    char *sql;
+    rc = take_sql(&b, rc, &sql);
     if (rc == 0) {
         /* BEGIN and SET LOCAL come first */
         multi_q m = {t, n, 2, 1, 1, PGRES_COMMAND_OK, "cannot delete rows", rows};
@@ -1798,12 +1800,9 @@ int dom_pg__count_keys_all(dom_store *base, const dom_move_table *t, size_t n, i
             dom_buf_puts(&b, "; ");
         rc = count_keys_sql(s, &b, &t[i]);
     }
-    char *sql = rc == 0 ? buf_take(&b) : NULL;
-    dom_buf_free(&b);
-    if (rc < 0)
+    char *sql;
+    if ((rc = take_sql(&b, rc, &sql)) < 0)
         return rc;
-    if (!sql)
-        return DOM_ENOMEM;
     multi_q m = {t, n, 0, 0, 0, PGRES_TUPLES_OK, "cannot count rows", rows};
     rc = multi_run(s, sql, &m);
     dom_free(sql);
