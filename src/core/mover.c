@@ -277,37 +277,34 @@ static int set_keys_both(batch_run *br)
 
 /* Deletes the rows of `keys` from a region, children first, a slice of
  * ERASE_TENANTS tenants at a time, in writes of at most the store's
- * write_rows rows (several small tables share a write; no limit: one
- * write per slice).  Slicing keeps every statement's
- * key probes proportional to the slice, not to all keys; the region's key
- * set is `keys` again afterwards. */
+ * write_rows rows (several small tables share a write).  Slicing keeps
+ * every statement's key probes proportional to the slice, not to all
+ * keys.  Without a row limit (PostgreSQL): one slice, every table in one
+ * write (dom_store_delete_keys_all).  The region's key set is `keys`
+ * again afterwards. */
 static int delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
                        int64_t *deleted, const char *fault_point)
 {
     int rc = 0, writing = 0;
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
-    /* without a row limit per write (PostgreSQL), one slice: one DELETE
-     * per table */
-    size_t slice = chunk ? ERASE_TENANTS : nkeys;
     *deleted = 0;
-    for (size_t off = 0; off < nkeys && rc == 0; off += slice) {
-        size_t n = nkeys - off < slice ? nkeys - off : slice;
+    if (!chunk) {
+        if ((rc = dom_store_set_keys(h->st, keys, epochs, nkeys)) < 0)
+            return rc;
+        yield_to_pause(h->idx);
+        if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, deleted)) < 0)
+            return rc;
+        if (fault_point)
+            dom_fault(fault_point);
+        return 0;
+    }
+    for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
+        size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
             break;
-        if (!chunk && h->st->ops->delete_keys_all) {
-            /* every table in one write and one round trip */
-            int64_t d;
-            yield_to_pause(h->idx);
-            if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, &d)) < 0)
-                break;
-            *deleted += d;
-            if (fault_point)
-                dom_fault(fault_point);
-            continue;
-        }
         for (size_t i = h->nmt; i-- > 0 && rc == 0;) {
             for (;;) {
-                int64_t d = 0, want = chunk ? chunk - in_write : 0;
+                int64_t d = 0, want = chunk - in_write;
                 if (!writing) {
                     yield_to_pause(h->idx);
                     if ((rc = dom_store_write_begin(h->st)) < 0)
@@ -320,7 +317,7 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                 }
                 in_write += d;
                 *deleted += d;
-                if (chunk ? in_write >= chunk : i == 0) {
+                if (in_write >= chunk) {
                     if ((rc = dom_store_write_commit(h->st)) < 0)
                         return rc;
                     writing = 0;
@@ -328,7 +325,7 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                     if (fault_point)
                         dom_fault(fault_point);
                 }
-                if (!chunk || d < want)
+                if (d < want)
                     break; /* this table is done for the slice */
             }
         }

@@ -1751,16 +1751,9 @@ int dom_pg__delete_keys_all(dom_store *base, const dom_move_table *t, size_t n, 
     pg_store *s = (pg_store *)base;
     int rc;
     *deleted = 0;
-    if (s->in_write) {
-        /* inside the caller's write: its statements, one by one */
-        for (size_t i = n; i-- > 0;) {
-            int64_t d;
-            if ((rc = dom_pg__delete_keys(base, &t[i], 0, &d)) < 0)
-                return rc;
-            *deleted += d;
-        }
-        return 0;
-    }
+    if (s->in_write)
+        return dom_error_set(DOM_ERROR, "region \"%s\": deleting every table's rows inside a write",
+                             base->region);
     int64_t *rows = dom_calloc(n ? n : 1, sizeof(int64_t));
     dom_buf b = DOM_BUF_INIT;
     rc = rows ? 0 : DOM_ENOMEM;

@@ -64,6 +64,15 @@ tx_end() {
     wait $tx_pid
 }
 
+# timed CMD...: runs CMD; $timed_st is its exit status, $timed_ms how many
+# milliseconds it took
+timed() {
+    _t0=$(date +%s%N)
+    "$@"
+    timed_st=$?
+    timed_ms=$((($(date +%s%N) - _t0) / 1000000))
+}
+
 # sum of the sha256 of every file under a folder, to prove nothing changed
 tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1

@@ -77,12 +77,16 @@ state() {
     sqlite3 "$T/run/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
 } 2>&1
 
+# home_of KEY: the tenant's region now; body_in REGION: the body of
+# message ($k, $m) there
+home_of() { "$DOMICILE" -c "$T/run/domicile.yaml" locate "$1" | cut -d' ' -f1; }
+body_in() { app_sql "$1" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m"; }
+
 # ---- the reference run ----
 reset
-t0=$(date +%s%N)
-run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply
+timed run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply
 # how long a whole run takes here (the SIGKILL loop kills within it)
-run_ms=$((($(date +%s%N) - t0) / 1000000))
+run_ms=$timed_ms
 check "apply on PostgreSQL regions exits 0" [ "$status" -eq 0 ]
 [ "$status" -eq 0 ] || cat "$T/e" "$T/o"
 nb=$(grep -c "^batch .*source erased" "$T/o")
@@ -246,14 +250,11 @@ first_batch_tenant
 ) | client_sql >"$T/held.out" 2>&1 &
 hp=$!
 sleep 0.5
-t0=$(date +%s%N)
-"$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
-t1=$(date +%s%N)
+timed "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave canary >/dev/null 2>&1
 wait $hp
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
-expect_eq "a write in flight during arming reaches the new home ($home)" \
-    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "held"
-check "... because arming waited for it to commit ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -ge 1000 ]
+home=$(home_of "$k")
+expect_eq "a write in flight during arming reaches the new home ($home)" "$(body_in "$home")" "held"
+check "... because arming waited for it to commit ($timed_ms ms)" [ "$timed_ms" -ge 1000 ]
 expect_eq "... with the transaction's second write of the tenant" \
     "$(app_sql "$home" app -At -c "SELECT name FROM users WHERE user_id = $k")" "held"
 
@@ -273,9 +274,8 @@ expect_eq "a savepoint rolled back lets the arming through while its transaction
 expect_eq "... and the transaction's next write of the tenant is captured" \
     "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.changes WHERE tenant = '$k'")" "1"
 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
-expect_eq "... and reaches the new home ($home)" \
-    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "after"
+home=$(home_of "$k")
+expect_eq "... and reaches the new home ($home)" "$(body_in "$home")" "after"
 
 # A transaction left open on a tenant of the batch (idle in transaction)
 # does not hold the batch's other writers for as long as it stays open:
@@ -295,23 +295,19 @@ sleep 0.5
 timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >"$T/open.a" 2>&1 &
 ap=$!
 sleep 1.5
-t0=$(date +%s%N)
-timeout 30 "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port beijing)" -U client -d app \
+timed timeout 30 "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$(port beijing)" -U client -d app \
     -c "UPDATE users SET name = 'not held' WHERE user_id = $k2" >"$T/open.k2" 2>&1
-k2st=$?
-t1=$(date +%s%N)
 wait $ap
 ast=$?
 tx_end "COMMIT;"
-expect_eq "a write of another tenant of the batch goes through while a transaction stays open ($(((t1 - t0) / 1000000)) ms)" "$k2st" "0"
-check "... within a fence change's wait ($(((t1 - t0) / 1000000)) ms)" [ $(((t1 - t0) / 1000000)) -lt 10000 ]
+expect_eq "a write of another tenant of the batch goes through while a transaction stays open ($timed_ms ms)" "$timed_st" "0"
+check "... within a fence change's wait ($timed_ms ms)" [ "$timed_ms" -lt 10000 ]
 expect_eq "after options.fence_wait the arming gives up (exit 3)" "$ast" "3"
 check "... and says why" grep -q "held a fence row of the batch for .* (options.fence_wait)" "$T/open.a"
 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>&1
 expect_eq "a rerun after the transaction ended finishes the batch" "$?" "0"
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
-expect_eq "... with the open transaction's write in the new home ($home)" \
-    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "open"
+home=$(home_of "$k")
+expect_eq "... with the open transaction's write in the new home ($home)" "$(body_in "$home")" "open"
 expect_eq "... and the other writer's" \
     "$(app_sql "$home" app -At -c "SELECT name FROM users WHERE user_id = $k2")" "not held"
 
@@ -331,9 +327,8 @@ timeout 60 "$DOMICILE" -c "$T/run/domicile.yaml" apply --wave asia >/dev/null 2>
 expect_eq "a writer's transaction of 2.5 s is waited for in the end: the wave goes through" "$?" "0"
 check "... after a warning that it held a fence row" grep -q "a transaction holds a fence row of the batch for more than 1000 ms" "$T/long.e"
 wait $lp
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
-expect_eq "... and its write reaches the new home ($home)" \
-    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "long"
+home=$(home_of "$k")
+expect_eq "... and its write reaches the new home ($home)" "$(body_in "$home")" "long"
 
 # A REPEATABLE READ writer whose snapshot predates the arming: refused with 40001.
 reset
@@ -348,9 +343,8 @@ client_sql -c "UPDATE messages SET body = 'fresh' WHERE user_id = $k AND message
 expect_eq "a writer after the fence change is captured in the change log" \
     "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.changes WHERE tenant = '$k'")" "1"
 "$DOMICILE" -c "$T/run/domicile.yaml" apply >/dev/null 2>&1
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$k" | cut -d' ' -f1)
-expect_eq "... and its write reaches the new home ($home)" \
-    "$(app_sql "$home" app -At -c "SELECT body FROM messages WHERE user_id = $k AND message_no = $m")" "fresh"
+home=$(home_of "$k")
+expect_eq "... and its write reaches the new home ($home)" "$(body_in "$home")" "fresh"
 
 # ---- 8 writer connections during the waves, a rollback and the waves again ----
 reset
@@ -382,7 +376,7 @@ expect_eq "... and the change logs hold nothing once every batch is done" \
     "$(for r in $REGIONS; do app_sql "$r" app -At -c "SELECT count(*) FROM domicile.changes"; done | sort -u)" "0"
 one=$(grep -h '^I ' "$T"/wlog* | head -n 1)
 set -- $one
-home=$("$DOMICILE" -c "$T/run/domicile.yaml" locate "$2" | cut -d' ' -f1)
+home=$(home_of "$2")
 app_sql "$home" app -c "BEGIN; SET LOCAL domicile.bypass = 'on'; DELETE FROM messages WHERE user_id = $2 AND message_no = $3; COMMIT"
 "$W" check "$T/run/domicile.yaml" "$T"/wlog* >"$T/chk2" 2>&1
 check "the checker reports a deleted acknowledged write" grep -q "^LOST: tenant $2 row $3" "$T/chk2"
