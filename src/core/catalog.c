@@ -405,7 +405,11 @@ int dom_catalog_batch_load(dom_catalog *cat, int64_t id, dom_batch *b)
         return DOM_ENOMEM;
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && b->nkeys < cap) {
-        b->keys[b->nkeys] = dom_strdup((const char *)sqlite3_column_text(st, 0));
+        if (!(b->keys[b->nkeys] = dom_strdup((const char *)sqlite3_column_text(st, 0)))) {
+            sqlite3_finalize(st);
+            dom_batch_free(b);
+            return DOM_ENOMEM;
+        }
         b->epochs[b->nkeys++] = sqlite3_column_int64(st, 1);
     }
     sqlite3_finalize(st);

@@ -330,7 +330,11 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
             }
         }
     }
-    if (writing && rc == 0) {
+    if (writing && rc < 0) {
+        /* a slice's keys could not be staged: its open write is rolled back
+         * (the writes committed before stay; a rerun erases the rest) */
+        dom_store_write_rollback(h->st);
+    } else if (writing) {
         if ((rc = dom_store_write_commit(h->st)) < 0)
             return rc;
         if (fault_point && in_write)

@@ -473,7 +473,7 @@ void dom_plan_free(dom_plan *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; i < p->ntables; i++)
+    for (size_t i = 0; p->tables && i < p->ntables; i++)
         dom_free(p->tables[i]);
     dom_free(p->tables);
     dom_free(p->tenants);

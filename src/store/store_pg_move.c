@@ -1241,7 +1241,9 @@ static void decode_line(pg_cursor *c, const char *line, int n)
             memset(&c->vals[i], 0, sizeof(dom_value));
         } else {
             copy_unescape(p, (size_t)(fe - p), &c->field);
-            if (c->fix[i] && !c->field.oom)
+            if (c->field.oom)
+                return; /* the caller sees it */
+            if (c->fix[i])
                 canonical_time(&c->field);
             decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
                    &c->offs[i]);

@@ -69,7 +69,10 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
         }
         dom_table_info *ti = &t[n++];
         memset(ti, 0, sizeof(*ti));
-        ti->name = dom_strdup((const char *)sqlite3_column_text(names, 0));
+        if (!(ti->name = dom_strdup((const char *)sqlite3_column_text(names, 0)))) {
+            rc = DOM_ENOMEM;
+            goto done;
+        }
         sqlite3_bind_text(cols, 1, ti->name, -1, SQLITE_STATIC);
         size_t ccap = 0;
         while ((rc = sqlite3_step(cols)) == SQLITE_ROW) {
@@ -87,6 +90,11 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
             c->type = dom_strdup((const char *)sqlite3_column_text(cols, 1));
             c->pk = sqlite3_column_int(cols, 2);
             c->notnull = sqlite3_column_int(cols, 3);
+            if (!c->name || !c->type) {
+                sqlite3_reset(cols);
+                rc = DOM_ENOMEM;
+                goto done;
+            }
         }
         sqlite3_reset(cols);
         if (rc != SQLITE_DONE) {
@@ -105,7 +113,12 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
                 }
                 ti->parents = g;
             }
-            ti->parents[ti->nparents++] = dom_strdup((const char *)sqlite3_column_text(fks, 0));
+            if (!(ti->parents[ti->nparents++] =
+                      dom_strdup((const char *)sqlite3_column_text(fks, 0)))) {
+                sqlite3_reset(fks);
+                rc = DOM_ENOMEM;
+                goto done;
+            }
         }
         sqlite3_reset(fks);
         if (rc != SQLITE_DONE) {

@@ -55,6 +55,8 @@ typedef struct sq_cursor {
 
 int dom_sqlite__cached(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql)
 {
+    if (!sql)
+        return dom_error_set(DOM_ENOMEM, "out of memory");
     for (int i = 0; i < s->ncache; i++)
         if (strcmp(s->cache[i].sql, sql) == 0) {
             sqlite3_reset(s->cache[i].st);
@@ -828,12 +830,16 @@ int dom_sqlite__changes(dom_store *base, int64_t batch, int64_t after, int64_t l
                       : dom_strdup((const char *)sqlite3_column_text(st, 3));
         v[n].kc = sqlite3_column_int(st, 4);
         n++;
+        /* (a NULL pk is a table without primary key, not a failure) */
+        if (!v[n - 1].tenant || !v[n - 1].tbl ||
+            (!v[n - 1].pk && sqlite3_column_type(st, 3) != SQLITE_NULL)) {
+            rc = DOM_ENOMEM;
+            break;
+        }
     }
     sqlite3_reset(st);
     int out = rc == SQLITE_DONE ? 0 : rc < 0 ? rc : fail(s, NULL, "cannot read the change log");
     for (size_t i = 0; i < n; i++) {
-        if (out == 0 && (!v[i].tenant || !v[i].tbl))
-            out = DOM_ENOMEM;
         if (out == 0)
             out = cb(v[i].seq, v[i].tenant, v[i].tbl, v[i].pk, v[i].kc, payload);
         dom_free(v[i].tenant);

@@ -2,26 +2,45 @@
  * alloc.c - the one allocator of the project, with a fault-injection hook
  * so that tests can fail the Nth allocation and check the error path.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
 
-static long fail_after = -1;
+/* shared by every thread: the mover allocates from its workers */
+static _Atomic long fail_after = -1;
+static _Atomic int fail_sticky = 1;
+static _Atomic long calls;
 
 void dom_alloc_fail_after(long n)
 {
+    fail_sticky = 1;
     fail_after = n;
+}
+
+void dom_alloc_fail_once(long n)
+{
+    fail_sticky = 0;
+    fail_after = n;
+}
+
+long dom_alloc_calls(void)
+{
+    return calls;
 }
 
 static int should_fail(void)
 {
-    if (fail_after < 0)
-        return 0;
-    if (fail_after == 0)
-        return 1;
-    fail_after--;
-    return 0;
+    calls++;
+    long n = fail_after;
+    for (;;) {
+        if (n < 0 || (n == 0 && fail_sticky))
+            return n == 0;
+        /* n > 0: one more succeeds; n == 0 (once): this one fails, no other */
+        if (atomic_compare_exchange_weak(&fail_after, &n, n - 1))
+            return n == 0;
+    }
 }
 
 static _Thread_local unsigned long failures;

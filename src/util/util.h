@@ -35,8 +35,13 @@ void dom_free(void *p);
 /* Number of failed allocations in this thread so far; a caller that lets
  * helpers fail softly compares it before and after. */
 unsigned long dom_alloc_failures(void);
-/* Test hook: the allocation after n more succeed fails (n < 0: never). */
+/* Test hook: the allocation after n more succeed fails, and every one after
+ * it (n < 0: none). */
 void dom_alloc_fail_after(long n);
+/* Test hook: the allocation after n more succeed fails, and only that one. */
+void dom_alloc_fail_once(long n);
+/* Allocations made so far (all threads), for tests that fail each in turn. */
+long dom_alloc_calls(void);
 
 /* Growable byte buffer, always NUL-terminated.  An allocation failure sets
  * .oom; further appends are ignored, so callers check once at the end. */
