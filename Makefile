@@ -56,7 +56,7 @@ $(BUILD)/tools/%: tools/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CSTD) $(WARN) $(OPT) -o $@ $< -lpthread $(LDFLAGS)
 
-$(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failapply: $(BUILD)/tests/tools/%: tests/tools/%.c \
+$(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun: $(BUILD)/tests/tools/%: tests/tools/%.c \
 		$(BUILD)/libdomicile.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libdomicile.a $(LIBS_ALL) $(LDFLAGS)
@@ -66,7 +66,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c
 	$(CC) $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
 
 unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools/delayproxy \
-	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failapply
+	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun
 
 # The test suite runs under ASan and UBSan in a build of its own.
 test:

@@ -1,11 +1,11 @@
-# The mover when an allocation fails: apply (and a wave's rollback) run
-# with one allocation failing, at points spread over the whole run, then
-# again in the same process.  Each failure ends in an error, never a crash,
+# The mover when an allocation fails: prepare, apply and a wave's rollback
+# run with one allocation failing, at points spread over the whole run,
+# then again in the same process.  Each failure ends in an error, never a crash,
 # a leak or a sanitizer report (the suite's build), and the second run
 # finishes the job: every region, fence and directory entry ends exactly
 # as in a run without failures (I4 for errors as well as crashes).
 . "$(dirname "$0")/lib.sh"
-F="$DOMICILE_BUILD/tests/tools/failapply"
+F="$DOMICILE_BUILD/tests/tools/failrun"
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"
 # POINTS: how many allocations of each run are made to fail (spread evenly)
@@ -17,22 +17,22 @@ state() {
             sqlite3 "$1/regions/$r.db" "SELECT * FROM $t ORDER BY 1, 2"
         done
         sqlite3 "$1/regions/$r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1"
+        sqlite3 "$1/regions/$r.db" "SELECT type, name, sql FROM sqlite_schema ORDER BY 2"
     done
     sqlite3 "$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
 } 2>&1
 
 "$DOMICILE" demo --dir "$T/tpl" --users 200 --seed 5 --no-plan >/dev/null 2>&1
 sed -i 's/batch_tenants: 500/batch_tenants: 20/' "$T/tpl/domicile.yaml"
-"$DOMICILE" -c "$T/tpl/domicile.yaml" prepare >/dev/null
 
-# sweep NAME TEMPLATE [WAVE]: fails POINTS allocations of apply (or of the
-# rollback of WAVE) on copies of TEMPLATE, one per run
+# sweep COMMAND TEMPLATE: fails POINTS allocations of COMMAND (failrun's:
+# apply, rollback:WAVE, prepare) on copies of TEMPLATE, one per run
 sweep() {
     name=$1
     tpl=$2
-    shift 2
+    rm -rf "$T/ref"
     cp -r "$tpl" "$T/ref"
-    "$F" count "$T/ref/domicile.yaml" "$@" >"$T/count" 2>"$T/err"
+    "$F" "$name" "$T/ref/domicile.yaml" >"$T/count" 2>"$T/err"
     check "$name: a run without failures succeeds" [ $? -eq 0 ]
     n=$(cat "$T/count")
     state "$T/ref" >"$T/ref.state"
@@ -43,7 +43,7 @@ sweep() {
     while [ "$i" -lt "$n" ]; do
         rm -rf "$T/run"
         cp -r "$tpl" "$T/run"
-        "$F" run "$T/run/domicile.yaml" "$i" "$@" >"$T/out" 2>"$T/err"
+        "$F" "$name" "$T/run/domicile.yaml" "$i" >"$T/out" 2>"$T/err"
         rc=$?
         runs=$((runs + 1))
         grep -q '^failed: ' "$T/out" && failed=$((failed + 1))
@@ -67,8 +67,10 @@ sweep() {
     expect_eq "$name: runs whose regions differ from a run without failures" "$differ" 0
 }
 
-sweep "apply" "$T/tpl"
+sweep prepare "$T/tpl"
+"$DOMICILE" -c "$T/tpl/domicile.yaml" prepare >/dev/null
+sweep apply "$T/tpl"
 # the rollback of a wave, from the state after apply
 cp -r "$T/tpl" "$T/moved"
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
-sweep "rollback --wave asia" "$T/moved" asia
+sweep rollback:asia "$T/moved"
