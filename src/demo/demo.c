@@ -397,11 +397,29 @@ static int write_file(const char *path, const char *text)
     return 0;
 }
 
+/* Creates path and any missing parent (as mkdir -p); the folder the user
+ * named is an argument, so a failure is a usage error (exit 1). */
 static int make_dir(const char *path)
 {
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return dom_error_set(DOM_ERROR, "cannot create %s: %s", path, strerror(errno));
-    return 0;
+    char *p = dom_strdup(path);
+    if (!p)
+        return DOM_ENOMEM;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != '\0')
+            continue;
+        char c = *s;
+        *s = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            rc = dom_error_set(DOM_EUSAGE, "cannot create %s: %s", p, strerror(errno));
+            break;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    dom_free(p);
+    return rc;
 }
 
 /* Removes what an earlier demo left in dir; refuses a folder that holds

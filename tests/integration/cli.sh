@@ -39,6 +39,15 @@ run_dom "$T/o" "$T/e" -c "$T/bad.yaml" plan
 check "config error exits 1" [ "$status" -eq 1 ]
 check "config error names file:line:col" grep -q "^domicile: $T/bad.yaml:2:42: unknown key \"colour\"" "$T/e"
 
+# the demo creates the folder it is given, parents included; one it
+# cannot create is a usage error naming the path
+run_dom "$T/o" "$T/e" demo --dir "$T/nested/demo" --users 20 --no-plan
+check "demo --dir creates missing parent folders" sh -c "[ $status -eq 0 ] && [ -f '$T/nested/demo/domicile.yaml' ]"
+touch "$T/a-file"
+run_dom "$T/o" "$T/e" demo --dir "$T/a-file/demo" --users 20 --no-plan
+check "demo --dir under a file exits 1" [ "$status" -eq 1 ]
+check "... and names the folder" grep -q "^domicile: cannot create $T/a-file/demo: Not a directory" "$T/e"
+
 # a data set to break in several ways
 "$DOMICILE" demo --dir "$T/demo" --users 50 --no-plan >/dev/null 2>&1
 cfg="$T/demo/domicile.yaml"
