@@ -1,5 +1,5 @@
-# The mover when an allocation fails: prepare, apply and a wave's rollback
-# run with one allocation failing, at points spread over the whole run,
+# The mover when an allocation fails: prepare, apply, verify, audit and a
+# wave's rollback run with one allocation failing, at points spread over the whole run,
 # then again in the same process (alloc_sweep, lib.sh).  Each failure ends
 # in an error, never a crash, a leak or a sanitizer report (the suite's
 # build), and the second run finishes the job: every region, fence and
@@ -9,7 +9,7 @@
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"
 # how many allocations of each command are made to fail (spread evenly)
-POINTS=${POINTS:-90}
+POINTS=${POINTS:-60}
 
 # fresh NAME: a copy of $from as $T/NAME
 fresh() {
@@ -39,4 +39,8 @@ alloc_sweep apply "$POINTS"
 cp -r "$T/tpl" "$T/moved"
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
 from=$T/moved
+# read only: each failure ends in an error, nothing changes, and the
+# second run finds no difference and no finding
+alloc_sweep verify "$POINTS"
+alloc_sweep audit "$POINTS"
 alloc_sweep rollback:asia "$POINTS"

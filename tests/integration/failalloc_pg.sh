@@ -1,16 +1,16 @@
 # failalloc.sh on PostgreSQL regions (the store that streams COPY and
-# pipelines its statements): prepare, apply and a wave's rollback with one
-# allocation failing at points spread over the run, each followed by a
-# second run in the same process (alloc_sweep, lib.sh), which must leave
-# every row, fence, directory entry and trigger as a run without failures.
-# One server started for the test; the three regions are three databases
-# on it, copied from templates for every run.
+# pipelines its statements): prepare, apply, verify, audit and a wave's
+# rollback with one allocation failing at points spread over the run, each
+# followed by a second run in the same process (alloc_sweep, lib.sh), which
+# must leave every row, fence, directory entry and trigger as a run
+# without failures.  One server started for the test; the three regions
+# are three databases on it, copied from templates for every run.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
 trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 TABLES="users devices contacts messages photos backups"
 DBS="beijing singapore us_east"
-POINTS=${POINTS:-40}
+POINTS=${POINTS:-25}
 
 pg_start pg || { not_ok "start PostgreSQL"; exit 1; }
 PORT=$(cat "$PGROOT/pg/port")
@@ -62,4 +62,6 @@ alloc_sweep apply "$POINTS"
 fresh moved >/dev/null
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
 from=moved
+alloc_sweep verify "$POINTS"
+alloc_sweep audit "$POINTS"
 alloc_sweep rollback:asia "$POINTS"

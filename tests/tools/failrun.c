@@ -11,14 +11,17 @@
  *       prints "failed: MESSAGE" or "passed" for the first run, and exits
  *       0 when the second run succeeded
  *
- * COMMAND: `apply`, `rollback:WAVE` or `prepare`.
+ * COMMAND: `apply`, `rollback:WAVE`, `prepare`, or the read-only `verify`
+ * and `audit`, which succeed only when they find nothing.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/audit.h"
 #include "core/config.h"
 #include "core/mover.h"
+#include "core/verify.h"
 #include "domicile.h"
 #include "util/util.h"
 
@@ -30,6 +33,19 @@ static int run(const dom_config *cfg, const char **err)
     if (strcmp(command, "prepare") == 0) {
         dom_prepare_report rep;
         rc = dom_prepare(cfg, &rep);
+    } else if (strcmp(command, "verify") == 0) {
+        dom_verify_opts o = {0};
+        dom_verify_summary sum;
+        if ((rc = dom_verify_run(cfg, &o, &sum)) == 0 && sum.differences)
+            rc = dom_error_set(DOM_EFAILED, "verify: %lld differences", (long long)sum.differences);
+    } else if (strcmp(command, "audit") == 0) {
+        dom_audit_result r;
+        if ((rc = dom_audit_run(cfg, &r)) == 0) {
+            if (r.nfindings || !r.log_ok)
+                rc = dom_error_set(DOM_EFAILED, "audit: %zu findings, log %s", r.nfindings,
+                                   r.log_ok ? "intact" : r.log_problem);
+            dom_audit_free(&r);
+        }
     } else {
         dom_apply_opts o = {0};
         if (strncmp(command, "rollback:", 9) == 0) {
@@ -46,9 +62,12 @@ static int run(const dom_config *cfg, const char **err)
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || (strcmp(argv[1], "apply") != 0 && strcmp(argv[1], "prepare") != 0 &&
-                     strncmp(argv[1], "rollback:", 9) != 0)) {
-        fprintf(stderr, "usage: failrun apply|rollback:WAVE|prepare CONFIG [N]\n");
+    static const char *const commands[] = {"apply", "prepare", "verify", "audit"};
+    int known = argc > 1 && strncmp(argv[1], "rollback:", 9) == 0;
+    for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++)
+        known |= strcmp(argv[1], commands[i]) == 0;
+    if (argc < 3 || !known) {
+        fprintf(stderr, "usage: failrun apply|rollback:WAVE|prepare|verify|audit CONFIG [N]\n");
         return 2;
     }
     command = argv[1];
