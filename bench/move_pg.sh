@@ -265,19 +265,7 @@ PROXY=${PROXY:-$top/build/tools/delayproxy}
 db far
 config "$OUT/far" far
 # far PORT: a delay proxy in front of the server on PORT; prints its port
-far() {
-    for _try in 1 2 3 4 5 6 7 8 9 10; do
-        p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
-        "$PROXY" "$p" 127.0.0.1 "$1" "$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')" >/dev/null 2>&1 &
-        echo $! >>"$OUT/proxies"
-        sleep 0.2
-        if kill -0 "$(tail -n 1 "$OUT/proxies")" 2>/dev/null; then
-            echo "$p"
-            return 0
-        fi
-    done
-    return 1
-}
+far() { pg_proxy "$OUT/proxies" "$1" "$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')"; }
 : >"$OUT/proxies"
 sp=$(far "$(port singapore)")
 up=$(far "$(port us-east)")

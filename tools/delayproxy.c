@@ -163,9 +163,12 @@ int main(int argc, char **argv)
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1]))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 64) != 0) {
+    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 64) != 0) {
         fprintf(stderr, "delayproxy: cannot listen on 127.0.0.1:%s: %s\n", argv[1],
                 strerror(errno));
+        if (ls >= 0)
+            close(ls);
+        freeaddrinfo(target);
         return 1;
     }
     for (;;) {

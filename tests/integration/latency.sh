@@ -5,7 +5,7 @@
 # region must agree with the model within 20% (1 ms for paths under 5 ms).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+trap 'pg_stop_all; kill $(cat "$T/proxy.pid" 2>/dev/null) 2>/dev/null; rm -rf "$T"' EXIT INT TERM
 
 "$DOMICILE" demo --dir "$T/d" --users 2000 --no-plan >/dev/null 2>&1
 cfg="$T/d/domicile.yaml"
@@ -35,16 +35,15 @@ expect_eq "... and nearest now picks singapore for BR" "$(jq -r '.markets[] | se
 # measured through the proxy
 pg_start region || { not_ok "start PostgreSQL"; exit 1; }
 port=$PG_PORT
-proxy="$DOMICILE_BUILD/tools/delayproxy"
+PROXY="$DOMICILE_BUILD/tools/delayproxy"
 client="$DOMICILE_BUILD/tests/tools/rtt_client"
-pport=$((port + 1))
 for cc in SG IN MY BR DE; do
     for region in beijing singapore us-east; do
         model=$(jq -r ".markets[] | select(.country == \"$cc\") | .rtt_ms.\"$region\"" "$T/r.json")
         half=$(echo "$model" | awk '{ printf "%.3f", $1 / 2 }')
-        pport=$((pport + 1))
-        "$proxy" "$pport" 127.0.0.1 "$port" "$half" &
-        ppid=$!
+        : >"$T/proxy.pid"
+        pport=$(pg_proxy "$T/proxy.pid" "$port" "$half") || not_ok "start a delay proxy"
+        ppid=$(cat "$T/proxy.pid")
         got=""
         for _i in 1 2 3 4 5 6 7 8 9 10; do
             got=$("$client" "host=127.0.0.1 port=$pport user=postgres dbname=postgres connect_timeout=5" 15 2>/dev/null) && break
