@@ -78,20 +78,25 @@ tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
 }
 
-# alloc_sweep COMMAND POINTS: runs COMMAND (tests/tools/failrun's: apply,
-# rollback:WAVE, prepare) once without failures, then POINTS times with
-# one allocation failing, at points spread over the run, each followed by
-# a second run in the same process; TAP lines for the lot.  The caller
+# alloc_sweep COMMAND POINTS [io]: runs COMMAND (tests/tools/failrun's:
+# apply, rollback:WAVE, prepare, verify, audit) once without failures,
+# then POINTS times with one allocation failing (with `io`: one write,
+# truncate or sync of a SQLite file), at points spread over the run, each
+# followed by a second run in the same process; TAP lines for the lot.  The caller
 # defines `fresh NAME` (fresh copies of the regions and catalog as NAME;
 # prints the config's path) and `state NAME` (everything a run may change,
 # as text).
 alloc_sweep() {
     _cmd=$1
     _points=$2
+    _io=${3:-}
+    _what=allocation
+    [ -n "$_io" ] && _what="I/O call"
     _f="$DOMICILE_BUILD/tests/tools/failrun"
     _cfg=$(fresh ref)
-    "$_f" "$_cmd" "$_cfg" >"$T/count" 2>"$T/err"
-    check "$_cmd: a run without failures succeeds" [ $? -eq 0 ]
+    # shellcheck disable=SC2086
+    "$_f" "$_cmd" "$_cfg" $_io >"$T/count" 2>"$T/err"
+    check "$_cmd ($_what): a run without failures succeeds" [ $? -eq 0 ]
     _n=$(cat "$T/count")
     state ref >"$T/ref.state"
     _step=$((_n / _points))
@@ -99,27 +104,28 @@ alloc_sweep() {
     _failed=0 _crashed=0 _unfinished=0 _differ=0 _runs=0 _i=0
     while [ "$_i" -lt "$_n" ]; do
         _cfg=$(fresh run)
-        "$_f" "$_cmd" "$_cfg" "$_i" >"$T/out" 2>"$T/err"
+        # shellcheck disable=SC2086
+        "$_f" "$_cmd" "$_cfg" "$_i" $_io >"$T/out" 2>"$T/err"
         _rc=$?
         _runs=$((_runs + 1))
         grep -q '^failed: ' "$T/out" && _failed=$((_failed + 1))
         if grep -q 'ERROR: \|runtime error' "$T/err"; then
             _crashed=$((_crashed + 1))
-            echo "# allocation $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
+            echo "# $_what $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
         elif [ "$_rc" -ne 0 ]; then
             _unfinished=$((_unfinished + 1))
-            echo "# allocation $_i: the second run failed: $(tail -n 1 "$T/err")"
+            echo "# $_what $_i: the second run failed: $(tail -n 1 "$T/err")"
         fi
         state run >"$T/run.state"
         if ! cmp -s "$T/ref.state" "$T/run.state"; then
             _differ=$((_differ + 1))
-            echo "# allocation $_i: the regions differ from a run without failures"
+            echo "# $_what $_i: the regions differ from a run without failures"
         fi
         _i=$((_i + _step))
     done
-    check "$_cmd: the failing allocations made the first run fail ($_failed of $_runs)" \
+    check "$_cmd ($_what): the failure made most first runs fail ($_failed of $_runs)" \
         [ "$_failed" -gt $((_runs / 2)) ]
-    expect_eq "$_cmd: runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0
-    expect_eq "$_cmd: second runs that did not finish the job" "$_unfinished" 0
-    expect_eq "$_cmd: runs whose regions differ from a run without failures" "$_differ" 0
+    expect_eq "$_cmd ($_what): runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0
+    expect_eq "$_cmd ($_what): second runs that did not finish the job" "$_unfinished" 0
+    expect_eq "$_cmd ($_what): runs whose regions differ from a run without failures" "$_differ" 0
 }

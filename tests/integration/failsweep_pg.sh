@@ -1,4 +1,4 @@
-# failalloc.sh on PostgreSQL regions (the store that streams COPY and
+# failsweep.sh on PostgreSQL regions (the store that streams COPY and
 # pipelines its statements): prepare, apply, verify, audit and a wave's
 # rollback with one allocation failing at points spread over the run, each
 # followed by a second run in the same process (alloc_sweep, lib.sh), which

@@ -1,15 +1,20 @@
-# The mover when an allocation fails: prepare, apply, verify, audit and a
-# wave's rollback run with one allocation failing, at points spread over the whole run,
-# then again in the same process (alloc_sweep, lib.sh).  Each failure ends
-# in an error, never a crash, a leak or a sanitizer report (the suite's
-# build), and the second run finishes the job: every region, fence and
-# directory entry ends exactly as in a run without failures (I4 for errors
-# as well as crashes).  SQLite regions; failalloc_pg.sh: PostgreSQL.
+# The mover when something fails inside it: prepare, apply, verify, audit
+# and a wave's rollback run with one allocation failing, and prepare, apply
+# and the rollback with one write, truncate or sync of a SQLite file (a
+# region's or the catalog's) failing with an I/O error, at points spread
+# over the whole run, then again in the same process (alloc_sweep,
+# lib.sh).  Each failure ends in an error, never a crash, a leak or a
+# sanitizer report (the suite's build), and the second run finishes the
+# job: every region, fence and directory entry ends exactly as in a run
+# without failures (I4 for errors as well as crashes).  SQLite regions;
+# failsweep_pg.sh: PostgreSQL.
 . "$(dirname "$0")/lib.sh"
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"
-# how many allocations of each command are made to fail (spread evenly)
+# how many allocations of each command are made to fail (spread evenly);
+# IO_POINTS: how many I/O calls
 POINTS=${POINTS:-60}
+IO_POINTS=${IO_POINTS:-30}
 
 # fresh NAME: a copy of $from as $T/NAME
 fresh() {
@@ -33,8 +38,10 @@ state() {
 sed -i 's/batch_tenants: 500/batch_tenants: 20/' "$T/tpl/domicile.yaml"
 from=$T/tpl
 alloc_sweep prepare "$POINTS"
+alloc_sweep prepare "$IO_POINTS" io
 "$DOMICILE" -c "$T/tpl/domicile.yaml" prepare >/dev/null
 alloc_sweep apply "$POINTS"
+alloc_sweep apply "$IO_POINTS" io
 # the rollback of a wave, from the state after apply
 cp -r "$T/tpl" "$T/moved"
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
@@ -44,3 +51,4 @@ from=$T/moved
 alloc_sweep verify "$POINTS"
 alloc_sweep audit "$POINTS"
 alloc_sweep rollback:asia "$POINTS"
+alloc_sweep rollback:asia "$IO_POINTS" io
