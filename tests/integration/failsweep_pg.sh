@@ -4,13 +4,15 @@
 # followed by a second run in the same process (alloc_sweep, lib.sh), which
 # must leave every row, fence, directory entry and trigger as a run
 # without failures.  One server started for the test; the three regions
-# are three databases on it, copied from templates for every run.
+# are three databases on it, copied from templates for every run; apply
+# also with a PostgreSQL catalog.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
 trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 TABLES="users devices contacts messages photos backups"
 DBS="beijing singapore us_east"
 POINTS=${POINTS:-25}
+CAT_POINTS=${CAT_POINTS:-15}
 
 pg_start pg || { not_ok "start PostgreSQL"; exit 1; }
 PORT=$(cat "$PGROOT/pg/port")
@@ -22,19 +24,27 @@ pg_load_demo "$T/src/regions/beijing.db" "$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT
     not_ok "load the demo into beijing"
 for d in singapore us_east; do "$DOMICILE" demo --print-schema postgresql | sql "t_$d" >/dev/null; done
 
+# the catalog: a SQLite file next to the config, or with pgcat=1 the
+# database NAME_cat (the kind several movers share)
+pgcat=0
+cat_dbs() { [ "$pgcat" = 1 ] && echo cat; }
+
 # config NAME: the demo's config on databases NAME_*, catalog in $T/NAME
+# (or NAME_cat)
 config() {
     mkdir -p "$T/$1"
     sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$PORT/$1_beijing#;
          s#sqlite:regions/singapore.db#postgresql://postgres@127.0.0.1:$PORT/$1_singapore#;
          s#sqlite:regions/us-east.db#postgresql://postgres@127.0.0.1:$PORT/$1_us_east#;
          s/batch_tenants: 500/batch_tenants: 20/" "$T/src/domicile.yaml" >"$T/$1/domicile.yaml"
+    [ "$pgcat" = 1 ] &&
+        sed -i "s#^catalog: .*#catalog: postgresql://postgres@127.0.0.1:$PORT/$1_cat#" "$T/$1/domicile.yaml"
     echo "$T/$1/domicile.yaml"
 }
 
-# fresh NAME: the databases $from_* and the catalog of $T/$from as NAME
+# fresh NAME: the databases $from_* and the catalog of $from as NAME
 fresh() {
-    for d in $DBS; do
+    for d in $DBS $(cat_dbs); do
         sql postgres -c "DROP DATABASE IF EXISTS $1_$d WITH (FORCE)" \
             -c "CREATE DATABASE $1_$d TEMPLATE ${from}_$d" 2>/dev/null
     done
@@ -50,7 +60,11 @@ state() {
         sql "$1_$d" -c "SELECT tenant, state, home, epoch FROM domicile.fence ORDER BY 1"
         sql "$1_$d" -c "SELECT tgname, tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
     done
-    sqlite3 "$T/$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+    if [ "$pgcat" = 1 ]; then
+        sql "$1_cat" -c "SELECT tenant, region, epoch, state FROM domicile_catalog.directory ORDER BY 1"
+    else
+        sqlite3 "$T/$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+    fi
 } 2>&1
 
 config t >/dev/null
@@ -65,3 +79,11 @@ from=moved
 alloc_sweep verify "$POINTS"
 alloc_sweep audit "$POINTS"
 alloc_sweep rollback:asia "$POINTS"
+# apply with a PostgreSQL catalog: the prepared regions of t, the catalog
+# filled by prepare
+pgcat=1
+for d in $DBS; do sql postgres -c "CREATE DATABASE pc_$d TEMPLATE t_$d"; done
+sql postgres -c "CREATE DATABASE pc_cat"
+"$DOMICILE" -c "$(config pc)" prepare >/dev/null
+from=pc
+SWEEP_LABEL="PostgreSQL catalog" alloc_sweep apply "$CAT_POINTS"

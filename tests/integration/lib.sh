@@ -92,6 +92,8 @@ alloc_sweep() {
     _io=${3:-}
     _what=allocation
     [ -n "$_io" ] && _what="I/O call"
+    # SWEEP_LABEL, when set, tells sweeps of the same command apart
+    _what="${SWEEP_LABEL:+$SWEEP_LABEL, }$_what"
     _f="$DOMICILE_BUILD/tests/tools/failrun"
     _cfg=$(fresh ref)
     # shellcheck disable=SC2086
@@ -123,7 +125,7 @@ alloc_sweep() {
         fi
         _i=$((_i + _step))
     done
-    check "$_cmd ($_what): the failure made most first runs fail ($_failed of $_runs)" \
+    check "$_cmd ($_what): the failures made most first runs fail ($_failed of $_runs)" \
         [ "$_failed" -gt $((_runs / 2)) ]
     expect_eq "$_cmd ($_what): runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0
     expect_eq "$_cmd ($_what): second runs that did not finish the job" "$_unfinished" 0
