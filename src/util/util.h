@@ -40,7 +40,8 @@ unsigned long dom_alloc_failures(void);
 void dom_alloc_fail_after(long n);
 /* Test hook: the allocation after n more succeed fails, and only that one. */
 void dom_alloc_fail_once(long n);
-/* Allocations made so far (all threads), for tests that fail each in turn. */
+/* Allocations made so far (all threads) while a hook above was armed; a
+ * test counts a run's with dom_alloc_fail_once(LONG_MAX). */
 long dom_alloc_calls(void);
 
 /* Growable byte buffer, always NUL-terminated.  An allocation failure sets

@@ -125,8 +125,10 @@ alloc_sweep() {
         fi
         _i=$((_i + _step))
     done
-    check "$_cmd ($_what): the failures made most first runs fail ($_failed of $_runs)" \
-        [ "$_failed" -gt $((_runs / 2)) ]
+    # (some failures are absorbed by design: a checkpoint between batches
+    # that fails is left for the next one)
+    check "$_cmd ($_what): the failures made first runs fail ($_failed of $_runs)" \
+        [ "$((_failed * 4))" -gt "$_runs" ]
     expect_eq "$_cmd ($_what): runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0
     expect_eq "$_cmd ($_what): second runs that did not finish the job" "$_unfinished" 0
     expect_eq "$_cmd ($_what): runs whose regions differ from a run without failures" "$_differ" 0

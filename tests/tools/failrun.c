@@ -17,6 +17,7 @@
  * COMMAND: `apply`, `rollback:WAVE`, `prepare`, or the read-only `verify`
  * and `audit`, which succeed only when they find nothing.
  */
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -212,9 +213,11 @@ int main(int argc, char **argv)
     if (io)
         faulty_install();
     if (argc < 4 + io) {
+        dom_alloc_fail_once(LONG_MAX); /* counts, never fails */
         long before = io ? io_calls : dom_alloc_calls();
         rc = run(cfg, &err);
         printf("%ld\n", (io ? io_calls : dom_alloc_calls()) - before);
+        dom_alloc_fail_after(-1);
     } else {
         if (io)
             io_fail_at = io_calls + atol(argv[3]);
