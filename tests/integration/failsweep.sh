@@ -2,7 +2,7 @@
 # and a wave's rollback run with one allocation failing, and prepare, apply
 # and the rollback with one write, truncate or sync of a SQLite file (a
 # region's or the catalog's) failing with an I/O error, at points spread
-# over the whole run, then again in the same process (alloc_sweep,
+# over the whole run, then again in the same process (fail_sweep,
 # lib.sh).  Each failure ends in an error, never a crash, a leak or a
 # sanitizer report (the suite's build), and the second run finishes the
 # job: every region, fence and directory entry ends exactly as in a run
@@ -23,32 +23,29 @@ fresh() {
     echo "$T/$1/domicile.yaml"
 }
 
+# state NAME: demo_state, and the schema prepare installs
 state() {
+    demo_state "$T/$1"
     for r in $REGIONS; do
-        for t in $TABLES; do
-            sqlite3 "$T/$1/regions/$r.db" "SELECT * FROM $t ORDER BY 1, 2"
-        done
-        sqlite3 "$T/$1/regions/$r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1"
         sqlite3 "$T/$1/regions/$r.db" "SELECT type, name, sql FROM sqlite_schema ORDER BY 2"
     done
-    sqlite3 "$T/$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
 } 2>&1
 
 "$DOMICILE" demo --dir "$T/tpl" --users 200 --seed 5 --no-plan >/dev/null 2>&1
 sed -i 's/batch_tenants: 500/batch_tenants: 20/' "$T/tpl/domicile.yaml"
 from=$T/tpl
-alloc_sweep prepare "$POINTS"
-alloc_sweep prepare "$IO_POINTS" io
+fail_sweep prepare "$POINTS"
+fail_sweep prepare "$IO_POINTS" io
 "$DOMICILE" -c "$T/tpl/domicile.yaml" prepare >/dev/null
-alloc_sweep apply "$POINTS"
-alloc_sweep apply "$IO_POINTS" io
+fail_sweep apply "$POINTS"
+fail_sweep apply "$IO_POINTS" io
 # the rollback of a wave, from the state after apply
 cp -r "$T/tpl" "$T/moved"
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
 from=$T/moved
 # read only: each failure ends in an error, nothing changes, and the
 # second run finds no difference and no finding
-alloc_sweep verify "$POINTS"
-alloc_sweep audit "$POINTS"
-alloc_sweep rollback:asia "$POINTS"
-alloc_sweep rollback:asia "$IO_POINTS" io
+fail_sweep verify "$POINTS"
+fail_sweep audit "$POINTS"
+fail_sweep rollback:asia "$POINTS"
+fail_sweep rollback:asia "$IO_POINTS" io

@@ -1,7 +1,7 @@
 # failsweep.sh on PostgreSQL regions (the store that streams COPY and
 # pipelines its statements): prepare, apply, verify, audit and a wave's
 # rollback with one allocation failing at points spread over the run, each
-# followed by a second run in the same process (alloc_sweep, lib.sh), which
+# followed by a second run in the same process (fail_sweep, lib.sh), which
 # must leave every row, fence, directory entry and trigger as a run
 # without failures.  One server started for the test; the three regions
 # are three databases on it, copied from templates for every run; apply
@@ -69,16 +69,16 @@ state() {
 
 config t >/dev/null
 from=t
-alloc_sweep prepare "$POINTS"
+fail_sweep prepare "$POINTS"
 "$DOMICILE" -c "$(config t)" prepare >/dev/null
-alloc_sweep apply "$POINTS"
+fail_sweep apply "$POINTS"
 # the rollback of a wave, from the state after apply
 fresh moved >/dev/null
 "$DOMICILE" -c "$T/moved/domicile.yaml" apply >/dev/null 2>&1
 from=moved
-alloc_sweep verify "$POINTS"
-alloc_sweep audit "$POINTS"
-alloc_sweep rollback:asia "$POINTS"
+fail_sweep verify "$POINTS"
+fail_sweep audit "$POINTS"
+fail_sweep rollback:asia "$POINTS"
 # apply with a PostgreSQL catalog: the prepared regions of t, the catalog
 # filled by prepare
 pgcat=1
@@ -86,4 +86,4 @@ for d in $DBS; do sql postgres -c "CREATE DATABASE pc_$d TEMPLATE t_$d"; done
 sql postgres -c "CREATE DATABASE pc_cat"
 "$DOMICILE" -c "$(config pc)" prepare >/dev/null
 from=pc
-SWEEP_LABEL="PostgreSQL catalog" alloc_sweep apply "$CAT_POINTS"
+SWEEP_LABEL="PostgreSQL catalog" fail_sweep apply "$CAT_POINTS"

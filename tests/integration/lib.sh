@@ -78,7 +78,19 @@ tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
 }
 
-# alloc_sweep COMMAND POINTS [io]: runs COMMAND (tests/tools/failrun's:
+# demo_state DIR: every tenant row, fence and directory entry of a demo
+# folder on SQLite ($REGIONS, $TABLES), as text
+demo_state() {
+    for _r in $REGIONS; do
+        for _t in $TABLES; do
+            sqlite3 "$1/regions/$_r.db" "SELECT * FROM $_t ORDER BY 1, 2"
+        done
+        sqlite3 "$1/regions/$_r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1" 2>/dev/null
+    done
+    sqlite3 "$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+} 2>&1
+
+# fail_sweep COMMAND POINTS [io]: runs COMMAND (tests/tools/failrun's:
 # apply, rollback:WAVE, prepare, verify, audit) once without failures,
 # then POINTS times with one allocation failing (with `io`: one write,
 # truncate or sync of a SQLite file), at points spread over the run, each
@@ -86,7 +98,7 @@ tree_sum() {
 # defines `fresh NAME` (fresh copies of the regions and catalog as NAME;
 # prints the config's path) and `state NAME` (everything a run may change,
 # as text).
-alloc_sweep() {
+fail_sweep() {
     _cmd=$1
     _points=$2
     _io=${3:-}

@@ -8,16 +8,8 @@ W="$DOMICILE_BUILD/tests/tools/writer"
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"
 
-# every tenant row, fence and directory entry of a demo folder, as one hash
-state() {
-    for r in $REGIONS; do
-        for t in $TABLES; do
-            sqlite3 "$1/regions/$r.db" "SELECT * FROM $t ORDER BY 1, 2"
-        done
-        sqlite3 "$1/regions/$r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1" 2>/dev/null
-    done
-    sqlite3 "$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
-} 2>&1
+# every tenant row, fence and directory entry of a demo folder
+state() { demo_state "$1"; }
 
 data_only() {
     for r in $REGIONS; do

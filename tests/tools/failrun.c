@@ -1,6 +1,6 @@
 /*
- * failrun.c - a command of the mover with one allocation failing, then
- * the same command again in the same process: the failure must end in an
+ * failrun.c - a command of the mover with one allocation (or one SQLite
+ * write) failing, then the same command again in the same process: the failure must end in an
  * error (never a crash, a leak or a region left locked), and the second
  * run must finish the job.  A test tool.
  *
@@ -44,7 +44,7 @@ static sqlite3_vfs *real_vfs;
 static _Atomic long io_fail_at = -1;
 static _Atomic long io_calls;
 
-/* 1 when this write or sync is the one to fail */
+/* 1 when this write, truncate or sync is the one to fail */
 static int io_fails(void)
 {
     long n = io_calls++;
@@ -56,8 +56,7 @@ static int io_fails(void)
 
 static int f_close(sqlite3_file *f)
 {
-    int rc = REAL(f)->pMethods ? REAL(f)->pMethods->xClose(REAL(f)) : SQLITE_OK;
-    return rc;
+    return REAL(f)->pMethods->xClose(REAL(f));
 }
 static int f_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 {
