@@ -63,10 +63,11 @@ $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun: $(BUILD)/tests/tools/%
 
 $(BUILD)/tests/tools/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(CSTD) $(WARN) $(OPT) $(PKG_CFLAGS) -o $@ $< $(PKG_LIBS) -lpthread $(LDFLAGS)
 
 unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools/delayproxy \
-	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun
+	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun \
+	$(BUILD)/tests/tools/cutproxy
 
 # The test suite runs under ASan and UBSan in a build of its own.
 test:
@@ -92,7 +93,7 @@ fuzz:
 
 bench:
 	@tools/install-deps.sh bench
-	@$(MAKE) --no-print-directory all build/tests/tools/writer
+	@$(MAKE) --no-print-directory all build/tests/tools/writer build/tools/delayproxy
 	bench/plan_1m.sh
 	bench/move_sqlite.sh
 	bench/move_pg.sh

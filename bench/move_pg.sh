@@ -126,7 +126,7 @@ db pgc
 t0=$(now)
 pgcopydb copy table-data --source "postgresql://postgres@127.0.0.1:$(port beijing)/pgc" \
     --target "postgresql://postgres@127.0.0.1:$(port singapore)/pgc" --table-jobs 2 \
-    --dir "$OUT/pgcopydb" >"$OUT/pgcopydb.log" 2>&1 || echo "   (pgcopydb failed: see $OUT/pgcopydb.log)"
+    --dir "$OUT/pgcopydb" >"$OUT/pgcopydb.log" 2>&1 && pgc_ok=1 || pgc_ok=0
 pgc=$(echo "$(now) $t0" | awk '{ printf "%.2f", $1 - $2 }')
 db everyone
 config "$OUT/all" everyone
@@ -139,7 +139,11 @@ read -r apply2 rss2 <"$OUT/apply2.time"
 dom2=$(echo "$prep2 $apply2" | awk '{ print $1 + $2 }')
 echo "2. moving everyone ($all rows) into an empty region"
 echo "   pg_dump --data-only | psql:                          $dump s, $(rate "$all" "$dump") rows/s"
-echo "   pgcopydb copy table-data (2 jobs):                   $pgc s, $(rate "$all" "$pgc") rows/s"
+if [ "$pgc_ok" = 1 ]; then
+    echo "   pgcopydb copy table-data (2 jobs):                   $pgc s, $(rate "$all" "$pgc") rows/s"
+else
+    echo "   pgcopydb copy table-data (2 jobs):                   failed: $(tail -n 1 "$OUT/pgcopydb.log")"
+fi
 echo "   domicile prepare + apply:                            $dom2 s ($prep2 + $apply2), $(rate "$all" "$dom2") rows/s, peak RSS $((rss2 / 1024)) MB"
 echo "   ratio domicile / pg_dump rows/s: $(echo "$dump $dom2" | awk '{ printf "%.2f", $1 / $2 }') (target >= 1.0)"
 echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply2.json")"

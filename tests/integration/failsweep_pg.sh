@@ -6,13 +6,23 @@
 # without failures.  One server started for the test; the three regions
 # are three databases on it, copied from templates for every run; apply
 # also with a PostgreSQL catalog.
+#
+# Then prepare, apply and the rollback run through tests/tools/cutproxy,
+# which breaks the connection carrying its Nth chunk of traffic
+# (cut_sweep): a connection that dies in the middle of a protocol step, a
+# COPY, or between a COMMIT and its answer.  The command must fail
+# cleanly, naming what it lost, and the same command run straight to the
+# server must finish the job.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
+cut_pid=
+trap '[ -n "$cut_pid" ] && kill "$cut_pid"; pg_stop_all; rm -rf "$T"' EXIT INT TERM
 TABLES="users devices contacts messages photos backups"
 DBS="beijing singapore us_east"
 POINTS=${POINTS:-25}
 CAT_POINTS=${CAT_POINTS:-15}
+CUT_POINTS=${CUT_POINTS:-15}
+CUTPROXY=$DOMICILE_BUILD/tests/tools/cutproxy
 
 pg_start pg || { not_ok "start PostgreSQL"; exit 1; }
 PORT=$(cat "$PGROOT/pg/port")
@@ -67,9 +77,88 @@ state() {
     fi
 } 2>&1
 
+# cut_run NAME CUT ARGS...: `domicile ARGS` on the config of NAME with every
+# connection through cutproxy cutting at chunk CUT (0: none); $cut_rc is
+# its exit status, $cut_chunks the chunks the proxy saw, stderr in $T/err
+cut_run() {
+    _name=$1
+    _cut=$2
+    shift 2
+    rm -f "$T/proxy.port"
+    "$CUTPROXY" "$T/proxy.port" "$PORT" "$_cut" >"$T/proxy.out" 2>&1 &
+    cut_pid=$!
+    _w=0
+    while [ ! -s "$T/proxy.port" ] && [ "$_w" -lt 250 ]; do
+        sleep 0.02
+        _w=$((_w + 1))
+    done
+    sed "s#127.0.0.1:$PORT/#127.0.0.1:$(cat "$T/proxy.port")/#" "$T/$_name/domicile.yaml" \
+        >"$T/$_name/cut.yaml"
+    "$DOMICILE" -c "$T/$_name/cut.yaml" "$@" >"$T/out" 2>"$T/err"
+    cut_rc=$?
+    kill -TERM "$cut_pid"
+    wait "$cut_pid"
+    cut_pid=
+    cut_chunks=$(cat "$T/proxy.out")
+}
+
+# cut_sweep POINTS ARGS...: `domicile ARGS` once through the proxy without
+# a cut, then POINTS times with the connection that carries chunk N cut (N
+# spread over the run), each followed by `domicile ARGS` straight to the
+# server; TAP lines for the lot.
+cut_sweep() {
+    _points=$1
+    shift
+    _what="$*${SWEEP_LABEL:+, $SWEEP_LABEL}"
+    fresh ref >/dev/null
+    cut_run ref 0 "$@"
+    check "$_what (connection cuts): a run through the proxy without a cut succeeds" \
+        [ "$cut_rc" -eq 0 ]
+    _n=$cut_chunks
+    state ref >"$T/ref.state"
+    _step=$((_n / _points))
+    [ "$_step" -lt 1 ] && _step=1
+    _failed=0 _crashed=0 _unnamed=0 _unfinished=0 _differ=0 _runs=0 _i=1
+    while [ "$_i" -le "$_n" ]; do
+        fresh run >/dev/null
+        cut_run run "$_i" "$@"
+        _runs=$((_runs + 1))
+        if grep -q 'ERROR: \|runtime error' "$T/err"; then
+            _crashed=$((_crashed + 1))
+            echo "# cut at chunk $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
+        elif [ "$cut_rc" -ne 0 ]; then
+            _failed=$((_failed + 1))
+            # what was lost: the region's name (or the catalog) and why
+            if ! grep -q 'beijing\|singapore\|us-east\|catalog' "$T/err"; then
+                _unnamed=$((_unnamed + 1))
+                echo "# cut at chunk $_i: the error names no region: $(head -n 1 "$T/err")"
+            fi
+        fi
+        "$DOMICILE" -c "$T/run/domicile.yaml" "$@" >"$T/out" 2>"$T/err"
+        _rc=$?
+        if [ "$_rc" -ne 0 ]; then
+            _unfinished=$((_unfinished + 1))
+            echo "# cut at chunk $_i: the second run failed: $(tail -n 1 "$T/err")"
+        fi
+        state run >"$T/run.state"
+        if ! cmp -s "$T/ref.state" "$T/run.state"; then
+            _differ=$((_differ + 1))
+            echo "# cut at chunk $_i: the regions differ from a run without a cut"
+        fi
+        _i=$((_i + _step))
+    done
+    check "$_what (connection cuts): the cuts made first runs fail ($_failed of $_runs)" \
+        [ "$((_failed * 4))" -gt "$_runs" ]
+    expect_eq "$_what (connection cuts): runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0
+    expect_eq "$_what (connection cuts): failures that name no region" "$_unnamed" 0
+    expect_eq "$_what (connection cuts): second runs that did not finish the job" "$_unfinished" 0
+    expect_eq "$_what (connection cuts): runs whose regions differ from a run without a cut" "$_differ" 0
+}
+
 config t >/dev/null
 from=t
 fail_sweep prepare "$POINTS"
+cut_sweep "$CUT_POINTS" prepare
 "$DOMICILE" -c "$(config t)" prepare >/dev/null
 fail_sweep apply "$POINTS"
 # the rollback of a wave, from the state after apply
@@ -87,3 +176,15 @@ sql postgres -c "CREATE DATABASE pc_cat"
 "$DOMICILE" -c "$(config pc)" prepare >/dev/null
 from=pc
 SWEEP_LABEL="PostgreSQL catalog" fail_sweep apply "$CAT_POINTS"
+
+# the connection cuts of apply and the rollback: the regions of t (the
+# catalog of t filled by its prepare), and of moved
+pgcat=0
+SWEEP_LABEL=
+from=t
+cut_sweep "$CUT_POINTS" apply
+from=moved
+cut_sweep "$CUT_POINTS" rollback --wave asia
+pgcat=1
+from=pc
+SWEEP_LABEL="PostgreSQL catalog" cut_sweep "$CUT_POINTS" apply
