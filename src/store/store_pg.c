@@ -40,12 +40,12 @@ int dom_pg__fail(pg_store *s, const char *table, const char *what, PGresult *res
     return rc;
 }
 
-int dom_pg__exec(pg_store *s, const char *table, const char *sql)
+int dom_pg__exec(pg_store *s, const char *table, const char *what, const char *sql)
 {
     PGresult *r = PQexec(s->conn, sql);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        return pg_fail(s, table, "statement failed", r);
+        return pg_fail(s, table, what, r);
     PQclear(r);
     return 0;
 }
@@ -509,9 +509,10 @@ static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
                                    drop, q, fname)
                      : NULL;
     dom_free(drop);
-    int rc = fn && trg ? pg_exec(s, t->info->name, fn) : DOM_ENOMEM;
+    int rc =
+        fn && trg ? pg_exec(s, t->info->name, "cannot install the check function", fn) : DOM_ENOMEM;
     if (rc == 0)
-        rc = pg_exec(s, t->info->name, trg);
+        rc = pg_exec(s, t->info->name, "cannot install the trigger", trg);
     dom_free(fn);
     dom_free(trg);
     dom_free(q);
@@ -526,7 +527,7 @@ static int begin_waiting(pg_store *s, int lock_ms)
 {
     char lt[64];
     snprintf(lt, sizeof(lt), "BEGIN; SET LOCAL lock_timeout = %d", lock_ms);
-    return pg_exec(s, NULL, lt);
+    return pg_exec(s, NULL, "cannot begin the installation", lt);
 }
 
 static int install_defs(pg_store *s, const void *arg, int lock_ms)
@@ -535,7 +536,7 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
     int rc;
     if ((rc = begin_waiting(s, lock_ms)) < 0)
         return rc;
-    if ((rc = pg_exec(s, NULL, PG_SCHEMA)) < 0)
+    if ((rc = pg_exec(s, NULL, "cannot create the domicile schema", PG_SCHEMA)) < 0)
         goto fail;
     const char *pv[1] = {spec->region};
     PGresult *r = PQexecParams(s->conn,
@@ -548,7 +549,8 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
         goto fail;
     }
     PQclear(r);
-    if ((rc = pg_exec(s, NULL, "DELETE FROM domicile.guard")) < 0)
+    if ((rc = pg_exec(s, NULL, "cannot write the residency guard", "DELETE FROM domicile.guard")) <
+        0)
         goto fail;
     for (size_t i = 0; i < spec->ncountries; i++) {
         const char *cv[1] = {spec->countries[i]};
@@ -563,7 +565,7 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
     for (size_t i = 0; i < spec->ntables; i++)
         if ((rc = install_table(s, &spec->tables[i], i == 0, spec->country_col)) < 0)
             goto fail;
-    return pg_exec(s, NULL, "COMMIT");
+    return pg_exec(s, NULL, "cannot commit the installation", "COMMIT");
 fail:
     PQclear(PQexec(s->conn, "ROLLBACK"));
     return rc;
@@ -638,7 +640,7 @@ static int pg_install(dom_store *base, const dom_install *spec)
                                      "value = 'complete' WHERE key = 'fences'; COMMIT",
                                      k, q, k)
                        : NULL;
-    rc = sql ? pg_exec(s, t->info->name, sql) : DOM_ENOMEM;
+    rc = sql ? pg_exec(s, t->info->name, "cannot write the fences", sql) : DOM_ENOMEM;
     if (rc < 0)
         PQclear(PQexec(s->conn, "ROLLBACK"));
     dom_free(q);
@@ -659,12 +661,14 @@ static int remove_step(pg_store *s, const void *arg, int lock_ms)
     for (size_t i = 0; rc == 0 && i < a->n; i++) {
         char *q = ident(s, a->tables[i].info->name);
         char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s", q) : NULL;
-        rc = sql ? pg_exec(s, a->tables[i].info->name, sql) : DOM_ENOMEM;
+        rc = sql ? pg_exec(s, a->tables[i].info->name, "cannot remove the trigger", sql)
+                 : DOM_ENOMEM;
         dom_free(q);
         dom_free(sql);
     }
     if (rc == 0)
-        rc = pg_exec(s, NULL, "DROP SCHEMA IF EXISTS domicile CASCADE; COMMIT");
+        rc = pg_exec(s, NULL, "cannot remove the domicile schema",
+                     "DROP SCHEMA IF EXISTS domicile CASCADE; COMMIT");
     if (rc < 0)
         PQclear(PQexec(s->conn, "ROLLBACK"));
     return rc;
@@ -811,7 +815,7 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
      * default, no timeout (a batch's copy may take long, and a transaction
      * waits while the mover works on another region) and READ COMMITTED
      * transactions that may write (the fences' barrier counts on it) */
-    int rc = pg_exec(s, NULL,
+    int rc = pg_exec(s, NULL, "cannot set up the session",
                      "SET client_min_messages = warning; SET DateStyle = 'ISO, YMD'; "
                      "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
                      "SET jit = off; SET statement_timeout = 0; "

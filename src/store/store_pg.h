@@ -75,7 +75,7 @@ int dom_pg__fence_sig(dom_store *base, int64_t batch, const char *state, const c
                       int64_t epoch, const dom_move_table *tables, size_t n, char sig[65]);
 int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
                          int (*step)(pg_store *, const void *, int), const void *arg);
-int dom_pg__exec(pg_store *s, const char *table, const char *sql);
+int dom_pg__exec(pg_store *s, const char *table, const char *what, const char *sql);
 char *dom_pg__ident(pg_store *s, const char *name);
 char *dom_pg__literal(pg_store *s, const char *text);
 int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout);

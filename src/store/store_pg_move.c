@@ -478,7 +478,7 @@ int dom_pg__set_keys(dom_store *base, const char *const *keys, const int64_t *ep
     int in_tx = PQtransactionStatus(s->conn) != PQTRANS_IDLE;
     s->keys_known = 0;
     if (!s->keys_table) {
-        if ((rc = exec(s, NULL,
+        if ((rc = exec(s, NULL, "cannot stage tenant keys",
                        "CREATE TEMP TABLE IF NOT EXISTS domicile_keys (k text PRIMARY KEY)")) < 0)
             return rc;
         s->keys_table = !in_tx;
@@ -743,7 +743,8 @@ static int max_seq_of(pg_store *s, int64_t *max_seq)
 int dom_pg__snapshot_begin(dom_store *base, int64_t *max_seq)
 {
     pg_store *s = (pg_store *)base;
-    int rc = exec(s, NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    int rc = exec(s, NULL, "cannot start a read snapshot",
+                  "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     if (rc < 0)
         return rc;
     if ((rc = max_seq_of(s, max_seq)) < 0) {
@@ -760,7 +761,7 @@ int dom_pg__snapshot_end(dom_store *base)
     if (!s->in_snapshot)
         return 0;
     s->in_snapshot = 0;
-    return exec(s, NULL, "COMMIT");
+    return exec(s, NULL, "cannot end a read snapshot", "COMMIT");
 }
 
 /* ---- cursors ------------------------------------------------------------------ */
@@ -1405,7 +1406,7 @@ static const char *write_prefix(pg_store *s)
 static int write_open(pg_store *s)
 {
     const char *begin = write_prefix(s);
-    return *begin ? exec(s, NULL, begin) : 0;
+    return *begin ? exec(s, NULL, "cannot begin a write", begin) : 0;
 }
 
 static pg_stage *stage_of(pg_store *s, const dom_move_table *t, int *idx)
@@ -1569,7 +1570,7 @@ int dom_pg__write_commit(dom_store *base)
     int committed;
     int rc = stage_flush_commit(s, 1, &committed);
     if (rc == 0 && s->write_open && !committed)
-        rc = exec(s, NULL, "COMMIT");
+        rc = exec(s, NULL, "cannot commit a write", "COMMIT");
     if (rc < 0) {
         stage_discard(s);
         PQclear(PQexec(s->conn, "ROLLBACK"));
