@@ -10,9 +10,11 @@
 # Then prepare, apply and the rollback run through tests/tools/cutproxy,
 # which breaks the connection carrying its Nth chunk of traffic
 # (cut_sweep): a connection that dies in the middle of a protocol step, a
-# COPY, or between a COMMIT and its answer.  The command must fail
-# cleanly, naming what it lost, and the same command run straight to the
-# server must finish the job.
+# COPY, or between a COMMIT and its answer; apply and the rollback also
+# between a SQLite beijing and the PostgreSQL regions (rows decoded and
+# written with staged merges).  The command must fail cleanly, naming
+# what it lost, and the same command run straight to the server must
+# finish the job.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
 cut_pid=
@@ -21,7 +23,7 @@ TABLES="users devices contacts messages photos backups"
 DBS="beijing singapore us_east"
 POINTS=${POINTS:-25}
 CAT_POINTS=${CAT_POINTS:-15}
-CUT_POINTS=${CUT_POINTS:-15}
+CUT_POINTS=${CUT_POINTS:-10}
 CUTPROXY=$DOMICILE_BUILD/tests/tools/cutproxy
 
 pg_start pg || { not_ok "start PostgreSQL"; exit 1; }
@@ -38,12 +40,18 @@ for d in singapore us_east; do "$DOMICILE" demo --print-schema postgresql | sql 
 # database NAME_cat (the kind several movers share)
 pgcat=0
 cat_dbs() { [ "$pgcat" = 1 ] && echo cat; }
+# with mixed=1, beijing is the SQLite file regions/beijing.db next to the
+# config (the moves then decode rows and write them with staged merges)
+mixed=0
+pg_dbs() { if [ "$mixed" = 1 ]; then echo singapore us_east; else echo $DBS; fi; }
 
 # config NAME: the demo's config on databases NAME_*, catalog in $T/NAME
 # (or NAME_cat)
 config() {
     mkdir -p "$T/$1"
-    sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$PORT/$1_beijing#;
+    _b="postgresql://postgres@127.0.0.1:$PORT/$1_beijing"
+    [ "$mixed" = 1 ] && _b=sqlite:regions/beijing.db
+    sed "s#sqlite:regions/beijing.db#$_b#;
          s#sqlite:regions/singapore.db#postgresql://postgres@127.0.0.1:$PORT/$1_singapore#;
          s#sqlite:regions/us-east.db#postgresql://postgres@127.0.0.1:$PORT/$1_us_east#;
          s/batch_tenants: 500/batch_tenants: 20/" "$T/src/domicile.yaml" >"$T/$1/domicile.yaml"
@@ -54,18 +62,27 @@ config() {
 
 # fresh NAME: the databases $from_* and the catalog of $from as NAME
 fresh() {
-    for d in $DBS $(cat_dbs); do
+    for d in $(pg_dbs) $(cat_dbs); do
         sql postgres -c "DROP DATABASE IF EXISTS $1_$d WITH (FORCE)" \
             -c "CREATE DATABASE $1_$d TEMPLATE ${from}_$d" 2>/dev/null
     done
     rm -rf "${T:?}/$1"
     config "$1" >/dev/null
     [ -f "$T/$from/domicile.db" ] && cp "$T/$from/domicile.db" "$T/$1/domicile.db"
+    if [ "$mixed" = 1 ]; then
+        mkdir -p "$T/$1/regions"
+        cp "$T/$from/regions/beijing.db" "$T/$1/regions/"
+    fi
     echo "$T/$1/domicile.yaml"
 }
 
 state() {
-    for d in $DBS; do
+    if [ "$mixed" = 1 ]; then
+        for t in $TABLES; do sqlite3 "$T/$1/regions/beijing.db" "SELECT * FROM $t ORDER BY 1, 2"; done
+        sqlite3 "$T/$1/regions/beijing.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1"
+        sqlite3 "$T/$1/regions/beijing.db" "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY 1"
+    fi
+    for d in $(pg_dbs); do
         for t in $TABLES; do sql "$1_$d" -c "SELECT * FROM $t ORDER BY 1, 2"; done
         sql "$1_$d" -c "SELECT tenant, state, home, epoch FROM domicile.fence ORDER BY 1"
         sql "$1_$d" -c "SELECT tgname, tgrelid::regclass FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2"
@@ -188,3 +205,22 @@ cut_sweep "$CUT_POINTS" rollback --wave asia
 pgcat=1
 from=pc
 SWEEP_LABEL="PostgreSQL catalog" cut_sweep "$CUT_POINTS" apply
+# a SQLite source and PostgreSQL targets: the demo's beijing file, the
+# schema alone in singapore and us-east
+pgcat=0
+mixed=1
+SWEEP_LABEL=
+for d in singapore us_east; do
+    sql postgres -c "CREATE DATABASE mx_$d"
+    "$DOMICILE" demo --print-schema postgresql | sql "mx_$d" >/dev/null
+done
+mkdir -p "$T/mx/regions"
+cp "$T/src/regions/beijing.db" "$T/mx/regions/"
+"$DOMICILE" -c "$(config mx)" prepare >/dev/null
+from=mx
+SWEEP_LABEL="SQLite source" cut_sweep "$CUT_POINTS" apply
+# and back: the rollback of a wave into the SQLite region
+fresh mxm >/dev/null
+"$DOMICILE" -c "$T/mxm/domicile.yaml" apply >/dev/null 2>&1
+from=mxm
+SWEEP_LABEL="SQLite source" cut_sweep "$CUT_POINTS" rollback --wave asia
