@@ -111,8 +111,10 @@ check "... and ends as the reference" [ "$(state "$T/th" | sha256sum)" = "$ref" 
 # ---- concurrent writers during the waves, a rollback and the waves again ----
 cp -r "$T/tpl" "$T/live"
 sqlite3 "$T/live/regions/beijing.db" "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250; SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >"$T/keys"
+wpids=
 for i in 1 2 3 4 5 6; do
     "$W" run "$T/live/domicile.yaml" "$T/keys" "$i" 8 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
+    wpids="$wpids $!"
 done
 sleep 0.3
 "$DOMICILE" -v -v -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
@@ -121,25 +123,89 @@ s1=$?
 s2=$?
 "$DOMICILE" -c "$T/live/domicile.yaml" apply >"$T/a3" 2>&1
 s3=$?
-wait
+wst=
+for p in $wpids; do
+    wait "$p"
+    wst="$wst $?"
+done
 expect_eq "apply, rollback, apply under 6 writers all exit 0" "$s1 $s2 $s3" "0 0 0"
+expect_eq "every writer exits 0 (an update that matched nothing in the tenant's home would exit 2)" "$wst" " 0 0 0 0 0 0"
 reused=$(grep -c "content hash taken from the compare" "$T/a1")
 check "the transfer log takes the compare's hash when nothing changed after it ($reused batches), and it matched the source read again" [ "$reused" -ge 1 ]
 acks=$(cat "$T"/wout* | awk '{ a += $1; r += $2; d += $3 } END { print a, r, d }')
 check "writers got writes acknowledged, retried and redirected ($acks)" sh -c "echo $acks | awk '{ exit !(\$1 > 1000 && \$3 > 0) }'"
 check "no writer hit an unexpected error" sh -c "! grep -q unexpected $T/werr*"
 "$W" check "$T/live/domicile.yaml" "$T"/wlog* >"$T/chk" 2>&1
-check "I1 and I2 hold: $(tail -n 1 "$T/chk")" grep -q "lost 0 stale 0 duplicated 0 interleaved 0" "$T/chk"
+expect_eq "I1 and I2 hold (the checker exits 0): $(tail -n 1 "$T/chk")" "$?" "0"
 run_dom "$T/o" "$T/e" -c "$T/live/domicile.yaml" verify
 check "verify after the live run: 0 differences" grep -q ", 0 differences" "$T/o"
-# the checker is not blind: a lost write is found
-one=$(grep -h '^I ' "$T"/wlog* | head -n 1)
+
+# ---- the checker is not blind: planted faults are found ----
+# wcheck NAME DIR LOG...: the checker on DIR's regions; $wc_rc its status,
+# $T/NAME.chk its report
+wcheck() {
+    _n=$1
+    _d=$2
+    shift 2
+    "$W" check "$_d/domicile.yaml" "$@" >"$T/$_n.chk" 2>&1
+    wc_rc=$?
+}
+sql_bypass() { sqlite3 "$1" "DELETE FROM domicile_bypass; INSERT INTO domicile_bypass VALUES (1); $2; DELETE FROM domicile_bypass"; }
+# a row acknowledged to a tenant that moved beijing -> singapore first
+one=$(grep -h '^I ' "$T"/wlog* | while read -r _op k m _rest; do
+    f=$(sqlite3 "$T/live/domicile.db" "SELECT b.src || '>' || b.dst FROM batch_tenants bt JOIN batches b ON b.id = bt.batch WHERE bt.tenant = '$k' AND b.flipped_at IS NOT NULL ORDER BY b.flipped_at LIMIT 1")
+    [ "$f" = "beijing>singapore" ] && { echo "$k $m"; break; }
+done)
 set -- $one
-home=$("$DOMICILE" -c "$T/live/domicile.yaml" locate "$2" | cut -d' ' -f1)
+k=$1 m=$2
+home=$("$DOMICILE" -c "$T/live/domicile.yaml" locate "$k" | cut -d' ' -f1)
+other=beijing
+[ "$home" = beijing ] && other=us-east
+last=$(grep -h "^[IU] $k $m " "$T"/wlog* | sort -k7,7n | tail -n 1 | cut -d' ' -f4)
+f1=$(sqlite3 "$T/live/domicile.db" "SELECT CAST(min(b.flipped_at) * 1000000 AS INTEGER) FROM batch_tenants bt JOIN batches b ON b.id = bt.batch WHERE bt.tenant = '$k'")
+check "a tenant whose first flip was beijing -> singapore was written to ($k, row $m, last '$last')" [ -n "$k" -a -n "$last" -a -n "$f1" ]
+
 cp -r "$T/live" "$T/lost"
-sqlite3 "$T/lost/regions/$home.db" "DELETE FROM domicile_bypass; INSERT INTO domicile_bypass VALUES (1); DELETE FROM messages WHERE user_id = $2 AND message_no = $3; DELETE FROM domicile_bypass"
-"$W" check "$T/lost/domicile.yaml" "$T"/wlog* >"$T/chk2" 2>&1
-check "the checker reports a deleted acknowledged write" grep -q "^LOST: tenant $2 row $3" "$T/chk2"
+sql_bypass "$T/lost/regions/$home.db" "DELETE FROM messages WHERE user_id = $k AND message_no = $m"
+wcheck lost "$T/lost" "$T"/wlog*
+check "the checker reports a deleted acknowledged write (exit $wc_rc)" sh -c "[ $wc_rc -eq 1 ] && grep -q '^LOST: tenant $k row $m' '$T/lost.chk'"
+rm -rf "$T/lost"
+cp -r "$T/live" "$T/stale"
+sql_bypass "$T/stale/regions/$home.db" "UPDATE messages SET body = 'planted' WHERE user_id = $k AND message_no = $m"
+wcheck stale "$T/stale" "$T"/wlog*
+check "... a row whose last acknowledged value was overwritten (exit $wc_rc)" sh -c "[ $wc_rc -eq 1 ] && grep -q '^STALE: tenant $k row $m is .planted.' '$T/stale.chk'"
+rm -rf "$T/stale"
+cp -r "$T/live" "$T/dup"
+sql_bypass "$T/dup/regions/$other.db" "INSERT INTO messages VALUES ($k, $m, 'writer', '$last', 'z')"
+wcheck dup "$T/dup" "$T"/wlog*
+check "... a row also left in another region (exit $wc_rc)" sh -c "[ $wc_rc -eq 1 ] && grep -q '^DUPLICATE: tenant $k row $m also in $other' '$T/dup.chk'"
+rm -rf "$T/dup"
+# singapore acknowledged a write of the tenant 2 s before its first flip
+# there, beijing one 1 s before it: an order (singapore, then beijing) the
+# journal's flips (beijing -> singapore) do not allow
+{
+    echo "U $k $m $last singapore $((f1 - 2000000)) $((f1 - 1999000)) $((f1 - 2000000)) 0"
+    echo "U $k $m $last beijing $((f1 - 1000000)) $((f1 - 999000)) $((f1 - 1000000)) 0"
+    echo "# acks 2 retries 0 redirects 0 conflicts 0"
+} >"$T/planted.log"
+wcheck order "$T/live" "$T"/wlog* "$T/planted.log"
+check "... writes acknowledged by singapore before the tenant's flip there (exit $wc_rc: $(tail -n 1 "$T/order.chk"))" \
+    sh -c "[ $wc_rc -eq 1 ] && grep -q '^INTERLEAVED: tenant $k: singapore acknowledged a write' '$T/order.chk' && grep -q 'lost 0 stale 0 duplicated 0' '$T/order.chk'"
+# beijing acknowledged a write 1 ms after the tenant's flip away from it
+f2=$(sqlite3 "$T/live/domicile.db" "SELECT CAST(b.flipped_at * 1000000 AS INTEGER) FROM batch_tenants bt JOIN batches b ON b.id = bt.batch WHERE bt.tenant = '$k' AND b.flipped_at IS NOT NULL ORDER BY b.flipped_at LIMIT 1 OFFSET 1")
+{
+    echo "U $k $m $last beijing $((f1 + 1000)) $((f1 + 1500)) $((f1 + 1000)) 0"
+    echo "# acks 1 retries 0 redirects 0 conflicts 0"
+} >"$T/planted.log"
+wcheck after "$T/live" "$T"/wlog* "$T/planted.log"
+check "... a write acknowledged by beijing after the flip took the tenant away (exit $wc_rc; next flip at ${f2:-none})" \
+    sh -c "[ $wc_rc -eq 1 ] && grep -q '^INTERLEAVED: tenant $k: beijing acknowledged a write' '$T/after.chk'"
+printf 'lost 0 stale 0 duplicated 0 interleaved 0\n' >"$T/garbage.log"
+wcheck garbage "$T/live" "$T"/wlog* "$T/garbage.log"
+check "... a log that is not a writer's (exit $wc_rc)" sh -c "[ $wc_rc -eq 2 ] && grep -q 'garbage.log:1: not an acknowledgement' '$T/garbage.chk'"
+head -n 5 "$T/wlog1" >"$T/cut.log"
+wcheck cut "$T/live" "$T/cut.log"
+check "... the log of a writer that did not finish (exit $wc_rc)" sh -c "[ $wc_rc -eq 2 ] && grep -q 'did not finish' '$T/cut.chk'"
 
 # ---- crashes at every step: the rerun ends where the reference did ----
 for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:3 done:4 catchup:5; do

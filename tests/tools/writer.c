@@ -7,16 +7,29 @@
  *       KEYS, in the region where it believes each tenant lives; retries on
  *       "moving; retry" (and on any serialization failure, SQLSTATE 40001),
  *       follows "lives in region R"; logs every write the database
- *       acknowledged with its wall-clock interval.  SQLite and PostgreSQL
- *       regions; with WRITER_ISOLATION=repeatable-read (or serializable)
- *       a PostgreSQL write is a transaction at that level that first reads
- *       the tenant's rows, so its snapshot is older than its write.
+ *       acknowledged, one line each:
+ *         I|U TENANT ROW BODY REGION T0 T1 TFIRST REFUSALS
+ *       T0..T1 the acknowledged attempt, TFIRST the first attempt's start,
+ *       REFUSALS the "moving; retry" answers before it (microseconds of
+ *       CLOCK_REALTIME); a last line "# acks ..." when the writer finished.
+ *       Exits 2 on anything unexpected, e.g. an update of its own row that
+ *       matched nothing in the tenant's home (a lost row).  SQLite and
+ *       PostgreSQL regions; with WRITER_ISOLATION=repeatable-read (or
+ *       serializable) a PostgreSQL write is a transaction at that level
+ *       that first reads the tenant's rows, so its snapshot is older than
+ *       its write.
  *   writer check CONFIG LOG...
  *       I2: every acknowledged write is in the tenant's home, with its last
- *       acknowledged value, and in no other region; I1: no tenant had writes
- *       accepted by two regions in interleaved time.  Exit 0 when both hold.
+ *       acknowledged value, and in no other region; the home is where the
+ *       journal's last flip of the tenant took it, and must be the
+ *       directory's.  I1, from the acknowledgements' times and the flip
+ *       times of the journal alone: each region acknowledged the tenant's
+ *       writes only within its time as the tenant's home, in the order of
+ *       the flips, and no two regions' writes overlapped.  Exit 0 when both
+ *       hold, 1 when not, 2 when a log is malformed or incomplete.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -270,6 +283,10 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
         }
         char body[40];
         snprintf(body, sizeof(body), "w%d-%lld", id, (long long)++seq);
+        /* the first attempt's start and the refusals ("moving; retry")
+         * before the acknowledgement: the pause this write saw */
+        int64_t tfirst = now_us();
+        int refusals = 0;
         for (int attempt = 0; attempt < 10000; attempt++) {
             int r = where[ki];
             if (!db[r])
@@ -301,9 +318,9 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
                     redirects++;
                     continue;
                 }
-                fprintf(log, "%c %lld %lld %s %s %lld %lld\n", update ? 'U' : 'I',
+                fprintf(log, "%c %lld %lld %s %s %lld %lld %lld %d\n", update ? 'U' : 'I',
                         (long long)keys[ki], (long long)msg, body, cfg->regions[r].name,
-                        (long long)t0, (long long)t1);
+                        (long long)t0, (long long)t1, (long long)tfirst, refusals);
                 acks++;
                 if (!update && nmine < 200000) {
                     mine_key[nmine] = keys[ki];
@@ -318,6 +335,7 @@ static int run(const char *cfgpath, const char *keyfile, int id, double seconds,
             const char *lives = strstr(msgbuf, " lives in region ");
             if (strstr(msgbuf, "is moving; retry")) {
                 retries++;
+                refusals++;
                 usleep(1000);
             } else if (lives) {
                 char region[64] = {0};
@@ -362,29 +380,137 @@ static int cmp_ack(const void *a, const void *b)
     return x->t1 < y->t1 ? -1 : x->t1 > y->t1;
 }
 
-static int check(const char *cfgpath, int nlogs, char **logs)
+/* One flip of a tenant, from the journal: its batch went src -> dst at t
+ * (the catalog's flipped_at, in microseconds of the same clock as the
+ * writers' acknowledgements). */
+typedef struct flip {
+    int64_t key;
+    int src, dst;
+    int64_t t;
+} flip;
+
+static int cmp_flip(const void *a, const void *b)
 {
-    dom_config *cfg = load(cfgpath);
-    dom_ctx *ctx;
-    if (dom_open(&ctx, cfgpath) != 0)
-        return 2;
+    const flip *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->t < y->t ? -1 : x->t > y->t;
+}
+
+static const char FLIPS_SQL[] =
+    "SELECT bt.tenant, b.src, b.dst, b.flipped_at FROM %sbatch_tenants bt JOIN %sbatches b "
+    "ON b.id = bt.batch WHERE b.flipped_at IS NOT NULL AND b.flipped_at > 0";
+
+static int add_flip(const dom_config *cfg, flip **f, size_t *n, size_t *cap, const char *key,
+                    const char *src, const char *dst, double at)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *f = realloc(*f, *cap * sizeof(flip));
+    }
+    flip *x = &(*f)[(*n)++];
+    x->key = strtoll(key, NULL, 10);
+    x->src = dom_config_region(cfg, src);
+    x->dst = dom_config_region(cfg, dst);
+    x->t = (int64_t)(at * 1e6);
+    if (x->src < 0 || x->dst < 0) {
+        fprintf(stderr, "writer: the journal names an unknown region (%s -> %s)\n", src, dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* Every flip of every tenant recorded in the catalog's journal (SQLite or
+ * PostgreSQL), sorted by tenant and time; -1 when it cannot be read. */
+static int read_flips(const dom_config *cfg, flip **out, size_t *nout)
+{
+    flip *f = NULL;
+    size_t n = 0, cap = 0;
+    char sql[512];
+    if (cfg->catalog.kind == DOM_DSN_PG) {
+        PGconn *pg = PQconnectdb(cfg->catalog.conninfo);
+        snprintf(sql, sizeof(sql), FLIPS_SQL, "domicile_catalog.", "domicile_catalog.");
+        PGresult *r = PQstatus(pg) == CONNECTION_OK ? PQexec(pg, sql) : NULL;
+        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+            fprintf(stderr, "writer: cannot read the journal: %s", PQerrorMessage(pg));
+            PQclear(r);
+            PQfinish(pg);
+            return -1;
+        }
+        for (int i = 0; i < PQntuples(r); i++)
+            if (add_flip(cfg, &f, &n, &cap, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                         PQgetvalue(r, i, 2), strtod(PQgetvalue(r, i, 3), NULL)) < 0) {
+                PQclear(r);
+                PQfinish(pg);
+                free(f);
+                return -1;
+            }
+        PQclear(r);
+        PQfinish(pg);
+    } else {
+        sqlite3 *cat;
+        sqlite3_stmt *st = NULL;
+        snprintf(sql, sizeof(sql), FLIPS_SQL, "", "");
+        if (sqlite3_open_v2(cfg->catalog.path, &cat, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(cat, sql, -1, &st, NULL) != SQLITE_OK) {
+            fprintf(stderr, "writer: cannot read the journal: %s\n", sqlite3_errmsg(cat));
+            sqlite3_close(cat);
+            return -1;
+        }
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            if (add_flip(cfg, &f, &n, &cap, (const char *)sqlite3_column_text(st, 0),
+                         (const char *)sqlite3_column_text(st, 1),
+                         (const char *)sqlite3_column_text(st, 2),
+                         sqlite3_column_double(st, 3)) < 0)
+                break;
+        sqlite3_finalize(st);
+        sqlite3_close(cat);
+        if (rc != SQLITE_DONE) {
+            free(f);
+            return -1;
+        }
+    }
+    qsort(f, n, sizeof(flip), cmp_flip);
+    *out = f;
+    *nout = n;
+    return 0;
+}
+
+/* Reads the writers' logs into *out; -1 (said why) on a line that is not
+ * an acknowledgement or a log that does not end with the writer's summary
+ * (a writer that died). */
+static int read_logs(const dom_config *cfg, int nlogs, char **logs, ack **out, size_t *nout)
+{
     ack *a = NULL;
     size_t n = 0, cap = 0;
     for (int i = 0; i < nlogs; i++) {
         FILE *f = fopen(logs[i], "r");
         char line[512], op, region[64];
-        if (!f)
-            return 2;
+        int lineno = 0, summary = 0;
+        if (!f) {
+            fprintf(stderr, "writer: cannot open %s\n", logs[i]);
+            goto fail;
+        }
         while (fgets(line, sizeof(line), f)) {
             ack x = {0};
-            long long key, msg, t0, t1;
-            if (line[0] == '#')
+            long long key, msg, t0, t1, tf;
+            int refusals, end = 0;
+            lineno++;
+            if (strncmp(line, "# acks ", 7) == 0) {
+                summary = 1;
                 continue;
-            if (sscanf(line, "%c %lld %lld %39s %63s %lld %lld", &op, &key, &msg, x.body, region,
-                       &t0, &t1) != 7)
-                continue;
+            }
+            if (summary || sscanf(line, "%c %lld %lld %39s %63s %lld %lld %lld %d%n", &op, &key,
+                                  &msg, x.body, region, &t0, &t1, &tf, &refusals, &end) != 9 ||
+                (op != 'I' && op != 'U') || line[end] != '\n' || t0 > t1 || tf > t0 ||
+                (x.region = dom_config_region(cfg, region)) < 0) {
+                fprintf(stderr, "writer: %s:%d: not an acknowledgement: %s", logs[i], lineno,
+                        line);
+                fclose(f);
+                goto fail;
+            }
             x.key = key, x.msg = msg, x.t0 = t0, x.t1 = t1;
-            x.region = dom_config_region(cfg, region);
             if (n == cap) {
                 cap = cap ? cap * 2 : 4096;
                 a = realloc(a, cap * sizeof(ack));
@@ -392,111 +518,174 @@ static int check(const char *cfgpath, int nlogs, char **logs)
             a[n++] = x;
         }
         fclose(f);
+        if (!summary) {
+            fprintf(stderr, "writer: %s: no summary line: its writer did not finish\n", logs[i]);
+            goto fail;
+        }
+    }
+    *out = a;
+    *nout = n;
+    return 0;
+fail:
+    free(a);
+    return -1;
+}
+
+static int cmp_t1(const void *a, const void *b)
+{
+    const ack *x = a, *y = b;
+    return x->t1 < y->t1 ? -1 : x->t1 > y->t1;
+}
+
+/* I1 for one tenant, from its acknowledgements t[0..m) and its flips
+ * f[0..k) in the journal alone: the flips chain (each starts where the last
+ * ended), so the tenant's homes are H0 until the first flip, then each
+ * flip's target until the next; every write a region acknowledged started
+ * before that region's time as home ended and ended after it began (a
+ * write committed in between); and, whatever the journal says, no write
+ * of one region started after a write of another region that followed it
+ * had ended.  Returns the number of violations, each reported. */
+static long check_one_writer(const dom_config *cfg, ack *t, size_t m, const flip *f, size_t k,
+                             int dir_home)
+{
+    long bad = 0;
+    const char *name = NULL;
+    for (size_t i = 1; i < k; i++)
+        if (f[i].src != f[i - 1].dst) {
+            fprintf(stderr, "INTERLEAVED: tenant %lld: the journal flips it %s -> %s, then %s -> %s\n",
+                    (long long)t[0].key, cfg->regions[f[i - 1].src].name,
+                    cfg->regions[f[i - 1].dst].name, cfg->regions[f[i].src].name,
+                    cfg->regions[f[i].dst].name);
+            return 1;
+        }
+    for (size_t a = 0; a < m; a++) {
+        /* home i: region (i ? f[i-1].dst : f[0].src), from f[i-1].t to f[i].t */
+        int fits = 0;
+        for (size_t i = 0; i <= k && !fits; i++) {
+            int r = k == 0 ? dir_home : i ? f[i - 1].dst : f[0].src;
+            int64_t from = i ? f[i - 1].t : INT64_MIN, to = i < k ? f[i].t : INT64_MAX;
+            fits = r == t[a].region && t[a].t1 >= from && t[a].t0 <= to;
+        }
+        if (!fits) {
+            bad++;
+            name = cfg->regions[t[a].region].name;
+            fprintf(stderr,
+                    "INTERLEAVED: tenant %lld: %s acknowledged a write (row %lld, %lld..%lld us) "
+                    "outside its time as the tenant's home (%zu flips in the journal)\n",
+                    (long long)t[a].key, name, (long long)t[a].msg, (long long)t[a].t0,
+                    (long long)t[a].t1, k);
+        }
+    }
+    /* by time alone: the writes of each run of one region started before
+     * the first write of the next region's run ended */
+    qsort(t, m, sizeof(ack), cmp_t1);
+    int64_t run_max_t0 = t[0].t0;
+    for (size_t x = 1; x < m; x++) {
+        if (t[x].region != t[x - 1].region) {
+            int64_t min_t1 = t[x].t1;
+            for (size_t q = x; q < m && t[q].region == t[x].region; q++)
+                if (t[q].t1 < min_t1)
+                    min_t1 = t[q].t1;
+            if (run_max_t0 > min_t1) {
+                bad++;
+                fprintf(stderr, "INTERLEAVED: tenant %lld took writes in %s and %s at once\n",
+                        (long long)t[x].key, cfg->regions[t[x - 1].region].name,
+                        cfg->regions[t[x].region].name);
+            }
+            run_max_t0 = t[x].t0;
+        } else if (t[x].t0 > run_max_t0) {
+            run_max_t0 = t[x].t0;
+        }
+    }
+    return bad;
+}
+
+static int check(const char *cfgpath, int nlogs, char **logs)
+{
+    dom_config *cfg = load(cfgpath);
+    dom_ctx *ctx;
+    ack *a = NULL;
+    flip *fl = NULL;
+    size_t n = 0, nfl = 0;
+    if (dom_open(&ctx, cfgpath) != 0) {
+        fprintf(stderr, "writer: %s\n", dom_error_last());
+        return 2;
+    }
+    if (read_logs(cfg, nlogs, logs, &a, &n) < 0 || read_flips(cfg, &fl, &nfl) < 0) {
+        free(a);
+        dom_close(ctx);
+        dom_config_free(cfg);
+        return 2;
     }
     qsort(a, n, sizeof(ack), cmp_ack);
     conn *db[DOM_MAX_REGIONS] = {0};
     for (size_t r = 0; r < cfg->nregions; r++)
         db[r] = open_conn(cfg, (int)r);
-    long lost = 0, stale = 0, dup = 0, interleaved = 0, rows = 0;
-    (void)cmp_ack;
+    long lost = 0, stale = 0, dup = 0, interleaved = 0, rows = 0, homes = 0;
+    size_t fi = 0;
     for (size_t i = 0; i < n;) {
-        /* one row: its acks in time order; the last one is what must stay */
-        size_t j = i;
-        while (j < n && a[j].key == a[i].key && a[j].msg == a[i].msg)
-            j++;
-        const ack *last = &a[j - 1];
+        /* one tenant: acks i..e, flips fi..fe */
+        size_t e = i;
+        while (e < n && a[e].key == a[i].key)
+            e++;
+        while (fi < nfl && fl[fi].key < a[i].key)
+            fi++;
+        size_t fe = fi;
+        while (fe < nfl && fl[fe].key == a[i].key)
+            fe++;
         char ks[32];
         snprintf(ks, sizeof(ks), "%lld", (long long)a[i].key);
         dom_location loc;
-        int home = dom_locate(&loc, ctx, ks) == 0 ? dom_config_region(cfg, loc.region) : -1;
-        rows++;
-        for (size_t r = 0; r < cfg->nregions; r++) {
-            char body[64] = {0};
-            int found = read_body(db[r], a[i].key, a[i].msg, body, sizeof(body));
-            if ((int)r == home) {
-                if (!found) {
-                    lost++;
-                    fprintf(stderr, "LOST: tenant %lld row %lld not in its home %s\n",
-                            (long long)a[i].key, (long long)a[i].msg, cfg->regions[r].name);
-                } else if (strcmp(body, last->body) != 0) {
-                    stale++;
-                    fprintf(stderr, "STALE: tenant %lld row %lld is '%s', last ack '%s'\n",
-                            (long long)a[i].key, (long long)a[i].msg, body, last->body);
+        int dir_home = dom_locate(&loc, ctx, ks) == 0 ? dom_config_region(cfg, loc.region) : -1;
+        /* the home by the journal: where its last flip took it */
+        int home = fe > fi ? fl[fe - 1].dst : dir_home;
+        if (home != dir_home) {
+            homes++;
+            fprintf(stderr, "HOME: tenant %s: the journal's last flip took it to %s, the directory says %s\n",
+                    ks, home >= 0 ? cfg->regions[home].name : "?",
+                    dir_home >= 0 ? cfg->regions[dir_home].name : "nothing");
+        }
+        /* I2, row by row: its acks in time order; the last is what must stay */
+        for (size_t x = i; x < e;) {
+            size_t y = x;
+            while (y < e && a[y].msg == a[x].msg)
+                y++;
+            const ack *last = &a[y - 1];
+            rows++;
+            for (size_t r = 0; r < cfg->nregions; r++) {
+                char body[64] = {0};
+                int found = read_body(db[r], a[x].key, a[x].msg, body, sizeof(body));
+                if ((int)r == home) {
+                    if (!found) {
+                        lost++;
+                        fprintf(stderr, "LOST: tenant %lld row %lld not in its home %s\n",
+                                (long long)a[x].key, (long long)a[x].msg, cfg->regions[r].name);
+                    } else if (strcmp(body, last->body) != 0) {
+                        stale++;
+                        fprintf(stderr, "STALE: tenant %lld row %lld is '%s', last ack '%s'\n",
+                                (long long)a[x].key, (long long)a[x].msg, body, last->body);
+                    }
+                } else if (found) {
+                    dup++;
+                    fprintf(stderr, "DUPLICATE: tenant %lld row %lld also in %s\n",
+                            (long long)a[x].key, (long long)a[x].msg, cfg->regions[r].name);
                 }
-            } else if (found) {
-                dup++;
-                fprintf(stderr, "DUPLICATE: tenant %lld row %lld also in %s\n", (long long)a[i].key,
-                        (long long)a[i].msg, cfg->regions[r].name);
             }
+            x = y;
         }
-        i = j;
+        interleaved += check_one_writer(cfg, a + i, e - i, fl + fi, fe - fi, dir_home);
+        i = e;
+        fi = fe;
     }
-    /* I1, per tenant, over its acknowledged writes in time order: each run of
-     * writes in one region ended before the next region's run began, and the
-     * region changed no more often than the tenant was moved */
-    sqlite3 *cat;
-    if (sqlite3_open_v2(cfg->catalog.path, &cat, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
-        return 2;
-    sqlite3_stmt *mv;
-    sqlite3_prepare_v2(cat,
-                       "SELECT count(*) FROM batch_tenants bt JOIN batches b ON b.id = bt.batch "
-                       "WHERE bt.tenant = ?1 AND b.step IN ('flipped', 'done')",
-                       -1, &mv, NULL);
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && a[j].key == a[i].key)
-            j++;
-        ack *t = malloc((j - i) * sizeof(ack));
-        memcpy(t, &a[i], (j - i) * sizeof(ack));
-        size_t m = j - i;
-        for (size_t x = 1; x < m; x++) /* insertion sort by end time */
-            for (size_t y = x; y > 0 && t[y - 1].t1 > t[y].t1; y--) {
-                ack tmp = t[y];
-                t[y] = t[y - 1];
-                t[y - 1] = tmp;
-            }
-        long switches = 0;
-        int64_t run_max_t0 = t[0].t0;
-        for (size_t k = 1; k < m; k++) {
-            if (t[k].region != t[k - 1].region) {
-                switches++;
-                /* the new region's first write ended after the old run's last began */
-                int64_t min_t1 = t[k].t1;
-                for (size_t q = k; q < m && t[q].region == t[k].region; q++)
-                    if (t[q].t1 < min_t1)
-                        min_t1 = t[q].t1;
-                if (run_max_t0 > min_t1) {
-                    interleaved++;
-                    fprintf(stderr, "INTERLEAVED: tenant %lld took writes in %s and %s\n",
-                            (long long)t[k].key, cfg->regions[t[k - 1].region].name,
-                            cfg->regions[t[k].region].name);
-                }
-                run_max_t0 = t[k].t0;
-            } else if (t[k].t0 > run_max_t0) {
-                run_max_t0 = t[k].t0;
-            }
-        }
-        sqlite3_bind_int64(mv, 1, t[0].key);
-        long moves = sqlite3_step(mv) == SQLITE_ROW ? sqlite3_column_int64(mv, 0) : 0;
-        sqlite3_reset(mv);
-        if (switches > moves) {
-            interleaved++;
-            fprintf(stderr, "INTERLEAVED: tenant %lld changed region %ld times in %ld moves\n",
-                    (long long)t[0].key, switches, moves);
-        }
-        free(t);
-        i = j;
-    }
-    sqlite3_finalize(mv);
-    sqlite3_close(cat);
-    printf("rows %ld acks %zu lost %ld stale %ld duplicated %ld interleaved %ld\n", rows, n, lost,
-           stale, dup, interleaved);
+    printf("rows %ld acks %zu lost %ld stale %ld duplicated %ld interleaved %ld homes %ld\n", rows,
+           n, lost, stale, dup, interleaved, homes);
     for (size_t r = 0; r < cfg->nregions; r++)
         close_conn(db[r]);
     free(a);
+    free(fl);
     dom_close(ctx);
     dom_config_free(cfg);
-    return lost || stale || dup || interleaved || n == 0 ? 1 : 0;
+    return lost || stale || dup || interleaved || homes || n == 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
