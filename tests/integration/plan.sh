@@ -23,10 +23,28 @@ expect_eq "waves in config order" "$(j '[.waves[].name] | join(",")')" "canary,a
 asia_users=$(q "SELECT count(*) FROM users WHERE country IN $ASIA")
 expect_eq "canary + asia tenants = users of the asia countries" \
     "$(j '.waves[0].tenants + .waves[1].tenants')" "$asia_users"
-expect_eq "canary tenants are all SG" "$(j '.waves[0].moves[0].tenants')" "$(j '.waves[0].tenants')"
+# the canary's sample computed here (docs/config.md): a tenant is taken
+# when the first 8 bytes of SHA-256(key), big-endian, mod 1,000,000 are
+# below percent * 10,000
+sampled() { # PERCENT: reads keys, prints those sampled
+    while read -r key; do
+        printf '%s %s\n' "$key" "$(printf %s "$key" | sha256sum | cut -c1-16)"
+    done | awk -v p="$1" '{
+        r = 0
+        for (i = 1; i <= 16; i++) r = (r * 16 + index("0123456789abcdef", substr($2, i, 1)) - 1) % 1000000
+        if (r < p * 10000) print $1
+    }'
+}
 sg=$(q "SELECT count(*) FROM users WHERE country = 'SG'")
 canary=$(j '.waves[0].tenants')
-check "canary takes about 5% of SG ($canary of $sg)" [ "$canary" -ge 1 ] && [ "$canary" -lt $((sg / 5)) ]
+expect_eq "canary tenants = the SG users whose key hash falls in 5% of the buckets" \
+    "$canary" "$(q "SELECT user_id FROM users WHERE country = 'SG'" | sampled 5 | wc -l)"
+expect_eq "... all of them beijing -> singapore" "$(j '[.waves[0].moves[] | "\(.from)>\(.to) \(.tenants)"] | join(",")')" "beijing>singapore $canary"
+sed 's/percent: 5 }/percent: 50 }/' "$cfg" >"$T/d/half.yaml"
+"$DOMICILE" -c "$T/d/half.yaml" plan --json >"$T/half.json" 2>/dev/null
+expect_eq "with percent: 50, the same computation gives the canary's tenants" \
+    "$(jq -r '.waves[0].tenants' "$T/half.json")" "$(q "SELECT user_id FROM users WHERE country = 'SG'" | sampled 50 | wc -l)"
+check "canary takes about 5% of SG ($canary of $sg)" [ "$canary" -ge 1 -a "$canary" -lt $((sg / 5)) ]
 expect_eq "rest tenants = the other non-CN users" "$(j '.waves[2].tenants')" \
     "$(q "SELECT count(*) FROM users WHERE country <> 'CN' AND country NOT IN $ASIA")"
 
