@@ -1334,11 +1334,23 @@ static int step_erase(batch_run *br, int *waiting, int defer)
 }
 
 /* The erasure, checked table by table by the caller, goes into the log in
- * the same catalog transaction as "done". */
+ * the same catalog transaction as "done".  rows_erased is every row the
+ * source held for the batch at the flip (the transfer's rows: fenced
+ * "moved" since, it cannot have changed) once none remains: an erasure
+ * that an earlier attempt committed but could not record (a crash, a lost
+ * connection) counts the same as one that ran in full now, so that the
+ * log of a resumed run equals that of a run without the interruption. */
 static int record_erasure(batch_run *br)
 {
     int rc;
     char digest[65], now[32], head[96];
+    if (br->b.erased < br->b.rows) {
+        dom_log(DOM_LOG_DEBUG,
+                "batch %lld: %lld of its %lld rows were erased by an earlier attempt",
+                (long long)br->b.id, (long long)(br->b.rows - br->b.erased),
+                (long long)br->b.rows);
+        br->b.erased = br->b.rows;
+    }
     keys_digest(&br->b, digest);
     iso_now(now);
     json_t *tables = json_array();

@@ -12,15 +12,18 @@
 static _Atomic long fail_after = -1;
 static _Atomic int fail_sticky = 1;
 static _Atomic long calls;
+static _Atomic int fired;
 
 void dom_alloc_fail_after(long n)
 {
+    fired = 0;
     fail_sticky = 1;
     fail_after = n;
 }
 
 void dom_alloc_fail_once(long n)
 {
+    fired = 0;
     fail_sticky = 0;
     fail_after = n;
 }
@@ -30,6 +33,11 @@ long dom_alloc_calls(void)
     return calls;
 }
 
+int dom_alloc_fail_fired(void)
+{
+    return fired;
+}
+
 static int should_fail(void)
 {
     long n = fail_after;
@@ -37,11 +45,17 @@ static int should_fail(void)
         return 0; /* no hook armed: no shared write on this path */
     calls++;
     for (;;) {
-        if (n < 0 || (n == 0 && fail_sticky))
+        if (n < 0 || (n == 0 && fail_sticky)) {
+            if (n == 0)
+                fired = 1;
             return n == 0;
+        }
         /* n > 0: one more succeeds; n == 0 (once): this one fails, no other */
-        if (atomic_compare_exchange_weak(&fail_after, &n, n - 1))
+        if (atomic_compare_exchange_weak(&fail_after, &n, n - 1)) {
+            if (n == 0)
+                fired = 1;
             return n == 0;
+        }
     }
 }
 

@@ -43,6 +43,9 @@ void dom_alloc_fail_once(long n);
 /* Allocations made so far (all threads) while a hook above was armed; a
  * test counts a run's with dom_alloc_fail_once(LONG_MAX). */
 long dom_alloc_calls(void);
+/* 1 when a hook above made an allocation fail since it was armed: a test
+ * knows its failure point was reached. */
+int dom_alloc_fail_fired(void);
 
 /* Growable byte buffer, always NUL-terminated.  An allocation failure sets
  * .oom; further appends are ignored, so callers check once at the end. */

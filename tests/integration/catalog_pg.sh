@@ -44,6 +44,7 @@ state() {
         sql "$r" app -At -c "SELECT tenant, state, home, epoch FROM domicile.fence WHERE state <> 'home' ORDER BY 1"
     done
     sql beijing cat -At -c "SELECT tenant, region, epoch, state FROM domicile_catalog.directory ORDER BY 1"
+    sql beijing cat -At -c "$JOURNAL_PG_B" -c "$JOURNAL_PG_L" | journal_state
 } 2>&1
 batches() { sql beijing cat -At -c "SELECT count(*) FILTER (WHERE step = 'done') || ' ' || count(*) FROM domicile_catalog.batches"; }
 log_ok() { # one transfer and one erasure entry per batch

@@ -81,8 +81,8 @@ fresh() {
     echo "$T/$1/domicile.yaml"
 }
 
-# state NAME: every row, trigger, fence and directory entry of NAME, as
-# text (one client per database; the fences last, as they are missing
+# state NAME: every row, trigger, fence and directory entry of NAME, and
+# its journal and transfer log, as text (one client per database; the fences last, as they are missing
 # before prepare)
 state() {
     _s=$1
@@ -101,14 +101,17 @@ state() {
     done
     if [ "$pgcat" = 1 ]; then
         sql "${_s}_cat" -c "SELECT tenant, region, epoch, state FROM domicile_catalog.directory ORDER BY 1"
+        sql "${_s}_cat" -c "$JOURNAL_PG_B" -c "$JOURNAL_PG_L" | journal_state
     else
         sqlite3 "$T/$_s/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+        sqlite3 "$T/$_s/domicile.db" "$JOURNAL_SQL" | journal_state
     fi
 } 2>&1
 
 # cut_run NAME CUT ARGS...: `domicile ARGS` on the config of NAME with every
 # connection through cutproxy cutting at chunk CUT (0: none); $cut_rc is
-# its exit status, $cut_chunks the chunks the proxy saw, stderr in $T/err
+# its exit status, $cut_chunks the chunks the proxy saw, $cut_done "cut"
+# when the cut came ("uncut" otherwise), stderr in $T/err
 cut_run() {
     _name=$1
     _cut=$2
@@ -128,7 +131,7 @@ cut_run() {
     kill -TERM "$cut_pid"
     wait "$cut_pid"
     cut_pid=
-    cut_chunks=$(cat "$T/proxy.out")
+    read -r cut_chunks cut_done <"$T/proxy.out"
 }
 
 # cut_sweep POINTS ARGS...: `domicile ARGS` once through the proxy without
@@ -147,18 +150,21 @@ cut_sweep() {
     state ref >"$T/ref.state"
     _step=$((_n / _points))
     [ "$_step" -lt 1 ] && _step=1
-    _failed=0 _crashed=0 _unnamed=0 _unfinished=0 _differ=0 _runs=0 _i=1
+    _failed=0 _crashed=0 _unnamed=0 _unfinished=0 _differ=0 _runs=0 _unreached=0 _i=1
     while [ "$_i" -le "$_n" ]; do
         fresh run >/dev/null
         cut_run run "$_i" "$@"
         _runs=$((_runs + 1))
+        [ "$cut_done" = cut ] || _unreached=$((_unreached + 1))
+        echo "# cut at chunk $_i of $_n: ${cut_done:-no answer from the proxy}, exit $cut_rc"
         if grep -q 'ERROR: \|runtime error' "$T/err"; then
             _crashed=$((_crashed + 1))
             echo "# cut at chunk $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
         elif [ "$cut_rc" -ne 0 ]; then
             _failed=$((_failed + 1))
-            # what was lost: the region's name (or the catalog) and why
-            if ! grep -q 'beijing\|singapore\|us-east\|catalog' "$T/err"; then
+            # what was lost: the region by its name in the config (not a
+            # database name in libpq's text), or the catalog by its DSN
+            if ! grep -q 'region "\(beijing\|singapore\|us-east\)"\|catalog postgresql://\|catalog /' "$T/err"; then
                 _unnamed=$((_unnamed + 1))
                 echo "# cut at chunk $_i: the error names no region: $(head -n 1 "$T/err")"
             fi
@@ -176,6 +182,7 @@ cut_sweep() {
         fi
         _i=$((_i + _step))
     done
+    expect_eq "$_what (connection cuts): runs whose cut was not reached" "$_unreached" 0
     check "$_what (connection cuts): the cuts made first runs fail ($_failed of $_runs)" \
         [ "$((_failed * 4))" -gt "$_runs" ]
     expect_eq "$_what (connection cuts): runs that crashed, leaked or tripped a sanitizer" "$_crashed" 0

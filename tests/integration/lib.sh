@@ -78,8 +78,30 @@ tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
 }
 
+# journal_state: the journal's batches (their final steps, tenants, rows
+# and erasures) and the transfer log (entry count, and each entry's kind,
+# batch, regions, tenants and content hash, sorted: workers finish in any
+# order) of a catalog whose two queries' rows are read on stdin, as text.
+# Reads "B|..." journal lines and "L|{json}" log lines.
+journal_state() {
+    _j=$(mktemp)
+    cat >"$_j"
+    grep '^B|' "$_j"
+    echo "transfer log: $(grep -c '^L|' "$_j") entries"
+    sed -n 's/^L|//p' "$_j" |
+        jq -c '[.kind, .batch, .wave, .from, .to, .region, .tenants, .tenant_digest, .content_sha256, .rows_erased]' |
+        LC_ALL=C sort
+    rm -f "$_j"
+}
+# the two queries, for an SQLite catalog and a PostgreSQL one
+JOURNAL_SQL="SELECT 'B', id, wave, src, dst, step, tenants, rows, erased FROM batches ORDER BY id; SELECT 'L', entry FROM transfer_log ORDER BY seq"
+# (psql prints the result of each -c: pass them as two)
+JOURNAL_PG_B="SELECT 'B', id, wave, src, dst, step, tenants, rows, erased FROM domicile_catalog.batches ORDER BY id"
+JOURNAL_PG_L="SELECT 'L', entry FROM domicile_catalog.transfer_log ORDER BY seq"
+
 # demo_state DIR: every tenant row, fence and directory entry of a demo
-# folder on SQLite ($REGIONS, $TABLES), as text
+# folder on SQLite ($REGIONS, $TABLES), and its journal and transfer log,
+# as text
 demo_state() {
     for _r in $REGIONS; do
         for _t in $TABLES; do
@@ -88,6 +110,7 @@ demo_state() {
         sqlite3 "$1/regions/$_r.db" "SELECT tenant, state, home, epoch FROM domicile_fence ORDER BY 1" 2>/dev/null
     done
     sqlite3 "$1/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+    sqlite3 "$1/domicile.db" "$JOURNAL_SQL" | journal_state
 } 2>&1
 
 # fail_sweep COMMAND POINTS [io]: runs COMMAND (tests/tools/failrun's:
@@ -115,14 +138,18 @@ fail_sweep() {
     state ref >"$T/ref.state"
     _step=$((_n / _points))
     [ "$_step" -lt 1 ] && _step=1
-    _failed=0 _crashed=0 _unfinished=0 _differ=0 _runs=0 _i=0
+    _failed=0 _crashed=0 _unfinished=0 _differ=0 _runs=0 _unreached=0 _i=0
     while [ "$_i" -lt "$_n" ]; do
         _cfg=$(fresh run)
         # shellcheck disable=SC2086
         "$_f" "$_cmd" "$_cfg" "$_i" $_io >"$T/out" 2>"$T/err"
         _rc=$?
         _runs=$((_runs + 1))
-        grep -q '^failed: ' "$T/out" && _failed=$((_failed + 1))
+        _fired=fired
+        grep -q '^fired$' "$T/out" || { _fired="NOT REACHED"; _unreached=$((_unreached + 1)); }
+        _first=absorbed
+        grep -q '^failed: ' "$T/out" && { _failed=$((_failed + 1)); _first=failed; }
+        echo "# $_what $_i of $_n: $_fired, first run $_first"
         if grep -q 'ERROR: \|runtime error' "$T/err"; then
             _crashed=$((_crashed + 1))
             echo "# $_what $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
@@ -133,10 +160,12 @@ fail_sweep() {
         state run >"$T/run.state"
         if ! cmp -s "$T/ref.state" "$T/run.state"; then
             _differ=$((_differ + 1))
-            echo "# $_what $_i: the regions differ from a run without failures"
+            echo "# $_what $_i: the regions differ from a run without failures:"
+            diff "$T/ref.state" "$T/run.state" | head -n 6 | sed 's/^/#   /'
         fi
         _i=$((_i + _step))
     done
+    expect_eq "$_cmd ($_what): runs whose failure point was not reached" "$_unreached" 0
     # (some failures are absorbed by design: a checkpoint between batches
     # that fails is left for the next one)
     check "$_cmd ($_what): the failures made first runs fail ($_failed of $_runs)" \

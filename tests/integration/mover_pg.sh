@@ -66,7 +66,7 @@ reset() {
     cp "$T/tpl/domicile.db" "$T/run/domicile.db"
 }
 
-# every tenant row, fence and directory entry, as one hash
+# every tenant row, fence and directory entry, the journal and the transfer log
 state() {
     for r in $REGIONS; do
         for t in $TABLES; do
@@ -75,6 +75,7 @@ state() {
         app_sql "$r" app -At -c "SELECT tenant, state, home, epoch FROM domicile.fence WHERE state <> 'home' ORDER BY 1"
     done
     sqlite3 "$T/run/domicile.db" "SELECT tenant, region, epoch, state FROM directory ORDER BY 1"
+    sqlite3 "$T/run/domicile.db" "$JOURNAL_SQL" | journal_state
 } 2>&1
 
 # home_of KEY: the tenant's region now; body_in REGION: the body of

@@ -12,7 +12,9 @@
  * client sees the server go away in the middle of whatever it was doing
  * and the server sees its client go away (its transaction aborts).
  * Everything before and after passes untouched; CUT 0 never cuts.  On
- * SIGTERM or SIGINT it prints the number of chunks it has seen and exits.
+ * SIGTERM or SIGINT it prints the number of chunks it has seen and "cut"
+ * or "uncut" (whether the CUT-th chunk came, so a test knows its fault
+ * was reached), and exits.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 static atomic_long chunks;
+static atomic_int did_cut;
 static long cut_at;
 
 typedef struct conn {
@@ -45,6 +48,7 @@ static void cut(conn *cn)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     atomic_store(&cn->cut, 1);
+    atomic_store(&did_cut, 1);
     setsockopt(cn->client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     setsockopt(cn->server, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     shutdown(cn->client, SHUT_RDWR);
@@ -97,9 +101,11 @@ static void *serve(void *arg)
 static void on_stop(int sig)
 {
     (void)sig;
-    char num[32], *p = num + sizeof(num);
+    char num[48], *p = num + sizeof(num);
     long v = atomic_load(&chunks);
-    *--p = '\n';
+    const char *tail = atomic_load(&did_cut) ? " cut\n" : " uncut\n";
+    p -= strlen(tail);
+    memcpy(p, tail, strlen(tail));
     do
         *--p = (char)('0' + v % 10);
     while ((v /= 10) > 0);

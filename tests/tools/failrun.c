@@ -8,7 +8,8 @@
  *       runs COMMAND without failures; prints the allocations it made
  *   failrun COMMAND CONFIG N
  *       runs COMMAND with the Nth allocation (from 0) failing, then again;
- *       prints "failed: MESSAGE" or "passed" for the first run, and exits
+ *       prints "fired" or "not reached" (whether the Nth allocation came),
+ *       then "failed: MESSAGE" or "passed" for the first run, and exits
  *       0 when the second run succeeded
  *   failrun COMMAND CONFIG [N] io
  *       the same with SQLite I/O instead: the Nth write, truncate or sync
@@ -43,13 +44,18 @@ typedef struct faulty_file {
 static sqlite3_vfs *real_vfs;
 static _Atomic long io_fail_at = -1;
 static _Atomic long io_calls;
+static _Atomic int io_fired;
 
 /* 1 when this write, truncate or sync is the one to fail */
 static int io_fails(void)
 {
     long n = io_calls++;
     long at = io_fail_at;
-    return at >= 0 && n == at;
+    if (at >= 0 && n == at) {
+        io_fired = 1;
+        return 1;
+    }
+    return 0;
 }
 
 #define REAL(f) (((faulty_file *)(f))->real)
@@ -223,8 +229,10 @@ int main(int argc, char **argv)
         else
             dom_alloc_fail_once(atol(argv[3]));
         rc = run(cfg, &err);
+        int fired = io ? io_fired : dom_alloc_fail_fired();
         io_fail_at = -1;
         dom_alloc_fail_after(-1);
+        printf("%s\n", fired ? "fired" : "not reached");
         if (rc < 0)
             printf("failed: %s\n", err);
         else
