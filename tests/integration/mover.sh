@@ -130,10 +130,12 @@ check "a new MY tenant is accepted in singapore" sqlite3 "$T/ws/regions/singapor
 rm -rf "$T/th"
 cp -r "$T/tpl" "$T/th"
 sed -i 's/  workers: 2/  workers: 2\n  max_rows_per_second: 5000/' "$T/th/domicile.yaml"
-run_dom "$T/o" "$T/e" -c "$T/th/domicile.yaml" apply --json
+# (and with DOMICILE_CHECK_HASH=1: each transfer's hash is the source read
+# again; the reference took its compare's: the logs must agree)
+DOMICILE_CHECK_HASH=1 run_dom "$T/o" "$T/e" -c "$T/th/domicile.yaml" apply --json
 check "with max_rows_per_second: 5000, apply takes at least rows / 5000 seconds ($(jq -c '[.rows, .seconds]' "$T/o"))" \
     sh -c "[ $status -eq 0 ] && jq -e '.rows > 0 and .seconds >= .rows / 5000' '$T/o' >/dev/null"
-check "... and ends as the reference" [ "$(state "$T/th" | sha256sum)" = "$ref" ]
+check "... and ends as the reference, its transfer log included (hashes read again = the compare's)" [ "$(state "$T/th" | sha256sum)" = "$ref" ]
 
 # ---- concurrent writers during the waves, a rollback and the waves again ----
 cp -r "$T/tpl" "$T/live"
@@ -144,7 +146,7 @@ for i in 1 2 3 4 5 6; do
     wpids="$wpids $!"
 done
 sleep 0.3
-"$DOMICILE" -v -v -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
+DOMICILE_CHECK_HASH=1 "$DOMICILE" -v -v -c "$T/live/domicile.yaml" apply >"$T/a1" 2>&1
 s1=$?
 "$DOMICILE" -c "$T/live/domicile.yaml" rollback --wave asia >"$T/a2" 2>&1
 s2=$?
