@@ -9,7 +9,9 @@
 #      followed by the DELETEs an offline move that erases would add;
 #   2. moving everyone into empty regions (a 100% wave): vs.
 #      `pg_dump --data-only | psql`, and pgcopydb copy table-data;
-#   3. write pause per batch (freeze to flip) with 8 writer connections;
+#   3. write pause with 8 writer connections: as the writers saw it (from
+#      a write's first refusal to its acknowledgement), and per batch as
+#      the mover times it (freeze to flip);
 #   4. an app-like write load on the source (pgbench, 8 clients, writes to
 #      users who stay): transactions per second during a wave vs. with
 #      domicile not installed, unthrottled and at a fixed rate, and with
@@ -32,9 +34,13 @@ WRITER=${WRITER:-$top/build/tests/tools/writer}
 OUT=${OUT:-$top/bench/out/move-pg-$USERS}
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# the servers flush commits to disk (fsync=on, the default a user has);
+# PG_FSYNC=off gives the figures of a server that does not, labelled so
+export PG_FSYNC=${PG_FSYNC:-on}
 . "$top/tests/pg/pg.sh"
 trap 'pg_stop_all' EXIT INT TERM
 for r in beijing singapore us-east; do pg_start "$r"; done
+echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), three local servers with fsync=$PG_FSYNC$([ "$PG_FSYNC" = on ] && echo " (the default)" || echo " (NOT the default: commits cost no disk flush)"), $(nproc) cores"
 port() { cat "$PGROOT/$1/port"; }
 PSQL="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -U postgres"
 q() { r=$1; db=$2; shift 2; $PSQL -p "$(port "$r")" -d "$db" "$@"; }
@@ -162,7 +168,9 @@ sleep 0.5
 "$BIN" ${VERBOSE:+-v -v} -c "$OUT/live/domicile.yaml" apply --json >"$OUT/live.json" 2>"$OUT/live.log"
 kill $(jobs -p) 2>/dev/null || true
 wait 2>/dev/null || true
-echo "3. write pause per batch with 8 writer connections (ms): $(jq -c .pause_ms "$OUT/live.json") over $(jq .batches_done "$OUT/live.json") batches (target p99 <= 100)"
+echo "3. write pause with 8 writer connections (target p99 <= 100 ms)"
+echo "   as the writers saw it (first refusal to the acknowledgement, following the redirect to the new home): $(sh "$top/bench/writer_pause.sh" "$OUT"/wlog*)"
+echo "   per batch, freeze to flip as the mover times it (ms): $(jq -c .pause_ms "$OUT/live.json") over $(jq .batches_done "$OUT/live.json") batches"
 
 fi
 
@@ -192,46 +200,65 @@ config "$OUT/wave" wave
 # installed (every write goes through the fence trigger), nothing moving
 set -- $(bench_tps wave -T 15)
 idle_tps=$1
-db wave
-rm -f "$OUT/wave/domicile.db"*
-"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
-"$BIN" -c "$OUT/wave/domicile.yaml" apply >/dev/null 2>&1 &
-ap=$!
-set -- $(bench_tps wave -T 15)
+# during_waves NAME [pgbench options...]: fresh regions, prepare, and the
+# waves (apply) started beside 15 s of pgbench with a progress line a
+# second; only the seconds that fall wholly inside the apply's run count.
+# Prints "TPS LATENCY SECONDS_COUNTED APPLY_EXIT APPLY_SECONDS" (TPS "-"
+# when the apply failed or no second fell inside it).  With INTERRUPT=1
+# the waves are stopped (SIGINT, a safe point) once pgbench is done.
+during_waves() {
+    _n=$1
+    shift
+    db wave
+    rm -f "$OUT/wave/domicile.db"*
+    "$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
+    _a0=$(now)
+    ( "$BIN" -c "$OUT/wave/domicile.yaml" apply >"$OUT/$_n.apply" 2>&1; echo $? >"$OUT/$_n.rc"; now >"$OUT/$_n.end" ) &
+    _ap=$!
+    _p0=$(now)
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port beijing)" -U postgres -f "$OUT/app.sql" -c 8 -j 2 -P 1 -T 15 "$@" wave \
+        >"$OUT/$_n.pgbench" 2>"$OUT/$_n.progress" || true
+    if [ "${INTERRUPT:-0}" = 1 ]; then pkill -INT -P "$_ap" -f "domicile.yaml apply" 2>/dev/null || true; fi
+    wait "$_ap" || true
+    _rc=$(cat "$OUT/$_n.rc")
+    _a1=$(cat "$OUT/$_n.end")
+    # progress: K.0 s, TPS tps, lat L ms ...: the second [p0+K-1, p0+K]
+    awk -v a0="$_a0" -v a1="$_a1" -v p0="$_p0" -v rc="$_rc" '
+        /^progress:/ { k = $2 + 0; if (p0 + k - 1 >= a0 && p0 + k <= a1) { n++; tps += $4; lat += $7 } }
+        END {
+            ok = rc == 0 || (ENVIRON["INTERRUPT"] == 1 && rc == 4)
+            if (!ok || n == 0) printf "- - %d %s %.1f\n", n, rc, a1 - a0
+            else printf "%.0f %.2f %d %s %.1f\n", tps / n, lat / n, n, rc, a1 - a0
+        }' "$OUT/$_n.progress"
+}
+# what the window measured: "N s of the apply's M s (exit E)"
+window() { echo "$3 s inside the apply's $5 s (apply exit $4)"; }
+ratio() { echo "$1 $2" | awk '$1 == "-" { print "- (no figure: see the apply exit)"; exit } { printf "%.2f", $1 / $2 }'; }
+set -- $(during_waves waves)
 wave_tps=$1
-wait $ap || true
+wave_win=$(window "$@")
 rate_target=$((plain_tps / 2))
 db plain
 set -- $(bench_tps plain -T 15 -R "$rate_target")
 plain_r=$1
 plain_lat=$2
-db wave
-rm -f "$OUT/wave/domicile.db"*
-"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
-"$BIN" -c "$OUT/wave/domicile.yaml" apply >/dev/null 2>&1 &
-ap=$!
-set -- $(bench_tps wave -T 15 -R "$rate_target")
+set -- $(during_waves waves_rate -R "$rate_target")
 wave_r=$1
 wave_lat=$2
-wait $ap || true
+rate_win=$(window "$@")
 # the mover throttled (options.max_rows_per_second), the app unthrottled;
 # the waves are stopped (Ctrl-C: a safe point) once pgbench is done
 THROTTLE=${THROTTLE:-10000}
-db wave
-rm -f "$OUT/wave/domicile.db"*
 sed -i "s/^options:/options:\n  max_rows_per_second: $THROTTLE/" "$OUT/wave/domicile.yaml"
-"$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
-"$BIN" -c "$OUT/wave/domicile.yaml" apply --json >"$OUT/throttled.json" 2>/dev/null &
-ap=$!
-set -- $(bench_tps wave -T 15)
+set -- $(INTERRUPT=1 during_waves throttled)
 thr_tps=$1
-kill -INT $ap 2>/dev/null || true
-wait $ap || true
-echo "4. app-like load on beijing (pgbench, 8 clients, users who stay), 15 s each"
-echo "   unthrottled: $plain_tps tps without domicile, $wave_tps tps during the waves: ratio $(echo "$wave_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.9)"
-echo "   unthrottled, domicile installed and nothing moving (the fence trigger on every write): $idle_tps tps: ratio $(echo "$idle_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }')"
-echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during: ratio $(echo "$wave_r $plain_r" | awk '{ printf "%.2f", $1 / $2 }')"
-echo "   unthrottled app, mover throttled to $THROTTLE rows/s (options.max_rows_per_second): $thr_tps tps during the waves: ratio $(echo "$thr_tps $plain_tps" | awk '{ printf "%.2f", $1 / $2 }')"
+thr_win=$(window "$@")
+sed -i "/^  max_rows_per_second: $THROTTLE$/d" "$OUT/wave/domicile.yaml"
+echo "4. app-like load on beijing (pgbench, 8 clients, users who stay); during the waves only the seconds inside the apply's run count"
+echo "   unthrottled: $plain_tps tps without domicile (15 s), $wave_tps tps during the waves ($wave_win): ratio $(ratio "$wave_tps" "$plain_tps") (target >= 0.9)"
+echo "   unthrottled, domicile installed and nothing moving (the fence trigger on every write): $idle_tps tps (15 s): ratio $(ratio "$idle_tps" "$plain_tps")"
+echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during ($rate_win): ratio $(ratio "$wave_r" "$plain_r")"
+echo "   unthrottled app, mover throttled to $THROTTLE rows/s (options.max_rows_per_second): $thr_tps tps during the waves ($thr_win): ratio $(ratio "$thr_tps" "$plain_tps")"
 
 fi
 

@@ -2,6 +2,8 @@
 # free port on 127.0.0.1 as the postgres OS user (when run as root), stop
 # and remove everything at exit.  Source it, then: pg_start NAME; the port
 # is in $PG_PORT and in $PGROOT/NAME/port.  Call pg_stop_all from your trap.
+# PG_FSYNC (default off, for tests: commits then cost no disk flush) is
+# the servers' fsync setting; benches run with on, the default a user has.
 PGBIN=${PGBIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 PGROOT=$(mktemp -d /tmp/domicile-pg-XXXXXX)
 chmod 755 "$PGROOT"
@@ -25,7 +27,7 @@ pg_start() {
     for _try in 1 2 3 4 5 6 7 8 9 10; do
         PG_PORT=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
         if pg_as "$PGBIN/pg_ctl" -D "$d/data" -l "$d/log" -w -t 60 \
-            -o "-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null 2>&1; then
+            -o "-p $PG_PORT -k $d -c listen_addresses=127.0.0.1 -c fsync=${PG_FSYNC:-off}" start >/dev/null 2>&1; then
             echo "$PG_PORT" >"$d/port"
             return 0
         fi
