@@ -222,14 +222,7 @@ during_waves() {
     wait "$_ap" || true
     _rc=$(cat "$OUT/$_n.rc")
     _a1=$(cat "$OUT/$_n.end")
-    # progress: K.0 s, TPS tps, lat L ms ...: the second [p0+K-1, p0+K]
-    awk -v a0="$_a0" -v a1="$_a1" -v p0="$_p0" -v rc="$_rc" '
-        /^progress:/ { k = $2 + 0; if (p0 + k - 1 >= a0 && p0 + k <= a1) { n++; tps += $4; lat += $7 } }
-        END {
-            ok = rc == 0 || (ENVIRON["INTERRUPT"] == 1 && rc == 4)
-            if (!ok || n == 0) printf "- - %d %s %.1f\n", n, rc, a1 - a0
-            else printf "%.0f %.2f %d %s %.1f\n", tps / n, lat / n, n, rc, a1 - a0
-        }' "$OUT/$_n.progress"
+    sh "$top/bench/load_window.sh" "$OUT/$_n.progress" "$_a0" "$_a1" "$_p0" "$_rc" "${INTERRUPT:-0}"
 }
 # what the window measured: "N s of the apply's M s (exit E)"
 window() { echo "$3 s inside the apply's $5 s (apply exit $4)"; }

@@ -49,3 +49,12 @@ fail_sweep verify "$POINTS"
 fail_sweep audit "$POINTS"
 fail_sweep rollback:asia "$POINTS"
 fail_sweep rollback:asia "$IO_POINTS" io
+# the sweeps can tell a failure point that was never reached: one past the
+# run's last allocation (or I/O call) says so
+_f="$DOMICILE_BUILD/tests/tools/failrun"
+n=$("$_f" verify "$(fresh nr)" 2>/dev/null)
+"$_f" verify "$(fresh nr)" $((n + 1000)) >"$T/nr.out" 2>&1
+check "failrun: an allocation past the last one ($((n + 1000)) of $n) is reported as not reached" grep -q '^not reached$' "$T/nr.out"
+n=$("$_f" rollback:asia "$(fresh nr)" io 2>/dev/null)
+"$_f" rollback:asia "$(fresh nr)" $((n + 1000)) io >"$T/nr.out" 2>&1
+check "failrun: an I/O call past the last one ($((n + 1000)) of $n) is reported as not reached" grep -q '^not reached$' "$T/nr.out"

@@ -195,6 +195,13 @@ config t >/dev/null
 from=t
 fail_sweep prepare "$POINTS"
 cut_sweep "$CUT_POINTS" prepare
+# the proxy tells a cut that never came: one past the run's last chunk
+fresh nr >/dev/null
+cut_run nr 100000000 prepare
+expect_eq "cutproxy: a cut past the last chunk ($cut_chunks chunks) is reported as not made" "$cut_done" uncut
+fresh nr >/dev/null
+cut_run nr 1 prepare
+expect_eq "cutproxy: a cut at the first chunk is reported as made" "$cut_done" cut
 "$DOMICILE" -c "$(config t)" prepare >/dev/null
 fail_sweep apply "$POINTS"
 # the rollback of a wave, from the state after apply
