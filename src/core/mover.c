@@ -1347,8 +1347,7 @@ static int record_erasure(batch_run *br)
     if (br->b.erased < br->b.rows) {
         dom_log(DOM_LOG_DEBUG,
                 "batch %lld: %lld of its %lld rows were erased by an earlier attempt",
-                (long long)br->b.id, (long long)(br->b.rows - br->b.erased),
-                (long long)br->b.rows);
+                (long long)br->b.id, (long long)(br->b.rows - br->b.erased), (long long)br->b.rows);
         br->b.erased = br->b.rows;
     }
     keys_digest(&br->b, digest);

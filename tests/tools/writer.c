@@ -501,12 +501,12 @@ static int read_logs(const dom_config *cfg, int nlogs, char **logs, ack **out, s
                 summary = 1;
                 continue;
             }
-            if (summary || sscanf(line, "%c %lld %lld %39s %63s %lld %lld %lld %d%n", &op, &key,
-                                  &msg, x.body, region, &t0, &t1, &tf, &refusals, &end) != 9 ||
+            if (summary ||
+                sscanf(line, "%c %lld %lld %39s %63s %lld %lld %lld %d%n", &op, &key, &msg, x.body,
+                       region, &t0, &t1, &tf, &refusals, &end) != 9 ||
                 (op != 'I' && op != 'U') || line[end] != '\n' || t0 > t1 || tf > t0 ||
                 (x.region = dom_config_region(cfg, region)) < 0) {
-                fprintf(stderr, "writer: %s:%d: not an acknowledgement: %s", logs[i], lineno,
-                        line);
+                fprintf(stderr, "writer: %s:%d: not an acknowledgement: %s", logs[i], lineno, line);
                 fclose(f);
                 goto fail;
             }
@@ -552,7 +552,8 @@ static long check_one_writer(const dom_config *cfg, ack *t, size_t m, const flip
     const char *name = NULL;
     for (size_t i = 1; i < k; i++)
         if (f[i].src != f[i - 1].dst) {
-            fprintf(stderr, "INTERLEAVED: tenant %lld: the journal flips it %s -> %s, then %s -> %s\n",
+            fprintf(stderr,
+                    "INTERLEAVED: tenant %lld: the journal flips it %s -> %s, then %s -> %s\n",
                     (long long)t[0].key, cfg->regions[f[i - 1].src].name,
                     cfg->regions[f[i - 1].dst].name, cfg->regions[f[i].src].name,
                     cfg->regions[f[i].dst].name);
@@ -641,9 +642,11 @@ static int check(const char *cfgpath, int nlogs, char **logs)
         int home = fe > fi ? fl[fe - 1].dst : dir_home;
         if (home != dir_home) {
             homes++;
-            fprintf(stderr, "HOME: tenant %s: the journal's last flip took it to %s, the directory says %s\n",
-                    ks, home >= 0 ? cfg->regions[home].name : "?",
-                    dir_home >= 0 ? cfg->regions[dir_home].name : "nothing");
+            fprintf(
+                stderr,
+                "HOME: tenant %s: the journal's last flip took it to %s, the directory says %s\n",
+                ks, home >= 0 ? cfg->regions[home].name : "?",
+                dir_home >= 0 ? cfg->regions[dir_home].name : "nothing");
         }
         /* I2, row by row: its acks in time order; the last is what must stay */
         for (size_t x = i; x < e;) {
