@@ -135,6 +135,10 @@ int dom_catpg_open(dom_catalog *cat, const char *conninfo)
         for (char *p = msg; *p; p++)
             if (*p == '\n')
                 *p = ' ';
+        /* named as below (a failed connection still knows where it went) */
+        if (cat->pg)
+            return dom_error_set(DOM_EREGION, "catalog postgresql://%s:%s/%s: cannot connect: %s",
+                                 PQhost(cat->pg), PQport(cat->pg), PQdb(cat->pg), msg);
         return dom_error_set(DOM_EREGION, "catalog: cannot connect: %s", msg);
     }
     /* a name for messages: never the connection string (it may hold a

@@ -1164,7 +1164,7 @@ static void iso_now(char out[32])
 }
 
 /* SHA-256 over the batch's tenant keys, sorted, one per line. */
-static void keys_digest(const dom_batch *b, char out[65])
+static int keys_digest(const dom_batch *b, char out[65])
 {
     dom_buf k = DOM_BUF_INIT;
     unsigned char d[32];
@@ -1172,9 +1172,14 @@ static void keys_digest(const dom_batch *b, char out[65])
         dom_buf_puts(&k, b->keys[i]);
         dom_buf_putc(&k, '\n');
     }
+    if (k.oom) { /* never the digest of a partial list */
+        dom_buf_free(&k);
+        return dom_error_set(DOM_ENOMEM, "out of memory (the batch's tenant digest)");
+    }
     dom_sha256(k.ptr ? k.ptr : "", k.len, d);
     dom_hex(d, 32, out);
     dom_buf_free(&k);
+    return 0;
 }
 
 /* Appends `entry` (its "seq" is set here) to the log inside the caller's
@@ -1248,7 +1253,8 @@ static int log_transfer(batch_run *br)
     if (rc < 0)
         goto done;
     dom_hex(h, 32, hex);
-    keys_digest(&br->b, digest);
+    if ((rc = keys_digest(&br->b, digest)) < 0)
+        goto done;
     iso_now(now);
     json_t *tables = json_array();
     for (size_t i = 0; i < n; i++)
@@ -1350,7 +1356,8 @@ static int record_erasure(batch_run *br)
                 (long long)br->b.id, (long long)(br->b.rows - br->b.erased), (long long)br->b.rows);
         br->b.erased = br->b.rows;
     }
-    keys_digest(&br->b, digest);
+    if ((rc = keys_digest(&br->b, digest)) < 0)
+        return rc;
     iso_now(now);
     json_t *tables = json_array();
     for (size_t i = 0; i < br->S->nmt; i++)
