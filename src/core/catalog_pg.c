@@ -129,26 +129,24 @@ static void make_owner(void)
 int dom_catpg_open(dom_catalog *cat, const char *conninfo)
 {
     cat->pg = PQconnectdb(conninfo);
-    if (!cat->pg || PQstatus(cat->pg) != CONNECTION_OK) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", cat->pg ? PQerrorMessage(cat->pg) : "out of memory");
-        for (char *p = msg; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        /* named as below (a failed connection still knows where it went) */
-        if (cat->pg)
-            return dom_error_set(DOM_EREGION, "catalog postgresql://%s:%s/%s: cannot connect: %s",
-                                 PQhost(cat->pg), PQport(cat->pg), PQdb(cat->pg), msg);
-        return dom_error_set(DOM_EREGION, "catalog: cannot connect: %s", msg);
-    }
+    if (!cat->pg)
+        return dom_error_set(DOM_EREGION, "catalog: cannot connect: out of memory");
     /* a name for messages: never the connection string (it may hold a
-     * password) */
+     * password); a failed connection still knows where it went */
     char *name =
         dom_sprintf("postgresql://%s:%s/%s", PQhost(cat->pg), PQport(cat->pg), PQdb(cat->pg));
     if (!name)
         return DOM_ENOMEM;
     dom_free(cat->path);
     cat->path = name;
+    if (PQstatus(cat->pg) != CONNECTION_OK) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", PQerrorMessage(cat->pg));
+        for (char *p = msg; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        return dom_error_set(DOM_EREGION, "catalog %s: cannot connect: %s", cat->path, msg);
+    }
     pthread_once(&owner_once, make_owner);
     snprintf(cat->owner, sizeof(cat->owner), "%s", process_owner);
     /* whatever the server, database or role set by default: no timeouts,

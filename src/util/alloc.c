@@ -44,19 +44,14 @@ static int should_fail(void)
     if (n < 0)
         return 0; /* no hook armed: no shared write on this path */
     calls++;
-    for (;;) {
-        if (n < 0 || (n == 0 && fail_sticky)) {
-            if (n == 0)
-                fired = 1;
-            return n == 0;
-        }
-        /* n > 0: one more succeeds; n == 0 (once): this one fails, no other */
-        if (atomic_compare_exchange_weak(&fail_after, &n, n - 1)) {
-            if (n == 0)
-                fired = 1;
-            return n == 0;
-        }
-    }
+    /* n > 0: one more succeeds; n == 0 (once): this one fails, no other;
+     * a successful exchange leaves n as it was */
+    while (!(n < 0 || (n == 0 && fail_sticky)) &&
+           !atomic_compare_exchange_weak(&fail_after, &n, n - 1))
+        ;
+    if (n == 0)
+        fired = 1;
+    return n == 0;
 }
 
 static _Thread_local unsigned long failures;

@@ -121,3 +121,9 @@ expect_eq "after 6 rounds of two movers killed with SIGKILL, two more end as one
 expect_eq "... every batch done once in the log" "$(log_ok)" "$(batches | cut -d' ' -f2) $(batches | cut -d' ' -f2)"
 run_dom "$T/o" "$T/e" -c "$cfg" verify
 check "verify: 0 differences" grep -q ", 0 differences" "$T/o"
+
+# a catalog that cannot be reached is named (without its password)
+sed "s#^catalog: .*#catalog: postgresql://postgres:s3cret@127.0.0.1:$(port beijing)/nosuchdb#" "$cfg" >"$T/run/nocat.yaml"
+run_dom "$T/o" "$T/e" -c "$T/run/nocat.yaml" status
+check "an unreachable catalog: exit 3, named by its address, no password ($(head -c 120 "$T/e"))" \
+    sh -c "[ $status -eq 3 ] && grep -q 'catalog postgresql://127.0.0.1:$(port beijing)/nosuchdb: cannot connect' '$T/e' && ! grep -q s3cret '$T/e'"

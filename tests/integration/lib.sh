@@ -85,14 +85,12 @@ tree_sum() {
 # order) of a catalog whose two queries' rows are read on stdin, as text.
 # Reads "B|..." journal lines and "L|{json}" log lines.
 journal_state() {
-    _j=$(mktemp)
-    cat >"$_j"
-    grep '^B|' "$_j"
-    echo "transfer log: $(grep -c '^L|' "$_j") entries"
-    sed -n 's/^L|//p' "$_j" |
+    cat >"$T/journal.in"
+    grep '^B|' "$T/journal.in"
+    echo "transfer log: $(grep -c '^L|' "$T/journal.in") entries"
+    sed -n 's/^L|//p' "$T/journal.in" |
         jq -c '[.kind, .batch, .wave, .from, .to, .region, .tenants, .tenant_digest, .content_sha256, .rows_erased]' |
         LC_ALL=C sort
-    rm -f "$_j"
 }
 # the two queries, for an SQLite catalog and a PostgreSQL one
 JOURNAL_SQL="SELECT 'B', id, wave, src, dst, step, tenants, rows, erased FROM batches ORDER BY id; SELECT 'L', entry FROM transfer_log ORDER BY seq"
