@@ -224,7 +224,7 @@ during_waves() {
     _a1=$(cat "$OUT/$_n.end")
     sh "$top/bench/load_window.sh" "$OUT/$_n.progress" "$_a0" "$_a1" "$_p0" "$_rc" "${INTERRUPT:-0}"
 }
-# what the window measured: "N s of the apply's M s (exit E)"
+# window TPS LAT N E M: what the window measured, "N s inside the apply's M s (apply exit E)"
 window() { echo "$3 s inside the apply's $5 s (apply exit $4)"; }
 ratio() { echo "$1 $2" | awk '$1 == "-" { print "- (no figure: see the apply exit)"; exit } { printf "%.2f", $1 / $2 }'; }
 set -- $(during_waves waves)
