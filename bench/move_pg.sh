@@ -213,7 +213,14 @@ during_waves() {
     rm -f "$OUT/wave/domicile.db"*
     "$BIN" -c "$OUT/wave/domicile.yaml" prepare >/dev/null
     _a0=$(now)
-    ( "$BIN" -c "$OUT/wave/domicile.yaml" apply >"$OUT/$_n.apply" 2>&1; echo $? >"$OUT/$_n.rc"; now >"$OUT/$_n.end" ) &
+    # (set -e holds in the subshell too: a failing apply must not end it
+    # before its status is written)
+    (
+        _s=0
+        "$BIN" -c "$OUT/wave/domicile.yaml" apply >"$OUT/$_n.apply" 2>&1 || _s=$?
+        echo "$_s" >"$OUT/$_n.rc"
+        now >"$OUT/$_n.end"
+    ) &
     _ap=$!
     _p0=$(now)
     "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port beijing)" -U postgres -f "$OUT/app.sql" -c 8 -j 2 -P 1 -T 15 "$@" wave \
