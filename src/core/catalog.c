@@ -550,7 +550,9 @@ int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_c
                           "SELECT bt.tenant, b.src, d.epoch, d.region FROM batch_tenants bt JOIN "
                           "batches b ON b.id = bt.batch JOIN directory d ON d.tenant = bt.tenant "
                           "WHERE b.wave = ?1 AND b.step IN ('flipped', 'done') AND d.region = "
-                          "b.dst ORDER BY b.id, bt.tenant",
+                          "b.dst AND b.id = (SELECT max(l.batch) FROM batch_tenants l JOIN "
+                          "batches lb ON lb.id = l.batch WHERE l.tenant = bt.tenant AND lb.step "
+                          "IN ('flipped', 'done')) ORDER BY b.id, bt.tenant",
                           wave, cb, payload);
 }
 

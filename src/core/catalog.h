@@ -68,8 +68,10 @@ int dom_catalog_set_state(dom_catalog *cat, int64_t batch, const char *state);
 int dom_catalog_flip(dom_catalog *cat, dom_batch *b);
 /* Streams the tenants of unfinished batches (key only). */
 int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payload);
-/* Streams the tenants a wave moved and that still live where it put them:
- * (key, source region, epoch, current region). */
+/* Streams the tenants a wave moved and that still live where it put them,
+ * each once: those whose last flipped batch is one of the wave's (a wave
+ * applied again after its rollback took them twice), as (key, source
+ * region, epoch, current region). */
 int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);
 /* ---- the transfer log: entries chained by SHA-256 ---- */

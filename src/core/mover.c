@@ -515,7 +515,7 @@ typedef struct pkent {
     dom_buf canon;
     dom_buf store; /* the parsed values' text and bytes */
     char *json;
-    dom_value v[32];
+    dom_value v[DOM_PK_MAX];
     int found;   /* read from the source */
     int matched; /* read from the target */
     unsigned char digest[32];
@@ -541,7 +541,7 @@ static void pkset_free(pkset *s)
 
 static int pkset_add(pkset *s, const dom_move_table *t, const char *json)
 {
-    if (t->npk > 32)
+    if (t->npk > DOM_PK_MAX)
         return dom_error_set(DOM_ERROR, "table \"%s\": primary key too wide", t->info->name);
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 64;
@@ -603,7 +603,7 @@ static int pkset_finish(pkset *s, const dom_move_table *t)
 /* The entry of a row (by its primary key values), or NULL. */
 static pkent *pkset_find(pkset *s, const dom_move_table *t, const dom_value *row, dom_buf *tmp)
 {
-    dom_value pk[32];
+    dom_value pk[DOM_PK_MAX];
     for (int i = 0; i < t->npk; i++)
         pk[i] = row[t->pk[i]];
     pkent key = {0};

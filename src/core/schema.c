@@ -107,18 +107,22 @@ int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, c
         const dom_table_info *ti = tt[i].info;
         m[i].info = ti;
         m[i].key = tt[i].key;
+        int width = 0;
         for (size_t c = 0; c < ti->ncols; c++) {
             if (strcmp(ti->cols[c].name, tt[i].key) == 0)
                 m[i].key_col = (int)c;
-            if (ti->cols[c].pk > 0 && ti->cols[c].pk <= 32)
-                m[i].npk = ti->cols[c].pk > m[i].npk ? ti->cols[c].pk : m[i].npk;
+            if (ti->cols[c].pk > width)
+                width = ti->cols[c].pk;
         }
-        if (m[i].npk > 32) {
+        if (width > DOM_PK_MAX) {
             dom_free(tt);
             dom_free(m);
-            return dom_error_set(DOM_ERROR, "region \"%s\", table \"%s\": primary key too wide",
-                                 region, ti->name);
+            return dom_error_set(DOM_EREGION,
+                                 "region \"%s\", table \"%s\": a primary key of %d columns; "
+                                 "domicile moves tables whose primary key has at most %d",
+                                 region, ti->name, width, DOM_PK_MAX);
         }
+        m[i].npk = width;
         for (size_t c = 0; c < ti->ncols; c++)
             if (ti->cols[c].pk > 0)
                 m[i].pk[ti->cols[c].pk - 1] = (int)c;

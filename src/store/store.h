@@ -47,14 +47,17 @@ typedef struct dom_value {
     size_t n;
 } dom_value;
 
+/* The widest primary key the mover handles. */
+#define DOM_PK_MAX 32
+
 /* A tenant table as the mover sees it: its description and tenant column,
  * with the primary key's column indexes (none: full-row identity). */
 typedef struct dom_move_table {
     const dom_table_info *info;
-    const char *key; /* tenant column */
-    int key_col;     /* its index in info->cols */
-    int pk[32];      /* column indexes of the primary key, in key order */
-    int npk;         /* 0: the table has no primary key */
+    const char *key;    /* tenant column */
+    int key_col;        /* its index in info->cols */
+    int pk[DOM_PK_MAX]; /* column indexes of the primary key, in key order */
+    int npk;            /* 0: the table has no primary key */
 } dom_move_table;
 
 /* What prepare installs in a region. */
