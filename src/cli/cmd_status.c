@@ -70,8 +70,15 @@ int cmd_status(cli *c)
         }
         return cli_fail(rc);
     }
+    char prep[1024];
+    if ((rc = dom_catalog_meta_get(cat, "prepare", prep, sizeof(prep))) < 0) {
+        dom_catalog_close(cat);
+        dom_config_free(cfg);
+        return cli_fail(rc);
+    }
     json_t *root = json_object(), *regions = json_array(), *waves = json_array(),
            *errors = json_array();
+    json_object_set_new(root, "prepare", json_string(prep[0] ? prep : "done"));
     /* SQL that both catalog engines accept */
     if ((rc = dom_catalog_query(cat,
                                 "SELECT region, count(*), count(*) FILTER (WHERE state = "
@@ -107,6 +114,13 @@ int cmd_status(cli *c)
         char a[32];
         size_t i;
         json_t *v;
+        if (strncmp(prep, "unfinished", 10) == 0)
+            printf("prepare did not finish (%s); run 'domicile prepare%s' again\n\n",
+                   prep[10] == ':' ? prep + 12 : prep,
+                   strcmp(prep, "unfinished removal") == 0 ? " --remove" : "");
+        else if (strcmp(prep, "removed") == 0)
+            printf("the regions' triggers were removed (prepare --remove); run 'domicile "
+                   "prepare' before moving\n\n");
         printf("%-16s %12s %8s\n", "region", "tenants", "moving");
         json_array_foreach(regions, i, v)
             printf("%-16s %12s %8lld\n", json_string_value(json_object_get(v, "region")),

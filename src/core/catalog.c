@@ -674,6 +674,38 @@ int dom_catalog_log_head(dom_catalog *cat, int64_t *seq, char hash[65])
     return 0;
 }
 
+int dom_catalog_meta_set(dom_catalog *cat, const char *key, const char *value)
+{
+    if (cat->pg)
+        return dom_catpg_meta_set(cat, key, value);
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st, "INSERT OR REPLACE INTO domicile_meta VALUES (?1, ?2)")) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot write domicile_meta");
+}
+
+int dom_catalog_meta_get(dom_catalog *cat, const char *key, char *value, size_t n)
+{
+    if (cat->pg)
+        return dom_catpg_meta_get(cat, key, value, n);
+    sqlite3_stmt *st;
+    value[0] = '\0';
+    if (sqlite3_prepare_v2(cat->db, "SELECT value FROM domicile_meta WHERE key = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0; /* a catalog created by a reader: nothing in it yet */
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(value, n, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read domicile_meta");
+}
+
 /* ---- several movers ---------------------------------------------------------------- */
 
 int dom_catalog_shared(const dom_catalog *cat)

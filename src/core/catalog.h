@@ -74,6 +74,10 @@ int dom_catalog_busy_tenants(dom_catalog *cat, dom_directory_cb cb, void *payloa
  * region, epoch, current region). */
 int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);
+/* A value of the catalog's own (e.g. "prepare": how the last prepare
+ * ended); "" when unset. */
+int dom_catalog_meta_set(dom_catalog *cat, const char *key, const char *value);
+int dom_catalog_meta_get(dom_catalog *cat, const char *key, char *value, size_t n);
 /* ---- the transfer log: entries chained by SHA-256 ---- */
 
 /* hash = SHA-256(prev || "\n" || entry), as lower-case hex. */

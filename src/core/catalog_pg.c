@@ -765,3 +765,26 @@ int dom_catpg_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payl
     PQclear(r);
     return rc;
 }
+
+int dom_catpg_meta_set(dom_catalog *cat, const char *key, const char *value)
+{
+    const char *pv[2] = {key, value};
+    return q(cat, "cannot write meta",
+             "INSERT INTO meta VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = "
+             "excluded.value",
+             2, pv, NULL);
+}
+
+int dom_catpg_meta_get(dom_catalog *cat, const char *key, char *value, size_t n)
+{
+    PGresult *r = NULL;
+    const char *pv[1] = {key};
+    value[0] = '\0';
+    int rc = q(cat, "cannot read meta", "SELECT value FROM meta WHERE key = $1", 1, pv, &r);
+    if (rc < 0)
+        return rc;
+    if (PQntuples(r) == 1)
+        snprintf(value, n, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}

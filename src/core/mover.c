@@ -2089,24 +2089,26 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
     return r;
 }
 
-/* Every region must support moves before anything is journaled. */
+/* Every region must support moves, be a database of its own and be
+ * prepared as itself before anything is journaled. */
 static int check_regions(const dom_config *cfg)
 {
-    for (size_t i = 0; i < cfg->nregions; i++) {
-        dom_store *st;
-        int rc = dom_store_open(&st, &cfg->regions[i], DOM_STORE_MUST_EXIST);
-        if (rc < 0)
-            return rc;
-        int ok = dom_store_can_move(st);
-        const char *engine = st->ops->engine;
-        dom_store_close(st);
-        if (!ok)
-            return dom_error_set(DOM_EUNSUPPORTED,
-                                 "region \"%s\": moving tenants is not supported by the %s store "
-                                 "in this version",
-                                 cfg->regions[i].name, engine);
+    dom_store *st[DOM_MAX_REGIONS] = {0};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < cfg->nregions; i++) {
+        if ((rc = dom_store_open(&st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0)
+            break;
+        if (!dom_store_can_move(st[i]))
+            rc = dom_error_set(DOM_EUNSUPPORTED,
+                               "region \"%s\": moving tenants is not supported by the %s store "
+                               "in this version",
+                               cfg->regions[i].name, st[i]->ops->engine);
     }
-    return 0;
+    if (rc == 0)
+        rc = dom_store_check_regions(st, cfg, cfg->nregions, 1);
+    for (size_t i = 0; i < cfg->nregions; i++)
+        dom_store_close(st[i]);
+    return rc;
 }
 
 /* The unfinished batches of wave PREFIX+NAME (replacing *ids). */

@@ -50,7 +50,7 @@ static int regions_open(regions *r, const dom_config *cfg)
                                   r->ninfo[i])) < 0)
             return rc;
     }
-    return 0;
+    return dom_store_check_regions(r->st, cfg, r->n, 0);
 }
 
 /* The kind of value a column holds, to compare columns across engines:
@@ -196,6 +196,12 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
     memset(out, 0, sizeof(*out));
     if ((rc = regions_open(&r, cfg)) < 0 || (rc = check_compatible(&r, cfg)) < 0)
         goto done;
+    /* the catalog says a prepare is under way before any region changes:
+     * one that stops half-way (a region refusing the triggers) is told by
+     * status, and a rerun finishes it */
+    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 ||
+        (rc = dom_catalog_meta_set(cat, "prepare", "unfinished")) < 0)
+        goto done;
     countries = dom_calloc(dom_ncountries, 3);
     if (!countries) {
         rc = DOM_ENOMEM;
@@ -208,15 +214,24 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
                 memcpy(countries[nc++], dom_countries[c].code, 3);
         dom_install spec = {cfg->regions[i].name, r.mt[i],   r.nmt[i],
                             cfg->tenants.country, countries, nc};
-        if ((rc = dom_store_install(r.st[i], &spec)) < 0)
+        if ((rc = dom_store_install(r.st[i], &spec)) < 0) {
+            char *why = dom_sprintf("unfinished: %s", dom_error_last());
+            int code = dom_error_code();
+            char *msg = dom_strdup(dom_error_last());
+            if (why)
+                dom_catalog_meta_set(cat, "prepare", why);
+            if (msg)
+                dom_error_set(code, "%s", msg);
+            dom_free(why);
+            dom_free(msg);
             goto done;
+        }
         out->regions++;
     }
     /* the directory: every tenant where it is now; known tenants keep their entry */
     if ((rc = dom_plan_build_ex(&p, cfg, DOM_PLAN_TENANTS_ONLY)) < 0)
         goto done;
-    if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0 ||
-        (rc = dom_catalog_scan_directory(cat, known_add, &known)) < 0 ||
+    if ((rc = dom_catalog_scan_directory(cat, known_add, &known)) < 0 ||
         (rc = dom_catalog_begin(cat)) < 0)
         goto done;
     if (known.n)
@@ -232,6 +247,8 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
             break;
         out->tenants_added++;
     }
+    if (rc == 0)
+        rc = dom_catalog_meta_set(cat, "prepare", "done");
     if (rc < 0)
         dom_catalog_rollback(cat);
     else
@@ -250,9 +267,9 @@ done:
 int dom_prepare_remove(const dom_config *cfg)
 {
     regions r;
+    dom_catalog *cat = NULL;
     int rc = regions_open(&r, cfg);
     if (rc == 0) {
-        dom_catalog *cat = NULL;
         int64_t *ids = NULL;
         size_t n = 0;
         if (dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) == 0) {
@@ -263,10 +280,17 @@ int dom_prepare_remove(const dom_config *cfg)
                                    n, n == 1 ? " is" : "es are");
             dom_free(ids);
             dom_catalog_close(cat);
+            cat = NULL;
+            /* an existing catalog tells status what was done to the regions */
+            if (rc == 0 && (rc = dom_catalog_open(&cat, cfg, 0)) == 0)
+                rc = dom_catalog_meta_set(cat, "prepare", "unfinished removal");
         }
     }
     for (size_t i = 0; rc == 0 && i < r.n; i++)
         rc = dom_store_uninstall(r.st[i], r.mt[i], r.nmt[i]);
+    if (rc == 0 && cat)
+        rc = dom_catalog_meta_set(cat, "prepare", "removed");
+    dom_catalog_close(cat);
     regions_close(&r);
     return rc;
 }

@@ -371,3 +371,45 @@ int dom_store__schema_sig_of(const dom_table_info *ti, size_t nt, const dom_move
     dom_buf_free(&b);
     return 0;
 }
+
+int dom_store_identity(dom_store *st, char *out, size_t n)
+{
+    out[0] = '\0';
+    return st->ops->identity ? st->ops->identity(st, out, n) : 0;
+}
+
+int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t n, int prepared)
+{
+    char(*id)[160] = dom_calloc(n ? n : 1, sizeof(*id));
+    int rc = id ? 0 : DOM_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const char *name = cfg->regions[i].name;
+        char was[128];
+        if ((rc = dom_store_identity(st[i], id[i], sizeof(id[i]))) < 0 ||
+            (rc = dom_store_meta_get(st[i], "name", was, sizeof(was))) < 0)
+            break;
+        for (size_t j = 0; j < i && id[i][0]; j++)
+            if (strcmp(id[i], id[j]) == 0) {
+                rc = dom_error_set(DOM_ECONFIG,
+                                   "regions \"%s\" and \"%s\" reach the same database; each "
+                                   "region needs a database of its own",
+                                   cfg->regions[j].name, name);
+                break;
+            }
+        if (rc < 0)
+            break;
+        if (was[0] && strcmp(was, name) != 0)
+            rc = dom_error_set(DOM_ECONFIG,
+                               "region \"%s\": its database was prepared as region \"%s\"; "
+                               "name it \"%s\" in the config, or run 'domicile prepare --remove' "
+                               "with the config that prepared it",
+                               name, was, was);
+        else if (prepared && !was[0])
+            rc = dom_error_set(DOM_EUSAGE,
+                               "region \"%s\" is not prepared (or was removed); run "
+                               "'domicile prepare' first",
+                               name);
+    }
+    dom_free(id);
+    return rc;
+}

@@ -138,6 +138,9 @@ typedef struct dom_store_ops {
     int (*sync)(dom_store *st);
     int (*meta_set)(dom_store *st, const char *key, const char *value);
     int (*meta_get)(dom_store *st, const char *key, char *value, size_t n);
+    /* optional: a text equal for two stores exactly when they reach the
+     * same database, however they were named */
+    int (*identity)(dom_store *st, char *out, size_t n);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                      int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
     void (*close)(dom_store *st);
@@ -279,6 +282,16 @@ int dom_store_sync(dom_store *st);
  * head); meta_get gives "" when unset or when the region is not prepared. */
 int dom_store_meta_set(dom_store *st, const char *key, const char *value);
 int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
+
+/* The database this store reaches: equal texts, one database (SQLite: the
+ * file's device and inode; PostgreSQL: the server's start time and the
+ * database's oid).  "" when the engine cannot tell. */
+int dom_store_identity(dom_store *st, char *out, size_t n);
+
+/* The regions st[0..n) (named by cfg->regions[0..n)) are distinct
+ * databases, and none was prepared as another region; `prepared` 1: each
+ * must have been prepared as itself (for moves). */
+int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t n, int prepared);
 
 /* Whether this store can take part in moves (fences, capture, copy). */
 int dom_store_can_move(const dom_store *st);

@@ -706,6 +706,21 @@ static int pg_meta_set(dom_store *base, const char *key, const char *value)
     return 0;
 }
 
+/* The server by the time its postmaster started (to the microsecond), and
+ * the database by its oid: what any role may read, the same however the
+ * DSN reaches them (host name, address, socket, port forward). */
+static int pg_identity(dom_store *base, char *out, size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    PGresult *r = PQexec(s->conn, "SELECT extract(epoch FROM pg_postmaster_start_time())::numeric, "
+                                  "d.oid FROM pg_database d WHERE d.datname = current_database()");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        return pg_fail(s, NULL, "cannot read the server's identity", r);
+    snprintf(out, n, "postgresql:%s:%s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return 0;
+}
+
 static int pg_meta_get(dom_store *base, const char *key, char *value, size_t n)
 {
     pg_store *s = (pg_store *)base;
@@ -782,6 +797,7 @@ const dom_store_ops dom_pg__ops = {
     .schema_sig = pg_schema_sig,
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
+    .identity = pg_identity,
     .copy_from = dom_pg__copy_from,
     .close = pg_close,
 };

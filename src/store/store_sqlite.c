@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -273,6 +275,19 @@ static void sq_close(dom_store *base)
     dom_free(s);
 }
 
+/* The file's device and inode: the same file however its path is written
+ * (relative, through a symbolic link, another hard link). */
+static int sq_identity(dom_store *base, char *out, size_t n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    struct stat sb;
+    if (stat(s->path, &sb) != 0)
+        return dom_error_set(DOM_EREGION, "region \"%s\": cannot stat %s: %s", base->region,
+                             s->path, strerror(errno));
+    snprintf(out, n, "sqlite:%ju:%ju", (uintmax_t)sb.st_dev, (uintmax_t)sb.st_ino);
+    return 0;
+}
+
 const dom_store_ops dom_sqlite__ops = {
     .engine = "sqlite",
     .write_rows = 5000,
@@ -302,6 +317,7 @@ const dom_store_ops dom_sqlite__ops = {
     .sync = dom_sqlite__sync,
     .meta_set = dom_sqlite__meta_set,
     .meta_get = dom_sqlite__meta_get,
+    .identity = sq_identity,
     .copy_from = dom_sqlite__copy_from,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,

@@ -38,6 +38,16 @@ expect_eq "plan: 3 tenants, 2 misplaced" "$(jq -r '"\(.tenants) \(.misplaced)"' 
 expect_eq "plan: the rows of the moving tenants" "$(jq -r '.waves[0].rows' "$T/p.json")" "5"
 expect_eq "plan: tables in foreign-key order" "$(jq -r '.tables | join(",")' "$T/p.json")" "users,messages"
 
+# two DSNs that reach one server and database: by address and through the
+# server's socket, with other parameters in another form
+sock=$($P -d postgres -At -c "SHOW unix_socket_directories" | cut -d, -f1)
+sed "s|postgresql:host=127.0.0.1 port=$PG_PORT user=postgres dbname=singapore|postgresql:dbname=beijing user=postgres host=$sock port=$PG_PORT|" "$cfg" >"$T/same.yaml"
+grep -q "host=$sock" "$T/same.yaml" || not_ok "the config reaches beijing through $sock"
+run_dom "$T/o" "$T/e" -c "$T/same.yaml" prepare
+check "prepare refuses two regions that reach one PostgreSQL database (exit 1)" [ "$status" -eq 1 ]
+check "... naming both" grep -q 'regions "beijing" and "singapore" reach the same database' "$T/e"
+expect_eq "... and installs nothing" "$($P -d beijing -At -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'domicile'")" "0"
+
 run_dom "$T/o" "$T/e" -c "$cfg" prepare
 check "prepare installs on PostgreSQL regions" [ "$status" -eq 0 ]
 expect_eq "the guard lists the countries allowed in beijing" "$($P -d beijing -At -c "SELECT string_agg(country, ',') FROM domicile.guard")" "CN"

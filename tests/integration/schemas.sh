@@ -46,3 +46,62 @@ YAML
 run_dom "$T/o" "$T/e" -c "$T/wide/domicile.yaml" prepare
 check "prepare refuses a primary key of 33 columns (exit 3)" [ "$status" -eq 3 ]
 check "... naming the table and the width" grep -q 'table "wide": a primary key of 33 columns; domicile moves tables whose primary key has at most 32' "$T/e"
+
+# ---- two regions naming one database ----
+for form in "regions/beijing.db" "./regions/beijing.db" "regions/link.db"; do
+    rm -rf "$T/two"
+    cp -r "$T/tpl" "$T/two"
+    ln -s beijing.db "$T/two/regions/link.db"
+    sed -i "s|sqlite:regions/singapore.db|sqlite:$form|" "$T/two/domicile.yaml"
+    grep -q "sqlite:$form" "$T/two/domicile.yaml" || not_ok "the config names $form"
+    run_dom "$T/o" "$T/e" -c "$T/two/domicile.yaml" prepare
+    check "prepare refuses singapore naming beijing's database as $form (exit 1)" [ "$status" -eq 1 ]
+    check "... naming both regions" grep -q 'regions "beijing" and "singapore" reach the same database' "$T/e"
+    expect_eq "... and installs nothing in it" "$(sqlite3 "$T/two/regions/beijing.db" "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'domicile%'")" "0"
+done
+# a database prepared as another region
+rm -rf "$T/two"
+cp -r "$T/tpl" "$T/two"
+"$DOMICILE" -c "$T/two/domicile.yaml" prepare >/dev/null 2>&1 || not_ok "prepare of the template"
+mv "$T/two/regions/singapore.db" "$T/two/regions/singapore.old"
+cp "$T/two/regions/us-east.db" "$T/two/regions/singapore.db"
+run_dom "$T/o" "$T/e" -c "$T/two/domicile.yaml" prepare
+check "prepare refuses a database prepared as another region (exit 1)" [ "$status" -eq 1 ]
+check "... naming both names" grep -q 'region "singapore": its database was prepared as region "us-east"' "$T/e"
+expect_eq "... and the region keeps its name and guard" "$(sqlite3 "$T/two/regions/singapore.db" "SELECT value FROM domicile_region WHERE key = 'name'")" "us-east"
+run_dom "$T/o" "$T/e" -c "$T/two/domicile.yaml" apply
+check "apply refuses it too (exit 1)" [ "$status" -eq 1 ]
+expect_eq "... before journaling a batch" "$(sqlite3 "$T/two/domicile.db" "SELECT count(*) FROM batches")" "0"
+
+# ---- a prepare that fails in one region ----
+rm -rf "$T/half"
+cp -r "$T/tpl" "$T/half"
+sqlite3 "$T/half/regions/us-east.db" "CREATE VIEW domicile_fence AS SELECT 1 AS tenant"
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" prepare
+check "prepare fails when one region refuses the installation (exit 3)" [ "$status" -eq 3 ]
+check "... naming the region" grep -q 'region "us-east"' "$T/e"
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" status
+check "status says prepare did not finish, with the region's error" grep -q "prepare did not finish (region \"us-east\"" "$T/o"
+expect_eq "status --json says so too" "$("$DOMICILE" -c "$T/half/domicile.yaml" status --json | jq -r .prepare | cut -c1-10)" "unfinished"
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" apply
+check "apply refuses (exit 1)" [ "$status" -eq 1 ]
+check "... naming the unprepared region" grep -q 'region "us-east" is not prepared' "$T/e"
+expect_eq "... and journals no batch" "$(sqlite3 "$T/half/domicile.db" "SELECT count(*) FROM batches")" "0"
+sqlite3 "$T/half/regions/us-east.db" "DROP VIEW domicile_fence"
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" prepare
+check "prepare run again finishes" [ "$status" -eq 0 ]
+check "... and status no longer warns" sh -c "! '$DOMICILE' -c '$T/half/domicile.yaml' status | grep -q 'did not finish'"
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" apply
+check "apply then moves" [ "$status" -eq 0 ]
+
+# ---- apply and rollback after prepare --remove ----
+run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" prepare --remove
+check "prepare --remove exits 0" [ "$status" -eq 0 ]
+nb=$(sqlite3 "$T/half/domicile.db" "SELECT count(*) FROM batches")
+for step in "apply" "rollback --wave asia"; do
+    run_dom "$T/o" "$T/e" -c "$T/half/domicile.yaml" $step
+    check "$step after prepare --remove is refused (exit 1)" [ "$status" -eq 1 ]
+    check "... saying the regions are not prepared" grep -q 'is not prepared (or was removed); run .domicile prepare. first' "$T/e"
+    expect_eq "... and journals no batch" "$(sqlite3 "$T/half/domicile.db" "SELECT count(*) FROM batches")" "$nb"
+done
+check "status says the triggers were removed" sh -c "'$DOMICILE' -c '$T/half/domicile.yaml' status | grep -q 'triggers were removed'"
