@@ -68,6 +68,11 @@ static int print_json(const dom_plan *p, int only)
     for (size_t t = 0; t < p->ntables; t++)
         json_array_append_new(tables, json_string(p->tables[t]));
     json_object_set_new(root, "tables", tables);
+    json_t *schema = json_array();
+    for (size_t t = 0; t < p->nall_tables; t++)
+        json_array_append_new(schema, json_pack("{s:s,s:s,s:s}", "table", p->all_tables[t], "class",
+                                                p->table_class[t], "tenant", p->table_how[t]));
+    json_object_set_new(root, "schema", schema);
     json_t *regions = json_array();
     for (size_t r = 0; r < cfg->nregions; r++) {
         json_t *o = json_object();
@@ -170,7 +175,10 @@ static void print_text(const dom_plan *p, int only)
     printf("tenant tables:");
     for (size_t t = 0; t < p->ntables; t++)
         printf(" %s", p->tables[t]);
-    printf("\n\n%-16s %-8s %14s %16s\n", "region", "location", "tenants now",
+    printf("\n\n%-24s %-9s %s\n", "table", "class", "tenant found by");
+    for (size_t t = 0; t < p->nall_tables; t++)
+        printf("%-24s %-9s %s\n", p->all_tables[t], p->table_class[t], p->table_how[t]);
+    printf("\n%-16s %-8s %14s %16s\n", "region", "location", "tenants now",
            only >= 0 ? "after this wave" : "after all waves");
     for (size_t r = 0; r < cfg->nregions; r++) {
         int64_t after = p->region_before[r];

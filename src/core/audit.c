@@ -305,7 +305,7 @@ int dom_audit_run(const dom_config *cfg, dom_audit_result *out)
     dom_store *st[DOM_MAX_REGIONS] = {0};
     dom_table_info *info[DOM_MAX_REGIONS] = {0};
     size_t ninfo[DOM_MAX_REGIONS] = {0};
-    dom_tenant_table *tt[DOM_MAX_REGIONS] = {0};
+    dom_move_table *tt[DOM_MAX_REGIONS] = {0};
     size_t ntt[DOM_MAX_REGIONS] = {0};
     int rc;
     memset(out, 0, sizeof(*out));
@@ -332,8 +332,8 @@ int dom_audit_run(const dom_config *cfg, dom_audit_result *out)
     for (size_t r = 0; r < cfg->nregions; r++)
         if ((rc = dom_store_open(&st[r], &cfg->regions[r], DOM_STORE_MUST_EXIST)) < 0 ||
             (rc = dom_store_tables(st[r], &info[r], &ninfo[r])) < 0 ||
-            (rc = dom_schema_tenant_tables(&tt[r], &ntt[r], cfg, cfg->regions[r].name, info[r],
-                                           ninfo[r])) < 0)
+            (rc = dom_move_tables(&tt[r], &ntt[r], cfg, cfg->regions[r].name, info[r], ninfo[r])) <
+                0)
             goto done;
     /* countries and tenants-table rows first: they decide what is allowed */
     for (size_t r = 0; r < cfg->nregions; r++) {
@@ -347,8 +347,7 @@ int dom_audit_run(const dom_config *cfg, dom_audit_result *out)
         int bytes_est = 0;
         for (size_t i = 0; i < ntt[r]; i++) {
             a.table = tt[r][i].info->name;
-            if ((rc = dom_store_count_by_tenant(st[r], tt[r][i].info, tt[r][i].key, &bytes_est,
-                                                on_rows, &a)) < 0)
+            if ((rc = dom_store_count_by_tenant(st[r], &tt[r][i], &bytes_est, on_rows, &a)) < 0)
                 goto done;
         }
         for (size_t i = 0; i < cfg->audit.nscan; i++) {
@@ -364,7 +363,8 @@ int dom_audit_run(const dom_config *cfg, dom_audit_result *out)
                 goto done;
             }
             a.table = ti->name;
-            if ((rc = dom_store_count_by_tenant(st[r], ti, key, &bytes_est, on_rows, &a)) < 0)
+            dom_move_table scan = {.info = ti, .cls = DOM_TABLE_DIRECT, .key = key, .key_col = -1};
+            if ((rc = dom_store_count_by_tenant(st[r], &scan, &bytes_est, on_rows, &a)) < 0)
                 goto done;
         }
     }

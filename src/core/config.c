@@ -477,8 +477,53 @@ static void parse_tenants(parser *p, yaml_node_t *n)
         p->cfg->tenants.country = get_str(p, f[2], "tenants.country");
 }
 
+static void spec_free(dom_table_spec *t)
+{
+    for (size_t i = 0; i < t->ncolumns; i++) {
+        dom_free(t->columns[i]);
+        if (t->parent_columns)
+            dom_free(t->parent_columns[i]);
+    }
+    dom_free(t->columns);
+    dom_free(t->parent_columns);
+    dom_free(t->table);
+    dom_free(t->key);
+    dom_free(t->parent);
+}
+
+/* A non-empty sequence of column names; *n its length. */
+static char **get_names(parser *p, yaml_node_t *n, const char *what, size_t *count)
+{
+    *count = 0;
+    if (expect(p, n, YAML_SEQUENCE_NODE, what) < 0)
+        return NULL;
+    size_t cap = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+    if (!cap) {
+        perr(p, n, "empty list for %s", what);
+        return NULL;
+    }
+    char **out = dom_calloc(cap, sizeof(char *));
+    if (!out)
+        return NULL;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++) {
+        char *s = get_str(p, node_at(p, *it), what);
+        if (!s) {
+            for (size_t i = 0; i < *count; i++)
+                dom_free(out[i]);
+            dom_free(out);
+            *count = 0;
+            return NULL;
+        }
+        out[(*count)++] = s;
+    }
+    return out;
+}
+
+/* `links` 1: the entries of `tables:` (a key, a link to a parent, or
+ * global); 0: `audit.scan` (a key only). */
 static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_table_spec **out,
-                             size_t *nout)
+                             size_t *nout, int links)
 {
     if (expect(p, n, YAML_SEQUENCE_NODE, what) < 0)
         return;
@@ -496,24 +541,58 @@ static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_ta
         if (v->type == YAML_SCALAR_NODE) {
             t.table = get_str(p, v, "a table name");
         } else if (v->type == YAML_MAPPING_NODE) {
-            static const char *const keys[] = {"table", "key", NULL};
-            yaml_node_t *f[2];
+            static const char *const keys[] = {"table",          "key",    "parent", "columns",
+                                               "parent_columns", "global", NULL};
+            static const char *const scan_keys[] = {"table", "key", NULL};
+            yaml_node_t *f[6];
             char ewhat[64];
             snprintf(ewhat, sizeof(ewhat), "%s entry", what);
-            map_fields(p, v, ewhat, keys, f, NULL);
+            map_fields(p, v, ewhat, links ? keys : scan_keys, f, NULL);
+            if (!links)
+                f[2] = f[3] = f[4] = f[5] = NULL;
             if (!f[0])
                 perr(p, v, "missing key \"table\" in %s entry", what);
             else
                 t.table = get_str(p, f[0], "table");
             if (f[1])
                 t.key = get_str(p, f[1], "key");
+            if (f[2])
+                t.parent = get_str(p, f[2], "parent");
+            if (f[3])
+                t.columns = get_names(p, f[3], "columns", &t.ncolumns);
+            if (f[4]) {
+                size_t np = 0;
+                t.parent_columns = get_names(p, f[4], "parent_columns", &np);
+                if (t.parent_columns && np != t.ncolumns)
+                    perr(p, f[4], "parent_columns names %zu column%s, columns %zu", np,
+                         np == 1 ? "" : "s", t.ncolumns);
+                for (size_t i = t.ncolumns; t.parent_columns && i < np; i++)
+                    dom_free(t.parent_columns[i]);
+            }
+            if (f[5]) {
+                const char *g = scalar(f[5]);
+                if (g && (strcmp(g, "true") == 0 || strcmp(g, "yes") == 0))
+                    t.global = 1;
+                else if (!g || (strcmp(g, "false") != 0 && strcmp(g, "no") != 0))
+                    perr(p, f[5], "expected true or false for global, got %s",
+                         g ? g : kind_name(f[5]));
+            }
+            if ((f[1] != NULL) + (f[2] != NULL) + t.global > 1)
+                perr(p, v, "a %s entry takes one of key, parent or global", what);
+            if (f[2] && !f[3])
+                perr(p, v,
+                     "parent \"%s\" needs columns: the columns of this table that name "
+                     "its row",
+                     t.parent ? t.parent : "");
+            if ((f[3] || f[4]) && !f[2])
+                perr(p, v, "columns and parent_columns go with parent");
         } else {
             perr(p, v, "expected a table name or { table: NAME, key: COLUMN } in %s, got %s", what,
                  kind_name(v));
             continue;
         }
         if (!t.table) {
-            dom_free(t.key);
+            spec_free(&t);
             continue;
         }
         int dup = 0;
@@ -522,8 +601,7 @@ static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_ta
                 dup = 1;
         if (dup) {
             perr(p, v, "duplicate table \"%s\" in %s", t.table, what);
-            dom_free(t.table);
-            dom_free(t.key);
+            spec_free(&t);
             continue;
         }
         tables[(*nout)++] = t;
@@ -532,7 +610,7 @@ static void parse_table_list(parser *p, yaml_node_t *n, const char *what, dom_ta
 
 static void parse_tables(parser *p, yaml_node_t *n)
 {
-    parse_table_list(p, n, "tables", &p->cfg->tables, &p->cfg->ntables);
+    parse_table_list(p, n, "tables", &p->cfg->tables, &p->cfg->ntables, 1);
 }
 
 /* audit: { scan: [...], examples: N } */
@@ -543,7 +621,7 @@ static void parse_audit(parser *p, yaml_node_t *n)
     if (map_fields(p, n, "audit", keys, f, NULL) < 0)
         return;
     if (f[0])
-        parse_table_list(p, f[0], "audit.scan", &p->cfg->audit.scan, &p->cfg->audit.nscan);
+        parse_table_list(p, f[0], "audit.scan", &p->cfg->audit.scan, &p->cfg->audit.nscan, 0);
     if (f[1])
         get_long(p, f[1], "audit.examples", 0, 1000, &p->cfg->audit.examples);
 }
@@ -967,10 +1045,8 @@ void dom_config_free(dom_config *cfg)
     dom_free(cfg->tenants.table);
     dom_free(cfg->tenants.key);
     dom_free(cfg->tenants.country);
-    for (size_t i = 0; i < cfg->ntables; i++) {
-        dom_free(cfg->tables[i].table);
-        dom_free(cfg->tables[i].key);
-    }
+    for (size_t i = 0; i < cfg->ntables; i++)
+        spec_free(&cfg->tables[i]);
     dom_free(cfg->tables);
     for (size_t i = 0; i < cfg->nrules; i++)
         dom_free(cfg->rules[i].countries);

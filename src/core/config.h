@@ -49,9 +49,15 @@ typedef struct dom_wave {
     int line, col;
 } dom_wave;
 
+/* A `tables:` entry: what discovery from foreign keys cannot tell. */
 typedef struct dom_table_spec {
     char *table;
-    char *key; /* tenant column; tenants.key when not given */
+    char *key;             /* tenant column; tenants.key when not given */
+    char *parent;          /* a link the schema does not declare, or the one of */
+    char **columns;        /* several it declares: columns[i] of this table   */
+    char **parent_columns; /* equal parent_columns[i] of parent (NULL:   */
+    size_t ncolumns;       /* the parent's primary key)                 */
+    int global;            /* linked to tenants, nevertheless never moved */
     int line, col;
 } dom_table_spec;
 

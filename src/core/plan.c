@@ -184,7 +184,7 @@ unsigned dom_plan_assign_wave(const dom_config *cfg, const char *country, const 
 
 /* Opens every region, resolves its tenant tables and scans its tenants. */
 static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, size_t *ninfos,
-                        dom_tenant_table **tts, size_t *ntts)
+                        dom_move_table **tts, size_t *ntts, size_t *nall)
 {
     const dom_config *cfg = b->cfg;
     int rc;
@@ -193,8 +193,8 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
             return rc;
         if ((rc = dom_store_tables(stores[r], &infos[r], &ninfos[r])) < 0)
             return rc;
-        if ((rc = dom_schema_tenant_tables(&tts[r], &ntts[r], cfg, cfg->regions[r].name, infos[r],
-                                           ninfos[r])) < 0)
+        if ((rc = dom_schema_tables(&tts[r], &nall[r], &ntts[r], cfg, cfg->regions[r].name,
+                                    infos[r], ninfos[r])) < 0)
             return rc;
         b->region = (int)r;
         if ((rc = dom_store_scan_tenants(stores[r], cfg->tenants.table, cfg->tenants.key,
@@ -206,15 +206,27 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
 
 /* Takes the table list of the first region as the plan's table names; the
  * other regions must hold the same tenant tables. */
-static int collect_tables(dom_plan *p, const dom_config *cfg, dom_tenant_table **tts, size_t *ntts)
+static int collect_tables(dom_plan *p, const dom_config *cfg, dom_move_table **tts, size_t *ntts,
+                          size_t nall)
 {
+    static const char *const class_names[] = {"tenants", "direct", "indirect", "global"};
     p->ntables = ntts[0];
-    p->tables = dom_calloc(p->ntables, sizeof(char *));
-    if (!p->tables)
+    p->tables = dom_calloc(p->ntables + 1, sizeof(char *));
+    p->all_tables = dom_calloc(nall + 1, sizeof(char *));
+    p->table_how = dom_calloc(nall + 1, sizeof(char *));
+    p->table_class = dom_calloc(nall + 1, sizeof(char *));
+    if (!p->tables || !p->all_tables || !p->table_how || !p->table_class)
         return DOM_ENOMEM;
     for (size_t i = 0; i < p->ntables; i++)
         if (!(p->tables[i] = dom_strdup(tts[0][i].info->name)))
             return DOM_ENOMEM;
+    for (size_t i = 0; i < nall; i++) {
+        p->nall_tables = i + 1;
+        p->table_class[i] = class_names[tts[0][i].cls];
+        if (!(p->all_tables[i] = dom_strdup(tts[0][i].info->name)) ||
+            !(p->table_how[i] = dom_schema_how(&tts[0][i])))
+            return DOM_ENOMEM;
+    }
     for (size_t r = 1; r < cfg->nregions; r++) {
         for (size_t i = 0; i < ntts[r]; i++) {
             size_t j;
@@ -371,8 +383,8 @@ int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
     dom_store *stores[DOM_MAX_REGIONS] = {0};
     dom_table_info *infos[DOM_MAX_REGIONS] = {0};
     size_t ninfos[DOM_MAX_REGIONS] = {0};
-    dom_tenant_table *tts[DOM_MAX_REGIONS] = {0};
-    size_t ntts[DOM_MAX_REGIONS] = {0};
+    dom_move_table *tts[DOM_MAX_REGIONS] = {0};
+    size_t ntts[DOM_MAX_REGIONS] = {0}, nall[DOM_MAX_REGIONS] = {0};
     dom_catalog *cat = NULL;
     builder b = {0};
     int rc;
@@ -403,9 +415,9 @@ int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
         }
     }
 
-    if ((rc = scan_regions(&b, stores, infos, ninfos, tts, ntts)) < 0)
+    if ((rc = scan_regions(&b, stores, infos, ninfos, tts, ntts, nall)) < 0)
         goto done;
-    if ((rc = collect_tables(p, cfg, tts, ntts)) < 0)
+    if ((rc = collect_tables(p, cfg, tts, ntts, nall[0])) < 0)
         goto done;
     for (size_t w = 0; w < p->nwaves; w++)
         if (!(p->waves[w].table_rows = dom_calloc(p->ntables, sizeof(int64_t)))) {
@@ -444,8 +456,8 @@ int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
             for (b.table = 0; b.table < (int)p->ntables; b.table++)
                 if (strcmp(p->tables[b.table], tts[r][i].info->name) == 0)
                     break;
-            if ((rc = dom_store_count_by_tenant(stores[r], tts[r][i].info, tts[r][i].key,
-                                                &p->bytes_estimated, on_count, &b)) < 0)
+            if ((rc = dom_store_count_by_tenant(stores[r], &tts[r][i], &p->bytes_estimated,
+                                                on_count, &b)) < 0)
                 goto done;
         }
     }
@@ -476,6 +488,13 @@ void dom_plan_free(dom_plan *p)
     for (size_t i = 0; p->tables && i < p->ntables; i++)
         dom_free(p->tables[i]);
     dom_free(p->tables);
+    for (size_t i = 0; i < p->nall_tables; i++) {
+        dom_free(p->all_tables[i]);
+        dom_free(p->table_how[i]);
+    }
+    dom_free(p->all_tables);
+    dom_free(p->table_how);
+    dom_free(p->table_class);
     dom_free(p->tenants);
     dom_free(p->keys);
     dom_free(p->region_before);

@@ -47,6 +47,12 @@ typedef struct dom_plan {
     const char *source; /* "directory" or "scan" */
     char **tables;      /* tenant tables, parents first */
     size_t ntables;
+    /* every table of the first region: the tenant tables as in `tables`,
+     * then the global ones; class ("tenants", "direct", "indirect",
+     * "global") and how rows find their tenant (dom_schema_how) */
+    char **all_tables, **table_how;
+    const char **table_class;
+    size_t nall_tables;
     int bytes_estimated;
     dom_plan_tenant *tenants;
     size_t ntenants;

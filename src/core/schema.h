@@ -1,6 +1,6 @@
 /*
- * schema.h - which tables of a region hold tenant data, through which
- * column, in foreign-key order.  Works on table descriptions only.
+ * schema.h - which tables of a region hold tenant data and how each row
+ * finds its tenant.  Works on table descriptions only.
  */
 #ifndef DOM_SCHEMA_H
 #define DOM_SCHEMA_H
@@ -8,16 +8,17 @@
 #include "core/config.h"
 #include "store/store.h"
 
-typedef struct dom_tenant_table {
-    const dom_table_info *info; /* points into the region's table list */
-    const char *key;            /* tenant column */
-} dom_tenant_table;
+/* Every table of a region, classified (docs/config.md, "Tables"): *out
+ * holds the tenants table, then the direct and indirect tables parents
+ * before children (*nmove of them, as dom_move_tables gives), then the
+ * global ones (*nout in all).  Discovery follows the declared foreign
+ * keys; the config's `tables:` decides keys, links and global tables.
+ * Errors name the region, the table and the candidates. */
+int dom_schema_tables(dom_move_table **out, size_t *nout, size_t *nmove, const dom_config *cfg,
+                      const char *region, const dom_table_info *tables, size_t ntables);
 
-/* Resolves the config's tenant tables against one region's tables: the
- * explicit `tables:` list, or every table with a column named tenants.key;
- * the tenants table always comes first, then parents before children.
- * Errors name the region and table. `out` is owned by the caller (dom_free). */
-int dom_schema_tenant_tables(dom_tenant_table **out, size_t *nout, const dom_config *cfg,
-                             const char *region, const dom_table_info *tables, size_t ntables);
+/* How a table's rows find their tenant, for people: "column user_id",
+ * "notes.order_id -> orders.id, column orders.customer_id" or "none". */
+char *dom_schema_how(const dom_move_table *t);
 
 #endif

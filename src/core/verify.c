@@ -188,7 +188,7 @@ void dom_row_encode(dom_buf *b, const dom_value *row, size_t n)
 /* Compares the ordering keys (tenant key, then primary key or all columns). */
 static int order_cmp(const dom_move_table *t, const dom_value *a, const dom_value *b)
 {
-    int c = dom_value_cmp(&a[t->key_col], &b[t->key_col]);
+    int c = t->key_col >= 0 ? dom_value_cmp(&a[t->key_col], &b[t->key_col]) : 0;
     if (c)
         return c;
     int n = t->npk ? t->npk : (int)t->info->ncols;
@@ -249,7 +249,8 @@ static int report(const dom_move_table *t, size_t ti, dom_diff_kind kind, const 
     if (!cb)
         return 0;
     char *pk = dom_pk_json(t, row);
-    json_t *kv = value_json(&row[t->key_col]);
+    /* an indirect table's row does not carry its tenant */
+    json_t *kv = t->key_col >= 0 ? value_json(&row[t->key_col]) : json_null();
     char *kt = kv ? json_dumps(kv, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
     json_decref(kv);
     int rc = pk && kt ? cb(ti, kind, kt, pk, payload) : DOM_ENOMEM;

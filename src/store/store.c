@@ -36,10 +36,10 @@ int dom_store_scan_tenants(dom_store *st, const char *table, const char *key, co
     return st->ops->scan_tenants(st, table, key, country, cb, payload);
 }
 
-int dom_store_count_by_tenant(dom_store *st, const dom_table_info *t, const char *key,
-                              int *bytes_estimated, dom_count_cb cb, void *payload)
+int dom_store_count_by_tenant(dom_store *st, const dom_move_table *t, int *bytes_estimated,
+                              dom_count_cb cb, void *payload)
 {
-    return st->ops->count_by_tenant(st, t, key, bytes_estimated, cb, payload);
+    return st->ops->count_by_tenant(st, t, bytes_estimated, cb, payload);
 }
 
 void dom_table_info_free(dom_table_info *t, size_t n)
@@ -53,6 +53,17 @@ void dom_table_info_free(dom_table_info *t, size_t n)
         for (size_t j = 0; j < t[i].nparents; j++)
             dom_free(t[i].parents[j]);
         dom_free(t[i].parents);
+        for (size_t j = 0; j < t[i].nfks; j++) {
+            dom_fkey *k = &t[i].fks[j];
+            for (size_t c = 0; c < k->ncols; c++) {
+                dom_free(k->cols[c]);
+                dom_free(k->pcols[c]);
+            }
+            dom_free(k->cols);
+            dom_free(k->pcols);
+            dom_free(k->parent);
+        }
+        dom_free(t[i].fks);
         dom_free(t[i].name);
     }
     dom_free(t);
@@ -412,4 +423,182 @@ int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t 
     }
     dom_free(id);
     return rc;
+}
+
+int dom_table_fkey_add(dom_table_info *ti, int first, const char *parent, const char *col,
+                       const char *pcol)
+{
+    if (first || !ti->nfks) {
+        dom_fkey *g = dom_realloc(ti->fks, (ti->nfks + 1) * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        ti->fks = g;
+        memset(&g[ti->nfks], 0, sizeof(*g));
+        if (!(g[ti->nfks].parent = dom_strdup(parent)))
+            return DOM_ENOMEM;
+        ti->nfks++;
+        size_t p = 0;
+        while (p < ti->nparents && strcmp(ti->parents[p], parent) != 0)
+            p++;
+        if (p == ti->nparents) {
+            char **gp = dom_realloc(ti->parents, (ti->nparents + 1) * sizeof(char *));
+            if (!gp)
+                return DOM_ENOMEM;
+            ti->parents = gp;
+            if (!(gp[ti->nparents] = dom_strdup(parent)))
+                return DOM_ENOMEM;
+            ti->nparents++;
+        }
+    }
+    dom_fkey *k = &ti->fks[ti->nfks - 1];
+    char **gc = dom_realloc(k->cols, (k->ncols + 1) * sizeof(char *));
+    if (!gc)
+        return DOM_ENOMEM;
+    k->cols = gc;
+    char **gpc = dom_realloc(k->pcols, (k->ncols + 1) * sizeof(char *));
+    if (!gpc)
+        return DOM_ENOMEM;
+    k->pcols = gpc;
+    gc[k->ncols] = dom_strdup(col);
+    gpc[k->ncols] = dom_strdup(pcol ? pcol : "");
+    k->ncols++;
+    return gc[k->ncols - 1] && gpc[k->ncols - 1] ? 0 : DOM_ENOMEM;
+}
+
+/* ---- SQL both engines accept: how a row finds its tenant ---------------------- */
+
+void dom_sql_ident(dom_buf *b, const char *name)
+{
+    dom_buf_putc(b, '"');
+    for (const char *p = name; *p; p++) {
+        if (*p == '"')
+            dom_buf_putc(b, '"');
+        dom_buf_putc(b, *p);
+    }
+    dom_buf_putc(b, '"');
+}
+
+/* row."c" (row NULL: "c") */
+static void col_ref(dom_buf *b, const char *row, const char *col)
+{
+    if (row)
+        dom_buf_printf(b, "%s.", row);
+    dom_sql_ident(b, col);
+}
+
+static void link_alias(dom_buf *b, size_t l)
+{
+    dom_buf_printf(b, "domicile_l%zu", l + 1);
+}
+
+/* the alias (or `row`) that link l's columns belong to */
+static void link_side(dom_buf *b, size_t l, const char *row, const char *col)
+{
+    if (l == 0) {
+        col_ref(b, row, col);
+    } else {
+        link_alias(b, l - 1);
+        dom_buf_putc(b, '.');
+        dom_sql_ident(b, col);
+    }
+}
+
+static void link_on(dom_buf *b, const dom_link *k, size_t l, const char *row)
+{
+    for (size_t j = 0; j < k->ncols; j++) {
+        dom_buf_puts(b, j ? " AND " : "");
+        link_alias(b, l);
+        dom_buf_putc(b, '.');
+        dom_sql_ident(b, k->pcols[j]);
+        dom_buf_puts(b, " = ");
+        link_side(b, l, row, k->cols[j]);
+    }
+}
+
+static void link_table(dom_buf *b, const dom_link *k, size_t l, const char *prefix)
+{
+    dom_buf_puts(b, prefix ? prefix : "");
+    dom_sql_ident(b, k->parent->name);
+    dom_buf_puts(b, " AS ");
+    link_alias(b, l);
+}
+
+void dom_sql_tenant_joins(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix)
+{
+    for (size_t l = 0; l < t->nlinks; l++) {
+        dom_buf_puts(b, " JOIN ");
+        link_table(b, &t->links[l], l, prefix);
+        dom_buf_puts(b, " ON ");
+        link_on(b, &t->links[l], l, row);
+    }
+}
+
+void dom_sql_tenant_col(dom_buf *b, const dom_move_table *t, const char *row)
+{
+    if (!t->nlinks) {
+        col_ref(b, row, t->key);
+        return;
+    }
+    link_alias(b, t->nlinks - 1);
+    dom_buf_putc(b, '.');
+    dom_sql_ident(b, t->key);
+}
+
+void dom_sql_tenant_of(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix)
+{
+    if (!t->nlinks) {
+        col_ref(b, row, t->key);
+        return;
+    }
+    dom_buf_puts(b, "(SELECT ");
+    dom_sql_tenant_col(b, t, NULL);
+    dom_buf_puts(b, " FROM ");
+    link_table(b, &t->links[0], 0, prefix);
+    for (size_t l = 1; l < t->nlinks; l++) {
+        dom_buf_puts(b, " JOIN ");
+        link_table(b, &t->links[l], l, prefix);
+        dom_buf_puts(b, " ON ");
+        link_on(b, &t->links[l], l, row);
+    }
+    dom_buf_puts(b, " WHERE ");
+    link_on(b, &t->links[0], 0, row);
+    dom_buf_putc(b, ')');
+}
+
+void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                         const char *keyset)
+{
+    if (!t->nlinks) {
+        col_ref(b, row, t->key);
+        dom_buf_printf(b, " IN (%s)", keyset);
+        return;
+    }
+    for (size_t l = 0; l < t->nlinks; l++) {
+        const dom_link *k = &t->links[l];
+        dom_buf_putc(b, '(');
+        for (size_t j = 0; j < k->ncols; j++) {
+            dom_buf_puts(b, j ? ", " : "");
+            link_side(b, l, row, k->cols[j]);
+        }
+        dom_buf_puts(b, ") IN (SELECT ");
+        for (size_t j = 0; j < k->ncols; j++) {
+            dom_buf_puts(b, j ? ", " : "");
+            link_alias(b, l);
+            dom_buf_putc(b, '.');
+            dom_sql_ident(b, k->pcols[j]);
+        }
+        dom_buf_puts(b, " FROM ");
+        link_table(b, k, l, prefix);
+        dom_buf_puts(b, " WHERE ");
+    }
+    dom_sql_tenant_col(b, t, row);
+    dom_buf_printf(b, " IN (%s)", keyset);
+    for (size_t l = 0; l < t->nlinks; l++)
+        dom_buf_putc(b, ')');
+}
+
+const dom_column *dom_move_key_column(const dom_move_table *t)
+{
+    const dom_table_info *ti = t->nlinks ? t->links[t->nlinks - 1].parent : t->info;
+    return t->key ? dom_table_column(ti, t->key) : NULL;
 }

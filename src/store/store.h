@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "util/util.h"
 
 typedef struct dom_store dom_store;
 
@@ -22,12 +23,24 @@ typedef struct dom_column {
     int notnull;
 } dom_column;
 
+/* A declared foreign key: cols[i] of the table reference pcols[i] of
+ * parent ("" when the declaration names no column: the parent's primary
+ * key, resolved by dom_table_fkey_resolve). */
+typedef struct dom_fkey {
+    char *parent;
+    char **cols;
+    char **pcols;
+    size_t ncols;
+} dom_fkey;
+
 typedef struct dom_table_info {
     char *name;
     dom_column *cols;
     size_t ncols;
     char **parents; /* tables this one references by foreign key */
     size_t nparents;
+    dom_fkey *fks; /* its foreign keys, in declaration order */
+    size_t nfks;
 } dom_table_info;
 
 /* Called once per tenant; return non-zero to stop (that value is returned). */
@@ -50,14 +63,36 @@ typedef struct dom_value {
 /* The widest primary key the mover handles. */
 #define DOM_PK_MAX 32
 
+/* How a table's rows belong to tenants (docs/config.md, "Tables"). */
+typedef enum {
+    DOM_TABLE_TENANTS = 0, /* the tenants table */
+    DOM_TABLE_DIRECT,      /* a column names the tenant */
+    DOM_TABLE_INDIRECT,    /* a chain of foreign keys leads to a direct table */
+    DOM_TABLE_GLOBAL       /* no link to tenants: never moved */
+} dom_table_class;
+
+/* One step of an indirect table's way to its tenant: cols[i] of the table
+ * (the previous step's parent) equal pcols[i] of parent. */
+typedef struct dom_link {
+    const dom_table_info *parent;
+    const char *const *cols;
+    const char *const *pcols;
+    size_t ncols;
+} dom_link;
+
 /* A tenant table as the mover sees it: its description and tenant column,
  * with the primary key's column indexes (none: full-row identity). */
 typedef struct dom_move_table {
     const dom_table_info *info;
-    const char *key;    /* tenant column */
-    int key_col;        /* its index in info->cols */
-    int pk[DOM_PK_MAX]; /* column indexes of the primary key, in key order */
-    int npk;            /* 0: the table has no primary key */
+    dom_table_class cls;
+    /* the tenant column: of this table, or (indirect) of the last link's
+     * parent; NULL for a global table */
+    const char *key;
+    int key_col;           /* its index in info->cols; -1 unless tenants or direct */
+    int pk[DOM_PK_MAX];    /* column indexes of the primary key, in key order */
+    int npk;               /* 0: the table has no primary key */
+    const dom_link *links; /* indirect: this table's link first, then its parent's, ... */
+    size_t nlinks;         /* 0 unless indirect */
 } dom_move_table;
 
 /* What prepare installs in a region. */
@@ -99,8 +134,8 @@ typedef struct dom_store_ops {
     int (*tables)(dom_store *st, dom_table_info **out, size_t *nout);
     int (*scan_tenants)(dom_store *st, const char *table, const char *key, const char *country,
                         dom_tenant_cb cb, void *payload);
-    int (*count_by_tenant)(dom_store *st, const dom_table_info *t, const char *key,
-                           int *bytes_estimated, dom_count_cb cb, void *payload);
+    int (*count_by_tenant)(dom_store *st, const dom_move_table *t, int *bytes_estimated,
+                           dom_count_cb cb, void *payload);
     int (*install)(dom_store *st, const dom_install *spec);
     int (*uninstall)(dom_store *st, const dom_move_table *tables, size_t ntables);
     int (*set_keys)(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
@@ -174,16 +209,21 @@ void dom_store_close(dom_store *st);
 int dom_store_tables(dom_store *st, dom_table_info **out, size_t *nout);
 void dom_table_info_free(dom_table_info *t, size_t n);
 const dom_table_info *dom_table_find(const dom_table_info *t, size_t n, const char *name);
+/* Adds a column pair to ti's foreign keys: to a new one when `first` (the
+ * key's first column), else to the last one; records the parent. */
+int dom_table_fkey_add(dom_table_info *ti, int first, const char *parent, const char *col,
+                       const char *pcol);
 const dom_column *dom_table_column(const dom_table_info *t, const char *name);
 
 /* Streams every row of the tenants table as (key text, country). */
 int dom_store_scan_tenants(dom_store *st, const char *table, const char *key, const char *country,
                            dom_tenant_cb cb, void *payload);
-/* Streams (key, rows, bytes) per tenant of table `t`.  Bytes are the sum of
- * the values' sizes (text and blob bytes, 8 per number); for large tables they
- * are estimated from a sample and *bytes_estimated is set. */
-int dom_store_count_by_tenant(dom_store *st, const dom_table_info *t, const char *key,
-                              int *bytes_estimated, dom_count_cb cb, void *payload);
+/* Streams (key, rows, bytes) per tenant of table `t` (rows whose tenant
+ * is not found are not counted).  Bytes are the sum of the values' sizes
+ * (text and blob bytes, 8 per number); for large tables they are
+ * estimated from a sample and *bytes_estimated is set. */
+int dom_store_count_by_tenant(dom_store *st, const dom_move_table *t, int *bytes_estimated,
+                              dom_count_cb cb, void *payload);
 
 /* ---- the mover's operations ------------------------------------------------
  * Every write to a tenant table or fence goes through write_begin/commit:
@@ -299,7 +339,9 @@ int dom_store_can_move(const dom_store *st);
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);
 
-/* Resolves the mover's view of a region's tenant tables. */
+/* Resolves the mover's view of a region's tenant tables: the tenants
+ * table first, then every direct and indirect table, parents before
+ * children (schema.c).  `out` is one allocation (dom_free). */
 int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
                     const dom_table_info *tables, size_t ntables);
 
@@ -310,6 +352,29 @@ int dom_store__schema_sig(dom_store *st, int (*list)(dom_store *, dom_table_info
 /* The same of a list already read. */
 int dom_store__schema_sig_of(const dom_table_info *ti, size_t nt, const dom_move_table *tables,
                              size_t n, char out[65]);
+
+/* ---- SQL both engines accept: how a row of t finds its tenant (store.c).
+ * `row` is the alias (or NEW, OLD) of t's row, NULL for the bare column;
+ * `prefix` goes before every parent's name (a schema: "domicile_src."),
+ * NULL for none. */
+
+/* "name", quotes doubled */
+void dom_sql_ident(dom_buf *b, const char *name);
+/* " JOIN parent AS domicile_l1 ON ..." up to the table of the tenant
+ * column; nothing for a direct table */
+void dom_sql_tenant_joins(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix);
+/* the tenant column after those joins */
+void dom_sql_tenant_col(dom_buf *b, const dom_move_table *t, const char *row);
+/* the tenant of one row as a scalar expression (NULL when its parent is
+ * not there): row."key", or a subquery along the links */
+void dom_sql_tenant_of(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix);
+/* the condition "the row belongs to a tenant of (keyset)", a subquery
+ * giving keys: row."key" IN (keyset), or the link's columns IN the
+ * parent's rows that belong to them, link by link */
+void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                         const char *keyset);
+/* The tenant column: of t, or of the table its links end at. */
+const dom_column *dom_move_key_column(const dom_move_table *t);
 
 /* Engine constructors. */
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags);

@@ -168,29 +168,28 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
     PGresult *r = columns(s, NULL);
     int rc = r ? add_columns(r, &t, &n, &cap) : DOM_EREGION;
     if (rc == 0) {
-        r = PQexec(s->conn, "SELECT DISTINCT c.relname, p.relname FROM pg_constraint k "
+        r = PQexec(s->conn, "SELECT c.relname, k.oid, p.relname, a.attname, pa.attname "
+                            "FROM pg_constraint k "
                             "JOIN pg_class c ON c.oid = k.conrelid "
                             "JOIN pg_class p ON p.oid = k.confrelid "
-                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE k.contype = 'f' AND n.nspname = current_schema()");
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace, "
+                            "unnest(k.conkey, k.confkey) WITH ORDINALITY AS u(ck, pk, ord) "
+                            "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.ck "
+                            "JOIN pg_attribute pa ON pa.attrelid = k.confrelid "
+                            "AND pa.attnum = u.pk "
+                            "WHERE k.contype = 'f' AND n.nspname = current_schema() "
+                            "ORDER BY c.relname, k.oid, u.ord");
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {
             dom_table_info_free(t, n);
             return pg_fail(s, NULL, "cannot list foreign keys", r);
         }
         for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-            for (size_t j = 0; j < n; j++) {
-                if (strcmp(t[j].name, PQgetvalue(r, i, 0)) != 0)
-                    continue;
-                char **g = dom_realloc(t[j].parents, (t[j].nparents + 1) * sizeof(char *));
-                if (!g || !(g[t[j].nparents] = dom_strdup(PQgetvalue(r, i, 1)))) {
-                    if (g)
-                        t[j].parents = g;
-                    rc = DOM_ENOMEM;
-                    break;
-                }
-                t[j].parents = g;
-                t[j].nparents++;
-            }
+            int first = i == 0 || strcmp(PQgetvalue(r, i, 0), PQgetvalue(r, i - 1, 0)) != 0 ||
+                        strcmp(PQgetvalue(r, i, 1), PQgetvalue(r, i - 1, 1)) != 0;
+            for (size_t j = 0; j < n && rc == 0; j++)
+                if (strcmp(t[j].name, PQgetvalue(r, i, 0)) == 0)
+                    rc = dom_table_fkey_add(&t[j], first, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
+                                            PQgetvalue(r, i, 4));
         }
         PQclear(r);
     }
@@ -267,23 +266,26 @@ static int count_row(PGresult *r, void *payload)
                   c->payload);
 }
 
-static int pg_count_by_tenant(dom_store *base, const dom_table_info *ti, const char *key,
-                              int *bytes_estimated, dom_count_cb cb, void *payload)
+static int pg_count_by_tenant(dom_store *base, const dom_move_table *t, int *bytes_estimated,
+                              dom_count_cb cb, void *payload)
 {
     pg_store *s = (pg_store *)base;
-    char *t = ident(s, ti->name), *k = ident(s, key);
+    dom_buf b = DOM_BUF_INIT;
     /* pg_column_size of the whole row: the stored size, not the canonical
      * one, hence "estimated" */
-    char *sql = t && k ? dom_sprintf("SELECT %s::text, count(*), sum(pg_column_size(x.*))::bigint "
-                                     "FROM %s x WHERE %s IS NOT NULL GROUP BY 1",
-                                     k, t, k)
-                       : NULL;
+    dom_buf_puts(&b, "SELECT ");
+    dom_sql_tenant_col(&b, t, "x");
+    dom_buf_puts(&b, "::text, count(*), sum(pg_column_size(x.*))::bigint FROM ");
+    dom_sql_ident(&b, t->info->name);
+    dom_buf_puts(&b, " x");
+    dom_sql_tenant_joins(&b, t, "x", NULL);
+    dom_buf_puts(&b, " WHERE ");
+    dom_sql_tenant_col(&b, t, "x");
+    dom_buf_puts(&b, " IS NOT NULL GROUP BY 1");
     tenant_ctx ctx = {NULL, cb, payload};
-    int rc = sql ? stream(s, ti->name, sql, count_row, &ctx) : DOM_ENOMEM;
+    int rc = b.oom ? DOM_ENOMEM : stream(s, t->info->name, dom_buf_cstr(&b), count_row, &ctx);
     *bytes_estimated = 1;
-    dom_free(t);
-    dom_free(k);
-    dom_free(sql);
+    dom_buf_free(&b);
     return rc;
 }
 

@@ -57,7 +57,8 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
                       "SELECT name, lower(type), pk, \"notnull\" FROM pragma_table_info(?1) "
                       "ORDER BY cid")) < 0 ||
         (rc = prepare(s, &fks, NULL,
-                      "SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")) < 0)
+                      "SELECT id, \"table\", \"from\", \"to\" FROM "
+                      "pragma_foreign_key_list(?1) ORDER BY id, seq")) < 0)
         goto done;
     while ((rc = sqlite3_step(names)) == SQLITE_ROW) {
         if (n == cap) {
@@ -104,23 +105,17 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
             goto done;
         }
         sqlite3_bind_text(fks, 1, ti->name, -1, SQLITE_STATIC);
-        size_t pcap = 0;
+        int64_t last = -1;
         while ((rc = sqlite3_step(fks)) == SQLITE_ROW) {
-            if (ti->nparents == pcap) {
-                pcap = pcap ? pcap * 2 : 4;
-                char **g = dom_realloc(ti->parents, pcap * sizeof(*g));
-                if (!g) {
-                    rc = DOM_ENOMEM;
-                    goto done;
-                }
-                ti->parents = g;
-            }
-            if (!(ti->parents[ti->nparents++] =
-                      dom_strdup((const char *)sqlite3_column_text(fks, 0)))) {
+            int64_t id = sqlite3_column_int64(fks, 0);
+            if (dom_table_fkey_add(ti, id != last, (const char *)sqlite3_column_text(fks, 1),
+                                   (const char *)sqlite3_column_text(fks, 2),
+                                   (const char *)sqlite3_column_text(fks, 3)) < 0) {
                 sqlite3_reset(fks);
                 rc = DOM_ENOMEM;
                 goto done;
             }
+            last = id;
         }
         sqlite3_reset(fks);
         if (rc != SQLITE_DONE) {
@@ -171,10 +166,10 @@ static int sq_scan_tenants(dom_store *base, const char *table, const char *key, 
 
 /* Appends the SQL expression for the byte size of one row of t (text and
  * blob bytes, 8 per number, 0 for NULL). */
-void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t)
+void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t, const char *row)
 {
     for (size_t i = 0; i < t->ncols; i++) {
-        char *q = sqlite3_mprintf("\"%w\"", t->cols[i].name);
+        char *q = sqlite3_mprintf("%s%s\"%w\"", row ? row : "", row ? "." : "", t->cols[i].name);
         dom_buf_printf(b,
                        "%s(CASE typeof(%s) WHEN 'null' THEN 0 WHEN 'integer' THEN 8 "
                        "WHEN 'real' THEN 8 ELSE length(CAST(%s AS BLOB)) END)",
@@ -185,10 +180,11 @@ void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t)
         dom_buf_puts(b, "0");
 }
 
-static int sq_count_by_tenant(dom_store *base, const dom_table_info *t, const char *key,
-                              int *bytes_estimated, dom_count_cb cb, void *payload)
+static int sq_count_by_tenant(dom_store *base, const dom_move_table *mt, int *bytes_estimated,
+                              dom_count_cb cb, void *payload)
 {
     sqlite_store *s = (sqlite_store *)base;
+    const dom_table_info *t = mt->info;
     sqlite3_stmt *st = NULL;
     dom_buf expr = DOM_BUF_INIT, sql = DOM_BUF_INIT;
     char *q = NULL;
@@ -196,7 +192,7 @@ static int sq_count_by_tenant(dom_store *base, const dom_table_info *t, const ch
     double avg = 0;
     int exact;
 
-    dom_sqlite__bytes_expr(&expr, t);
+    dom_sqlite__bytes_expr(&expr, t, NULL);
     q = sqlite3_mprintf("SELECT count(*) FROM (SELECT 1 FROM \"%w\" LIMIT %d)", t->name,
                         EXACT_BYTES_MAX_ROWS + 1);
     if ((rc = prepare(s, &st, t->name, q)) < 0)
@@ -228,17 +224,25 @@ static int sq_count_by_tenant(dom_store *base, const dom_table_info *t, const ch
         q = NULL;
         *bytes_estimated = 1;
     }
+    /* the row's columns by the table's name, the parents' by their aliases */
     dom_buf_clear(&sql);
-    q = sqlite3_mprintf("\"%w\"", key);
-    dom_buf_printf(&sql, "SELECT %s, count(*), ", q ? q : "");
+    dom_buf_clear(&expr);
+    q = sqlite3_mprintf("\"%w\"", t->name);
+    dom_sqlite__bytes_expr(&expr, t, q);
+    dom_buf_puts(&sql, "SELECT ");
+    dom_sql_tenant_col(&sql, mt, q);
+    dom_buf_puts(&sql, ", count(*), ");
     if (exact)
         dom_buf_printf(&sql, "sum(%s)", dom_buf_cstr(&expr));
     else
         dom_buf_puts(&sql, "0");
-    sqlite3_free(q);
-    q = sqlite3_mprintf(" FROM \"%w\" WHERE \"%w\" IS NOT NULL GROUP BY 1", t->name, key);
-    dom_buf_puts(&sql, q ? q : "");
-    if ((rc = prepare(s, &st, t->name, sql.oom || !q ? NULL : sql.ptr)) < 0)
+    dom_buf_puts(&sql, " FROM ");
+    dom_sql_ident(&sql, t->name);
+    dom_sql_tenant_joins(&sql, mt, q, NULL);
+    dom_buf_puts(&sql, " WHERE ");
+    dom_sql_tenant_col(&sql, mt, q);
+    dom_buf_puts(&sql, " IS NOT NULL GROUP BY 1");
+    if ((rc = prepare(s, &st, t->name, sql.oom ? NULL : sql.ptr)) < 0)
         goto done;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t rows = sqlite3_column_int64(st, 1);

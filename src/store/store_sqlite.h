@@ -41,7 +41,8 @@ int dom_sqlite__prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, c
 int dom_sqlite__cached(sqlite_store *s, sqlite3_stmt **st, const char *table, const char *sql);
 void dom_sqlite__stmt_cache_free(sqlite_store *s);
 int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout);
-void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t);
+/* the sum of the row's value sizes; its columns as row."c" (row NULL: bare) */
+void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t, const char *row);
 
 int dom_sqlite__install(dom_store *st, const dom_install *spec);
 int dom_sqlite__uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);

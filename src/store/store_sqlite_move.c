@@ -190,14 +190,96 @@ static void capture(dom_buf *b, const dom_move_table *t, const char *qname, cons
                    key_changed, kx, extra);
 }
 
-static int create_triggers(sqlite_store *s, const dom_move_table *t, int is_tenants,
+/* CAST(the tenant of `row` AS TEXT), for sqlite3_free */
+static char *tenant_text(const dom_move_table *t, const char *row)
+{
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "CAST(");
+    dom_sql_tenant_of(&b, t, row, NULL);
+    dom_buf_puts(&b, " AS TEXT)");
+    char *out = b.oom ? NULL : sqlite3_mprintf("%s", dom_buf_cstr(&b));
+    dom_buf_free(&b);
+    return out;
+}
+
+static void col_ref_new(dom_buf *b, const char *col)
+{
+    dom_buf_puts(b, "NEW.");
+    dom_sql_ident(b, col);
+}
+
+/* Refusals of a row (NEW) this region cannot hold: an indirect row whose
+ * parent is not here (its tenant cannot be known), a row of a tenant that
+ * has no row in the tenants table here. */
+static void tenant_checks(dom_buf *b, int er, const dom_move_table *t,
+                          const dom_move_table *tenants)
+{
+    const char *here = "ifnull((SELECT value FROM domicile_region WHERE key = 'name'), '?')";
+    dom_buf msg = DOM_BUF_INIT, cond = DOM_BUF_INIT;
+    if (t->nlinks) {
+        const dom_link *k = &t->links[0];
+        dom_buf_printf(&msg, "'domicile: table %s: its parent row in %s (", t->info->name,
+                       k->parent->name);
+        for (size_t j = 0; j < k->ncols; j++) {
+            char *v = sqlite3_mprintf("%s%q = ' || quote(NEW.\"%w\") || '", j ? ", " : "",
+                                      k->pcols[j], k->cols[j]);
+            dom_buf_puts(&msg, v ? v : "");
+            if (!v)
+                msg.oom = 1;
+            sqlite3_free(v);
+        }
+        dom_buf_printf(&msg, ") is not in region ' || %s", here);
+        for (size_t j = 0; j < k->ncols; j++) {
+            dom_buf_puts(&cond, j ? " AND " : "");
+            col_ref_new(&cond, k->cols[j]);
+            dom_buf_puts(&cond, " IS NOT NULL");
+        }
+        dom_buf_puts(&cond, " AND NOT EXISTS (SELECT 1 FROM ");
+        dom_sql_ident(&cond, k->parent->name);
+        dom_buf_puts(&cond, " AS domicile_p WHERE ");
+        for (size_t j = 0; j < k->ncols; j++) {
+            dom_buf_puts(&cond, j ? " AND " : "");
+            dom_buf_puts(&cond, "domicile_p.");
+            dom_sql_ident(&cond, k->pcols[j]);
+            dom_buf_puts(&cond, " = ");
+            col_ref_new(&cond, k->cols[j]);
+        }
+        dom_buf_puts(&cond, ")");
+        dom_buf_puts(b, "  SELECT ");
+        refuse(b, er, dom_buf_cstr(&msg));
+        dom_buf_printf(b, " WHERE %s;\n", dom_buf_cstr(&cond));
+        dom_buf_clear(&msg);
+        dom_buf_clear(&cond);
+    }
+    dom_buf raw = DOM_BUF_INIT;
+    dom_sql_tenant_of(&raw, t, "NEW", NULL);
+    dom_buf_printf(&msg,
+                   "'domicile: tenant ' || CAST(%s AS TEXT) || ' is not in region ' || %s || "
+                   "' (a row of %s)'",
+                   dom_buf_cstr(&raw), here, t->info->name);
+    dom_buf_printf(&cond, "%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ", dom_buf_cstr(&raw));
+    dom_sql_ident(&cond, tenants->info->name);
+    dom_buf_puts(&cond, " AS domicile_t WHERE domicile_t.");
+    dom_sql_ident(&cond, tenants->key);
+    dom_buf_printf(&cond, " = %s)", dom_buf_cstr(&raw));
+    dom_buf_puts(b, "  SELECT ");
+    refuse(b, er, dom_buf_cstr(&msg));
+    dom_buf_printf(b, " WHERE %s;\n", dom_buf_cstr(&cond));
+    if (msg.oom || cond.oom || raw.oom)
+        b->oom = 1;
+    dom_buf_free(&raw);
+    dom_buf_free(&msg);
+    dom_buf_free(&cond);
+}
+
+static int create_triggers(sqlite_store *s, const dom_move_table *t, const dom_move_table *tenants,
                            const char *country_col, int er)
 {
+    int is_tenants = t == tenants;
     const char *name = t->info->name;
     char *qt = sqlite3_mprintf("\"%w\"", name);
     char *qname = sqlite3_mprintf("%Q", name);
-    char *newk = sqlite3_mprintf("CAST(NEW.\"%w\" AS TEXT)", t->key);
-    char *oldk = sqlite3_mprintf("CAST(OLD.\"%w\" AS TEXT)", t->key);
+    char *newk = tenant_text(t, "NEW"), *oldk = tenant_text(t, "OLD");
     char *tn[6];
     for (int i = 0; i < 6; i++)
         tn[i] = sqlite3_mprintf("\"domicile_%w_%s\"", name, trigger_suffixes[i]);
@@ -221,6 +303,8 @@ static int create_triggers(sqlite_store *s, const dom_move_table *t, int is_tena
                        newk, qc);
         sqlite3_free(msg);
         sqlite3_free(qc);
+    } else {
+        tenant_checks(&b, er, t, tenants);
     }
     dom_buf_puts(&b, "END;\n");
 
@@ -228,6 +312,8 @@ static int create_triggers(sqlite_store *s, const dom_move_table *t, int is_tena
     fence_checks(&b, er, oldk);
     char *changed = sqlite3_mprintf("%s IS NOT %s", oldk, newk);
     fence_checks(&b, er, newk); /* the new tenant too, when the row changes tenant */
+    if (!is_tenants)
+        tenant_checks(&b, er, t, tenants);
     dom_buf_puts(&b, "END;\n");
 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE DELETE ON %s %s BEGIN\n", tn[2], qt, when);
@@ -310,7 +396,8 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
     }
     for (size_t i = 0; i < spec->ntables; i++) {
         if ((rc = drop_triggers(s, spec->tables[i].info->name)) < 0 ||
-            (rc = create_triggers(s, &spec->tables[i], i == 0, spec->country_col, er)) < 0)
+            (rc = create_triggers(s, &spec->tables[i], &spec->tables[0], spec->country_col, er)) <
+                0)
             goto fail;
     }
     if ((rc = exec(s, NULL, "COMMIT")) < 0)
@@ -521,19 +608,39 @@ static void col_list(dom_buf *b, const dom_table_info *ti, const char *prefix)
  * SQLite sort each tenant's rows in memory instead of walking the index. */
 static void order_list(dom_buf *b, const dom_move_table *t)
 {
-    char *q = sqlite3_mprintf("\"%w\"", t->key);
-    dom_buf_printf(b, " ORDER BY %s", q);
-    sqlite3_free(q);
+    /* an indirect table has no tenant column: its primary key alone */
+    const char *sep = " ORDER BY ";
+    if (t->key_col >= 0) {
+        dom_buf_puts(b, sep);
+        dom_sql_ident(b, t->key);
+        sep = ", ";
+    }
     int n = t->npk ? t->npk : (int)t->info->ncols;
     for (int i = 0; i < n; i++) {
         int c = t->npk ? t->pk[i] : i;
         if (c == t->key_col)
             continue;
-        q = sqlite3_mprintf("\"%w\"", t->info->cols[c].name);
-        dom_buf_printf(b, ", %s", q);
-        sqlite3_free(q);
+        dom_buf_puts(b, sep);
+        dom_sql_ident(b, t->info->cols[c].name);
+        sep = ", ";
     }
 }
+
+/* " FROM t WHERE its rows belong to the current keys" (prefix: the
+ * schema of t and its parents, or NULL) */
+static void keys_from(dom_buf *b, const dom_move_table *t, const char *prefix, const char *keyset)
+{
+    dom_buf row = DOM_BUF_INIT;
+    dom_buf_puts(&row, prefix ? prefix : "");
+    dom_sql_ident(&row, t->info->name);
+    dom_buf_printf(b, " FROM %s WHERE ", dom_buf_cstr(&row));
+    dom_sql_keys_filter(b, t, dom_buf_cstr(&row), prefix, keyset);
+    if (row.oom)
+        b->oom = 1;
+    dom_buf_free(&row);
+}
+
+#define KEYSET "SELECT k FROM temp.domicile_keys"
 
 static int new_cursor(sqlite_store *s, const dom_move_table *t, sqlite3_stmt *st, int owned,
                       dom_cursor **out)
@@ -561,12 +668,9 @@ int dom_sqlite__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor
     sqlite3_stmt *st;
     dom_buf_puts(&b, "SELECT ");
     col_list(&b, t->info, "");
-    char *q = sqlite3_mprintf(" FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
-                              t->info->name, t->key);
-    dom_buf_puts(&b, q ? q : "");
-    sqlite3_free(q);
+    keys_from(&b, t, NULL, KEYSET);
     order_list(&b, t);
-    int rc = cached(s, &st, t->info->name, b.oom || !q ? NULL : b.ptr);
+    int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);
     dom_buf_free(&b);
     if (rc < 0)
         return rc;
@@ -749,16 +853,19 @@ int dom_sqlite__delete_keys(dom_store *base, const dom_move_table *t, int64_t li
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
-    char *q;
-    if (limit > 0)
-        q = sqlite3_mprintf("DELETE FROM \"%w\" WHERE rowid IN (SELECT rowid FROM \"%w\" WHERE "
-                            "\"%w\" IN (SELECT k FROM temp.domicile_keys) LIMIT ?1)",
-                            t->info->name, t->info->name, t->key);
-    else
-        q = sqlite3_mprintf("DELETE FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
-                            t->info->name, t->key);
-    int rc = cached(s, &st, t->info->name, q);
-    sqlite3_free(q);
+    dom_buf b = DOM_BUF_INIT;
+    if (limit > 0) {
+        dom_buf_puts(&b, "DELETE FROM ");
+        dom_sql_ident(&b, t->info->name);
+        dom_buf_puts(&b, " WHERE rowid IN (SELECT rowid");
+        keys_from(&b, t, NULL, KEYSET);
+        dom_buf_puts(&b, " LIMIT ?1)");
+    } else {
+        dom_buf_puts(&b, "DELETE");
+        keys_from(&b, t, NULL, KEYSET);
+    }
+    int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);
+    dom_buf_free(&b);
     if (rc < 0) {
         /* WITHOUT ROWID tables have no rowid: delete them whole */
         if (limit <= 0)
@@ -777,11 +884,11 @@ int dom_sqlite__count_keys(dom_store *base, const dom_move_table *t, int64_t *ro
 {
     sqlite_store *s = (sqlite_store *)base;
     sqlite3_stmt *st;
-    char *q = sqlite3_mprintf(
-        "SELECT count(*) FROM \"%w\" WHERE \"%w\" IN (SELECT k FROM temp.domicile_keys)",
-        t->info->name, t->key);
-    int rc = cached(s, &st, t->info->name, q);
-    sqlite3_free(q);
+    dom_buf b = DOM_BUF_INIT;
+    dom_buf_puts(&b, "SELECT count(*)");
+    keys_from(&b, t, NULL, KEYSET);
+    int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);
+    dom_buf_free(&b);
     if (rc < 0)
         return rc;
     rc = sqlite3_step(st);
@@ -872,15 +979,12 @@ static int batch_size(sqlite_store *src, const dom_move_table *tables, size_t n,
         dom_buf sql = DOM_BUF_INIT;
         sqlite3_stmt *st;
         char *q = sqlite3_mprintf("\"%w\"", tables[i].info->name);
-        char *k = sqlite3_mprintf("\"%w\"", tables[i].key);
         dom_buf_puts(&sql, "SELECT count(*), ifnull(sum(");
-        dom_sqlite__bytes_expr(&sql, tables[i].info);
-        dom_buf_printf(&sql, "), 0) FROM %s WHERE %s IN (SELECT k FROM temp.domicile_keys)",
-                       q ? q : "", k ? k : "");
-        int rc =
-            sql.oom || !q || !k ? DOM_ENOMEM : prepare(src, &st, tables[i].info->name, sql.ptr);
+        dom_sqlite__bytes_expr(&sql, tables[i].info, q);
+        dom_buf_puts(&sql, "), 0)");
+        keys_from(&sql, &tables[i], NULL, KEYSET);
+        int rc = sql.oom || !q ? DOM_ENOMEM : prepare(src, &st, tables[i].info->name, sql.ptr);
         sqlite3_free(q);
-        sqlite3_free(k);
         dom_buf_free(&sql);
         if (rc < 0)
             return rc;
@@ -940,17 +1044,17 @@ int dom_sqlite__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_tab
     for (size_t i = 0; i < n && i < 64 && rc == 0; i++) {
         const dom_move_table *t = &tables[i];
         dom_buf cols = DOM_BUF_INIT, sql = DOM_BUF_INIT;
-        col_list(&cols, t->info, "");
-        char *q = sqlite3_mprintf("\"%w\"", t->info->name), *k = sqlite3_mprintf("\"%w\"", t->key);
-        dom_buf_printf(&sql,
-                       "INSERT INTO main.%s (%s) SELECT %s FROM domicile_src.%s WHERE %s IN "
-                       "(SELECT k FROM temp.domicile_keys ORDER BY k LIMIT ?1 OFFSET ?2)",
-                       q ? q : "", dom_buf_cstr(&cols), dom_buf_cstr(&cols), q ? q : "",
-                       k ? k : "");
-        rc = cols.oom || sql.oom || !q || !k ? DOM_ENOMEM
-                                             : prepare(d, &ins[i], t->info->name, sql.ptr);
+        char *q = sqlite3_mprintf("\"%w\"", t->info->name);
+        char *src_row = sqlite3_mprintf("domicile_src.%s.", q ? q : "");
+        dom_buf_printf(&sql, "INSERT INTO main.%s (", q ? q : "");
+        col_list(&sql, t->info, "");
+        col_list(&cols, t->info, src_row ? src_row : "");
+        sqlite3_free(src_row);
+        dom_buf_printf(&sql, ") SELECT %s", dom_buf_cstr(&cols));
+        keys_from(&sql, t, "domicile_src.",
+                  "SELECT k FROM temp.domicile_keys ORDER BY k LIMIT ?1 OFFSET ?2");
+        rc = cols.oom || sql.oom || !q ? DOM_ENOMEM : prepare(d, &ins[i], t->info->name, sql.ptr);
         sqlite3_free(q);
-        sqlite3_free(k);
         dom_buf_free(&cols);
         dom_buf_free(&sql);
     }
