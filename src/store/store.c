@@ -565,15 +565,12 @@ void dom_sql_tenant_of(dom_buf *b, const dom_move_table *t, const char *row, con
     dom_buf_putc(b, ')');
 }
 
-void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
-                         const char *keyset)
+/* link by link from `row` up to link `upto` (excluded): "(cols) IN
+ * (SELECT pcols FROM parent WHERE " each, for the caller to close */
+static void links_down(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                       size_t upto)
 {
-    if (!t->nlinks) {
-        col_ref(b, row, t->key);
-        dom_buf_printf(b, " IN (%s)", keyset);
-        return;
-    }
-    for (size_t l = 0; l < t->nlinks; l++) {
+    for (size_t l = 0; l < upto; l++) {
         const dom_link *k = &t->links[l];
         dom_buf_putc(b, '(');
         for (size_t j = 0; j < k->ncols; j++) {
@@ -591,9 +588,30 @@ void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, c
         link_table(b, k, l, prefix);
         dom_buf_puts(b, " WHERE ");
     }
+}
+
+void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                         const char *keyset)
+{
+    links_down(b, t, row, prefix, t->nlinks);
     dom_sql_tenant_col(b, t, row);
     dom_buf_printf(b, " IN (%s)", keyset);
     for (size_t l = 0; l < t->nlinks; l++)
+        dom_buf_putc(b, ')');
+}
+
+void dom_sql_reaches(dom_buf *b, const dom_move_table *t, const char *row, size_t upto,
+                     const char *target)
+{
+    links_down(b, t, row, NULL, upto);
+    const dom_link *k = &t->links[upto];
+    for (size_t j = 0; j < k->ncols; j++) {
+        dom_buf_puts(b, j ? " AND " : "");
+        link_side(b, upto, row, k->cols[j]);
+        dom_buf_printf(b, " = %s.", target);
+        dom_sql_ident(b, k->pcols[j]);
+    }
+    for (size_t l = 0; l < upto; l++)
         dom_buf_putc(b, ')');
 }
 

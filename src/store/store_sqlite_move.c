@@ -272,10 +272,39 @@ static void tenant_checks(dom_buf *b, int er, const dom_move_table *t,
     dom_buf_free(&cond);
 }
 
-static int create_triggers(sqlite_store *s, const dom_move_table *t, const dom_move_table *tenants,
-                           const char *country_col, int er)
+/* Before a row of t is deleted: the rows of indirect tables that reach it
+ * are logged for a capturing tenant (a cascade deletes them after it is
+ * gone, when their own triggers can no longer find their tenant). */
+static void log_dependents(dom_buf *b, const dom_install *spec, const dom_move_table *t,
+                           const char *oldk)
 {
-    int is_tenants = t == tenants;
+    for (size_t i = 0; i < spec->ntables; i++) {
+        const dom_move_table *d = &spec->tables[i];
+        for (size_t l = 0; l < d->nlinks; l++) {
+            if (d->links[l].parent != t->info)
+                continue;
+            char *qd = sqlite3_mprintf("%Q", d->info->name);
+            dom_buf_printf(b,
+                           "  INSERT INTO domicile_changes (tenant, tbl, pk, key_changed) "
+                           "SELECT f.tenant, %s, ",
+                           qd ? qd : "NULL");
+            sqlite3_free(qd);
+            pk_json(b, d, "domicile_d");
+            dom_buf_puts(b, ", 0 FROM domicile_fence f, ");
+            dom_sql_ident(b, d->info->name);
+            dom_buf_printf(b, " AS domicile_d WHERE f.tenant = %s AND f.state = 'capturing' AND ",
+                           oldk);
+            dom_sql_reaches(b, d, "domicile_d", l, "OLD");
+            dom_buf_puts(b, ";\n");
+        }
+    }
+}
+
+static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, int er)
+{
+    const dom_move_table *t = &spec->tables[ti], *tenants = &spec->tables[0];
+    const char *country_col = spec->country_col;
+    int is_tenants = ti == 0;
     const char *name = t->info->name;
     char *qt = sqlite3_mprintf("\"%w\"", name);
     char *qname = sqlite3_mprintf("%Q", name);
@@ -318,6 +347,7 @@ static int create_triggers(sqlite_store *s, const dom_move_table *t, const dom_m
 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE DELETE ON %s %s BEGIN\n", tn[2], qt, when);
     fence_checks(&b, er, oldk);
+    log_dependents(&b, spec, t, oldk);
     dom_buf_puts(&b, "END;\n");
 
     dom_buf_printf(&b, "CREATE TRIGGER %s AFTER INSERT ON %s %s BEGIN\n", tn[3], qt, when);
@@ -396,8 +426,7 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
     }
     for (size_t i = 0; i < spec->ntables; i++) {
         if ((rc = drop_triggers(s, spec->tables[i].info->name)) < 0 ||
-            (rc = create_triggers(s, &spec->tables[i], &spec->tables[0], spec->country_col, er)) <
-                0)
+            (rc = create_triggers(s, spec, i, er)) < 0)
             goto fail;
     }
     if ((rc = exec(s, NULL, "COMMIT")) < 0)
