@@ -525,6 +525,10 @@ typedef struct pkset {
     pkent *e;
     size_t n, cap;
     dom_value *vals; /* n x npk, for dom_store_cursor_pks */
+    /* a table without primary key: the tenants whose rows of it are
+     * resynchronized, in the round's pass over the tables */
+    char **resync;
+    size_t nresync, capresync;
 } pkset;
 
 static void pkset_free(pkset *s)
@@ -536,6 +540,9 @@ static void pkset_free(pkset *s)
     }
     dom_free(s->e);
     dom_free(s->vals);
+    for (size_t i = 0; i < s->nresync; i++)
+        dom_free(s->resync[i]);
+    dom_free(s->resync);
     memset(s, 0, sizeof(*s));
 }
 
@@ -644,16 +651,43 @@ static int take_change(int64_t seq, const char *tenant, const char *table, const
                  table, tenant, pk_json ? pk_json : "(none)");
         return 0;
     }
-    const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
-    int rc;
+    const dom_move_table *ms = &br->S->mt[t];
     if (pk_json && ms->npk)
         return pkset_add(&cx->sets[t], ms, pk_json);
-    /* no primary key: resynchronize this tenant's rows of the table */
-    const char *one[1] = {tenant};
+    /* no primary key: this tenant's rows of the table, resynchronized by
+     * the round */
+    pkset *ps = &cx->sets[t];
+    for (size_t i = 0; i < ps->nresync; i++)
+        if (strcmp(ps->resync[i], tenant) == 0)
+            return 0;
+    if (ps->nresync == ps->capresync) {
+        size_t cap = ps->capresync ? ps->capresync * 2 : 16;
+        char **g = dom_realloc(ps->resync, cap * sizeof(char *));
+        if (!g)
+            return DOM_ENOMEM;
+        ps->resync = g;
+        ps->capresync = cap;
+    }
+    if (!(ps->resync[ps->nresync] = dom_strdup(tenant)))
+        return DOM_ENOMEM;
+    ps->nresync++;
+    return 0;
+}
+
+/* Resynchronizes the rows of table t (without primary key) of the set's
+ * tenants: the target's are deleted, the source's copied.  Runs after the
+ * tables before t (its parents) are brought up to date, and before rows
+ * are deleted (children first): an indirect table's rows are found
+ * through the parents' rows on both sides. */
+static int resync_table(batch_run *br, size_t t, pkset *ps, int collect)
+{
+    const dom_move_table *ms = &br->S->mt[t], *mt = &br->T->mt[t];
+    const char *const *keys = (const char *const *)ps->resync;
     int64_t d;
-    if ((rc = dom_store_set_keys(br->T->st, one, NULL, 1)) < 0 ||
+    int rc;
+    if ((rc = dom_store_set_keys(br->T->st, keys, NULL, ps->nresync)) < 0 ||
         (rc = dom_store_delete_keys(br->T->st, mt, 0, &d)) < 0 ||
-        (rc = dom_store_set_keys(br->S->st, one, NULL, 1)) < 0)
+        (rc = dom_store_set_keys(br->S->st, keys, NULL, ps->nresync)) < 0)
         return rc;
     dom_cursor *c;
     const dom_value *row;
@@ -668,7 +702,7 @@ static int take_change(int64_t seq, const char *tenant, const char *table, const
         rc = h;
     if (rc == 0)
         rc = set_keys_both(br);
-    if (rc == 0 && cx->collect)
+    if (rc == 0 && collect)
         rc = add_todo(br, t, NULL);
     return rc;
 }
@@ -683,6 +717,8 @@ static int replay_sets(batch_run *br, pkset *sets, int collect)
     dom_buf tmp = DOM_BUF_INIT;
     for (size_t t = 0; t < br->S->nmt && rc == 0; t++) {
         pkset *s = &sets[t];
+        if (s->nresync && (rc = resync_table(br, t, s, collect)) < 0)
+            break;
         if (!s->n)
             continue;
         if ((rc = pkset_finish(s, &br->S->mt[t])) < 0)

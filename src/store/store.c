@@ -600,10 +600,10 @@ void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, c
         dom_buf_putc(b, ')');
 }
 
-void dom_sql_reaches(dom_buf *b, const dom_move_table *t, const char *row, size_t upto,
-                     const char *target)
+void dom_sql_reaches(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                     size_t upto, const char *target)
 {
-    links_down(b, t, row, NULL, upto);
+    links_down(b, t, row, prefix, upto);
     const dom_link *k = &t->links[upto];
     for (size_t j = 0; j < k->ncols; j++) {
         dom_buf_puts(b, j ? " AND " : "");

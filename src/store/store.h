@@ -375,8 +375,8 @@ void dom_sql_keys_filter(dom_buf *b, const dom_move_table *t, const char *row, c
                          const char *keyset);
 /* the condition "the row reaches, through its links 0..upto, the row
  * `target` (OLD, NEW) of links[upto].parent" */
-void dom_sql_reaches(dom_buf *b, const dom_move_table *t, const char *row, size_t upto,
-                     const char *target);
+void dom_sql_reaches(dom_buf *b, const dom_move_table *t, const char *row, const char *prefix,
+                     size_t upto, const char *target);
 /* The tenant column: of t, or of the table its links end at. */
 const dom_column *dom_move_key_column(const dom_move_table *t);
 

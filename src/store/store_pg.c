@@ -172,8 +172,9 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
                             "FROM pg_constraint k "
                             "JOIN pg_class c ON c.oid = k.conrelid "
                             "JOIN pg_class p ON p.oid = k.confrelid "
-                            "JOIN pg_namespace n ON n.oid = c.relnamespace, "
-                            "unnest(k.conkey, k.confkey) WITH ORDINALITY AS u(ck, pk, ord) "
+                            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                            "CROSS JOIN LATERAL unnest(k.conkey, k.confkey) "
+                            "WITH ORDINALITY AS u(ck, pk, ord) "
                             "JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.ck "
                             "JOIN pg_attribute pa ON pa.attrelid = k.confrelid "
                             "AND pa.attnum = u.pk "
@@ -346,16 +347,85 @@ static void pk_json_expr(pg_store *s, dom_buf *b, const dom_move_table *t, const
  * capturing ones, and keeps the residency guard on the tenants table.
  * Every write first takes a share lock on its tenant's fence row, which is
  * what makes fence changes barriers (docs/mover.md). */
-static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants,
-                            const char *country_col, const char *fname)
+/* Refusals of a row (NEW) this region cannot hold: an indirect row whose
+ * parent is not here (its tenant cannot be known), SQLSTATE DM003. */
+static void parent_check(pg_store *s, dom_buf *b, const dom_move_table *t, const char *tbl)
 {
-    dom_buf b = DOM_BUF_INIT;
-    char *key = ident(s, t->key), *tbl = literal(s, t->info->name);
+    if (!t->nlinks)
+        return;
+    const dom_link *k = &t->links[0];
+    char *parent = literal(s, k->parent->name);
+    dom_buf_puts(b, "    IF TG_OP <> 'DELETE' AND k_new IS NULL");
+    for (size_t j = 0; j < k->ncols; j++) {
+        dom_buf_puts(b, " AND NEW.");
+        dom_sql_ident(b, k->cols[j]);
+        dom_buf_puts(b, " IS NOT NULL");
+    }
+    dom_buf_printf(b,
+                   " THEN\n"
+                   "        RAISE EXCEPTION USING ERRCODE = 'DM003',\n"
+                   "            MESSAGE = format('domicile: table %%s: its parent row in %%s (%%s) "
+                   "is not in region %%s', %s, %s, concat_ws(', '",
+                   tbl, parent ? parent : "''");
+    for (size_t j = 0; j < k->ncols; j++) {
+        char *pc = literal(s, k->pcols[j]);
+        dom_buf_printf(b, ", %s || ' = ' || quote_nullable(NEW.", pc ? pc : "''");
+        dom_sql_ident(b, k->cols[j]);
+        dom_buf_puts(b, ")");
+        dom_free(pc);
+    }
+    dom_buf_puts(b, "),\n"
+                    "                coalesce((SELECT value FROM domicile.region WHERE key = "
+                    "'name'), '?'));\n"
+                    "    END IF;\n");
+    dom_free(parent);
+}
+
+/* For a capturing tenant's row about to be deleted: the rows of indirect
+ * tables that reach it (a cascade deletes them once it is gone, when their
+ * own trigger can no longer find their tenant). */
+static void log_dependents(pg_store *s, dom_buf *b, const dom_install *spec,
+                           const dom_move_table *t, const char *schema)
+{
+    for (size_t i = 0; i < spec->ntables; i++) {
+        const dom_move_table *d = &spec->tables[i];
+        for (size_t l = 0; l < d->nlinks; l++) {
+            if (d->links[l].parent != t->info)
+                continue;
+            char *dt = literal(s, d->info->name);
+            dom_buf_printf(b,
+                           "                IF TG_OP = 'DELETE' THEN\n"
+                           "                    INSERT INTO domicile.changes (tenant, tbl, pk, "
+                           "key_changed)\n"
+                           "                    SELECT f.tenant, %s, ",
+                           dt ? dt : "''");
+            dom_free(dt);
+            pk_json_expr(s, b, d, "domicile_d");
+            dom_buf_printf(b, ", false FROM %s", schema);
+            dom_sql_ident(b, d->info->name);
+            dom_buf_puts(b, " AS domicile_d WHERE ");
+            dom_sql_reaches(b, d, "domicile_d", schema, l, "OLD");
+            dom_buf_puts(b, ";\n                END IF;\n");
+        }
+    }
+}
+
+static char *check_function(pg_store *s, const dom_install *spec, size_t ti, const char *schema,
+                            const char *fname)
+{
+    const dom_move_table *t = &spec->tables[ti];
+    int is_tenants = ti == 0;
+    const char *country_col = spec->country_col;
+    dom_buf b = DOM_BUF_INIT, knew = DOM_BUF_INIT, kold = DOM_BUF_INIT;
+    char *tbl = literal(s, t->info->name);
     char *cc = is_tenants ? ident(s, country_col) : NULL;
-    if (!key || !tbl || (is_tenants && !cc)) {
-        dom_free(key);
+    dom_sql_tenant_of(&knew, t, "NEW", schema);
+    dom_sql_tenant_of(&kold, t, "OLD", schema);
+    if (!tbl || (is_tenants && !cc) || knew.oom || kold.oom) {
         dom_free(tbl);
         dom_free(cc);
+        dom_buf_free(&knew);
+        dom_buf_free(&kold);
         return NULL;
     }
     dom_buf_printf(&b,
@@ -370,9 +440,10 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
                    "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
                    "        RETURN COALESCE(NEW, OLD);\n"
                    "    END IF;\n"
-                   "    IF TG_OP <> 'DELETE' THEN k_new := NEW.%s::text; END IF;\n"
-                   "    IF TG_OP <> 'INSERT' THEN k_old := OLD.%s::text; END IF;\n",
-                   fname, key, key);
+                   "    IF TG_OP <> 'DELETE' THEN k_new := %s::text; END IF;\n"
+                   "    IF TG_OP <> 'INSERT' THEN k_old := %s::text; END IF;\n",
+                   fname, dom_buf_cstr(&knew), dom_buf_cstr(&kold));
+    parent_check(s, &b, t, tbl);
     if (is_tenants)
         dom_buf_printf(
             &b,
@@ -412,6 +483,21 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
                      "            RETURN COALESCE(NEW, OLD);\n"
                      "        END IF;\n"
                      "    END IF;\n");
+    /* a row of a tenant this region does not hold (no fence row, once
+     * every tenant has one) */
+    if (!is_tenants)
+        dom_buf_printf(&b,
+                       "    IF k_new IS NOT NULL AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
+                       "                                         WHERE tenant = k_new)\n"
+                       "       AND (SELECT value FROM domicile.region WHERE key = 'fences')\n"
+                       "           = 'complete' THEN\n"
+                       "        RAISE EXCEPTION USING ERRCODE = 'DM003',\n"
+                       "            MESSAGE = format('domicile: tenant %%s is not in region %%s "
+                       "(a row of %%s)', k_new,\n"
+                       "                coalesce((SELECT value FROM domicile.region WHERE key = "
+                       "'name'), '?'), %s);\n"
+                       "    END IF;\n",
+                       tbl);
     /* a tenant that is frozen or lives elsewhere is refused on a plain
      * read: refusing is always safe, and a refused writer then holds no
      * lock that the mover's next fence change would wait for */
@@ -450,8 +536,9 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
     dom_buf_printf(&b, "%s, ", tbl);
     pk_json_expr(s, &b, t, "OLD");
     dom_buf_puts(&b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
-                     "k_old);\n"
-                     "            END IF;\n"
+                     "k_old);\n");
+    log_dependents(s, &b, spec, t, schema);
+    dom_buf_puts(&b, "            END IF;\n"
                      "            IF f.tenant = k_new AND (TG_OP = 'INSERT' OR k_new IS DISTINCT "
                      "FROM k_old\n"
                      "                                     OR ");
@@ -471,9 +558,10 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
                      "    RETURN COALESCE(NEW, OLD);\n"
                      "END\n"
                      "$fn$");
-    dom_free(key);
     dom_free(tbl);
     dom_free(cc);
+    dom_buf_free(&knew);
+    dom_buf_free(&kold);
     if (b.oom) {
         dom_buf_free(&b);
         return NULL;
@@ -484,9 +572,9 @@ static char *check_function(pg_store *s, const dom_move_table *t, int is_tenants
 }
 
 /* Installs one table's trigger function and trigger. */
-static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
-                         const char *country_col)
+static int install_table(pg_store *s, const dom_install *spec, size_t ti, const char *schema)
 {
+    const dom_move_table *t = &spec->tables[ti];
     char *q = ident(s, t->info->name);
     if (!q)
         return DOM_ENOMEM;
@@ -499,7 +587,7 @@ static int install_table(pg_store *s, const dom_move_table *t, int is_tenants,
     char fname[64];
     snprintf(fname, sizeof(fname), "domicile.check_%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    char *fn = check_function(s, t, is_tenants, country_col, fname);
+    char *fn = check_function(s, spec, ti, schema, fname);
     /* CREATE OR REPLACE TRIGGER (PostgreSQL 14) takes a lock that only
      * writers wait for; DROP TRIGGER one that readers wait for too */
     char *drop = PQserverVersion(s->conn) >= 140000
@@ -564,9 +652,24 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
         }
         PQclear(r);
     }
-    for (size_t i = 0; i < spec->ntables; i++)
-        if ((rc = install_table(s, &spec->tables[i], i == 0, spec->country_col)) < 0)
-            goto fail;
+    /* the functions run with search_path = pg_catalog: the tables their
+     * links read are named with their schema */
+    r = PQexec(s->conn, "SELECT quote_ident(current_schema()) || '.'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        rc = pg_fail(s, NULL, "cannot read the current schema", r);
+        goto fail;
+    }
+    char *schema = dom_strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    if (!schema) {
+        rc = DOM_ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < spec->ntables && rc == 0; i++)
+        rc = install_table(s, spec, i, schema);
+    dom_free(schema);
+    if (rc < 0)
+        goto fail;
     return pg_exec(s, NULL, "cannot commit the installation", "COMMIT");
 fail:
     PQclear(PQexec(s->conn, "ROLLBACK"));

@@ -98,14 +98,27 @@ static void col_list(pg_store *s, dom_buf *b, const dom_table_info *ti)
     }
 }
 
-/* " WHERE key IN (the batch's keys)" */
+/* " WHERE key IN (the batch's keys)"; for an indirect table, its links'
+ * columns IN the rows of its parent that belong to them */
 static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
 {
     dom_buf_puts(b, " WHERE ");
-    put_ident(s, b, t->key);
+    const dom_column *kc = dom_move_key_column(t);
     /* the type name comes from the server's own catalog (format_type) */
-    dom_buf_printf(b, " IN (SELECT k::%s FROM pg_temp.domicile_keys)",
-                   t->info->cols[t->key_col].type);
+    char keyset[160];
+    snprintf(keyset, sizeof(keyset), "SELECT k::%s FROM pg_temp.domicile_keys",
+             kc ? kc->type : "text");
+    if (!t->nlinks) {
+        put_ident(s, b, t->key);
+        dom_buf_printf(b, " IN (%s)", keyset);
+        return;
+    }
+    dom_buf row = DOM_BUF_INIT;
+    dom_sql_ident(&row, t->info->name);
+    dom_sql_keys_filter(b, t, dom_buf_cstr(&row), NULL, keyset);
+    if (row.oom)
+        b->oom = 1;
+    dom_buf_free(&row);
 }
 
 /* ORDER BY the tenant column (or `key_expr` standing for it), then the
@@ -118,13 +131,15 @@ static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
 static void order_by(pg_store *s, dom_buf *b, const dom_move_table *t, const char *key_expr)
 {
     int n = t->npk ? t->npk : (int)t->info->ncols;
+    const char *sep = "";
     dom_buf_puts(b, " ORDER BY ");
-    for (int i = -1; i < n; i++) {
+    /* an indirect table has no tenant column: its primary key alone */
+    for (int i = t->key_col >= 0 ? -1 : 0; i < n; i++) {
         int c = i < 0 ? t->key_col : t->npk ? t->pk[i] : i;
         if (i >= 0 && c == t->key_col)
             continue;
-        if (i >= 0)
-            dom_buf_puts(b, ", ");
+        dom_buf_puts(b, sep);
+        sep = ", ";
         if (i < 0 && key_expr)
             dom_buf_puts(b, key_expr);
         else
@@ -145,6 +160,8 @@ static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
  * table and connection); < 0 on error. */
 static int key_indexed(pg_store *s, const dom_move_table *t)
 {
+    if (t->key_col < 0)
+        return 0; /* an indirect table: its rows are found through its parents */
     for (size_t i = 0; i < s->nkeyidx; i++)
         if (strcmp(s->keyidx[i].table, t->info->name) == 0)
             return s->keyidx[i].indexed;

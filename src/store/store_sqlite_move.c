@@ -294,7 +294,7 @@ static void log_dependents(dom_buf *b, const dom_install *spec, const dom_move_t
             dom_sql_ident(b, d->info->name);
             dom_buf_printf(b, " AS domicile_d WHERE f.tenant = %s AND f.state = 'capturing' AND ",
                            oldk);
-            dom_sql_reaches(b, d, "domicile_d", l, "OLD");
+            dom_sql_reaches(b, d, "domicile_d", NULL, l, "OLD");
             dom_buf_puts(b, ";\n");
         }
     }

@@ -1,0 +1,246 @@
+# Tables found through foreign keys on PostgreSQL regions, mixed with an
+# SQLite one: beijing and singapore are databases of one PostgreSQL
+# server, us-east an SQLite file.  The schema of indirect.sh (a tenant key
+# with another name in its children, indirect tables two and three levels
+# down, one without a primary key, a composite link, a global table);
+# plan's classes; refusals with SQLSTATE DM003; the waves and a rollback
+# under writer processes writing to indirect tables with foreign keys
+# enforced (inserts, and deletes that cascade) while the mover is killed
+# at random moments; afterwards every acknowledged write is at its
+# tenant's home exactly once, nothing of a moved tenant is anywhere else,
+# the global table is untouched, every foreign key holds (PostgreSQL
+# validates them; SQLite's foreign_key_check), verify and audit exit 0.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../pg/pg.sh"
+trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
+
+pg_start regions || { not_ok "start PostgreSQL"; exit 1; }
+P="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_PORT -U postgres"
+PGSCHEMA="
+CREATE TABLE countries (code text PRIMARY KEY, name text);
+CREATE TABLE accounts (id integer PRIMARY KEY, country text NOT NULL REFERENCES countries (code), name text);
+CREATE TABLE notes (id integer PRIMARY KEY, account_id integer NOT NULL REFERENCES accounts (id), body text);
+CREATE INDEX notes_account ON notes (account_id);
+CREATE TABLE attachments (id integer PRIMARY KEY, note_id integer NOT NULL REFERENCES notes (id) ON DELETE CASCADE, data bytea);
+CREATE INDEX attachments_note ON attachments (note_id);
+CREATE TABLE orders (owner integer NOT NULL REFERENCES accounts (id), order_no integer NOT NULL, total double precision,
+                     PRIMARY KEY (owner, order_no));
+CREATE TABLE order_items (o_owner integer NOT NULL, o_no integer NOT NULL, line integer NOT NULL, sku text,
+                          PRIMARY KEY (o_owner, o_no, line),
+                          FOREIGN KEY (o_owner, o_no) REFERENCES orders (owner, order_no));
+CREATE TABLE item_notes (i_owner integer, i_no integer, i_line integer, remark text,
+                         FOREIGN KEY (i_owner, i_no, i_line) REFERENCES order_items (o_owner, o_no, line));
+CREATE INDEX item_notes_item ON item_notes (i_owner, i_no, i_line);
+INSERT INTO countries VALUES ('CN', 'China'), ('SG', 'Singapore'), ('MY', 'Malaysia'), ('US', 'United States');"
+for db in beijing singapore; do
+    $P -d postgres -c "CREATE DATABASE $db" >/dev/null
+    $P -d $db -c "$PGSCHEMA" >/dev/null
+done
+mkdir -p "$T/app/regions"
+cat >"$T/schema.sql" <<'SQL'
+PRAGMA journal_mode=WAL;
+CREATE TABLE countries (code TEXT PRIMARY KEY, name TEXT);
+CREATE TABLE accounts (id INTEGER PRIMARY KEY, country TEXT NOT NULL REFERENCES countries (code), name TEXT);
+CREATE TABLE notes (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts (id), body TEXT);
+CREATE INDEX notes_account ON notes (account_id);
+CREATE TABLE attachments (id INTEGER PRIMARY KEY, note_id INTEGER NOT NULL REFERENCES notes (id) ON DELETE CASCADE, data BLOB);
+CREATE INDEX attachments_note ON attachments (note_id);
+CREATE TABLE orders (owner INTEGER NOT NULL REFERENCES accounts (id), order_no INTEGER NOT NULL, total REAL,
+                     PRIMARY KEY (owner, order_no));
+CREATE TABLE order_items (o_owner INTEGER NOT NULL, o_no INTEGER NOT NULL, line INTEGER NOT NULL, sku TEXT,
+                          PRIMARY KEY (o_owner, o_no, line),
+                          FOREIGN KEY (o_owner, o_no) REFERENCES orders (owner, order_no));
+CREATE TABLE item_notes (i_owner INTEGER, i_no INTEGER, i_line INTEGER, remark TEXT,
+                         FOREIGN KEY (i_owner, i_no, i_line) REFERENCES order_items (o_owner, o_no, line));
+CREATE INDEX item_notes_item ON item_notes (i_owner, i_no, i_line);
+INSERT INTO countries VALUES ('CN', 'China'), ('SG', 'Singapore'), ('MY', 'Malaysia'), ('US', 'United States');
+SQL
+sqlite3 "$T/app/regions/us-east.db" <"$T/schema.sql" >/dev/null
+$P -d beijing -c "
+INSERT INTO accounts SELECT i, CASE i % 4 WHEN 0 THEN 'CN' WHEN 1 THEN 'SG' WHEN 2 THEN 'MY' ELSE 'US' END, 'a' || i FROM generate_series(1, 300) i;
+INSERT INTO notes SELECT id * 10 + k, id, 'note' FROM accounts, generate_series(1, 3) k;
+INSERT INTO attachments SELECT id * 10 + 1, id, decode(md5(id::text), 'hex') FROM notes;
+INSERT INTO orders SELECT id, k, k * 1.5 FROM accounts, generate_series(1, 2) k;
+INSERT INTO order_items SELECT owner, order_no, k, 'sku' FROM orders, generate_series(1, 2) k;
+INSERT INTO item_notes SELECT o_owner, o_no, line, 'r' FROM order_items WHERE line = 1;
+INSERT INTO item_notes SELECT o_owner, o_no, line, 'r' FROM order_items WHERE line = 1" >/dev/null
+cat >"$T/app/domicile.yaml" <<YAML
+regions:
+  beijing:   { dsn: "postgresql://postgres@127.0.0.1:$PG_PORT/beijing", location: CN }
+  singapore: { dsn: "postgresql://postgres@127.0.0.1:$PG_PORT/singapore", location: SG }
+  us-east:   { dsn: "sqlite:regions/us-east.db", location: US }
+tenants: { table: accounts, key: id, country: country }
+policy:
+  - { countries: [CN], home: beijing }
+  - { countries: [SG, MY], home: singapore }
+  - { countries: ["*"], home: us-east }
+waves:
+  - { name: asia, countries: [SG, MY] }
+  - { name: rest }
+options: { batch_tenants: 4, workers: 2 }
+YAML
+cfg="$T/app/domicile.yaml"
+# q REGION SQL: rows of a query in a region, "|"-separated
+q() {
+    if [ "$1" = us-east ]; then
+        sqlite3 "$T/app/regions/us-east.db" "$2"
+    else
+        $P -d "$1" -At -F'|' -c "$2"
+    fi
+}
+$P -d beijing -At -F'|' -c "SELECT 'countries', * FROM countries ORDER BY 2" >"$T/countries.orig"
+
+# ---- plan: every table with its class ----
+run_dom "$T/p.json" "$T/e" -c "$cfg" plan --json
+check "plan reads the schema (exit 0)" [ "$status" -eq 0 ]
+expect_eq "plan --json: every table's class" \
+    "$(jq -r '[.schema[] | "\(.table):\(.class)"] | join(" ")' "$T/p.json")" \
+    "accounts:tenants notes:direct attachments:indirect orders:direct order_items:indirect item_notes:indirect countries:global"
+rows=$(q beijing "
+SELECT (SELECT count(*) FROM accounts WHERE country <> 'CN')
+     + (SELECT count(*) FROM notes n JOIN accounts a ON a.id = n.account_id WHERE a.country <> 'CN')
+     + (SELECT count(*) FROM attachments x JOIN notes n ON n.id = x.note_id JOIN accounts a ON a.id = n.account_id WHERE a.country <> 'CN')
+     + (SELECT count(*) FROM orders o JOIN accounts a ON a.id = o.owner WHERE a.country <> 'CN')
+     + (SELECT count(*) FROM order_items i JOIN accounts a ON a.id = i.o_owner WHERE a.country <> 'CN')
+     + (SELECT count(*) FROM item_notes i JOIN accounts a ON a.id = i.i_owner WHERE a.country <> 'CN')")
+expect_eq "plan counts the rows of every table of the moving tenants, indirect ones too" \
+    "$(jq -r '[.waves[].rows] | add' "$T/p.json")" "$rows"
+
+# ---- the region refuses rows it cannot hold ----
+run_dom "$T/o" "$T/e" -c "$cfg" prepare
+check "prepare exits 0" [ "$status" -eq 0 ]
+cat "$T/e"
+try() { $P -d "$1" -v VERBOSITY=verbose -c "$2" 2>&1; }
+out=$(try singapore "INSERT INTO notes VALUES (900000, 4, 'a CN account''s note')")
+check "a note of a CN account inserted into singapore: DM003" \
+    sh -c "echo \"\$1\" | grep -q 'DM003: domicile: tenant 4 is not in region singapore (a row of notes)'" _ "$out"
+out=$(try singapore "INSERT INTO attachments VALUES (900000, 11, '\\x00')")
+check "an attachment whose note is not in singapore: DM003 naming the parent" \
+    sh -c "echo \"\$1\" | grep -q 'DM003: domicile: table attachments: its parent row in notes (id = .11.) is not in region singapore'" _ "$out"
+out=$(try singapore "INSERT INTO item_notes VALUES (5, 1, 1, 'x')")
+check "an item note three levels down likewise" \
+    sh -c "echo \"\$1\" | grep -q 'its parent row in order_items (o_owner = .5., o_no = .1., line = .1.) is not in region singapore'" _ "$out"
+check "an attachment of a beijing note is accepted in beijing" sh -c "$P -d beijing -c \"INSERT INTO attachments VALUES (900001, 41, '\\\\x00'); DELETE FROM attachments WHERE id = 900001\""
+# ---- writers on indirect tables while the mover is killed at random ----
+# writer N: for its accounts, inserts attachments and item notes, and
+# deletes notes (their attachments cascade), each at the account's home
+# as `locate` tells, retrying what the region refuses as moving or moved;
+# logs "A id", "I remark" and "D note" for what the region acknowledged.
+writer() {
+    n=$1
+    out="$T/w$n.log"
+    : >"$out"
+    i=0
+    while [ ! -f "$T/stop" ] || [ $i -lt 20 ]; do
+        i=$((i + 1))
+        acct=$(( (n * 37 + i * 7) % 300 + 1 ))
+        home=$("$DOMICILE" -c "$cfg" locate "$acct" 2>/dev/null | cut -d' ' -f1)
+        [ -n "$home" ] || continue
+        case $((i % 3)) in
+        0) sql="INSERT INTO attachments (id, note_id, data) SELECT $((n * 1000000 + i)), min(id), NULL FROM notes WHERE account_id = $acct HAVING count(*) > 0"; ack="A $((n * 1000000 + i))" ;;
+        1) sql="INSERT INTO item_notes SELECT o_owner, o_no, line, 'w$n-$i' FROM order_items WHERE o_owner = $acct ORDER BY o_no, line LIMIT 1"; ack="I w$n-$i" ;;
+        2) note=$(q "$home" "SELECT max(id) FROM notes WHERE account_id = $acct" 2>/dev/null)
+           [ -n "$note" ] || continue
+           sql="DELETE FROM notes WHERE id = $note AND (SELECT count(*) FROM notes WHERE account_id = $acct) > 1"; ack="D $note" ;;
+        esac
+        if [ "$home" = us-east ]; then
+            r=$(sqlite3 -cmd ".timeout 20000" -cmd "PRAGMA foreign_keys = ON" "$T/app/regions/us-east.db" "$sql; SELECT changes();" 2>&1)
+        else
+            r=$($P -d "$home" -At -c "WITH w AS ($sql RETURNING 1) SELECT count(*) FROM w" 2>&1)
+        fi
+        case $r in
+        *"is moving; retry"* | *"lives in region"* | *"is not in region"* | *"could not serialize"*) continue ;;
+        [0-9]*) [ "$r" -gt 0 ] && echo "$ack" >>"$out" ;;
+        *) echo "ERROR $r" >>"$out" ;;
+        esac
+    done
+}
+q beijing "SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM notes) + (SELECT count(*) FROM attachments)
+    + (SELECT count(*) FROM orders) + (SELECT count(*) FROM order_items) + (SELECT count(*) FROM item_notes)" >"$T/rows.start"
+for n in 1 2 3 4; do writer $n & done
+kills=0
+run_killed() {
+    # the command runs until it exits on its own; kill -9 at random
+    # moments, at most 40 times a command
+    k=0
+    while :; do
+        "$DOMICILE" -c "$cfg" "$@" >"$T/o" 2>"$T/e" &
+        pid=$!
+        sleep "0.$(shuf -i 5-60 -n 1)"
+        k=$((k + 1))
+        if [ $k -le 40 ] && kill -9 $pid 2>/dev/null; then
+            wait $pid 2>/dev/null
+            kills=$((kills + 1))
+        else
+            wait $pid
+            st=$?
+            [ $st -eq 0 ] && return 0
+            [ $st -eq 4 ] && continue
+            cat "$T/e"
+            return $st
+        fi
+    done
+}
+run_killed apply
+check "apply under writers and kill -9 finishes" [ $? -eq 0 ]
+run_killed rollback --wave rest
+check "rollback of a wave under writers and kill -9 finishes" [ $? -eq 0 ]
+run_killed apply
+check "apply again finishes" [ $? -eq 0 ]
+touch "$T/stop"
+wait
+check "the mover was killed at least 3 times ($kills)" [ $kills -ge 3 ]
+check "no writer met an error" sh -c "! cat '$T'/w*.log | grep '^ERROR'"
+cat "$T"/w*.log | grep '^ERROR' | head -3
+acks=$(cat "$T"/w*.log | wc -l)
+check "the writers' acknowledged writes ($acks) include every kind" sh -c "cat '$T'/w*.log | cut -c1 | sort -u | tr -d '\n' | grep -qx ADI"
+
+# every acknowledged write at its tenant's home exactly once
+everywhere() {
+    for r in beijing singapore us-east; do q "$r" "$1" | sed "s/^/$r|/"; done
+}
+everywhere "SELECT x.id, n.account_id FROM attachments x JOIN notes n ON n.id = x.note_id WHERE x.id >= 1000000" >"$T/got.A"
+everywhere "SELECT remark, i_owner FROM item_notes WHERE remark LIKE 'w%'" >"$T/got.I"
+sqlite3 "$T/app/domicile.db" "SELECT tenant, region FROM directory" >"$T/dir"
+misplaced=$(awk -F'|' 'FILENAME ~ /dir$/ { home[$1] = $2; next } home[$3] != $1 { n++ } END { print n + 0 }' "$T/dir" "$T/got.A" "$T/got.I")
+expect_eq "every row the writers added sits at its tenant's home" "$misplaced" "0"
+expect_eq "every acknowledged attachment is there exactly once" \
+    "$(sed -n 's/^A //p' "$T"/w*.log | sort -n | tr '\n' ' ')" "$(cut -d'|' -f2 "$T/got.A" | sort -n | tr '\n' ' ')"
+expect_eq "every acknowledged item note is there exactly once" \
+    "$(sed -n 's/^I //p' "$T"/w*.log | sort | tr '\n' ' ')" "$(cut -d'|' -f2 "$T/got.I" | sort | tr '\n' ' ')"
+deleted=$(sed -n 's/^D //p' "$T"/w*.log | sort -u | tr '\n' ',' | sed 's/,$//')
+expect_eq "no deleted note nor its attachments is anywhere" \
+    "$(everywhere "SELECT 'n', id FROM notes WHERE id IN ($deleted) UNION ALL SELECT 'a', id FROM attachments WHERE note_id IN ($deleted)" | wc -l)" "0"
+# every row of every tenant table sits at its tenant's home; the
+# untouched rows are the original ones
+tenant_rows() {
+    # (both engines take CAST; PostgreSQL wants one type per column)
+    everywhere "
+SELECT 'accounts', CAST(id AS TEXT), CAST(id AS TEXT), country, name FROM accounts UNION ALL
+SELECT 'notes', CAST(n.account_id AS TEXT), CAST(n.id AS TEXT), n.body, '' FROM notes n UNION ALL
+SELECT 'attachments', CAST(n.account_id AS TEXT), CAST(x.id AS TEXT), CAST(x.note_id AS TEXT), ''
+    FROM attachments x JOIN notes n ON n.id = x.note_id WHERE x.id < 1000000 UNION ALL
+SELECT 'orders', CAST(owner AS TEXT), CAST(owner AS TEXT), CAST(order_no AS TEXT), CAST(total AS TEXT) FROM orders UNION ALL
+SELECT 'order_items', CAST(o_owner AS TEXT), CAST(o_owner AS TEXT), CAST(o_no AS TEXT), CAST(line AS TEXT) || sku FROM order_items UNION ALL
+SELECT 'item_notes', CAST(i_owner AS TEXT), CAST(i_no AS TEXT), CAST(i_line AS TEXT), remark FROM item_notes WHERE remark NOT LIKE 'w%'"
+}
+tenant_rows >"$T/final.rows"
+expect_eq "every row of every tenant table sits at its tenant's home" \
+    "$(awk -F'|' 'FILENAME ~ /dir$/ { home[$1] = $2; next } home[$3] != $1 { n++ } END { print n + 0 }' "$T/dir" "$T/final.rows")" "0"
+expect_eq "every tenant row the writers left alone is there once (their count as at the start, less the deleted notes and their attachments)" \
+    "$(wc -l <"$T/final.rows")" "$(($(cat "$T/rows.start") - $(echo "$deleted" | tr ',' '\n' | wc -l) * 2))"
+for r in beijing singapore us-east; do
+    expect_eq "the global table is untouched in $r" "$(q "$r" "SELECT 'countries', * FROM countries ORDER BY 2")" "$(cat "$T/countries.orig")"
+done
+for r in beijing singapore; do
+    check "every foreign key holds in $r (PostgreSQL validates them again)" sh -c "$P -d $r -c \"
+ALTER TABLE notes VALIDATE CONSTRAINT notes_account_id_fkey;
+ALTER TABLE attachments DROP CONSTRAINT attachments_note_id_fkey, ADD CONSTRAINT attachments_note_id_fkey FOREIGN KEY (note_id) REFERENCES notes (id) ON DELETE CASCADE;
+ALTER TABLE item_notes DROP CONSTRAINT item_notes_i_owner_i_no_i_line_fkey, ADD CONSTRAINT item_notes_i_owner_i_no_i_line_fkey FOREIGN KEY (i_owner, i_no, i_line) REFERENCES order_items (o_owner, o_no, line);
+ALTER TABLE order_items DROP CONSTRAINT order_items_o_owner_o_no_fkey, ADD CONSTRAINT order_items_o_owner_o_no_fkey FOREIGN KEY (o_owner, o_no) REFERENCES orders (owner, order_no)\""
+done
+expect_eq "every foreign key holds in us-east" "$(sqlite3 "$T/app/regions/us-east.db" "PRAGMA foreign_key_check" | wc -l)" "0"
+run_dom "$T/o" "$T/e" -c "$cfg" verify
+check "verify exits 0" [ "$status" -eq 0 ]
+run_dom "$T/o" "$T/e" -c "$cfg" audit
+check "audit exits 0" [ "$status" -eq 0 ]
