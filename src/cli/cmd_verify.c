@@ -38,6 +38,31 @@ static int on_diff(const char *home, const char *other, const char *table, dom_d
     return 0;
 }
 
+static int on_transfer(int64_t batch, const char *home, const char *table, int64_t rows_now,
+                       int64_t rows_then, int64_t bytes_now, int64_t bytes_then, void *payload)
+{
+    vctx *v = payload;
+    if (v->json) {
+        json_array_append_new(
+            v->diffs,
+            json_pack("{s:I,s:s,s:o,s:I,s:I,s:I,s:I}", "batch", (json_int_t)batch, "home", home,
+                      "table", table ? json_string(table) : json_null(), "rows_now",
+                      (json_int_t)rows_now, "rows_transferred", (json_int_t)rows_then, "bytes_now",
+                      (json_int_t)bytes_now, "bytes_transferred", (json_int_t)bytes_then));
+    } else if (table) {
+        printf("batch %lld, table %s: %lld rows (%lld bytes) in region %s now, %lld rows (%lld "
+               "bytes) transferred\n",
+               (long long)batch, table, (long long)rows_now, (long long)bytes_now, home,
+               (long long)rows_then, (long long)bytes_then);
+    } else {
+        printf("batch %lld: the rows in region %s now are as many as transferred, with other "
+               "contents\n",
+               (long long)batch, home);
+    }
+    v->shown++;
+    return 0;
+}
+
 int cmd_verify(cli *c)
 {
     dom_verify_opts o = {0};
@@ -49,16 +74,21 @@ int cmd_verify(cli *c)
             o.wave = c->argv[++i];
         else if (strcmp(c->argv[i], "--tenant") == 0 && i + 1 < c->argc)
             o.tenant = c->argv[++i];
+        else if (strcmp(c->argv[i], "--transfers") == 0)
+            o.transfers = 1;
         else
             return cli_usage_error("verify", "unexpected argument \"%s\"", c->argv[i]);
     }
     if (o.wave && o.tenant)
         return cli_usage_error("verify", "--wave and --tenant exclude each other");
+    if (o.transfers && (o.wave || o.tenant))
+        return cli_usage_error("verify", "--transfers checks every transfer of the log");
     dom_config *cfg;
     int rc = cli_load_config(c, &cfg);
     if (rc)
         return rc;
     o.on_diff = on_diff;
+    o.on_transfer = on_transfer;
     o.payload = &v;
     if (v.json)
         v.diffs = json_array();
@@ -69,7 +99,21 @@ int cmd_verify(cli *c)
         json_decref(v.diffs);
         return cli_fail(rc);
     }
-    if (v.json) {
+    if (o.transfers && v.json) {
+        json_t *root =
+            json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", s.differences == 0, "transfers",
+                      (json_int_t)s.transfers, "transfers_skipped", (json_int_t)s.transfers_skip,
+                      "rows_compared", (json_int_t)s.rows_compared, "differences",
+                      (json_int_t)s.differences, "diffs", v.diffs);
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(root);
+    } else if (o.transfers) {
+        printf("verify: %lld transfers checked against the transfer log (%lld not: a tenant "
+               "moved or is moving since), %lld rows at home, %lld differences\n",
+               (long long)s.transfers, (long long)s.transfers_skip, (long long)s.rows_compared,
+               (long long)s.differences);
+    } else if (v.json) {
         json_t *root =
             json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", s.differences == 0, "tenants",
                       (json_int_t)s.tenants, "tenants_elsewhere", (json_int_t)s.elsewhere,

@@ -50,11 +50,16 @@ static const cli_command commands[] = {
     {"status", cmd_status, "waves, batches, tenants per region, last errors",
      "usage: domicile [-c FILE] status [--json]\n"},
     {"verify", cmd_verify, "compare every row of a tenant across regions",
-     "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY] [--json]\n"
+     "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY | --transfers] [--json]\n"
      "\n"
      "Compares every row of the chosen tenants (default: all) between their home\n"
      "and any other region holding rows of them, and lists the primary keys that\n"
-     "are missing, extra or changed there.  Exit 2 when it finds a difference.\n"},
+     "are missing, extra or changed there.  With --transfers, checks the moved\n"
+     "tenants instead: for every transfer of the log whose tenants still live\n"
+     "where it put them, their rows at home now against the rows, bytes and\n"
+     "content hash the log recorded (a row changed, added or removed at home\n"
+     "since is a difference, named by batch and table).  Exit 2 when it finds a\n"
+     "difference.\n"},
     {"rollback", cmd_rollback, "move a wave's tenants back",
      "usage: domicile [-c FILE] rollback --wave NAME\n"},
     {"locate", cmd_locate, "where a tenant lives; where a new tenant should be created",

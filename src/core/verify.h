@@ -65,6 +65,14 @@ int dom_hash_keys(dom_store *st, const dom_move_table *t, size_t ntables, int64_
 typedef struct dom_verify_opts {
     const char *wave;   /* tenants of this wave's batches */
     const char *tenant; /* one tenant */
+    /* 1: instead, each transfer of the log whose tenants still live where
+     * it put them: their rows at home against the transfer's rows, bytes
+     * and content hash */
+    int transfers;
+    /* each transfer that differs: per table, rows and bytes at home now
+     * and at the transfer (table NULL: equal counts, another content) */
+    int (*on_transfer)(int64_t batch, const char *home, const char *table, int64_t rows_now,
+                       int64_t rows_then, int64_t bytes_now, int64_t bytes_then, void *payload);
     /* each difference, with the regions compared (home first) */
     int (*on_diff)(const char *home, const char *other, const char *table, dom_diff_kind kind,
                    const char *tenant_json, const char *pk_json, void *payload);
@@ -72,9 +80,11 @@ typedef struct dom_verify_opts {
 } dom_verify_opts;
 
 typedef struct dom_verify_summary {
-    int64_t tenants;       /* chosen */
-    int64_t elsewhere;     /* of them, with rows outside their home */
-    int64_t rows_compared; /* rows read in the home for those */
+    int64_t transfers;      /* --transfers: log entries checked */
+    int64_t transfers_skip; /* ... not checked: a tenant moved (or is moving) since */
+    int64_t tenants;        /* chosen */
+    int64_t elsewhere;      /* of them, with rows outside their home */
+    int64_t rows_compared;  /* rows read in the home for those */
     int64_t differences;
 } dom_verify_summary;
 

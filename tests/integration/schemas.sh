@@ -105,3 +105,37 @@ for step in "apply" "rollback --wave asia"; do
     expect_eq "... and journals no batch" "$(sqlite3 "$T/half/domicile.db" "SELECT count(*) FROM batches")" "$nb"
 done
 check "status says the triggers were removed" sh -c "'$DOMICILE' -c '$T/half/domicile.yaml' status | grep -q 'triggers were removed'"
+
+# ---- verify of moved tenants against the transfer log ----
+rm -rf "$T/vt"
+cp -r "$T/tpl" "$T/vt"
+"$DOMICILE" -c "$T/vt/domicile.yaml" prepare >/dev/null 2>&1
+"$DOMICILE" -c "$T/vt/domicile.yaml" apply >/dev/null 2>&1 || not_ok "apply for verify --transfers"
+nt=$(sqlite3 "$T/vt/domicile.db" "SELECT count(*) FROM batches WHERE step = 'done'")
+run_dom "$T/o" "$T/e" -c "$T/vt/domicile.yaml" verify --transfers
+check "verify --transfers after a finished move exits 0" [ "$status" -eq 0 ]
+check "... having checked every transfer ($nt) and the rows at home" \
+    grep -Eq "^verify: $nt transfers checked against the transfer log \(0 not: a tenant moved or is moving since\), [1-9][0-9,]* rows at home, 0 differences" "$T/o"
+u=$(sqlite3 "$T/vt/regions/singapore.db" "SELECT user_id FROM messages GROUP BY user_id HAVING count(*) >= 2 ORDER BY user_id LIMIT 1")
+b=$(sqlite3 "$T/vt/domicile.db" "SELECT max(batch) FROM batch_tenants WHERE tenant = '$u'")
+sqlite3 "$T/vt/regions/singapore.db" "UPDATE messages SET body = 'changed at home' WHERE user_id = $u AND message_no = (SELECT min(message_no) FROM messages WHERE user_id = $u)"
+run_dom "$T/o" "$T/e" -c "$T/vt/domicile.yaml" verify --transfers
+check "a row changed at home since the move: exit 2" [ "$status" -eq 2 ]
+check "... naming the batch and the table" grep -q "^batch $b, table messages: [0-9]* rows ([0-9]* bytes) in region singapore now" "$T/o"
+sqlite3 "$T/vt/regions/singapore.db" "DELETE FROM messages WHERE user_id = $u AND message_no = (SELECT max(message_no) FROM messages WHERE user_id = $u)"
+run_dom "$T/v.json" "$T/e" -c "$T/vt/domicile.yaml" verify --transfers --json
+expect_eq "a row removed at home: one row fewer than transferred (--json)" \
+    "$(jq -r ".diffs[] | select(.batch == $b and .table == \"messages\") | .rows_transferred - .rows_now" "$T/v.json")" "1"
+# same counts and bytes, other contents
+rm -rf "$T/vt2"
+cp -r "$T/tpl" "$T/vt2"
+"$DOMICILE" -c "$T/vt2/domicile.yaml" prepare >/dev/null 2>&1
+"$DOMICILE" -c "$T/vt2/domicile.yaml" apply >/dev/null 2>&1
+sqlite3 "$T/vt2/regions/singapore.db" "UPDATE messages SET body = upper(body) WHERE rowid = (SELECT min(rowid) FROM messages WHERE user_id = $u)"
+run_dom "$T/o" "$T/e" -c "$T/vt2/domicile.yaml" verify --transfers
+check "a value changed in place (same sizes): exit 2, told by the content hash" grep -q "^batch $b: the rows in region singapore now are as many as transferred, with other contents" "$T/o"
+# a rollback's tenants are no longer where the wave put them
+"$DOMICILE" -c "$T/vt2/domicile.yaml" rollback --wave asia >/dev/null 2>&1
+run_dom "$T/o" "$T/e" -c "$T/vt2/domicile.yaml" verify --transfers
+check "after a rollback the wave's transfers are skipped, the rollback's checked: exit 0" [ "$status" -eq 0 ]
+check "... and the skipped ones counted" grep -Eq "\([1-9][0-9]* not: a tenant moved or is moving since\)" "$T/o"
