@@ -37,6 +37,10 @@ int cmd_prepare(cli *c)
         rc = dom_prepare(cfg, &rep);
         if (rc == 0) {
             char a[32], b[32];
+            if (rep.tables_created)
+                printf("created %zu table%s that regions lacked, as the reference region has "
+                       "them\n",
+                       rep.tables_created, rep.tables_created == 1 ? "" : "s");
             printf("prepared %zu regions: fences, change logs, residency guard and triggers "
                    "installed\n",
                    rep.regions);

@@ -23,6 +23,7 @@ typedef struct dom_prepare_report {
     int64_t tenants_added; /* new directory entries */
     int64_t tenants_known; /* entries already there */
     size_t regions;
+    size_t tables_created; /* tables a region lacked, created like the reference's */
 } dom_prepare_report;
 
 /* Installs fences, change logs and triggers in every region after checking

@@ -193,6 +193,10 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
             return rc;
         if ((rc = dom_store_tables(stores[r], &infos[r], &ninfos[r])) < 0)
             return rc;
+        /* a region without the tenants table holds none yet (prepare
+         * creates the tables there) */
+        if (!dom_table_find(infos[r], ninfos[r], cfg->tenants.table))
+            continue;
         if ((rc = dom_schema_tables(&tts[r], &nall[r], &ntts[r], cfg, cfg->regions[r].name,
                                     infos[r], ninfos[r])) < 0)
             return rc;
@@ -207,10 +211,17 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
 /* Takes the table list of the first region as the plan's table names; the
  * other regions must hold the same tenant tables. */
 static int collect_tables(dom_plan *p, const dom_config *cfg, dom_move_table **tts, size_t *ntts,
-                          size_t nall)
+                          size_t *nalls)
 {
     static const char *const class_names[] = {"tenants", "direct", "indirect", "global"};
-    p->ntables = ntts[0];
+    size_t ref = 0;
+    while (ref + 1 < cfg->nregions && !tts[ref])
+        ref++;
+    if (!tts[ref])
+        return dom_error_set(DOM_EREGION, "no region holds the tenants table \"%s\"",
+                             cfg->tenants.table);
+    size_t nall = nalls[ref];
+    p->ntables = ntts[ref];
     p->tables = dom_calloc(p->ntables + 1, sizeof(char *));
     p->all_tables = dom_calloc(nall + 1, sizeof(char *));
     p->table_how = dom_calloc(nall + 1, sizeof(char *));
@@ -218,16 +229,16 @@ static int collect_tables(dom_plan *p, const dom_config *cfg, dom_move_table **t
     if (!p->tables || !p->all_tables || !p->table_how || !p->table_class)
         return DOM_ENOMEM;
     for (size_t i = 0; i < p->ntables; i++)
-        if (!(p->tables[i] = dom_strdup(tts[0][i].info->name)))
+        if (!(p->tables[i] = dom_strdup(tts[ref][i].info->name)))
             return DOM_ENOMEM;
     for (size_t i = 0; i < nall; i++) {
         p->nall_tables = i + 1;
-        p->table_class[i] = class_names[tts[0][i].cls];
-        if (!(p->all_tables[i] = dom_strdup(tts[0][i].info->name)) ||
-            !(p->table_how[i] = dom_schema_how(&tts[0][i])))
+        p->table_class[i] = class_names[tts[ref][i].cls];
+        if (!(p->all_tables[i] = dom_strdup(tts[ref][i].info->name)) ||
+            !(p->table_how[i] = dom_schema_how(&tts[ref][i])))
             return DOM_ENOMEM;
     }
-    for (size_t r = 1; r < cfg->nregions; r++) {
+    for (size_t r = 0; r < cfg->nregions; r++) {
         for (size_t i = 0; i < ntts[r]; i++) {
             size_t j;
             for (j = 0; j < p->ntables; j++)
@@ -238,7 +249,7 @@ static int collect_tables(dom_plan *p, const dom_config *cfg, dom_move_table **t
                                      "region \"%s\": table \"%s\" holds tenant data here but not "
                                      "in region \"%s\"",
                                      cfg->regions[r].name, tts[r][i].info->name,
-                                     cfg->regions[0].name);
+                                     cfg->regions[ref].name);
         }
     }
     return 0;
@@ -417,7 +428,7 @@ int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
 
     if ((rc = scan_regions(&b, stores, infos, ninfos, tts, ntts, nall)) < 0)
         goto done;
-    if ((rc = collect_tables(p, cfg, tts, ntts, nall[0])) < 0)
+    if ((rc = collect_tables(p, cfg, tts, ntts, nall)) < 0)
         goto done;
     for (size_t w = 0; w < p->nwaves; w++)
         if (!(p->waves[w].table_rows = dom_calloc(p->ntables, sizeof(int64_t)))) {

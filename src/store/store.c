@@ -2,6 +2,7 @@
  * store.c - engine-independent parts of the store interface: dispatch to the
  * engine and helpers over table descriptions.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/store.h"
@@ -619,4 +620,49 @@ const dom_column *dom_move_key_column(const dom_move_table *t)
 {
     const dom_table_info *ti = t->nlinks ? t->links[t->nlinks - 1].parent : t->info;
     return t->key ? dom_table_column(ti, t->key) : NULL;
+}
+
+void dom_index_free(dom_index *x, size_t n)
+{
+    for (size_t i = 0; x && i < n; i++) {
+        for (size_t c = 0; c < x[i].ncols; c++)
+            dom_free(x[i].cols[c]);
+        dom_free(x[i].cols);
+        dom_free(x[i].name);
+    }
+    dom_free(x);
+}
+
+/* Adds column `col` to the index named `name` (a new one when it differs
+ * from the last). */
+int dom_index_add(dom_index **x, size_t *n, const char *name, int unique, const char *col)
+{
+    if (!*n || strcmp((*x)[*n - 1].name, name) != 0) {
+        dom_index *g = dom_realloc(*x, (*n + 1) * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        *x = g;
+        memset(&g[*n], 0, sizeof(*g));
+        g[*n].unique = unique;
+        if (!(g[(*n)++].name = dom_strdup(name)))
+            return DOM_ENOMEM;
+    }
+    dom_index *ix = &(*x)[*n - 1];
+    char **gc = dom_realloc(ix->cols, (ix->ncols + 1) * sizeof(char *));
+    if (!gc)
+        return DOM_ENOMEM;
+    ix->cols = gc;
+    if (!(gc[ix->ncols] = dom_strdup(col)))
+        return DOM_ENOMEM;
+    ix->ncols++;
+    return 0;
+}
+
+void dom_table_fkey_actions(dom_table_info *ti, const char *on_delete, const char *on_update)
+{
+    if (!ti->nfks)
+        return;
+    dom_fkey *k = &ti->fks[ti->nfks - 1];
+    snprintf(k->on_delete, sizeof(k->on_delete), "%s", on_delete ? on_delete : "NO ACTION");
+    snprintf(k->on_update, sizeof(k->on_update), "%s", on_update ? on_update : "NO ACTION");
 }

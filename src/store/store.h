@@ -31,6 +31,9 @@ typedef struct dom_fkey {
     char **cols;
     char **pcols;
     size_t ncols;
+    /* the actions, as SQL words ("CASCADE", "SET NULL", ...; "NO ACTION"
+     * when none is declared) */
+    char on_delete[12], on_update[12];
 } dom_fkey;
 
 typedef struct dom_table_info {
@@ -62,6 +65,18 @@ typedef struct dom_value {
 
 /* The widest primary key the mover handles. */
 #define DOM_PK_MAX 32
+
+/* An index on plain columns. */
+typedef struct dom_index {
+    char *name;
+    int unique;
+    char **cols;
+    size_t ncols;
+} dom_index;
+void dom_index_free(dom_index *x, size_t n);
+/* Adds column `col` to the index named `name` (a new one when it differs
+ * from the last), for the engines' `indexes`. */
+int dom_index_add(dom_index **x, size_t *n, const char *name, int unique, const char *col);
 
 /* How a table's rows belong to tenants (docs/config.md, "Tables"). */
 typedef enum {
@@ -176,6 +191,19 @@ typedef struct dom_store_ops {
     /* optional: a text equal for two stores exactly when they reach the
      * same database, however they were named */
     int (*identity)(dom_store *st, char *out, size_t n);
+    /* optional (creating tables a region lacks, docs/mover.md "Empty
+     * regions"): the statements that create `table` as this database has
+     * it, its constraints and indexes, foreign keys apart (fks: statements
+     * that add them after the table, when the engine has such; empty when
+     * they are part of the table's own statement) */
+    int (*table_ddl)(dom_store *st, const char *table, dom_buf *create, dom_buf *fks);
+    /* the table's indexes other than its primary key's, on plain columns */
+    int (*indexes)(dom_store *st, const char *table, dom_index **out, size_t *n);
+    /* runs statements (separated by ";\n") in one transaction */
+    int (*exec_ddl)(dom_store *st, const char *sql);
+    /* this engine's column type for a kind of value ("integer", "real",
+     * "text", "blob", "numeric") */
+    const char *(*type_of_class)(const char *cls);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                      int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
     void (*close)(dom_store *st);
@@ -213,6 +241,8 @@ const dom_table_info *dom_table_find(const dom_table_info *t, size_t n, const ch
  * key's first column), else to the last one; records the parent. */
 int dom_table_fkey_add(dom_table_info *ti, int first, const char *parent, const char *col,
                        const char *pcol);
+/* Sets the actions of ti's last foreign key (NULL: NO ACTION). */
+void dom_table_fkey_actions(dom_table_info *ti, const char *on_delete, const char *on_update);
 const dom_column *dom_table_column(const dom_table_info *t, const char *name);
 
 /* Streams every row of the tenants table as (key text, country). */

@@ -158,6 +158,23 @@ int dom_pg__columns_sig(PGresult *r, const dom_move_table *tables, size_t n, cha
     return rc;
 }
 
+/* pg_constraint's confdeltype / confupdtype as SQL words */
+static const char *fk_action(char c)
+{
+    switch (c) {
+    case 'r':
+        return "RESTRICT";
+    case 'c':
+        return "CASCADE";
+    case 'n':
+        return "SET NULL";
+    case 'd':
+        return "SET DEFAULT";
+    default:
+        return "NO ACTION";
+    }
+}
+
 int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
 {
     pg_store *s = (pg_store *)base;
@@ -168,7 +185,8 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
     PGresult *r = columns(s, NULL);
     int rc = r ? add_columns(r, &t, &n, &cap) : DOM_EREGION;
     if (rc == 0) {
-        r = PQexec(s->conn, "SELECT c.relname, k.oid, p.relname, a.attname, pa.attname "
+        r = PQexec(s->conn, "SELECT c.relname, k.oid, p.relname, a.attname, pa.attname, "
+                            "k.confdeltype, k.confupdtype "
                             "FROM pg_constraint k "
                             "JOIN pg_class c ON c.oid = k.conrelid "
                             "JOIN pg_class p ON p.oid = k.confrelid "
@@ -189,8 +207,10 @@ int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout)
                         strcmp(PQgetvalue(r, i, 1), PQgetvalue(r, i - 1, 1)) != 0;
             for (size_t j = 0; j < n && rc == 0; j++)
                 if (strcmp(t[j].name, PQgetvalue(r, i, 0)) == 0)
-                    rc = dom_table_fkey_add(&t[j], first, PQgetvalue(r, i, 2), PQgetvalue(r, i, 3),
-                                            PQgetvalue(r, i, 4));
+                    if ((rc = dom_table_fkey_add(&t[j], first, PQgetvalue(r, i, 2),
+                                                 PQgetvalue(r, i, 3), PQgetvalue(r, i, 4))) == 0)
+                        dom_table_fkey_actions(&t[j], fk_action(PQgetvalue(r, i, 5)[0]),
+                                               fk_action(PQgetvalue(r, i, 6)[0]));
         }
         PQclear(r);
     }
@@ -870,6 +890,124 @@ static void pg_close(dom_store *base)
     dom_free(s);
 }
 
+/* The table as the server describes it: its columns (types, NOT NULL,
+ * defaults, identity; a default drawn from a sequence is left out, the
+ * sequence being the source's), its primary key, unique and check
+ * constraints and its indexes; its foreign keys as statements of their
+ * own, added once every table exists. */
+static int pg_table_ddl(dom_store *base, const char *table, dom_buf *create, dom_buf *fks)
+{
+    pg_store *s = (pg_store *)base;
+    char *q = ident(s, table);
+    if (!q)
+        return DOM_ENOMEM;
+    const char *pv[1] = {q};
+    PGresult *r = PQexecParams(
+        s->conn,
+        "SELECT quote_ident(a.attname), format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+        "pg_get_expr(d.adbin, d.adrelid), a.attidentity FROM pg_attribute a LEFT JOIN pg_attrdef "
+        "d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1::regclass AND "
+        "a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        dom_free(q);
+        return pg_fail(s, table, "cannot read the table's columns", r);
+    }
+    dom_buf_printf(create, "CREATE TABLE %s (", q);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *def = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3);
+        const char *idn = PQgetvalue(r, i, 4);
+        dom_buf_printf(create, "%s%s %s%s", i ? ", " : "", PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
+                       PQgetvalue(r, i, 2)[0] == 't' ? " NOT NULL" : "");
+        if (idn[0] == 'a' || idn[0] == 'd')
+            dom_buf_printf(create, " GENERATED %s AS IDENTITY",
+                           idn[0] == 'a' ? "ALWAYS" : "BY DEFAULT");
+        else if (def && !strstr(def, "nextval("))
+            dom_buf_printf(create, " DEFAULT %s", def);
+    }
+    dom_buf_puts(create, ");\n");
+    PQclear(r);
+    r = PQexecParams(s->conn,
+                     "SELECT quote_ident(conname), pg_get_constraintdef(oid), contype FROM "
+                     "pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'c', "
+                     "'f') ORDER BY contype = 'f', contype <> 'p', conname",
+                     1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        dom_free(q);
+        return pg_fail(s, table, "cannot read the table's constraints", r);
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        dom_buf_printf(PQgetvalue(r, i, 2)[0] == 'f' ? fks : create,
+                       "ALTER TABLE %s ADD CONSTRAINT %s %s;\n", q, PQgetvalue(r, i, 0),
+                       PQgetvalue(r, i, 1));
+    PQclear(r);
+    /* indexes that no constraint made, on this table however its schema
+     * is named here */
+    r = PQexecParams(s->conn,
+                     "SELECT regexp_replace(pg_get_indexdef(x.indexrelid), ' ON .* USING ', ' ON ' "
+                     "|| $1 || ' USING ') FROM pg_index x WHERE x.indrelid = $1::regclass AND NOT "
+                     "EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+                     "ORDER BY x.indexrelid",
+                     1, NULL, pv, NULL, NULL, 0);
+    dom_free(q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, table, "cannot read the table's indexes", r);
+    for (int i = 0; i < PQntuples(r); i++)
+        dom_buf_printf(create, "%s;\n", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return create->oom || fks->oom ? DOM_ENOMEM : 0;
+}
+
+static int pg_indexes(dom_store *base, const char *table, dom_index **out, size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    char *q = ident(s, table);
+    if (!q)
+        return DOM_ENOMEM;
+    const char *pv[1] = {q};
+    PGresult *r = PQexecParams(
+        s->conn,
+        "SELECT i.relname, x.indisunique, a.attname FROM pg_index x JOIN pg_class i ON i.oid = "
+        "x.indexrelid CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum WHERE "
+        "x.indrelid = $1::regclass AND NOT x.indisprimary AND x.indexprs IS NULL AND x.indpred "
+        "IS NULL ORDER BY x.indexrelid, k.ord",
+        1, NULL, pv, NULL, NULL, 0);
+    dom_free(q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, table, "cannot read the table's indexes", r);
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+        rc = dom_index_add(out, n, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1)[0] == 't',
+                           PQgetvalue(r, i, 2));
+    PQclear(r);
+    return rc;
+}
+
+static int pg_exec_ddl(dom_store *base, const char *sql)
+{
+    pg_store *s = (pg_store *)base;
+    char *all = dom_sprintf("BEGIN;\n%sCOMMIT", sql);
+    if (!all)
+        return DOM_ENOMEM;
+    int rc = pg_exec(s, NULL, "cannot create tables", all);
+    dom_free(all);
+    if (rc < 0)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+static const char *pg_type_of_class(const char *cls)
+{
+    return strcmp(cls, "integer") == 0 ? "bigint"
+           : strcmp(cls, "real") == 0  ? "double precision"
+           : strcmp(cls, "text") == 0  ? "text"
+           : strcmp(cls, "blob") == 0  ? "bytea"
+                                       : "numeric";
+}
+
 const dom_store_ops dom_pg__ops = {
     .engine = "postgresql",
     .tables = dom_pg__tables,
@@ -903,6 +1041,10 @@ const dom_store_ops dom_pg__ops = {
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
     .identity = pg_identity,
+    .table_ddl = pg_table_ddl,
+    .indexes = pg_indexes,
+    .exec_ddl = pg_exec_ddl,
+    .type_of_class = pg_type_of_class,
     .copy_from = dom_pg__copy_from,
     .close = pg_close,
 };

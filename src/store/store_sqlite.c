@@ -57,7 +57,7 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
                       "SELECT name, lower(type), pk, \"notnull\" FROM pragma_table_info(?1) "
                       "ORDER BY cid")) < 0 ||
         (rc = prepare(s, &fks, NULL,
-                      "SELECT id, \"table\", \"from\", \"to\" FROM "
+                      "SELECT id, \"table\", \"from\", \"to\", on_delete, on_update FROM "
                       "pragma_foreign_key_list(?1) ORDER BY id, seq")) < 0)
         goto done;
     while ((rc = sqlite3_step(names)) == SQLITE_ROW) {
@@ -115,6 +115,8 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
                 rc = DOM_ENOMEM;
                 goto done;
             }
+            dom_table_fkey_actions(ti, (const char *)sqlite3_column_text(fks, 4),
+                                   (const char *)sqlite3_column_text(fks, 5));
             last = id;
         }
         sqlite3_reset(fks);
@@ -292,6 +294,81 @@ static int sq_identity(dom_store *base, char *out, size_t n)
     return 0;
 }
 
+/* The table's own statement (its constraints and foreign keys with it)
+ * and its indexes' statements, as the file keeps them. */
+static int sq_table_ddl(dom_store *base, const char *table, dom_buf *create, dom_buf *fks)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    (void)fks;
+    int rc = prepare(s, &st, table,
+                     "SELECT sql FROM sqlite_schema WHERE tbl_name = ?1 AND type IN ('table', "
+                     "'index') AND sql IS NOT NULL ORDER BY type = 'index', name");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        dom_buf_printf(create, "%s;\n", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(s, table, "cannot read the table's definition");
+    return create->oom ? DOM_ENOMEM : 0;
+}
+
+static int sq_indexes(dom_store *base, const char *table, dom_index **out, size_t *n)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    /* an index on an expression (cid -2) is left out whole */
+    int rc = prepare(s, &st, table,
+                     "SELECT l.name, l.\"unique\", i.name FROM pragma_index_list(?1) l, "
+                     "pragma_index_info(l.name) i WHERE l.origin <> 'pk' AND l.partial = 0 AND "
+                     "NOT EXISTS (SELECT 1 FROM pragma_index_info(l.name) e WHERE e.cid < 0) "
+                     "ORDER BY l.seq, i.seqno");
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (dom_index_add(out, n, (const char *)sqlite3_column_text(st, 0),
+                          sqlite3_column_int(st, 1),
+                          (const char *)sqlite3_column_text(st, 2)) < 0) {
+            sqlite3_finalize(st);
+            return DOM_ENOMEM;
+        }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(s, table, "cannot read the table's indexes");
+}
+
+static int sq_exec_ddl(dom_store *base, const char *sql)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    char *err = NULL;
+    char *all = sqlite3_mprintf("BEGIN IMMEDIATE;\n%sCOMMIT;", sql);
+    if (!all)
+        return DOM_ENOMEM;
+    int rc = sqlite3_exec(s->db, all, NULL, NULL, &err);
+    sqlite3_free(all);
+    if (rc != SQLITE_OK) {
+        rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot create tables: %s", base->region,
+                           err ? err : sqlite3_errmsg(s->db));
+        sqlite3_free(err);
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    return 0;
+}
+
+static const char *sq_type_of_class(const char *cls)
+{
+    return strcmp(cls, "integer") == 0 ? "INTEGER"
+           : strcmp(cls, "real") == 0  ? "REAL"
+           : strcmp(cls, "text") == 0  ? "TEXT"
+           : strcmp(cls, "blob") == 0  ? "BLOB"
+                                       : "NUMERIC";
+}
+
 const dom_store_ops dom_sqlite__ops = {
     .engine = "sqlite",
     .write_rows = 5000,
@@ -322,6 +399,10 @@ const dom_store_ops dom_sqlite__ops = {
     .meta_set = dom_sqlite__meta_set,
     .meta_get = dom_sqlite__meta_get,
     .identity = sq_identity,
+    .table_ddl = sq_table_ddl,
+    .indexes = sq_indexes,
+    .exec_ddl = sq_exec_ddl,
+    .type_of_class = sq_type_of_class,
     .copy_from = dom_sqlite__copy_from,
     .scan_tenants = sq_scan_tenants,
     .count_by_tenant = sq_count_by_tenant,

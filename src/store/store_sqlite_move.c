@@ -663,7 +663,10 @@ static void keys_from(dom_buf *b, const dom_move_table *t, const char *prefix, c
     dom_buf_puts(&row, prefix ? prefix : "");
     dom_sql_ident(&row, t->info->name);
     dom_buf_printf(b, " FROM %s WHERE ", dom_buf_cstr(&row));
-    dom_sql_keys_filter(b, t, dom_buf_cstr(&row), prefix, keyset);
+    if (t->cls == DOM_TABLE_GLOBAL)
+        dom_buf_puts(b, "1"); /* every row: a global table copied whole */
+    else
+        dom_sql_keys_filter(b, t, dom_buf_cstr(&row), prefix, keyset);
     if (row.oom)
         b->oom = 1;
     dom_buf_free(&row);

@@ -32,10 +32,11 @@ CREATE TABLE item_notes (i_owner integer, i_no integer, i_line integer, remark t
                          FOREIGN KEY (i_owner, i_no, i_line) REFERENCES order_items (o_owner, o_no, line));
 CREATE INDEX item_notes_item ON item_notes (i_owner, i_no, i_line);
 INSERT INTO countries VALUES ('CN', 'China'), ('SG', 'Singapore'), ('MY', 'Malaysia'), ('US', 'United States');"
-for db in beijing singapore; do
-    $P -d postgres -c "CREATE DATABASE $db" >/dev/null
-    $P -d $db -c "$PGSCHEMA" >/dev/null
-done
+# singapore and us-east start empty: prepare creates the tables there
+# (from beijing's definition on PostgreSQL, through the type mapping on
+# SQLite)
+for db in beijing singapore; do $P -d postgres -c "CREATE DATABASE $db" >/dev/null; done
+$P -d beijing -c "$PGSCHEMA" >/dev/null
 mkdir -p "$T/app/regions"
 cat >"$T/schema.sql" <<'SQL'
 PRAGMA journal_mode=WAL;
@@ -55,7 +56,7 @@ CREATE TABLE item_notes (i_owner INTEGER, i_no INTEGER, i_line INTEGER, remark T
 CREATE INDEX item_notes_item ON item_notes (i_owner, i_no, i_line);
 INSERT INTO countries VALUES ('CN', 'China'), ('SG', 'Singapore'), ('MY', 'Malaysia'), ('US', 'United States');
 SQL
-sqlite3 "$T/app/regions/us-east.db" <"$T/schema.sql" >/dev/null
+sqlite3 "$T/app/regions/us-east.db" "PRAGMA journal_mode=WAL" >/dev/null
 $P -d beijing -c "
 INSERT INTO accounts SELECT i, CASE i % 4 WHEN 0 THEN 'CN' WHEN 1 THEN 'SG' WHEN 2 THEN 'MY' ELSE 'US' END, 'a' || i FROM generate_series(1, 300) i;
 INSERT INTO notes SELECT id * 10 + k, id, 'note' FROM accounts, generate_series(1, 3) k;
@@ -106,10 +107,33 @@ SELECT (SELECT count(*) FROM accounts WHERE country <> 'CN')
 expect_eq "plan counts the rows of every table of the moving tenants, indirect ones too" \
     "$(jq -r '[.waves[].rows] | add' "$T/p.json")" "$rows"
 
-# ---- the region refuses rows it cannot hold ----
+# ---- prepare creates the tables in the empty regions ----
 run_dom "$T/o" "$T/e" -c "$cfg" prepare
 check "prepare exits 0" [ "$status" -eq 0 ]
 cat "$T/e"
+check "... saying it created the tables the empty regions lacked (7 each)" grep -q "^created 14 tables that regions lacked" "$T/o"
+pgdef() {
+    $P -d "$1" -At -c "SELECT c.relname || ' ' || pg_get_constraintdef(k.oid) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+                        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1;
+                       SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1;
+                       SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns
+                        WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"
+}
+expect_eq "singapore's tables are beijing's: columns, types, keys, foreign keys, indexes" "$(pgdef singapore)" "$(pgdef beijing)"
+expect_eq "the global table referenced by the tenants table was created with beijing's rows" \
+    "$(q singapore "SELECT 'countries', * FROM countries ORDER BY 2")" "$(cat "$T/countries.orig")"
+expect_eq "... in the SQLite region too" \
+    "$(q us-east "SELECT 'countries', * FROM countries ORDER BY 2")" "$(cat "$T/countries.orig")"
+expect_eq "us-east (SQLite) got the tables through the type mapping" \
+    "$(sqlite3 "$T/app/regions/us-east.db" "SELECT s.name || ':' || group_concat(c.name || ' ' || c.type || ' ' || c.\"notnull\" || ' ' || c.pk, ',') FROM sqlite_schema s, pragma_table_info(s.name) c WHERE s.type = 'table' AND s.name NOT LIKE 'domicile%' AND s.name NOT LIKE 'sqlite%' GROUP BY s.name ORDER BY s.name" | head -3 | tr '\n' ' ')" \
+    "accounts:id INTEGER 1 1,country TEXT 1 0,name TEXT 0 0 attachments:id INTEGER 1 1,note_id INTEGER 1 0,data BLOB 0 0 countries:code TEXT 1 1,name TEXT 0 0 "
+expect_eq "... with beijing's foreign keys and indexes" \
+    "$(sqlite3 "$T/app/regions/us-east.db" "SELECT s.name || '->' || f.\"table\" || '(' || f.\"from\" || ') ' || f.on_delete FROM sqlite_schema s, pragma_foreign_key_list(s.name) f WHERE s.type = 'table' ORDER BY 1; SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite%' AND name NOT LIKE 'domicile%' ORDER BY 1" | tr '\n' ' ')" \
+    "accounts->countries(country) NO ACTION attachments->notes(note_id) CASCADE item_notes->order_items(i_line) NO ACTION item_notes->order_items(i_no) NO ACTION item_notes->order_items(i_owner) NO ACTION notes->accounts(account_id) NO ACTION order_items->orders(o_no) NO ACTION order_items->orders(o_owner) NO ACTION orders->accounts(owner) NO ACTION attachments_note item_notes_item notes_account "
+run_dom "$T/o" "$T/e" -c "$cfg" prepare
+check "prepare again creates nothing" sh -c "[ $status -eq 0 ] && ! grep -q '^created' '$T/o'"
+
+# ---- the region refuses rows it cannot hold ----
 try() { $P -d "$1" -v VERBOSITY=verbose -c "$2" 2>&1; }
 out=$(try singapore "INSERT INTO notes VALUES (900000, 4, 'a CN account''s note')")
 check "a note of a CN account inserted into singapore: DM003" \
