@@ -467,9 +467,9 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         if ((rc = dom_store_tables(r.st[i], &r.info[i], &r.ninfo[i])) < 0)
             goto done;
     size_t created = 0;
-    if ((rc = create_missing(&r, cfg, cat, &created)) < 0 || (rc = regions_resolve(&r, cfg)) < 0 ||
-        (rc = check_compatible(&r, cfg)) < 0 ||
-        (rc = dom_catalog_meta_set(cat, "prepare", "unfinished")) < 0)
+    if ((rc = dom_catalog_meta_set(cat, "prepare", "unfinished")) < 0 ||
+        (rc = create_missing(&r, cfg, cat, &created)) < 0 || (rc = regions_resolve(&r, cfg)) < 0 ||
+        (rc = check_compatible(&r, cfg)) < 0)
         goto done;
     out->tables_created = created;
     countries = dom_calloc(dom_ncountries, 3);
