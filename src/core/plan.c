@@ -182,6 +182,29 @@ unsigned dom_plan_assign_wave(const dom_config *cfg, const char *country, const 
     return DOM_NO_WAVE;
 }
 
+/* Whether region r is empty: no tenants table, and none of its tables
+ * holds tenant data in the first region that has one (every table it has,
+ * if any, is global there).  prepare creates the tables in it. */
+static int region_empty(const dom_config *cfg, dom_table_info **infos, size_t *ninfos,
+                        dom_move_table **tts, size_t *nall, size_t r)
+{
+    if (dom_table_find(infos[r], ninfos[r], cfg->tenants.table))
+        return 0;
+    size_t ref = 0;
+    while (ref < cfg->nregions && !tts[ref])
+        ref++;
+    for (size_t i = 0; i < ninfos[r]; i++) {
+        int global = 0;
+        for (size_t k = 0; ref < cfg->nregions && k < nall[ref]; k++)
+            if (tts[ref][k].cls == DOM_TABLE_GLOBAL &&
+                strcmp(tts[ref][k].info->name, infos[r][i].name) == 0)
+                global = 1;
+        if (!global)
+            return 0;
+    }
+    return 1;
+}
+
 /* Opens every region, resolves its tenant tables and scans its tenants. */
 static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, size_t *ninfos,
                         dom_move_table **tts, size_t *ntts, size_t *nall)
@@ -193,13 +216,19 @@ static int scan_regions(builder *b, dom_store **stores, dom_table_info **infos, 
             return rc;
         if ((rc = dom_store_tables(stores[r], &infos[r], &ninfos[r])) < 0)
             return rc;
-        /* a region without the tenants table holds none yet (prepare
-         * creates the tables there) */
-        if (!dom_table_find(infos[r], ninfos[r], cfg->tenants.table))
-            continue;
-        if ((rc = dom_schema_tables(&tts[r], &nall[r], &ntts[r], cfg, cfg->regions[r].name,
+        if (dom_table_find(infos[r], ninfos[r], cfg->tenants.table) &&
+            (rc = dom_schema_tables(&tts[r], &nall[r], &ntts[r], cfg, cfg->regions[r].name,
                                     infos[r], ninfos[r])) < 0)
             return rc;
+    }
+    for (size_t r = 0; r < cfg->nregions; r++) {
+        if (!tts[r]) {
+            /* an empty region holds no tenant yet; any other lacks a table */
+            if (region_empty(cfg, infos, ninfos, tts, nall, r))
+                continue;
+            return dom_error_set(DOM_EREGION, "region \"%s\": tenants table \"%s\" not found",
+                                 cfg->regions[r].name, cfg->tenants.table);
+        }
         b->region = (int)r;
         if ((rc = dom_store_scan_tenants(stores[r], cfg->tenants.table, cfg->tenants.key,
                                          cfg->tenants.country, on_tenant, b)) < 0)

@@ -335,6 +335,22 @@ static int create_missing(regions *r, const dom_config *cfg, dom_catalog *cat, s
     for (size_t i = 0; rc == 0 && i < r->n; i++) {
         if (i == ref)
             continue;
+        /* a region without the tenants table must be empty (but for
+         * global tables): one that holds tenant tables lacks a table */
+        if (!dom_table_find(r->info[i], r->ninfo[i], cfg->tenants.table))
+            for (size_t k = 0; rc == 0 && k < r->ninfo[i]; k++) {
+                size_t g = nmove;
+                while (g < nall && strcmp(all[g].info->name, r->info[i][k].name) != 0)
+                    g++;
+                if (g == nall)
+                    rc =
+                        dom_error_set(DOM_EREGION,
+                                      "region \"%s\": tenants table \"%s\" not found (the "
+                                      "region holds table \"%s\")",
+                                      cfg->regions[i].name, cfg->tenants.table, r->info[i][k].name);
+            }
+        if (rc < 0)
+            break;
         dom_buf create = DOM_BUF_INIT, fks = DOM_BUF_INIT;
         dom_store *src = r->st[ref], *dst = r->st[i];
         int same = src->ops == dst->ops;
