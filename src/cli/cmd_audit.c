@@ -12,10 +12,10 @@
 #include "core/mover.h"
 #include "util/util.h"
 
-static const char *const titles[] = {"rows where the policy does not allow them",
-                                     "rows of tenants not in the directory",
-                                     "tenants with rows outside their home after erasure",
-                                     "directory entries whose home lacks the tenant"};
+static const char *const titles[] = {
+    "rows where the policy does not allow them", "rows of tenants not in the directory",
+    "tenants with rows outside their home after erasure",
+    "directory entries whose home lacks the tenant", "tenants without a valid country"};
 
 static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
 {
@@ -78,7 +78,7 @@ static void print_text(const dom_audit_result *r, const dom_config *cfg)
             if (f->table[0])
                 printf(", table %s", f->table);
             if (f->country[0])
-                printf(", country %s", f->country);
+                printf(f->kind == DOM_FIND_BAD_COUNTRY ? ": %s" : ", country %s", f->country);
             printf(": %s tenants, %s rows; e.g.", cli_num(a, sizeof(a), f->tenants),
                    cli_num(b, sizeof(b), f->rows));
             for (size_t j = 0; j < f->nexamples; j++)

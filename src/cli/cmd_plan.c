@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "core/geo.h"
 #include "core/plan.h"
+#include "core/policy.h"
 #include "util/util.h"
 
 static json_t *countries_json(const dom_wave *w)
@@ -97,6 +98,12 @@ static int print_json(const dom_plan *p, int only)
     json_object_set_new(comp, "violating_before", json_integer(p->violating_before));
     json_object_set_new(comp, "violating_after", json_integer(p->waves[last].violating_after));
     json_object_set_new(comp, "unknown_country", json_integer(p->unknown_country));
+    json_t *bad = json_array();
+    for (size_t i = 0; i < p->nbad; i++)
+        json_array_append_new(bad, json_pack("{s:s,s:I,s:s}", "problem", p->bad[i].why, "tenants",
+                                             (json_int_t)p->bad[i].tenants, "example",
+                                             p->bad[i].example));
+    json_object_set_new(comp, "invalid_countries", bad);
     json_object_set_new(comp, "orphan_rows", json_integer(p->orphan_rows));
     json_object_set_new(comp, "over_capacity", json_integer(p->over_capacity));
     json_t *cs = json_array();
@@ -221,9 +228,20 @@ static void print_text(const dom_plan *p, int only)
            cli_num(d, sizeof(d), p->violating_before),
            cli_num(e, sizeof(e), p->waves[last].violating_after));
     printf("(countries whose tenants are all at home and compliant are not listed)\n");
-    if (p->unknown_country)
-        printf("warning: %s tenants have a country that is not an ISO 3166-1 code; they stay\n",
-               cli_num(a, sizeof(a), p->unknown_country));
+    if (p->unknown_country) {
+        int home = dom_policy_invalid_home(cfg);
+        if (home >= 0)
+            printf("warning: %s tenants have no valid country; the policy's home for them "
+                   "(countries: [invalid]) is %s\n",
+                   cli_num(a, sizeof(a), p->unknown_country), cfg->regions[home].name);
+        else
+            printf("warning: %s tenants have no valid country; no policy rule names a home for "
+                   "them (countries: [invalid]): they stay where they are\n",
+                   cli_num(a, sizeof(a), p->unknown_country));
+        for (size_t i = 0; i < p->nbad; i++)
+            printf("  %s tenants: %s (e.g. tenant %s)\n", cli_num(a, sizeof(a), p->bad[i].tenants),
+                   p->bad[i].why, p->bad[i].example);
+    }
     if (p->orphan_rows)
         printf("warning: %s rows belong to no tenant of a tenants table\n",
                cli_num(a, sizeof(a), p->orphan_rows));

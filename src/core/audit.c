@@ -30,6 +30,7 @@ typedef struct tenant {
 
 typedef struct auditor {
     const dom_config *cfg;
+    int invalid_home; /* dom_policy_invalid_home */
     dom_audit_result *res;
     tenant *t;
     size_t n, cap;
@@ -169,8 +170,13 @@ static int on_tenant_row(const char *key, size_t n, const char *country, void *p
         return 0; /* counted as an orphan by the row count of the tenants table */
     tenant *t = &a->t[i];
     t->has_row |= (uint64_t)1 << a->region;
-    if (a->region == t->home || t->country < 0)
-        t->country = dom_country_index(country);
+    if (a->region != t->home && t->country >= 0)
+        return 0;
+    char cc[3], why[96];
+    t->country = dom_country_norm(country, cc, why, sizeof(why));
+    /* reported once, where the directory says the tenant lives */
+    if (t->country < 0 && a->region == t->home && t->home != a->invalid_home)
+        return note(a, DOM_FIND_BAD_COUNTRY, NULL, why, key, n, 0);
     return 0;
 }
 
@@ -184,9 +190,12 @@ static int on_rows(const char *key, size_t n, int64_t rows, int64_t bytes, void 
         return note(a, DOM_FIND_ORPHAN, a->table, NULL, key, n, rows);
     tenant *t = &a->t[i];
     uint64_t bit = (uint64_t)1 << a->region;
-    uint64_t allowed = t->country >= 0 ? a->allowed[t->country]
-                       : t->home >= 0  ? (uint64_t)1 << t->home
-                                       : 0;
+    /* without a valid country: the policy's home for such tenants, or
+     * where the directory says (reported as such above) */
+    uint64_t allowed = t->country >= 0        ? a->allowed[t->country]
+                       : a->invalid_home >= 0 ? (uint64_t)1 << a->invalid_home
+                       : t->home >= 0         ? (uint64_t)1 << t->home
+                                              : 0;
     int rc = 0;
     if (!(allowed & bit))
         rc = note(a, DOM_FIND_NOT_ALLOWED, a->table,
@@ -294,7 +303,8 @@ static int check_log(dom_catalog *cat, const dom_config *cfg, dom_store **stores
 
 const char *dom_finding_name(dom_finding_kind k)
 {
-    static const char *const names[] = {"not_allowed", "orphan", "duplicate", "dangling"};
+    static const char *const names[] = {"not_allowed", "orphan", "duplicate", "dangling",
+                                        "invalid_country"};
     return k < DOM_FIND_KINDS ? names[k] : "?";
 }
 
@@ -311,6 +321,7 @@ int dom_audit_run(const dom_config *cfg, dom_audit_result *out)
     memset(out, 0, sizeof(*out));
     a.cfg = cfg;
     a.res = out;
+    a.invalid_home = dom_policy_invalid_home(cfg);
     out->tenants_per_region = dom_calloc(cfg->nregions, sizeof(int64_t));
     out->rows_per_region = dom_calloc(cfg->nregions, sizeof(int64_t));
     a.allowed = dom_calloc(dom_ncountries, sizeof(uint64_t));

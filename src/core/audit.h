@@ -14,6 +14,9 @@ typedef enum {
     DOM_FIND_ORPHAN,          /* rows whose tenant key is not in the directory */
     DOM_FIND_DUPLICATE,       /* a tenant with rows outside its home, no move under way */
     DOM_FIND_DANGLING,        /* a directory entry whose home lacks the tenant */
+    /* a tenant without a valid country, outside the policy's home for
+     * such tenants (countries: [invalid]), or with no such home */
+    DOM_FIND_BAD_COUNTRY,
     DOM_FIND_KINDS
 } dom_finding_kind;
 
@@ -23,7 +26,7 @@ typedef struct dom_finding {
     dom_finding_kind kind;
     int region;
     char table[128];
-    char country[3];
+    char country[96]; /* a code; for DOM_FIND_BAD_COUNTRY, what is wrong with it */
     int64_t rows, tenants;
     char **examples;
     size_t nexamples;

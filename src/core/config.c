@@ -205,7 +205,7 @@ static int get_country(parser *p, yaml_node_t *n, const char *what, int allow_an
 
 /* Reads a list of country codes. */
 static int get_countries(parser *p, yaml_node_t *n, const char *what, int allow_any,
-                         char (**out)[3], size_t *nout, int *any)
+                         char (**out)[3], size_t *nout, int *any, int *invalid)
 {
     if (expect(p, n, YAML_SEQUENCE_NODE, what) < 0)
         return -1;
@@ -222,7 +222,12 @@ static int get_countries(parser *p, yaml_node_t *n, const char *what, int allow_
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
          it++) {
         char cc[3];
-        if (get_country(p, node_at(p, *it), what, allow_any, cc) < 0) {
+        yaml_node_t *item = node_at(p, *it);
+        if (invalid && item->type == YAML_SCALAR_NODE && strcmp(scalar(item), "invalid") == 0) {
+            *invalid = 1;
+            continue;
+        }
+        if (get_country(p, item, what, allow_any, cc) < 0) {
             rc = -1;
             continue;
         }
@@ -682,7 +687,7 @@ static void parse_policy(parser *p, yaml_node_t *n)
         if (!f[0])
             perr(p, v, "missing key \"countries\" in %s", what);
         else
-            get_countries(p, f[0], what, 1, &r->countries, &r->ncountries, &r->any);
+            get_countries(p, f[0], what, 1, &r->countries, &r->ncountries, &r->any, &r->invalid);
         if (f[2])
             parse_region_list(p, f[2], what, &r->allow);
         if (!f[1]) {
@@ -698,6 +703,11 @@ static void parse_policy(parser *p, yaml_node_t *n)
             r->home = DOM_HOME_NEAREST;
             if (!f[2])
                 perr(p, f[1], "home: nearest in %s needs an allow list", what);
+            if (r->invalid)
+                perr(p, f[1],
+                     "tenants without a valid country (%s) have no nearest region; name "
+                     "their home",
+                     what);
             continue;
         }
         r->home = dom_config_region(cfg, home);
@@ -781,7 +791,7 @@ static void parse_waves(parser *p, yaml_node_t *n)
         snprintf(what, sizeof(what), "wave \"%s\"", w->name ? w->name : "?");
         if (f[1]) {
             int any = 0;
-            get_countries(p, f[1], what, 0, &w->countries, &w->ncountries, &any);
+            get_countries(p, f[1], what, 0, &w->countries, &w->ncountries, &any, NULL);
             for (size_t i = 0; i < w->ncountries; i++)
                 if (!covered(cfg, w->countries[i]))
                     perr(p, f[1], "%s names country \"%s\" that no policy rule covers", what,

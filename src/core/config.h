@@ -36,6 +36,7 @@ typedef struct dom_rule {
     char (*countries)[3];
     size_t ncountries;
     int any;        /* countries: ["*"] */
+    int invalid;    /* countries: [invalid]: tenants without a valid country */
     int home;       /* region index, or DOM_HOME_NEAREST */
     uint64_t allow; /* bit per region index; always includes a named home */
     int line, col;

@@ -1,7 +1,9 @@
 /*
  * geo.c - look-ups in the generated country table and great-circle distance.
  */
+#include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +26,41 @@ int dom_country_index(const char *code)
 {
     const dom_country *c = dom_country_find(code);
     return c ? (int)(c - dom_countries) : -1;
+}
+
+int dom_country_norm(const char *raw, char out[3], char *why, size_t n)
+{
+    out[0] = '\0';
+    if (!raw) {
+        snprintf(why, n, "no country");
+        return -1;
+    }
+    const char *b = raw, *e = raw + strlen(raw);
+    while (b < e && isspace((unsigned char)*b))
+        b++;
+    while (e > b && isspace((unsigned char)e[-1]))
+        e--;
+    if (b == e) {
+        snprintf(why, n, "an empty country");
+        return -1;
+    }
+    if (e - b == 2) {
+        out[0] = (char)toupper((unsigned char)b[0]);
+        out[1] = (char)toupper((unsigned char)b[1]);
+        out[2] = '\0';
+        int i = dom_country_index(out);
+        if (i >= 0)
+            return i;
+        if (strcmp(out, "UK") == 0) {
+            snprintf(why, n, "\"%.*s\" is not an ISO 3166-1 code; the United Kingdom is GB",
+                     (int)(e - b), b);
+            return -1;
+        }
+    }
+    out[0] = '\0';
+    snprintf(why, n, "\"%.*s\" is not an ISO 3166-1 alpha-2 code", (int)(e - b > 40 ? 40 : e - b),
+             b);
+    return -1;
 }
 
 double dom_geo_distance_km(double lat1, double lng1, double lat2, double lng2)

@@ -44,6 +44,12 @@ double dom_rtt_lookup(const char *a, const char *b);
 const dom_country *dom_country_find(const char *code);
 /* Index of a country in dom_countries, or -1. */
 int dom_country_index(const char *code);
+/* A tenant's country as stored (NULL for SQL NULL): the code with spaces
+ * trimmed and letters upper-cased in out, and its index in dom_countries;
+ * or -1 with what is wrong with it in why ("no country", "an empty
+ * country", "\"UK\" is not an ISO 3166-1 code; the United Kingdom is
+ * GB", "\"ZZ\" is not an ISO 3166-1 alpha-2 code"). */
+int dom_country_norm(const char *raw, char out[3], char *why, size_t n);
 /* Great-circle distance in km. */
 double dom_geo_distance_km(double lat1, double lng1, double lat2, double lng2);
 

@@ -5,6 +5,7 @@
  * each misplaced tenant is given to the first wave that takes it.  Memory
  * is a few dozen bytes per tenant; rows are never held.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/catalog.h"
@@ -104,6 +105,24 @@ static long add(builder *b, const char *key, size_t n)
     return (long)p->ntenants++;
 }
 
+/* Counts a tenant without a valid country under what is wrong with it. */
+static int bad_country(dom_plan *p, const char *why, const char *key, size_t n)
+{
+    size_t i = 0;
+    while (i < p->nbad && strcmp(p->bad[i].why, why) != 0)
+        i++;
+    if (i == p->nbad) {
+        if (p->nbad == DOM_PLAN_BAD_MAX)
+            i = DOM_PLAN_BAD_MAX - 1; /* the rest under the last */
+        else
+            snprintf(p->bad[p->nbad++].why, sizeof(p->bad[0].why), "%s", why);
+    }
+    if (!p->bad[i].tenants)
+        snprintf(p->bad[i].example, sizeof(p->bad[i].example), "%.*s", (int)n, key);
+    p->bad[i].tenants++;
+    return 0;
+}
+
 static int on_tenant(const char *key, size_t n, const char *country, void *payload)
 {
     builder *b = payload;
@@ -113,8 +132,11 @@ static int on_tenant(const char *key, size_t n, const char *country, void *paylo
     dom_plan_tenant *t = &b->plan->tenants[i];
     t->present |= (uint64_t)1 << b->region;
     if (t->cur < 0) {
+        char cc[3], why[96];
         t->cur = (int8_t)b->region;
-        t->country = (int16_t)dom_country_index(country);
+        t->country = (int16_t)dom_country_norm(country, cc, why, sizeof(why));
+        if (t->country < 0)
+            return bad_country(b->plan, why, key, n);
     }
     return 0;
 }
@@ -299,6 +321,12 @@ static int place(dom_plan *p, const dom_config *cfg)
     }
     for (size_t c = 0; c < dom_ncountries; c++)
         ncand[c] = dom_policy_candidates(cfg, dom_countries[c].code, cand[c]);
+    /* tenants without a valid country: the policy's home for them, or
+     * where they are */
+    int invalid_home = dom_policy_invalid_home(cfg);
+    for (size_t i = 0; i < p->ntenants; i++)
+        if (p->tenants[i].country < 0 && invalid_home >= 0)
+            p->tenants[i].target = (int8_t)invalid_home;
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < p->ntenants; i++) {
             dom_plan_tenant *t = &p->tenants[i];
@@ -358,9 +386,21 @@ static int summarize(dom_plan *p, const dom_config *cfg)
         if (t->cur >= 0)
             p->region_before[t->cur]++;
         if (t->country < 0) {
+            /* no country to judge by: moved to the policy's home for them,
+             * if it names one */
             p->unknown_country++;
-            if (t->cur >= 0)
-                p->region_after[t->cur]++;
+            int moving = t->wave != DOM_NO_WAVE, at = moving ? t->target : t->cur;
+            if (at >= 0)
+                p->region_after[at]++;
+            if (t->target >= 0 && t->cur != t->target) {
+                p->misplaced++;
+                dom_plan_wave *pw = &p->waves[moving ? t->wave : nw - 1];
+                pw->tenants++;
+                pw->rows += t->rows;
+                pw->bytes += t->bytes;
+                if (t->cur >= 0 && add_pair(pw, t->cur, t->target, t) < 0)
+                    return DOM_ENOMEM;
+            }
             continue;
         }
         dom_plan_country *c = &p->countries[t->country];
@@ -483,10 +523,11 @@ int dom_plan_build_ex(dom_plan **out, const dom_config *cfg, int flags)
         goto done;
     for (size_t i = 0; i < p->ntenants; i++) {
         dom_plan_tenant *t = &p->tenants[i];
-        if (t->country < 0 || t->target < 0 || t->target == t->cur)
+        if (t->target < 0 || t->target == t->cur)
             continue;
-        unsigned w = dom_plan_assign_wave(cfg, dom_countries[t->country].code,
-                                          b.keys.ptr + t->key_off, t->key_len);
+        unsigned w =
+            dom_plan_assign_wave(cfg, t->country >= 0 ? dom_countries[t->country].code : "",
+                                 b.keys.ptr + t->key_off, t->key_len);
         t->wave = (uint16_t)w;
     }
 

@@ -42,6 +42,8 @@ typedef struct dom_plan_country {
     int64_t tenants, misplaced, moving, violating_before;
 } dom_plan_country;
 
+#define DOM_PLAN_BAD_MAX 16
+
 typedef struct dom_plan {
     const dom_config *cfg;
     const char *source; /* "directory" or "scan" */
@@ -58,6 +60,14 @@ typedef struct dom_plan {
     size_t ntenants;
     char *keys; /* key text arena */
     int64_t misplaced, violating_before, unknown_country, orphan_rows, over_capacity;
+    /* the tenants without a valid country (unknown_country of them), by
+     * what is wrong with it, with one example key each */
+    struct {
+        char why[96];
+        char example[64];
+        int64_t tenants;
+    } bad[DOM_PLAN_BAD_MAX];
+    size_t nbad;
     int64_t *region_before, *region_after; /* tenants per region */
     dom_plan_wave *waves;                  /* cfg->nwaves + 1: the last is "unplanned" */
     size_t nwaves;

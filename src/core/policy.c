@@ -59,3 +59,11 @@ int dom_policy_home(const dom_config *cfg, const char *country)
     int cand[DOM_MAX_REGIONS];
     return dom_policy_candidates(cfg, country, cand) > 0 ? cand[0] : -1;
 }
+
+int dom_policy_invalid_home(const dom_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nrules; i++)
+        if (cfg->rules[i].invalid)
+            return cfg->rules[i].home >= 0 ? cfg->rules[i].home : -1;
+    return -1;
+}

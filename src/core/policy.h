@@ -23,4 +23,8 @@ uint64_t dom_policy_allowed(const dom_config *cfg, const char *country);
  * returns how many were written to out (at most DOM_MAX_REGIONS). */
 int dom_policy_candidates(const dom_config *cfg, const char *country, int *out);
 
+/* The home of tenants without a valid country (a rule's countries list
+ * `invalid`), or -1: none may be created, none is moved. */
+int dom_policy_invalid_home(const dom_config *cfg);
+
 #endif

@@ -488,7 +488,7 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         (rc = check_compatible(&r, cfg)) < 0)
         goto done;
     out->tables_created = created;
-    countries = dom_calloc(dom_ncountries, 3);
+    countries = dom_calloc(dom_ncountries + 1, 3);
     if (!countries) {
         rc = DOM_ENOMEM;
         goto done;
@@ -498,6 +498,10 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         for (size_t c = 0; c < dom_ncountries; c++)
             if (dom_policy_allowed(cfg, dom_countries[c].code) & ((uint64_t)1 << i))
                 memcpy(countries[nc++], dom_countries[c].code, 3);
+        /* "??": the home of tenants without a valid country (the guard
+         * lets them in) */
+        if (dom_policy_invalid_home(cfg) == (int)i)
+            memcpy(countries[nc++], "??", 3);
         dom_install spec = {cfg->regions[i].name, r.mt[i],   r.nmt[i],
                             cfg->tenants.country, countries, nc};
         if ((rc = dom_store_install(r.st[i], &spec)) < 0) {

@@ -46,7 +46,8 @@ typedef struct dom_table_info {
     size_t nfks;
 } dom_table_info;
 
-/* Called once per tenant; return non-zero to stop (that value is returned). */
+/* Called once per tenant (country NULL when the column is NULL); return
+ * non-zero to stop (that value is returned). */
 typedef int (*dom_tenant_cb)(const char *key, size_t keylen, const char *country, void *payload);
 /* Called once per tenant key present in a table, with its row count and bytes. */
 typedef int (*dom_count_cb)(const char *key, size_t keylen, int64_t rows, int64_t bytes,

@@ -260,8 +260,8 @@ static int tenant_row(PGresult *r, void *payload)
     tenant_ctx *c = payload;
     if (PQgetisnull(r, 0, 0))
         return 0;
-    return c->cb(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0), PQgetvalue(r, 0, 1),
-                 c->payload);
+    return c->cb(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0),
+                 PQgetisnull(r, 0, 1) ? NULL : PQgetvalue(r, 0, 1), c->payload);
 }
 
 static int pg_scan_tenants(dom_store *base, const char *table, const char *key, const char *country,
@@ -330,6 +330,7 @@ static const char PG_SCHEMA[] =
     ");\n"
     "CREATE INDEX IF NOT EXISTS changes_tenant ON domicile.changes (tenant);\n"
     "CREATE TABLE IF NOT EXISTS domicile.guard (country text PRIMARY KEY);\n"
+    "CREATE TABLE IF NOT EXISTS domicile.countries (country text PRIMARY KEY);\n"
     "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n";
 
 /* The JSON array of the primary key of `row` (OLD or NEW), as the change
@@ -469,20 +470,34 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
             &b,
             "    IF TG_OP = 'INSERT' AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
             "                                        WHERE tenant = k_new) THEN\n"
-            "        IF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = NEW.%s::text) "
-            "THEN\n"
+            "        k := upper(btrim(NEW.%s::text));\n"
+            "        IF EXISTS (SELECT 1 FROM domicile.countries WHERE country = k) THEN\n"
+            "            IF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = k) THEN\n"
+            "                RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
+            "                    MESSAGE = format('domicile: residency policy forbids storing "
+            "tenant %%s '\n"
+            "                                     '(country %%s) in region %%s', k_new, k,\n"
+            "                                     coalesce((SELECT value FROM domicile.region\n"
+            "                                               WHERE key = 'name'), '?'));\n"
+            "            END IF;\n"
+            "        ELSIF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = '?\?') THEN\n"
             "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
-            "                MESSAGE = format('domicile: residency policy forbids storing tenant "
-            "%%s '\n"
-            "                                 '(country %%s) in region %%s', k_new,\n"
-            "                                 coalesce(NEW.%s::text, ''),\n"
+            "                MESSAGE = format('domicile: tenant %%s has no valid country: %%s; '\n"
+            "                                 'region %%s takes no tenant without one', k_new,\n"
+            "                                 CASE WHEN NEW.%s IS NULL THEN 'no country'\n"
+            "                                      WHEN k = '' THEN 'an empty country'\n"
+            "                                      WHEN k = 'UK' THEN btrim(NEW.%s::text)\n"
+            "                                           || ' is not an ISO 3166-1 code; the '\n"
+            "                                           || 'United Kingdom is GB'\n"
+            "                                      ELSE btrim(NEW.%s::text) || ' is not an '\n"
+            "                                           || 'ISO 3166-1 alpha-2 code' END,\n"
             "                                 coalesce((SELECT value FROM domicile.region\n"
             "                                           WHERE key = 'name'), '?'));\n"
             "        END IF;\n"
             "        INSERT INTO domicile.fence (tenant, state) VALUES (k_new, 'home')\n"
             "            ON CONFLICT DO NOTHING;\n"
             "    END IF;\n",
-            cc, cc);
+            cc, cc, cc, cc);
     /* The common write: one tenant at home.  One query takes the share
      * lock of a fence row that reads `home` (a row that reads otherwise is
      * not locked; the reads below decide).  The lock is held to the end of
@@ -662,6 +677,27 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
     if ((rc = pg_exec(s, NULL, "cannot write the residency guard", "DELETE FROM domicile.guard")) <
         0)
         goto fail;
+    /* the ISO codes, to tell a country the policy forbids here from a
+     * value that is no country */
+    {
+        dom_buf codes = DOM_BUF_INIT;
+        dom_buf_putc(&codes, '{');
+        for (size_t i = 0; i < dom_ncountries; i++)
+            dom_buf_printf(&codes, "%s%s", i ? "," : "", dom_countries[i].code);
+        dom_buf_putc(&codes, '}');
+        const char *cv[1] = {dom_buf_cstr(&codes)};
+        r = codes.oom ? NULL
+                      : PQexecParams(s->conn,
+                                     "INSERT INTO domicile.countries SELECT unnest($1::text[]) "
+                                     "ON CONFLICT DO NOTHING",
+                                     1, NULL, cv, NULL, NULL, 0);
+        dom_buf_free(&codes);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = r ? pg_fail(s, NULL, "cannot write the country codes", r) : DOM_ENOMEM;
+            goto fail;
+        }
+        PQclear(r);
+    }
     for (size_t i = 0; i < spec->ncountries; i++) {
         const char *cv[1] = {spec->countries[i]};
         r = PQexecParams(s->conn, "INSERT INTO domicile.guard VALUES ($1) ON CONFLICT DO NOTHING",

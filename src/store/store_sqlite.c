@@ -154,8 +154,8 @@ static int sq_scan_tenants(dom_store *base, const char *table, const char *key, 
         size_t klen = (size_t)sqlite3_column_bytes(st, 0);
         const char *c = (const char *)sqlite3_column_text(st, 1);
         if (!k)
-            continue; /* a NULL key belongs to no tenant */
-        int r = cb(k, klen, c ? c : "", payload);
+            continue;                    /* a NULL key belongs to no tenant */
+        int r = cb(k, klen, c, payload); /* c NULL: no country */
         if (r) {
             sqlite3_finalize(st);
             return r;

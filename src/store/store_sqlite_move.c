@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/geo.h"
 #include "store/store_sqlite.h"
 #include "util/util.h"
 
@@ -38,6 +39,7 @@ static const char REGION_SCHEMA[] =
     ");\n"
     "CREATE INDEX IF NOT EXISTS domicile_changes_tenant ON domicile_changes (tenant, seq);\n"
     "CREATE TABLE IF NOT EXISTS domicile_guard (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS domicile_countries (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS domicile_bypass (active INTEGER);\n"
     "CREATE TABLE IF NOT EXISTS domicile_region (key TEXT PRIMARY KEY, value TEXT) WITHOUT "
     "ROWID;\n";
@@ -318,19 +320,41 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE INSERT ON %s %s BEGIN\n", tn[0], qt, when);
     fence_checks(&b, er, newk);
     if (is_tenants) {
+        /* the country as a code (trimmed, upper case): refused when the
+         * policy keeps it elsewhere, or when it is no ISO code and this is
+         * not the home of tenants without one (guard row "??") */
         char *qc = sqlite3_mprintf("NEW.\"%w\"", country_col);
+        char *cc = sqlite3_mprintf("upper(trim(%s))", qc);
+        const char *here = "ifnull((SELECT value FROM domicile_region WHERE key = 'name'), '?')";
+        char *msg = sqlite3_mprintf("'domicile: residency policy forbids storing tenant ' || %s || "
+                                    "' (country ' || %s || ') in region ' || %s",
+                                    newk, cc, here);
         dom_buf_puts(&b, "  SELECT ");
-        char *msg = sqlite3_mprintf(
-            "'domicile: residency policy forbids storing tenant ' || %s || ' (country ' || "
-            "ifnull(%s, '') || ') in region ' || ifnull((SELECT value FROM domicile_region WHERE "
-            "key = 'name'), '?')",
-            newk, qc);
-        refuse(&b, er, msg);
+        refuse(&b, er, msg ? msg : "''");
         dom_buf_printf(&b,
                        " WHERE NOT EXISTS (SELECT 1 FROM domicile_fence f WHERE f.tenant = %s) "
+                       "AND EXISTS (SELECT 1 FROM domicile_countries c WHERE c.country = %s) "
                        "AND NOT EXISTS (SELECT 1 FROM domicile_guard g WHERE g.country = %s);\n",
-                       newk, qc);
+                       newk, cc, cc);
         sqlite3_free(msg);
+        msg = sqlite3_mprintf(
+            "'domicile: tenant ' || %s || ' has no valid country: ' || CASE WHEN %s IS NULL THEN "
+            "'no country' WHEN trim(%s) = '' THEN 'an empty country' WHEN %s = 'UK' THEN "
+            "trim(%s) || ' is not an ISO 3166-1 code; the United Kingdom is GB' ELSE trim(%s) || "
+            "' is not an ISO 3166-1 alpha-2 code' END || '; region ' || %s || ' takes no tenant "
+            "without one'",
+            newk, qc, qc, cc, qc, qc, here);
+        dom_buf_puts(&b, "  SELECT ");
+        refuse(&b, er, msg ? msg : "''");
+        dom_buf_printf(&b,
+                       " WHERE NOT EXISTS (SELECT 1 FROM domicile_fence f WHERE f.tenant = %s) "
+                       "AND NOT EXISTS (SELECT 1 FROM domicile_countries c WHERE c.country = %s) "
+                       "AND NOT EXISTS (SELECT 1 FROM domicile_guard g WHERE g.country = '?\?');\n",
+                       newk, cc);
+        if (!qc || !cc || !msg)
+            b.oom = 1;
+        sqlite3_free(msg);
+        sqlite3_free(cc);
         sqlite3_free(qc);
     } else {
         tenant_checks(&b, er, t, tenants);
@@ -415,8 +439,15 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
     sqlite3_bind_text(st, 1, spec->region, -1, SQLITE_STATIC);
     if ((rc = step_done(s, st, NULL, "cannot record the region name")) < 0)
         goto fail;
-    if ((rc = exec(s, NULL, "DELETE FROM domicile_guard")) < 0)
+    if ((rc = exec(s, NULL, "DELETE FROM domicile_guard; DELETE FROM domicile_countries")) < 0)
         goto fail;
+    if ((rc = cached(s, &st, NULL, "INSERT INTO domicile_countries VALUES (?1)")) < 0)
+        goto fail;
+    for (size_t i = 0; i < dom_ncountries; i++) {
+        sqlite3_bind_text(st, 1, dom_countries[i].code, -1, SQLITE_STATIC);
+        if ((rc = step_done(s, st, NULL, "cannot write the country codes")) < 0)
+            goto fail;
+    }
     if ((rc = cached(s, &st, NULL, "INSERT OR IGNORE INTO domicile_guard VALUES (?1)")) < 0)
         goto fail;
     for (size_t i = 0; i < spec->ncountries; i++) {
@@ -450,6 +481,7 @@ int dom_sqlite__uninstall(dom_store *base, const dom_move_table *tables, size_t 
     if ((rc = exec(s, NULL,
                    "DROP TABLE IF EXISTS domicile_fence; DROP TABLE IF EXISTS domicile_changes; "
                    "DROP TABLE IF EXISTS domicile_guard; DROP TABLE IF EXISTS domicile_bypass; "
+                   "DROP TABLE IF EXISTS domicile_countries; "
                    "DROP TABLE IF EXISTS domicile_region; COMMIT")) < 0)
         goto fail;
     return 0;

@@ -58,6 +58,13 @@ out=$(try beijing "INSERT INTO users VALUES (10, 'MY', 'new')")
 check "a new MY tenant in beijing: SQLSTATE DM002 with the message" \
     sh -c "echo \"\$1\" | grep -q 'DM002: domicile: residency policy forbids storing tenant 10 (country MY) in region beijing'" _ "$out"
 check "a new CN tenant in beijing is accepted" sh -c "$P -d beijing -c \"INSERT INTO users VALUES (11, 'CN', 'new')\""
+out=$(try singapore "INSERT INTO users VALUES (13, 'uk', 'new')")
+check "a new tenant with country uk: DM002, saying what is wrong, with the hint" \
+    sh -c "echo \"\$1\" | grep -q 'DM002: domicile: tenant 13 has no valid country: uk is not an ISO 3166-1 code; the United Kingdom is GB; region singapore takes no tenant without one'" _ "$out"
+out=$(try singapore "INSERT INTO users VALUES (14, ' cn', 'new')")
+check "a new CN tenant written ' cn' in singapore: DM002 as CN" \
+    sh -c "echo \"\$1\" | grep -q 'DM002: domicile: residency policy forbids storing tenant 14 (country CN) in region singapore'" _ "$out"
+check "a new MY tenant written 'my ' is accepted in singapore" sh -c "$P -d singapore -c \"INSERT INTO users VALUES (15, 'my ', 'new'); DELETE FROM users WHERE user_id = 15\""
 check "a new MY tenant in singapore is accepted" sh -c "$P -d singapore -c \"INSERT INTO users VALUES (12, 'MY', 'new')\""
 # what the mover writes when tenant 2 has moved to singapore, and when tenant 3 is frozen
 $P -d beijing -c "INSERT INTO domicile.fence VALUES ('2', 'moved', 'singapore', 2, 1), ('3', 'frozen', NULL, 1, 2)

@@ -139,3 +139,61 @@ check "a value changed in place (same sizes): exit 2, told by the content hash" 
 run_dom "$T/o" "$T/e" -c "$T/vt2/domicile.yaml" verify --transfers
 check "after a rollback the wave's transfers are skipped, the rollback's checked: exit 0" [ "$status" -eq 0 ]
 check "... and the skipped ones counted" grep -Eq "\([1-9][0-9]* not: a tenant moved or is moving since\)" "$T/o"
+
+# ---- countries that are not codes ----
+mkdir -p "$T/cc"
+for r in a b; do
+    sqlite3 "$T/cc/$r.db" "PRAGMA journal_mode=WAL; CREATE TABLE users (user_id INTEGER PRIMARY KEY, country TEXT, name TEXT);
+CREATE TABLE posts (user_id INTEGER REFERENCES users (user_id), n INTEGER, PRIMARY KEY (user_id, n))" >/dev/null
+done
+sqlite3 "$T/cc/a.db" "INSERT INTO users VALUES (1, 'CN', 'x'), (2, 'sg', 'x'), (3, ' de ', 'x'), (4, NULL, 'x'), (5, '', 'x'), (6, 'ZZ', 'x'), (7, 'UK', 'x'), (8, 'uk', 'x');
+INSERT INTO posts SELECT user_id, 1 FROM users"
+cat >"$T/cc/domicile.yaml" <<'YAML'
+regions:
+  a: { dsn: "sqlite:a.db", location: CN }
+  b: { dsn: "sqlite:b.db", location: SG }
+tenants: { table: users, key: user_id, country: country }
+policy:
+  - { countries: [cn], home: a }
+  - { countries: ["*"], home: b }
+waves:
+  - { name: all }
+YAML
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" plan
+check "plan with countries in lower case and padded, and no country at all (exit 0)" [ "$status" -eq 0 ]
+check "... takes sg and ' de ' for SG and DE: 2 misplaced" grep -q "8 tenants (found by scanning the regions), 2 misplaced" "$T/o"
+check "... warns of the 5 without a valid country, which stay" grep -q "warning: 5 tenants have no valid country; no policy rule names a home for them" "$T/o"
+check "... naming what is wrong: no country" grep -q "1 tenants: no country (e.g. tenant 4)" "$T/o"
+check "... an empty one" grep -q "1 tenants: an empty country (e.g. tenant 5)" "$T/o"
+check "... an unknown code" grep -q '1 tenants: "ZZ" is not an ISO 3166-1 alpha-2 code (e.g. tenant 6)' "$T/o"
+check "... and UK, with the hint to use GB" grep -q '1 tenants: "UK" is not an ISO 3166-1 code; the United Kingdom is GB (e.g. tenant 7)' "$T/o"
+run_dom "$T/p.json" "$T/e" -c "$T/cc/domicile.yaml" plan --json
+expect_eq "plan --json lists the problems" "$(jq -r '[.compliance.invalid_countries[].tenants] | add' "$T/p.json")" "5"
+"$DOMICILE" -c "$T/cc/domicile.yaml" prepare >/dev/null 2>&1 || not_ok "prepare"
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" apply
+check "apply moves the lower-case and padded codes' tenants" sh -c "[ $status -eq 0 ] && [ \"\$(sqlite3 '$T/cc/b.db' 'SELECT group_concat(user_id) FROM users')\" = '2,3' ]"
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" audit
+check "audit reports the tenants without a valid country (exit 2)" [ "$status" -eq 2 ]
+check "... with what is wrong with each" grep -q 'region a: "ZZ" is not an ISO 3166-1 alpha-2 code: 1 tenants, 0 rows; e.g. 6' "$T/o"
+sqlite3 "$T/cc/b.db" "INSERT INTO users VALUES (10, 'uk', 'new')" 2>"$T/e"
+check "a new tenant with country uk is refused, with the hint" grep -q "domicile: tenant 10 has no valid country: uk is not an ISO 3166-1 code; the United Kingdom is GB; region b takes no tenant without one" "$T/e"
+sqlite3 "$T/cc/b.db" "INSERT INTO users VALUES (11, NULL, 'new')" 2>"$T/e"
+check "... and one without a country" grep -q "domicile: tenant 11 has no valid country: no country; region b" "$T/e"
+sqlite3 "$T/cc/b.db" "INSERT INTO users VALUES (12, 'cn', 'new')" 2>"$T/e"
+check "a new CN tenant written in lower case is refused in b as CN" grep -q "residency policy forbids storing tenant 12 (country CN) in region b" "$T/e"
+check "a new SG tenant written ' sg ' is accepted in b" sqlite3 "$T/cc/b.db" "INSERT INTO users VALUES (13, ' sg ', 'new')"
+# a home for tenants without a valid country
+sed -i 's/  - { countries: \["\*"\], home: b }/  - { countries: [invalid], home: b }\n  - { countries: ["*"], home: b }/' "$T/cc/domicile.yaml"
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" plan
+check "with countries: [invalid] the plan moves them to their home" grep -q "the policy's home for them (countries: \[invalid\]) is" "$T/o"
+"$DOMICILE" -c "$T/cc/domicile.yaml" prepare >/dev/null 2>&1 || not_ok "prepare again"
+check "b now takes a new tenant without a country" sqlite3 "$T/cc/b.db" "INSERT INTO users VALUES (14, NULL, 'new')"
+sqlite3 "$T/cc/a.db" "INSERT INTO users VALUES (15, 'ZZ', 'new')" 2>"$T/e"
+check "... and a still refuses one" grep -q "domicile: tenant 15 has no valid country" "$T/e"
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" apply
+check "apply moves the tenants without a valid country to b" sh -c "[ $status -eq 0 ] && [ \"\$(sqlite3 '$T/cc/a.db' 'SELECT group_concat(user_id) FROM users')\" = '1' ]"
+# (the tenants created in the regions since join the directory)
+"$DOMICILE" -c "$T/cc/domicile.yaml" prepare >/dev/null 2>&1 || not_ok "prepare a third time"
+run_dom "$T/o" "$T/e" -c "$T/cc/domicile.yaml" audit
+check "audit finds nothing once they live there (exit 0)" [ "$status" -eq 0 ]
+[ "$status" -eq 0 ] || cat "$T/o"
