@@ -344,12 +344,27 @@ int dom_schema_tables(dom_move_table **out, size_t *nout, size_t *nmove, const d
     int rc = c && idx ? classify(c, cfg, region, tables, ntables, tt) : DOM_ENOMEM;
     if (rc < 0)
         goto done;
-    /* the tenants table, the moving tables parents first, the global ones */
+    /* the tenants table, the moving tables parents first (the config's
+     * `tables:` in its order, then the others by name), the global ones */
     size_t n = 0, nm, nlinks = 0, nptr = 0;
+    char *taken = dom_calloc(ntables ? ntables : 1, 1);
+    if (!taken) {
+        rc = DOM_ENOMEM;
+        goto done;
+    }
     idx[n++] = tt;
+    taken[tt] = 1;
+    for (size_t s = 0; s < cfg->ntables; s++) {
+        int i = find(tables, ntables, cfg->tables[s].table);
+        if (i >= 0 && !taken[i] && c[i].cls != DOM_TABLE_GLOBAL) {
+            idx[n++] = i;
+            taken[i] = 1;
+        }
+    }
     for (size_t i = 0; i < ntables; i++)
-        if ((int)i != tt && c[i].cls != DOM_TABLE_GLOBAL)
+        if (!taken[i] && c[i].cls != DOM_TABLE_GLOBAL)
             idx[n++] = (int)i;
+    dom_free(taken);
     order_parents_first(idx + 1, n - 1, tables, c);
     nm = n;
     for (size_t i = 0; i < ntables; i++)

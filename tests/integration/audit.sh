@@ -76,7 +76,9 @@ my=$(sqlite3 "$T/d/regions/singapore.db" "SELECT min(user_id) FROM users WHERE c
 sg=$(sqlite3 "$T/d/regions/singapore.db" "SELECT min(user_id) FROM users WHERE country = 'SG'")
 cn=$(sqlite3 "$T/d/regions/beijing.db" "SELECT min(user_id) FROM users WHERE country = 'CN'")
 by beijing "INSERT INTO messages VALUES ($my, 555, 'p', 'planted', 'z')"
-sqlite3 "$T/d/regions/beijing.db" "INSERT INTO messages VALUES (77777777, 1, 'p', 'orphan', 'z')"
+sqlite3 "$T/d/regions/beijing.db" "INSERT INTO messages VALUES (77777777, 1, 'p', 'orphan', 'z')" 2>"$T/e"
+check "the region refuses a message of a tenant it does not hold" grep -q "domicile: tenant 77777777 is not in region beijing (a row of messages)" "$T/e"
+by beijing "INSERT INTO messages VALUES (77777777, 1, 'p', 'orphan', 'z')"
 by us-east "INSERT INTO users SELECT * FROM (SELECT $sg, 'SG', 'copy', NULL, NULL, 'z')"
 by beijing "DELETE FROM contacts WHERE user_id = $cn; DELETE FROM users WHERE user_id = $cn"
 sqlite3 "$T/d/regions/beijing.db" "INSERT INTO app_logs VALUES ($sg, 'a log line of a Singapore user')"

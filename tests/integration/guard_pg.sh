@@ -142,3 +142,41 @@ printf 'regions:\n  r: { dsn: "postgresql://nobody:pw@127.0.0.1:1/none?connect_t
 run_dom "$T/o" "$T/e" -c "$T/down.yaml" plan
 check "an unreachable PostgreSQL region: exit 3, the region named, no password" \
     sh -c "[ $status -eq 3 ] && grep -q 'region \"r\": cannot connect' '$T/e' && ! grep -q ':pw@' '$T/e'"
+
+# ---- an empty PostgreSQL region gets an SQLite region's tables ----
+$P -d postgres -c "CREATE DATABASE emptypg" >/dev/null
+mkdir -p "$T/x"
+sqlite3 "$T/x/a.db" "PRAGMA journal_mode=WAL;
+CREATE TABLE users (user_id INTEGER PRIMARY KEY, country TEXT NOT NULL, score REAL, pic BLOB, joined TEXT);
+CREATE TABLE posts (user_id INTEGER NOT NULL REFERENCES users (user_id) ON DELETE CASCADE, n INTEGER NOT NULL,
+                    body TEXT, PRIMARY KEY (user_id, n));
+CREATE UNIQUE INDEX posts_body ON posts (user_id, body);
+CREATE INDEX users_country ON users (country);
+INSERT INTO users VALUES (1, 'CN', 1.5, x'00', 1), (2, 'SG', 2.5, x'01', 2);
+INSERT INTO posts VALUES (2, 1, 'hi'), (2, 2, 'there')" >/dev/null
+cat >"$T/x/domicile.yaml" <<YAML
+regions:
+  a: { dsn: "sqlite:a.db", location: CN }
+  b: { dsn: "postgresql://postgres@127.0.0.1:$PG_PORT/emptypg", location: SG }
+tenants: { table: users, key: user_id, country: country }
+policy:
+  - { countries: [CN], home: a }
+  - { countries: ["*"], home: b }
+waves:
+  - { name: all }
+YAML
+run_dom "$T/o" "$T/e" -c "$T/x/domicile.yaml" prepare
+check "prepare creates an SQLite region's tables in an empty PostgreSQL database" \
+    sh -c "[ $status -eq 0 ] && grep -q '^created 2 tables' '$T/o'"
+expect_eq "... with PostgreSQL's types for each kind of value, and NOT NULL" \
+    "$($P -d emptypg -At -c "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position" | tr '\n' ',')" \
+    "posts.user_id bigint NO,posts.n bigint NO,posts.body text YES,users.user_id bigint NO,users.country text NO,users.score double precision YES,users.pic bytea YES,users.joined text YES,"
+expect_eq "... the primary keys and the foreign key with its action" \
+    "$($P -d emptypg -At -c "SELECT c.relname || ' ' || pg_get_constraintdef(k.oid) FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1" | tr '\n' ',')" \
+    "posts FOREIGN KEY (user_id) REFERENCES users(user_id) ON DELETE CASCADE,posts PRIMARY KEY (user_id, n),users PRIMARY KEY (user_id),"
+expect_eq "... and the indexes, the unique one unique" \
+    "$($P -d emptypg -At -c "SELECT indexname || ' ' || (indexdef LIKE 'CREATE UNIQUE%') FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%pkey' ORDER BY 1" | tr '\n' ',')" \
+    "posts_body true,users_country false,"
+run_dom "$T/o" "$T/e" -c "$T/x/domicile.yaml" apply
+check "apply moves the SG tenant into them" \
+    sh -c "[ $status -eq 0 ] && [ \"\$($P -d emptypg -At -c 'SELECT count(*) FROM posts WHERE user_id = 2')\" = 2 ]"

@@ -31,7 +31,9 @@ CREATE TABLE item_notes (i_owner INTEGER, i_no INTEGER, i_line INTEGER, remark T
 CREATE INDEX item_notes_item ON item_notes (i_owner, i_no, i_line);
 INSERT INTO countries VALUES ('CN', 'China'), ('SG', 'Singapore'), ('MY', 'Malaysia'), ('US', 'United States');
 SQL
-for r in beijing singapore us-east; do sqlite3 "$T/app/regions/$r.db" <"$T/schema.sql" >/dev/null; done
+# us-east starts empty: prepare creates its tables as beijing has them
+for r in beijing singapore; do sqlite3 "$T/app/regions/$r.db" <"$T/schema.sql" >/dev/null; done
+sqlite3 "$T/app/regions/us-east.db" "PRAGMA journal_mode=WAL" >/dev/null
 sqlite3 "$T/app/regions/beijing.db" "
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
 INSERT INTO accounts SELECT i, CASE i % 4 WHEN 0 THEN 'CN' WHEN 1 THEN 'SG' WHEN 2 THEN 'MY' ELSE 'US' END, 'a' || i FROM n;
@@ -83,7 +85,7 @@ check "plan's text lists the global table" grep -q "^countries  *global  *none" 
 
 # ---- ambiguous links stop plan until the config decides ----
 cp -r "$T/app" "$T/amb"
-for r in beijing singapore us-east; do sqlite3 "$T/amb/regions/$r.db" "CREATE TABLE gifts (id INTEGER PRIMARY KEY, giver INTEGER REFERENCES accounts (id), taker INTEGER REFERENCES accounts (id));
+for r in beijing singapore; do sqlite3 "$T/amb/regions/$r.db" "CREATE TABLE gifts (id INTEGER PRIMARY KEY, giver INTEGER REFERENCES accounts (id), taker INTEGER REFERENCES accounts (id));
 CREATE TABLE shares (id INTEGER PRIMARY KEY, note_id INTEGER REFERENCES notes (id), order_owner INTEGER, order_no INTEGER, FOREIGN KEY (order_owner, order_no) REFERENCES orders (owner, order_no))"; done
 run_dom "$T/o" "$T/e" -c "$T/amb/domicile.yaml" plan
 check "two foreign keys to the tenants table: plan stops (exit 3)" [ "$status" -eq 3 ]
@@ -103,7 +105,7 @@ expect_eq "a table the config declares global takes the tables below it along" \
     "$(jq -r '[.schema[] | select(.class == "global") | .table] | join(" ")' "$T/p3.json")" \
     "countries item_notes order_items orders"
 printf '  - { table: shares2, parent: countries, columns: [cc] }\n' >>"$T/amb/domicile.yaml"
-for r in beijing singapore us-east; do sqlite3 "$T/amb/regions/$r.db" "CREATE TABLE shares2 (cc TEXT)"; done
+for r in beijing singapore; do sqlite3 "$T/amb/regions/$r.db" "CREATE TABLE shares2 (cc TEXT)"; done
 run_dom "$T/o" "$T/e" -c "$T/amb/domicile.yaml" plan
 check "a link the config gives to a global table is refused" grep -q 'table "shares2": its link leads to "countries", which is global; its rows would have no tenant' "$T/e"
 rm -rf "$T/amb"
@@ -111,6 +113,12 @@ rm -rf "$T/amb"
 # ---- the region refuses rows it cannot hold ----
 run_dom "$T/o" "$T/e" -c "$cfg" prepare
 check "prepare exits 0" [ "$status" -eq 0 ]
+check "... creating the 7 tables the empty region lacked" grep -q "^created 7 tables that regions lacked" "$T/o"
+expect_eq "us-east's tables and indexes are beijing's, as beijing defines them" \
+    "$(sqlite3 "$T/app/regions/us-east.db" "SELECT sql FROM sqlite_schema WHERE name NOT LIKE 'domicile%' AND name NOT LIKE 'sqlite%' AND type IN ('table', 'index') ORDER BY name")" \
+    "$(sqlite3 "$T/app/regions/beijing.db" "SELECT sql FROM sqlite_schema WHERE name NOT LIKE 'domicile%' AND name NOT LIKE 'sqlite%' AND type IN ('table', 'index') ORDER BY name")"
+expect_eq "... and the global table its rows" "$(sqlite3 "$T/app/regions/us-east.db" "SELECT * FROM countries ORDER BY 1")" \
+    "$(sqlite3 "$T/app/regions/beijing.db" "SELECT * FROM countries ORDER BY 1")"
 for t in accounts notes attachments orders order_items item_notes; do
     expect_eq "prepare installs six triggers on $t" \
         "$(sqlite3 "$T/app/regions/singapore.db" "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = '$t' AND name LIKE 'domicile_%'")" "6"
