@@ -173,3 +173,99 @@ fail_sweep() {
     expect_eq "$_cmd ($_what): second runs that did not finish the job" "$_unfinished" 0
     expect_eq "$_cmd ($_what): runs whose regions differ from a run without failures" "$_differ" 0
 }
+
+# ---- the application of indirect.sh and indirect_pg.sh ----
+# Accounts (tenants, key id), notes (direct: account_id), attachments
+# (indirect: note_id, ON DELETE CASCADE), orders / order_items /
+# item_notes (indirect, composite links), countries (global); $cfg is the
+# config, regions beijing, singapore and us-east.  The scenario defines
+#   app_read REGION SQL:  prints the rows ("|"-separated)
+#   app_write REGION SQL: runs a write with foreign keys enforced; prints
+#                         the rows it changed, or the error
+
+# app_writer N: for its accounts, inserts attachments and item notes and
+# deletes notes (their attachments cascade), each at the account's home as
+# `locate` tells, retrying what the region refuses as moving or moved;
+# logs "A id", "I remark" and "D note" to $T/wN.log for what the region
+# acknowledged, "ERROR ..." for anything else.  Runs until $T/stop exists.
+app_writer() {
+    _n=$1
+    _out="$T/w$_n.log"
+    : >"$_out"
+    _i=0
+    while [ ! -f "$T/stop" ] || [ $_i -lt 20 ]; do
+        _i=$((_i + 1))
+        _acct=$(((_n * 37 + _i * 7) % 300 + 1))
+        _home=$("$DOMICILE" -c "$cfg" locate "$_acct" 2>/dev/null | cut -d' ' -f1)
+        [ -n "$_home" ] || continue
+        case $((_i % 3)) in
+        0) _sql="INSERT INTO attachments (id, note_id, data) SELECT $((_n * 1000000 + _i)), min(id), NULL FROM notes WHERE account_id = $_acct HAVING count(*) > 0"
+           _ack="A $((_n * 1000000 + _i))" ;;
+        1) _sql="INSERT INTO item_notes SELECT o_owner, o_no, line, 'w$_n-$_i' FROM order_items WHERE o_owner = $_acct ORDER BY o_no, line LIMIT 1"
+           _ack="I w$_n-$_i" ;;
+        2) _note=$(app_read "$_home" "SELECT max(id) FROM notes WHERE account_id = $_acct" 2>/dev/null)
+           [ -n "$_note" ] || continue
+           _sql="DELETE FROM notes WHERE id = $_note AND (SELECT count(*) FROM notes WHERE account_id = $_acct) > 1"
+           _ack="D $_note" ;;
+        esac
+        _r=$(app_write "$_home" "$_sql" 2>&1)
+        case $_r in
+        *"is moving; retry"* | *"lives in region"* | *"is not in region"* | *"could not serialize"*) continue ;;
+        [0-9]*) [ "$_r" -gt 0 ] && echo "$_ack" >>"$_out" ;;
+        *) echo "ERROR $_r" >>"$_out" ;;
+        esac
+    done
+}
+
+# run_killed CMD...: runs `domicile -c $cfg CMD` until it exits on its own,
+# killing it (-9) at random moments, at most 40 times; $kills counts them
+run_killed() {
+    _k=0
+    while :; do
+        "$DOMICILE" -c "$cfg" "$@" >"$T/o" 2>"$T/e" &
+        _pid=$!
+        sleep "0.$(shuf -i 5-60 -n 1)"
+        _k=$((_k + 1))
+        if [ $_k -le 40 ] && kill -9 $_pid 2>/dev/null; then
+            wait $_pid 2>/dev/null
+            kills=$((kills + 1))
+        else
+            wait $_pid
+            _st=$?
+            [ $_st -eq 0 ] && return 0
+            [ $_st -eq 4 ] && continue
+            cat "$T/e"
+            return $_st
+        fi
+    done
+}
+
+# app_everywhere SQL: the rows of a query in every region, each prefixed
+# with "REGION|"
+app_everywhere() {
+    for _r in beijing singapore us-east; do app_read "$_r" "$1" | sed "s/^/$_r|/"; done
+}
+
+# app_check_writes CATALOG_DB: TAP lines: the writers met no error, wrote
+# every kind, and every acknowledged write sits at its tenant's home
+# exactly once (by the catalog's directory, an SQLite file); no deleted
+# note nor its attachments is anywhere.  Sets $deleted (the notes).
+app_check_writes() {
+    check "no writer met an error" sh -c "! cat '$T'/w*.log | grep '^ERROR'"
+    cat "$T"/w*.log | grep '^ERROR' | head -3
+    _acks=$(cat "$T"/w*.log | wc -l)
+    check "the writers' acknowledged writes ($_acks) include every kind" \
+        sh -c "cat '$T'/w*.log | cut -c1 | sort -u | tr -d '\n' | grep -qx ADI"
+    app_everywhere "SELECT x.id, n.account_id FROM attachments x JOIN notes n ON n.id = x.note_id WHERE x.id >= 1000000" >"$T/got.A"
+    app_everywhere "SELECT remark, i_owner FROM item_notes WHERE remark LIKE 'w%'" >"$T/got.I"
+    sqlite3 "$1" "SELECT tenant, region FROM directory" >"$T/dir"
+    expect_eq "every row the writers added sits at its tenant's home" \
+        "$(awk -F'|' 'FILENAME ~ /dir$/ { home[$1] = $2; next } home[$3] != $1 { n++ } END { print n + 0 }' "$T/dir" "$T/got.A" "$T/got.I")" "0"
+    expect_eq "every acknowledged attachment is there exactly once" \
+        "$(sed -n 's/^A //p' "$T"/w*.log | sort -n | tr '\n' ' ')" "$(cut -d'|' -f2 "$T/got.A" | sort -n | tr '\n' ' ')"
+    expect_eq "every acknowledged item note is there exactly once" \
+        "$(sed -n 's/^I //p' "$T"/w*.log | sort | tr '\n' ' ')" "$(cut -d'|' -f2 "$T/got.I" | sort | tr '\n' ' ')"
+    deleted=$(sed -n 's/^D //p' "$T"/w*.log | sort -u | tr '\n' ',' | sed 's/,$//')
+    expect_eq "no deleted note nor its attachments is anywhere" \
+        "$(app_everywhere "SELECT 'n', id FROM notes WHERE id IN ($deleted) UNION ALL SELECT 'a', id FROM attachments WHERE note_id IN ($deleted)" | wc -l)" "0"
+}
