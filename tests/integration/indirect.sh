@@ -136,6 +136,21 @@ check "an attachment of a beijing note is accepted in beijing" sqlite3 "$T/ref/r
 check "a global row is accepted anywhere" sqlite3 "$T/ref/regions/singapore.db" "INSERT INTO countries VALUES ('DE', 'Germany')"
 rm -rf "$T/ref"
 
+# ---- a row whose link moves it to another tenant during a move ----
+cp -r "$T/app" "$T/kc"
+kcfg="$T/kc/domicile.yaml"
+DOMICILE_FAULT=copied:1 "$DOMICILE" -c "$kcfg" apply >/dev/null 2>&1
+t1=$(sqlite3 "$T/kc/domicile.db" "SELECT min(CAST(tenant AS INTEGER)) FROM batch_tenants WHERE batch = 1")
+cnn=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(n.id) FROM notes n JOIN accounts a ON a.id = n.account_id WHERE a.country = 'CN'")
+att=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(x.id) FROM attachments x JOIN notes n ON n.id = x.note_id WHERE n.account_id = $t1")
+sqlite3 "$T/kc/regions/beijing.db" "UPDATE attachments SET note_id = $cnn WHERE id = $att"
+run_dom "$T/o" "$T/e" -c "$kcfg" apply
+check "an attachment moved to a CN account's note during the move fails the batch (exit 2)" [ "$status" -eq 2 ]
+check "... with a clear message" grep -q "table \"attachments\": a row of tenant $t1 (primary key \[$att\]) changed its tenant key during the move" "$T/e"
+expect_eq "... and the attachment stays with the CN account's note, in beijing" \
+    "$(sqlite3 "$T/kc/regions/beijing.db" "SELECT note_id FROM attachments WHERE id = $att")" "$cnn"
+rm -rf "$T/kc"
+
 # ---- writers on indirect tables while the mover is killed at random ----
 app_read() { sqlite3 "$T/app/regions/$1.db" "$2"; }
 app_write() { sqlite3 -cmd ".timeout 20000" -cmd "PRAGMA foreign_keys = ON" "$T/app/regions/$1.db" "$2; SELECT changes();"; }

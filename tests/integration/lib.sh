@@ -135,10 +135,15 @@ fail_sweep() {
     check "$_cmd ($_what): a run without failures succeeds" [ $? -eq 0 ]
     _n=$(cat "$T/count")
     state ref >"$T/ref.state"
-    _step=$((_n / _points))
+    # over the first 95% of the calls: a run's count varies by a few (a
+    # WAL checkpoint between batches happens or not), so a point among the
+    # very last ones may lie past the end of a run
+    _end=$((_n * 95 / 100))
+    [ "$_end" -lt 1 ] && _end=1
+    _step=$((_end / _points))
     [ "$_step" -lt 1 ] && _step=1
     _failed=0 _crashed=0 _unfinished=0 _differ=0 _runs=0 _unreached=0 _i=0
-    while [ "$_i" -lt "$_n" ]; do
+    while [ "$_i" -lt "$_end" ]; do
         _cfg=$(fresh run)
         # shellcheck disable=SC2086
         "$_f" "$_cmd" "$_cfg" "$_i" $_io >"$T/out" 2>"$T/err"
