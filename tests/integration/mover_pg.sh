@@ -160,13 +160,18 @@ run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" verify --wave canary
 check "... and the wave verifies clean" grep -q ", 0 differences" "$T/o"
 
 # ---- an erasure the source refuses ----
-# a table domicile does not move holds a reference to a tenant of the
-# canary wave: the source refuses to delete the tenant's row; the whole
-# erasure is taken back (one transaction), the region and table are named,
-# and a rerun after the reference is gone finishes it
+# a table domicile does not move (the config declares it global) holds a
+# reference to a tenant of the canary wave: the source refuses to delete
+# the tenant's row; the whole erasure is taken back (one transaction), the
+# region and table are named, and a rerun after the reference is gone
+# finishes it
 reset
 su_sql beijing -d app -c "CREATE TABLE audit_ref (user_id bigint REFERENCES users)" \
     -c "INSERT INTO audit_ref SELECT user_id FROM users WHERE country = 'SG'" >/dev/null
+run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" plan
+check "a table that references the tenants is found and would move" \
+    grep -q "^audit_ref  *direct  *column user_id" "$T/o"
+printf 'tables:\n  - { table: audit_ref, global: true }\n' >>"$T/run/domicile.yaml"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
 check "an erasure the source refuses stops apply (exit 3)" [ "$status" -eq 3 ]
 check "... naming the region, the table and the SQLSTATE" \
@@ -177,6 +182,7 @@ expect_eq "... after the flip: the batch's tenants live in singapore, and beijin
     "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.fence f JOIN users u ON u.user_id::text = f.tenant WHERE f.state = 'moved'") $([ "$moved" -gt 0 ] && [ "$kept" -gt 0 ] && echo some)" \
     "$moved some"
 su_sql beijing -d app -c "DROP TABLE audit_ref" >/dev/null
+sed -i '/^tables:$/d; /audit_ref/d' "$T/run/domicile.yaml"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
 check "... rerun once the reference is gone: exit 0" [ "$status" -eq 0 ]
 expect_eq "... and no row of a moved tenant is left in beijing" \
