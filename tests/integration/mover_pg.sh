@@ -167,11 +167,13 @@ check "... and the wave verifies clean" grep -q ", 0 differences" "$T/o"
 # finishes it
 reset
 su_sql beijing -d app -c "CREATE TABLE audit_ref (user_id bigint REFERENCES users)" \
-    -c "INSERT INTO audit_ref SELECT user_id FROM users WHERE country = 'SG'" >/dev/null
+    -c "INSERT INTO audit_ref SELECT user_id FROM users WHERE country = 'SG'" \
+    -c "GRANT SELECT ON audit_ref TO app" >/dev/null
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" plan
 check "a table that references the tenants is found and would move" \
     grep -q "^audit_ref  *direct  *column user_id" "$T/o"
-printf 'tables:\n  - { table: audit_ref, global: true }\n' >>"$T/run/domicile.yaml"
+sed -i 's/^  - backups$/  - backups\n  - { table: audit_ref, global: true }/' "$T/run/domicile.yaml"
+grep -q "audit_ref, global" "$T/run/domicile.yaml" || not_ok "the config declares audit_ref global"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
 check "an erasure the source refuses stops apply (exit 3)" [ "$status" -eq 3 ]
 check "... naming the region, the table and the SQLSTATE" \
@@ -182,7 +184,7 @@ expect_eq "... after the flip: the batch's tenants live in singapore, and beijin
     "$(app_sql beijing app -At -c "SELECT count(*) FROM domicile.fence f JOIN users u ON u.user_id::text = f.tenant WHERE f.state = 'moved'") $([ "$moved" -gt 0 ] && [ "$kept" -gt 0 ] && echo some)" \
     "$moved some"
 su_sql beijing -d app -c "DROP TABLE audit_ref" >/dev/null
-sed -i '/^tables:$/d; /audit_ref/d' "$T/run/domicile.yaml"
+sed -i '/audit_ref/d' "$T/run/domicile.yaml"
 run_dom "$T/o" "$T/e" -c "$T/run/domicile.yaml" apply --wave canary
 check "... rerun once the reference is gone: exit 0" [ "$status" -eq 0 ]
 expect_eq "... and no row of a moved tenant is left in beijing" \
