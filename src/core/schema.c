@@ -220,6 +220,8 @@ static int classify(cls *c, const dom_config *cfg, const char *region, const dom
     for (size_t s = 0; s < cfg->ntables; s++) {
         const dom_table_spec *sp = &cfg->tables[s];
         int i = find(t, n, sp->table);
+        if (i < 0 && sp->global)
+            continue; /* a global table need not be in every region */
         if (i < 0)
             return dom_error_set(DOM_EREGION, "region \"%s\": table \"%s\" not found", region,
                                  sp->table);
