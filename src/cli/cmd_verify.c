@@ -63,6 +63,29 @@ static int on_transfer(int64_t batch, const char *home, const char *table, int64
     return 0;
 }
 
+static int on_transfer_row(int64_t batch, const char *home, const char *table, dom_diff_kind kind,
+                           const char *pk, void *payload)
+{
+    vctx *v = payload;
+    static const char *const kinds[] = {"", "missing", "extra", "changed"};
+    if (v->json) {
+        json_error_t e;
+        json_array_append_new(v->diffs,
+                              json_pack("{s:I,s:s,s:s,s:s,s:o}", "batch", (json_int_t)batch, "home",
+                                        home, "table", table, "kind", kinds[kind], "pk",
+                                        json_loads(pk, JSON_DECODE_ANY, &e)));
+    } else {
+        printf("batch %lld, table %s: row %s %s in region %s since the transfer\n",
+               (long long)batch, table, pk,
+               kind == DOM_DIFF_MISSING ? "is missing"
+               : kind == DOM_DIFF_EXTRA ? "was added"
+                                        : "changed",
+               home);
+    }
+    v->shown++;
+    return 0;
+}
+
 int cmd_verify(cli *c)
 {
     dom_verify_opts o = {0};
@@ -89,6 +112,7 @@ int cmd_verify(cli *c)
         return rc;
     o.on_diff = on_diff;
     o.on_transfer = on_transfer;
+    o.on_transfer_row = on_transfer_row;
     o.payload = &v;
     if (v.json)
         v.diffs = json_array();

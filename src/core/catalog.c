@@ -65,7 +65,14 @@ static const char CATALOG_SCHEMA[] =
     "    tenant TEXT NOT NULL,\n"
     "    PRIMARY KEY (batch, tenant)\n"
     ") WITHOUT ROWID;\n"
-    "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON batch_tenants (tenant);\n";
+    "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON batch_tenants (tenant);\n"
+    "CREATE TABLE IF NOT EXISTS transfer_rows (\n"
+    "    batch  INTEGER NOT NULL,\n"
+    "    tbl    TEXT NOT NULL,\n"
+    "    pk     TEXT NOT NULL,\n"
+    "    digest TEXT NOT NULL\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS transfer_rows_batch ON transfer_rows (batch);\n";
 
 static int cat_fail(dom_catalog *cat, const char *what)
 {
@@ -704,6 +711,39 @@ int dom_catalog_meta_get(dom_catalog *cat, const char *key, char *value, size_t 
         snprintf(value, n, "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read domicile_meta");
+}
+
+int dom_catalog_rows_put(dom_catalog *cat, int64_t batch, const char *const *tbl,
+                         const char *const *pk, const char *const *digest, size_t n)
+{
+    if (cat->pg)
+        return dom_catpg_rows_put(cat, batch, tbl, pk, digest, n);
+    sqlite3_stmt *st;
+    int rc;
+    if ((rc = prep(cat, &st, "INSERT INTO transfer_rows VALUES (?1, ?2, ?3, ?4)")) < 0)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(st, 1, batch);
+        sqlite3_bind_text(st, 2, tbl[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, pk[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, digest[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = cat_fail(cat, "cannot record the transferred rows");
+            break;
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int dom_catalog_rows_scan(dom_catalog *cat, int64_t batch, dom_row_cb cb, void *payload)
+{
+    char sql[160];
+    /* the batch number is ours, not user data */
+    snprintf(sql, sizeof(sql), "SELECT tbl, pk, digest FROM transfer_rows WHERE batch = %lld",
+             (long long)batch);
+    return dom_catalog_query(cat, sql, cb, payload);
 }
 
 /* ---- several movers ---------------------------------------------------------------- */

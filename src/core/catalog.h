@@ -78,6 +78,11 @@ int dom_catalog_wave_tenants(dom_catalog *cat, const char *wave, dom_directory_c
  * ended); "" when unset. */
 int dom_catalog_meta_set(dom_catalog *cat, const char *key, const char *value);
 int dom_catalog_meta_get(dom_catalog *cat, const char *key, char *value, size_t n);
+/* The rows a batch transferred (options.transfer_rows): table, primary
+ * key (JSON) and SHA-256 of the canonical row, inside the caller's
+ * transaction; scanned as (tbl, pk, digest) rows. */
+int dom_catalog_rows_put(dom_catalog *cat, int64_t batch, const char *const *tbl,
+                         const char *const *pk, const char *const *digest, size_t n);
 /* ---- the transfer log: entries chained by SHA-256 ---- */
 
 /* hash = SHA-256(prev || "\n" || entry), as lower-case hex. */
@@ -118,6 +123,7 @@ int dom_catalog_plan_lock(dom_catalog *cat, int lock);
  * values come as text (NULL for SQL NULL). */
 typedef int (*dom_row_cb)(int ncols, const char *const *vals, void *payload);
 int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload);
+int dom_catalog_rows_scan(dom_catalog *cat, int64_t batch, dom_row_cb cb, void *payload);
 
 /* Streams the directory entries of every tenant of a wave's batches. */
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,

@@ -56,6 +56,8 @@ int dom_catpg_log_write(dom_catalog *cat, int64_t seq, const char *entry, const 
 int dom_catpg_log_scan(dom_catalog *cat, dom_log_cb cb, void *payload);
 int dom_catpg_log_head(dom_catalog *cat, int64_t *seq, char hash[65]);
 int dom_catpg_meta_set(dom_catalog *cat, const char *key, const char *value);
+int dom_catpg_rows_put(dom_catalog *cat, int64_t batch, const char *const *tbl,
+                       const char *const *pk, const char *const *digest, size_t n);
 int dom_catpg_meta_get(dom_catalog *cat, const char *key, char *value, size_t n);
 int dom_catpg_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload);
 

@@ -63,7 +63,14 @@ static const char PG_CATALOG_SCHEMA[] =
     "    tenant text NOT NULL,\n"
     "    PRIMARY KEY (batch, tenant)\n"
     ");\n"
-    "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON domicile_catalog.batch_tenants (tenant);\n";
+    "CREATE INDEX IF NOT EXISTS batch_tenants_tenant ON domicile_catalog.batch_tenants (tenant);\n"
+    "CREATE TABLE IF NOT EXISTS domicile_catalog.transfer_rows (\n"
+    "    batch  bigint NOT NULL,\n"
+    "    tbl    text NOT NULL,\n"
+    "    pk     text NOT NULL,\n"
+    "    digest text NOT NULL\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS transfer_rows_batch ON domicile_catalog.transfer_rows (batch);\n";
 
 /* Keys of the catalog's advisory locks: "domicile" in ASCII, plus one for
  * creating the schema, planning, and appending to the transfer log. */
@@ -787,4 +794,26 @@ int dom_catpg_meta_get(dom_catalog *cat, const char *key, char *value, size_t n)
         snprintf(value, n, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return 0;
+}
+
+int dom_catpg_rows_put(dom_catalog *cat, int64_t batch, const char *const *tbl,
+                       const char *const *pk, const char *const *digest, size_t n)
+{
+    dom_buf a = DOM_BUF_INIT, b = DOM_BUF_INIT, c = DOM_BUF_INIT;
+    dom_buf_put_text_array(&a, tbl, n);
+    dom_buf_put_text_array(&b, pk, n);
+    dom_buf_put_text_array(&c, digest, n);
+    char bid[32];
+    i64(bid, sizeof(bid), batch);
+    const char *pv[4] = {bid, dom_buf_cstr(&a), dom_buf_cstr(&b), dom_buf_cstr(&c)};
+    int rc = a.oom || b.oom || c.oom
+                 ? DOM_ENOMEM
+                 : q(cat, "cannot record the transferred rows",
+                     "INSERT INTO transfer_rows SELECT $1, * FROM unnest($2::text[], $3::text[], "
+                     "$4::text[])",
+                     4, pv, NULL);
+    dom_buf_free(&a);
+    dom_buf_free(&b);
+    dom_buf_free(&c);
+    return rc;
 }

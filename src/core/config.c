@@ -805,10 +805,10 @@ static void parse_waves(parser *p, yaml_node_t *n)
 
 static void parse_options(parser *p, yaml_node_t *n)
 {
-    static const char *const keys[] = {
-        "batch_tenants", "workers", "max_rows_per_second", "retain_source", "lease",
-        "fence_wait",    NULL};
-    yaml_node_t *f[6];
+    static const char *const keys[] = {"batch_tenants", "workers", "max_rows_per_second",
+                                       "retain_source", "lease",   "fence_wait",
+                                       "transfer_rows", NULL};
+    yaml_node_t *f[7];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -846,6 +846,13 @@ static void parse_options(parser *p, yaml_node_t *n)
                  scalar(f[5]));
         else
             cfg->options.fence_wait_sec = d;
+    }
+    if (f[6] && expect(p, f[6], YAML_SCALAR_NODE, "options.transfer_rows") == 0) {
+        const char *v = scalar(f[6]);
+        if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0)
+            cfg->options.transfer_rows = 1;
+        else if (strcmp(v, "false") != 0 && strcmp(v, "no") != 0)
+            perr(p, f[6], "options.transfer_rows must be true or false, got \"%s\"", v);
     }
 }
 

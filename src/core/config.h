@@ -90,6 +90,9 @@ typedef struct dom_config {
         long retain_source_sec;
         long lease_sec;      /* a mover's hold on a batch (PostgreSQL catalog); 0: 30 s */
         long fence_wait_sec; /* a fence change's wait for writers, in all; 0: 60 s */
+        /* the catalog keeps each transferred row's primary key and digest
+         * (verify --transfers names rows) */
+        int transfer_rows;
     } options;
     dom_latency_override *latency;
     size_t nlatency;

@@ -1247,6 +1247,61 @@ static int publish_head(batch_run *br, const char *head)
     return rc;
 }
 
+/* The batch's rows in the source (frozen, then fenced "moved": what was
+ * transferred), each recorded in the catalog by table, primary key and
+ * digest (options.transfer_rows), inside the caller's transaction. */
+#define ROWS_PUT_CHUNK 1000
+static int record_rows(batch_run *br)
+{
+    region_h *S = br->S;
+    const char **tbl = dom_calloc(ROWS_PUT_CHUNK, sizeof(char *));
+    char **pk = dom_calloc(ROWS_PUT_CHUNK, sizeof(char *));
+    char(*dig)[65] = dom_calloc(ROWS_PUT_CHUNK, 65);
+    const char **digp = dom_calloc(ROWS_PUT_CHUNK, sizeof(char *));
+    dom_buf tmp = DOM_BUF_INIT;
+    size_t n = 0;
+    int rc = tbl && pk && dig && digp ? 0 : DOM_ENOMEM;
+    if (rc == 0)
+        rc = dom_store_set_keys(S->st, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys);
+    for (size_t t = 0; rc == 0 && t < S->nmt; t++) {
+        dom_cursor *c;
+        const dom_value *row;
+        if ((rc = dom_store_cursor_open(S->st, &S->mt[t], &c)) < 0)
+            break;
+        int h;
+        while (rc == 0 && (h = dom_store_cursor_next(c, &row)) > 0) {
+            unsigned char d[32];
+            row_digest(&S->mt[t], row, &tmp, d);
+            dom_hex(d, 32, dig[n]);
+            tbl[n] = S->mt[t].info->name;
+            digp[n] = dig[n];
+            if (!(pk[n] = dom_pk_json(&S->mt[t], row))) {
+                rc = DOM_ENOMEM;
+                break;
+            }
+            if (++n == ROWS_PUT_CHUNK) {
+                rc = dom_catalog_rows_put(br->w->cat, br->b.id, tbl, (const char *const *)pk, digp,
+                                          n);
+                while (n)
+                    dom_free(pk[--n]);
+            }
+        }
+        if (rc == 0 && h < 0)
+            rc = h;
+        dom_store_cursor_close(c);
+    }
+    if (rc == 0 && n)
+        rc = dom_catalog_rows_put(br->w->cat, br->b.id, tbl, (const char *const *)pk, digp, n);
+    while (n)
+        dom_free(pk[--n]);
+    dom_buf_free(&tmp);
+    dom_free(tbl);
+    dom_free(pk);
+    dom_free(dig);
+    dom_free(digp);
+    return rc;
+}
+
 /* After the flip: the source copy can no longer change (fenced "moved"), so
  * its rows are what was transferred.  Records rows, bytes and the content
  * hash per table in the log, once: the hash the last compare of every row
@@ -1307,7 +1362,8 @@ static int log_transfer(batch_run *br)
     }
     if ((rc = dom_catalog_begin(br->w->cat)) == 0) {
         br->b.logged = 1;
-        if ((rc = log_entry(br->w, e, head)) < 0 ||
+        if ((br->w->cfg->options.transfer_rows && (rc = record_rows(br)) < 0) ||
+            (rc = log_entry(br->w, e, head)) < 0 ||
             (rc = dom_catalog_batch_update(br->w->cat, &br->b)) < 0) {
             br->b.logged = 0;
             dom_catalog_rollback(br->w->cat);

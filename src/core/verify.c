@@ -567,6 +567,122 @@ static int untouched_since(dom_catalog *cat, int64_t id, int *yes)
     return rc;
 }
 
+/* The rows a batch transferred, as the catalog kept them: "table\x1fpk"
+ * and digest, sorted. */
+typedef struct mrow {
+    char *key;
+    char digest[65];
+    int seen;
+} mrow;
+
+typedef struct mrows {
+    mrow *v;
+    size_t n, cap;
+} mrows;
+
+static int mrow_add(int ncols, const char *const *v, void *payload)
+{
+    mrows *m = payload;
+    if (ncols < 3 || !v[0] || !v[1] || !v[2])
+        return 0;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        mrow *g = dom_realloc(m->v, cap * sizeof(*g));
+        if (!g)
+            return DOM_ENOMEM;
+        m->v = g;
+        m->cap = cap;
+    }
+    mrow *r = &m->v[m->n];
+    if (!(r->key = dom_sprintf("%s\x1f%s", v[0], v[1])))
+        return DOM_ENOMEM;
+    snprintf(r->digest, sizeof(r->digest), "%s", v[2]);
+    r->seen = 0;
+    m->n++;
+    return 0;
+}
+
+static int cmp_mrow(const void *a, const void *b)
+{
+    return strcmp(((const mrow *)a)->key, ((const mrow *)b)->key);
+}
+
+/* Names the rows of batch x that differ at home from the catalog's record
+ * of them (nothing when the catalog kept none).  The keys are set in st. */
+static int transfer_rows_diff(dom_catalog *cat, const dom_verify_opts *o, const xfer *x,
+                              dom_store *st, const dom_move_table *mt, size_t nmt)
+{
+    mrows m = {0};
+    int rc = dom_catalog_rows_scan(cat, x->batch, mrow_add, &m);
+    if (rc == 0 && m.n)
+        qsort(m.v, m.n, sizeof(mrow), cmp_mrow);
+    dom_buf tmp = DOM_BUF_INIT;
+    for (size_t t = 0; rc == 0 && m.n && t < nmt; t++) {
+        dom_cursor *c;
+        const dom_value *row;
+        if ((rc = dom_store_cursor_open(st, &mt[t], &c)) < 0)
+            break;
+        int h;
+        while (rc == 0 && (h = dom_store_cursor_next(c, &row)) > 0) {
+            char *pk = dom_pk_json(&mt[t], row);
+            char *key = pk ? dom_sprintf("%s\x1f%s", mt[t].info->name, pk) : NULL;
+            unsigned char d[32];
+            char hex[65];
+            dom_buf_clear(&tmp);
+            dom_row_encode(&tmp, row, mt[t].info->ncols);
+            dom_sha256(tmp.ptr ? tmp.ptr : "", tmp.len, d);
+            dom_hex(d, 32, hex);
+            if (!key || tmp.oom) {
+                rc = DOM_ENOMEM;
+            } else {
+                /* the first entry of this key not yet matched (a table
+                 * without primary key may hold equal rows) */
+                size_t lo = 0, hi = m.n;
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (strcmp(m.v[mid].key, key) < 0)
+                        lo = mid + 1;
+                    else
+                        hi = mid;
+                }
+                size_t i = lo, found = m.n;
+                for (; i < m.n && strcmp(m.v[i].key, key) == 0; i++)
+                    if (!m.v[i].seen && (found == m.n || strcmp(m.v[i].digest, hex) == 0))
+                        found = i;
+                if (found == m.n) {
+                    if (o->on_transfer_row)
+                        rc = o->on_transfer_row(x->batch, x->to, mt[t].info->name, DOM_DIFF_EXTRA,
+                                                pk, o->payload);
+                } else {
+                    m.v[found].seen = 1;
+                    if (strcmp(m.v[found].digest, hex) != 0 && o->on_transfer_row)
+                        rc = o->on_transfer_row(x->batch, x->to, mt[t].info->name, DOM_DIFF_CHANGED,
+                                                pk, o->payload);
+                }
+            }
+            dom_free(key);
+            dom_free(pk);
+        }
+        if (rc == 0 && h < 0)
+            rc = h;
+        dom_store_cursor_close(c);
+    }
+    for (size_t i = 0; rc == 0 && i < m.n; i++) {
+        if (m.v[i].seen || !o->on_transfer_row)
+            continue;
+        char *sep = strchr(m.v[i].key, '\x1f');
+        if (!sep)
+            continue;
+        *sep = '\0';
+        rc = o->on_transfer_row(x->batch, x->to, m.v[i].key, DOM_DIFF_MISSING, sep + 1, o->payload);
+    }
+    for (size_t i = 0; i < m.n; i++)
+        dom_free(m.v[i].key);
+    dom_free(m.v);
+    dom_buf_free(&tmp);
+    return rc;
+}
+
 static int verify_transfers(const dom_config *cfg, const dom_verify_opts *o, dom_catalog *cat,
                             dom_store **st, dom_move_table **mt, size_t *nmt,
                             dom_verify_summary *out)
@@ -629,10 +745,13 @@ static int verify_transfers(const dom_config *cfg, const dom_verify_opts *o, dom
                 }
             }
             if (rc == 0 && !differs && strcmp(hex, x->hash) != 0) {
+                differs = 1;
                 out->differences++;
                 if (o->on_transfer)
                     rc = o->on_transfer(x->batch, x->to, NULL, 0, 0, 0, 0, o->payload);
             }
+            if (rc == 0 && differs)
+                rc = transfer_rows_diff(cat, o, x, st[r], mt[r], n);
         }
         dom_free(rows);
         dom_free(bytes);

@@ -73,6 +73,11 @@ typedef struct dom_verify_opts {
      * and at the transfer (table NULL: equal counts, another content) */
     int (*on_transfer)(int64_t batch, const char *home, const char *table, int64_t rows_now,
                        int64_t rows_then, int64_t bytes_now, int64_t bytes_then, void *payload);
+    /* ... and, where the catalog kept the batch's rows
+     * (options.transfer_rows), each row that differs: MISSING at home,
+     * EXTRA at home, or CHANGED since the transfer */
+    int (*on_transfer_row)(int64_t batch, const char *home, const char *table, dom_diff_kind kind,
+                           const char *pk_json, void *payload);
     /* each difference, with the regions compared (home first) */
     int (*on_diff)(const char *home, const char *other, const char *table, dom_diff_kind kind,
                    const char *tenant_json, const char *pk_json, void *payload);

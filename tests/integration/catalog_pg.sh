@@ -26,7 +26,7 @@ sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$(port beijing)
      s#sqlite:regions/us-east.db#postgresql://postgres@127.0.0.1:$(port us-east)/app#;
      s#sqlite:domicile.db#postgresql://postgres@127.0.0.1:$(port beijing)/cat#;
      s/batch_tenants: 500/batch_tenants: 40/;
-     s/  workers: 2/  workers: 1\n  lease: 2s/" "$T/src/domicile.yaml" >"$T/run/domicile.yaml"
+     s/  workers: 2/  workers: 1\n  lease: 2s\n  transfer_rows: true/" "$T/src/domicile.yaml" >"$T/run/domicile.yaml"
 cfg="$T/run/domicile.yaml"
 
 # fresh regions and an empty catalog, then prepare
@@ -121,6 +121,11 @@ expect_eq "after 6 rounds of two movers killed with SIGKILL, two more end as one
 expect_eq "... every batch done once in the log" "$(log_ok)" "$(batches | cut -d' ' -f2) $(batches | cut -d' ' -f2)"
 run_dom "$T/o" "$T/e" -c "$cfg" verify
 check "verify: 0 differences" grep -q ", 0 differences" "$T/o"
+expect_eq "options.transfer_rows: the catalog keeps one entry per row each finished batch transferred" \
+    "$(sql beijing cat -At -c "SELECT count(*) FROM domicile_catalog.transfer_rows r JOIN domicile_catalog.batches b ON b.id = r.batch WHERE b.step = 'done'")" \
+    "$(sql beijing cat -At -c "SELECT sum(rows) FROM domicile_catalog.batches WHERE step = 'done'")"
+run_dom "$T/o" "$T/e" -c "$cfg" verify --transfers
+check "verify --transfers: 0 differences" grep -q ", 0 differences" "$T/o"
 
 # a catalog that cannot be reached is named (without its password)
 sed "s#^catalog: .*#catalog: postgresql://postgres:s3cret@127.0.0.1:$(port beijing)/nosuchdb#" "$cfg" >"$T/run/nocat.yaml"

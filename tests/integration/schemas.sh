@@ -126,6 +126,32 @@ sqlite3 "$T/vt/regions/singapore.db" "DELETE FROM messages WHERE user_id = $u AN
 run_dom "$T/v.json" "$T/e" -c "$T/vt/domicile.yaml" verify --transfers --json
 expect_eq "a row removed at home: one row fewer than transferred (--json)" \
     "$(jq -r ".diffs[] | select(.batch == $b and .table == \"messages\") | .rows_transferred - .rows_now" "$T/v.json")" "1"
+# with options.transfer_rows the catalog keeps every transferred row's key
+# and digest, and the differences are named by primary key
+rm -rf "$T/vr"
+cp -r "$T/tpl" "$T/vr"
+sed -i 's/^options:$/options:\n  transfer_rows: true/' "$T/vr/domicile.yaml"
+grep -q "transfer_rows: true" "$T/vr/domicile.yaml" || not_ok "the config sets transfer_rows"
+"$DOMICILE" -c "$T/vr/domicile.yaml" prepare >/dev/null 2>&1
+"$DOMICILE" -c "$T/vr/domicile.yaml" apply >/dev/null 2>&1 || not_ok "apply with transfer_rows"
+expect_eq "options.transfer_rows: the catalog keeps one entry per transferred row" \
+    "$(sqlite3 "$T/vr/domicile.db" "SELECT count(*) FROM transfer_rows")" \
+    "$(sqlite3 "$T/vr/domicile.db" "SELECT sum(rows) FROM batches WHERE step = 'done'")"
+run_dom "$T/o" "$T/e" -c "$T/vr/domicile.yaml" verify --transfers
+check "... verify --transfers still exits 0 after the move" [ "$status" -eq 0 ]
+m1=$(sqlite3 "$T/vr/regions/singapore.db" "SELECT min(message_no) FROM messages WHERE user_id = $u")
+m2=$(sqlite3 "$T/vr/regions/singapore.db" "SELECT max(message_no) FROM messages WHERE user_id = $u")
+sqlite3 "$T/vr/regions/singapore.db" "UPDATE messages SET body = upper(body) WHERE user_id = $u AND message_no = $m1;
+DELETE FROM messages WHERE user_id = $u AND message_no = $m2; INSERT INTO messages VALUES ($u, 424242, 'p', 'added at home', 'z')"
+run_dom "$T/o" "$T/e" -c "$T/vr/domicile.yaml" verify --transfers
+check "a changed, a removed and an added row: exit 2" [ "$status" -eq 2 ]
+check "... the changed one named by primary key" grep -q "^batch $b, table messages: row \[$u,$m1\] changed in region singapore since the transfer" "$T/o"
+check "... the removed one" grep -q "^batch $b, table messages: row \[$u,$m2\] is missing in region singapore since the transfer" "$T/o"
+check "... the added one" grep -q "^batch $b, table messages: row \[$u,424242\] was added in region singapore since the transfer" "$T/o"
+run_dom "$T/v.json" "$T/e" -c "$T/vr/domicile.yaml" verify --transfers --json
+expect_eq "... and in --json" "$(jq -c "[.diffs[] | select(.pk) | [.kind, .pk]] | sort" "$T/v.json")" \
+    "$(printf '[["changed",[%s,%s]],["extra",[%s,424242]],["missing",[%s,%s]]]' "$u" "$m1" "$u" "$u" "$m2")"
+
 # same counts and bytes, other contents
 rm -rf "$T/vt2"
 cp -r "$T/tpl" "$T/vt2"
