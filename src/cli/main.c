@@ -58,8 +58,8 @@ static const cli_command commands[] = {
      "tenants instead: for every transfer of the log whose tenants still live\n"
      "where it put them, their rows at home now against the rows, bytes and\n"
      "content hash the log recorded (a row changed, added or removed at home\n"
-     "since is a difference, named by batch and table).  Exit 2 when it finds a\n"
-     "difference.\n"},
+     "since is a difference, named by batch and table, and by primary key with\n"
+     "options.transfer_rows).  Exit 2 when it finds a difference.\n"},
     {"rollback", cmd_rollback, "move a wave's tenants back",
      "usage: domicile [-c FILE] rollback --wave NAME\n"},
     {"locate", cmd_locate, "where a tenant lives; where a new tenant should be created",
