@@ -140,8 +140,10 @@ rm -rf "$T/ref"
 cp -r "$T/app" "$T/kc"
 kcfg="$T/kc/domicile.yaml"
 DOMICILE_FAULT=copied:1 "$DOMICILE" -c "$kcfg" apply >/dev/null 2>&1
-# (a tenant whose batch was copied and is capturing: two workers ran)
-t1=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(CAST(tenant AS INTEGER)) FROM domicile_fence WHERE state = 'capturing'")
+# (a tenant of the batch the journal says was copied: with two workers
+# another batch may have been stopped before its copy, which a rerun
+# arms again from the start)
+t1=$(sqlite3 "$T/kc/domicile.db" "SELECT min(CAST(tenant AS INTEGER)) FROM batch_tenants WHERE batch = (SELECT min(id) FROM batches WHERE step = 'copied')")
 cnn=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(n.id) FROM notes n JOIN accounts a ON a.id = n.account_id WHERE a.country = 'CN'")
 att=$(sqlite3 "$T/kc/regions/beijing.db" "SELECT min(x.id) FROM attachments x JOIN notes n ON n.id = x.note_id WHERE n.account_id = $t1")
 sqlite3 "$T/kc/regions/beijing.db" "UPDATE attachments SET note_id = $cnn WHERE id = $att"
