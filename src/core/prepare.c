@@ -301,6 +301,16 @@ static int portable_ddl(dom_buf *b, dom_store *src, dom_store *dst, const dom_ta
     return rc < 0 ? rc : b->oom ? DOM_ENOMEM : 0;
 }
 
+/* The reference region: the first that holds the tenants table (r->n
+ * when none does). */
+static size_t reference(const regions *r, const dom_config *cfg)
+{
+    size_t ref = 0;
+    while (ref < r->n && !dom_table_find(r->info[ref], r->ninfo[ref], cfg->tenants.table))
+        ref++;
+    return ref;
+}
+
 /* The catalog's list of global tables created empty and still to be
  * filled from the reference region: "REGION TABLE" lines. */
 #define FILL_KEY "fill_globals"
@@ -312,10 +322,8 @@ static int portable_ddl(dom_buf *b, dom_store *src, dom_store *dst, const dom_ta
  * region is installed.  *created counts the tables. */
 static int create_missing(regions *r, const dom_config *cfg, dom_catalog *cat, size_t *created)
 {
-    size_t ref = 0;
+    size_t ref = reference(r, cfg);
     *created = 0;
-    while (ref < r->n && !dom_table_find(r->info[ref], r->ninfo[ref], cfg->tenants.table))
-        ref++;
     if (ref == r->n)
         return dom_error_set(DOM_EREGION, "no region holds the tenants table \"%s\"",
                              cfg->tenants.table);
@@ -409,9 +417,7 @@ static int fill_globals(regions *r, const dom_config *cfg, dom_catalog *cat)
     int rc = dom_catalog_meta_get(cat, FILL_KEY, fill, sizeof(fill));
     if (rc < 0 || !fill[0])
         return rc;
-    size_t ref = 0;
-    while (ref < r->n && !dom_table_find(r->info[ref], r->ninfo[ref], cfg->tenants.table))
-        ref++;
+    size_t ref = reference(r, cfg);
     for (char *line = fill, *next; rc == 0 && line && *line; line = next) {
         next = strchr(line, '\n');
         if (next)
