@@ -62,5 +62,8 @@ int cmd_verify(cli *c);
 int cmd_locate(cli *c);
 int cmd_audit(cli *c);
 int cmd_erase(cli *c);
+int cmd_pause(cli *c);
+int cmd_resume(cli *c);
+int cmd_throttle(cli *c);
 
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/control.h"
 #include "core/mover.h"
 #include "core/plan.h"
 #include "util/util.h"
@@ -58,6 +59,7 @@ typedef struct progress {
     int64_t total_tenants, done_tenants, rows;
     double t0;
     json_t *batches;
+    json_t *controls; /* live control events (--json) */
 } progress;
 
 static void on_planned(const char *wave, int64_t batches, int64_t tenants, void *payload)
@@ -120,6 +122,37 @@ static void on_batch(const dom_batch *b, void *payload)
     fflush(stdout);
 }
 
+/* The live control changed (domicile pause / resume / throttle): one
+ * line on stderr, and in the JSON document the events with their time. */
+static void on_control(const dom_control *c, void *payload)
+{
+    progress *p = payload;
+    char a[32];
+    double at = dom_mono() - p->t0;
+    if (p->json) {
+        json_t *e =
+            json_pack("{s:f,s:b,s:f,s:s}", "at_seconds", at, "paused", c->paused, "rows_per_second",
+                      c->rate, "rate_from", c->rate_live ? "throttle" : "config");
+        if (!p->controls)
+            p->controls = json_array();
+        json_array_append_new(p->controls, e);
+        return;
+    }
+    if (p->quiet)
+        return;
+    if (p->tty && p->done_tenants)
+        fputc('\n', stderr);
+    if (c->paused)
+        fprintf(stderr, "paused by 'domicile pause' (at %s): waiting at a safe point\n",
+                c->paused_at);
+    else if (c->rate > 0)
+        fprintf(stderr, "running at most %s rows/s (%s)\n",
+                cli_num(a, sizeof(a), (long long)c->rate),
+                c->rate_live ? "domicile throttle" : "options.max_rows_per_second");
+    else
+        fprintf(stderr, "running, no rate limit%s\n", c->rate_live ? " (domicile throttle 0)" : "");
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -169,6 +202,7 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     o.rollback = rollback;
     o.on_batch = on_batch;
     o.on_planned = on_planned;
+    o.on_control = on_control;
     o.payload = &p;
     p.tty = isatty(2) && !p.json;
     p.t0 = dom_mono();
@@ -198,6 +232,8 @@ static int run_apply(cli *c, const char *cmd, int rollback)
         for (int i = 0; i < 7; i++)
             json_object_set_new(steps, names[i], json_real(st.step_sec[i]));
         json_object_set_new(root, "step_seconds", steps);
+        json_object_set_new(root, "paused_seconds", json_real(st.paused_sec));
+        json_object_set_new(root, "control", p.controls ? p.controls : json_array());
         if (rc < 0)
             json_object_set_new(root, "error", json_string(dom_error_last()));
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -210,6 +246,8 @@ static int run_apply(cli *c, const char *cmd, int rollback)
                cmd, (long long)st.batches_done, (long long)st.batches_retained,
                (long long)st.batches_failed, cli_num(a, sizeof(a), st.tenants),
                cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
+        if (st.paused_sec >= 0.05)
+            printf("%s: %.1f s of it paused by 'domicile pause'\n", cmd, st.paused_sec);
     } else if (!o.dry_run && rc == 0) {
         printf("%s: nothing to do\n", cmd);
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/control.h"
 #include "core/catalog.h"
 #include "core/geo.h"
 #include "util/util.h"
@@ -107,6 +108,20 @@ int cmd_status(cli *c)
     json_object_set_new(root, "regions", regions);
     json_object_set_new(root, "waves", waves);
     json_object_set_new(root, "errors", errors);
+    dom_control ctl;
+    if ((rc = dom_control_read(cat, cfg, &ctl)) < 0) {
+        json_decref(root);
+        dom_catalog_close(cat);
+        dom_config_free(cfg);
+        return cli_fail(rc);
+    }
+    json_t *jc = json_pack("{s:b,s:f,s:s}", "paused", ctl.paused, "rows_per_second", ctl.rate,
+                           "rate_from", ctl.rate_live ? "throttle" : "config");
+    if (ctl.paused)
+        json_object_set_new(jc, "paused_at", json_string(ctl.paused_at));
+    if (ctl.rate_live)
+        json_object_set_new(jc, "rate_at", json_string(ctl.rate_at));
+    json_object_set_new(root, "control", jc);
     if (json) {
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
@@ -121,6 +136,16 @@ int cmd_status(cli *c)
         else if (strcmp(prep, "removed") == 0)
             printf("the regions' triggers were removed (prepare --remove); run 'domicile "
                    "prepare' before moving\n\n");
+        if (ctl.paused)
+            printf("movers: PAUSED since %s ('domicile resume' lets them go on)\n", ctl.paused_at);
+        else
+            printf("movers: running\n");
+        if (ctl.rate > 0)
+            printf("rate: at most %s rows/s (%s)\n", cli_num(a, sizeof(a), (long long)ctl.rate),
+                   ctl.rate_live ? "domicile throttle" : "options.max_rows_per_second");
+        else if (ctl.rate_live)
+            printf("rate: no limit (domicile throttle 0)\n");
+        printf("\n");
         printf("%-16s %12s %8s\n", "region", "tenants", "moving");
         json_array_foreach(regions, i, v)
             printf("%-16s %12s %8lld\n", json_string_value(json_object_get(v, "region")),

@@ -82,6 +82,21 @@ static const cli_command commands[] = {
      "Erases, and records in the transfer log, the source copies that\n"
      "options.retain_source kept after their batch's flip, once the time has\n"
      "passed (apply does the same before new waves).\n"},
+    {"pause", cmd_pause, "pause running movers at their next safe point",
+     "usage: domicile [-c FILE] pause [--json]\n"
+     "\n"
+     "Every mover of the catalog (apply, rollback, erase; one process or several)\n"
+     "waits at its next safe point, within a second: between batches, between a\n"
+     "batch's steps, or between chunks of a copy, never inside a write pause.\n"
+     "Nothing is rolled back; 'domicile resume' lets them go on.  status shows it.\n"},
+    {"resume", cmd_resume, "let paused movers go on",
+     "usage: domicile [-c FILE] resume [--json]\n"},
+    {"throttle", cmd_throttle, "set the running movers' rate in rows per second",
+     "usage: domicile [-c FILE] throttle ROWS_PER_SECOND | off [--json]\n"
+     "\n"
+     "Every mover of the catalog moves at most ROWS_PER_SECOND rows per second from\n"
+     "then on (0: no limit), in place of options.max_rows_per_second, within a\n"
+     "second and without a restart; 'off' goes back to the config's rate.\n"},
     {"report", cmd_report, "per market round trip to the data, now and after the policy",
      "usage: domicile [-c FILE] report latency [--json | --html FILE] [--first CC,CC,...]\n"
      "\n"

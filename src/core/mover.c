@@ -18,6 +18,7 @@
 #include <sys/file.h>
 
 #include "core/catalog.h"
+#include "core/control.h"
 #include "core/geo.h"
 #include "core/mover.h"
 #include "core/plan.h"
@@ -120,6 +121,9 @@ struct worker {
     /* its batch is in its write pause, counted in pausing[] (it never
      * waits for itself) */
     int pausing;
+    /* rows paid for at the live rate during copies (control.h) */
+    int64_t paid;
+    int64_t unpaid;
 };
 
 static void yield_hook(void *payload)
@@ -393,9 +397,19 @@ static int hash_arrays(batch_run *br)
     return 0;
 }
 
+/* Rows a copy pays for at a time at the live rate (control.h). */
+#define GATE_ROWS 1000
+
 static int copy_row(size_t table, const dom_value *row, void *payload)
 {
     batch_run *br = payload;
+    if (++br->w->unpaid >= GATE_ROWS) {
+        int rc = dom_control_gate(br->w->cat, br->w->unpaid);
+        br->w->paid += br->w->unpaid;
+        br->w->unpaid = 0;
+        if (rc < 0)
+            return rc;
+    }
     return dom_content_hash_add(&br->copy_hash, table, row, br->S->mt[table].info->ncols);
 }
 
@@ -1574,6 +1588,8 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
             break;
         dom_fault("armed");
         stats->step_sec[0] += dom_mono() - t0;
+        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+            break;
         t0 = dom_mono();
         if ((rc = step_copy(&br)) < 0)
             break;
@@ -1581,12 +1597,16 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->step_sec[1] += dom_mono() - t0;
         /* fall through */
     case 2:
+        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+            break;
         t0 = dom_mono();
         if ((rc = step_catchup(&br)) < 0)
             break;
         stats->step_sec[2] += dom_mono() - t0;
         /* fall through */
     case 3:
+        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+            break;
         t0 = dom_mono();
         if ((rc = step_verify(&br)) < 0)
             break;
@@ -1594,6 +1614,9 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->step_sec[3] += dom_mono() - t0;
         /* fall through */
     case 4:
+        /* the last safe point before the write pause */
+        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+            break;
         t0 = dom_mono();
         if ((rc = step_freeze(&br)) < 0)
             break;
@@ -1799,34 +1822,6 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
     return rc;
 }
 
-/* ---- the throttle (options.max_rows_per_second) ----------------------------------
- * One clock for every worker of the process: each batch's rows are paid
- * for at the configured rate, and a worker starts its next batch only
- * once the rows moved so far are paid for, so that over a run the mover
- * moves no more rows per second than that (leaving the machine to the
- * applications).  A worker waits between batches, holding no batch. */
-
-static pthread_mutex_t pace_mu = PTHREAD_MUTEX_INITIALIZER;
-static double pace_clock;
-
-static void pace(double rate, int64_t rows)
-{
-    if (rate <= 0 || rows <= 0)
-        return;
-    pthread_mutex_lock(&pace_mu);
-    double now = dom_mono();
-    if (pace_clock < now)
-        pace_clock = now;
-    pace_clock += (double)rows / rate;
-    double until = pace_clock;
-    pthread_mutex_unlock(&pace_mu);
-    while (!dom_interrupted && (now = dom_mono()) < until) {
-        double d = until - now < 0.1 ? until - now : 0.1;
-        struct timespec ts = {0, (long)(d * 1e9)};
-        nanosleep(&ts, NULL);
-    }
-}
-
 /* ---- a pool of workers over a list of batches ---------------------------------- */
 
 typedef struct pool {
@@ -1900,10 +1895,15 @@ static void *pool_main(void *arg)
         int64_t id;
         if ((rc = next_batch(p, &w, &id)) < 0 || id == 0)
             break;
-        int64_t moved;
+        int64_t moved, paid = w.paid;
+        /* the live control (control.h): paused, wait here; the rows the
+         * copy did not pay for are paid after the batch */
+        if ((rc = dom_control_gate(w.cat, 0)) < 0)
+            break;
         rc = run_batch(&w, id, p->stats, &p->mu, p->o, &moved);
-        if (rc == 0)
-            pace(p->cfg->options.max_rows_per_second, moved);
+        w.unpaid = 0;
+        if (rc == 0 && moved > w.paid - paid)
+            rc = dom_control_gate(w.cat, moved - (w.paid - paid));
     }
     if (rc < 0) {
         pthread_mutex_lock(&p->mu);
@@ -2175,7 +2175,11 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
     int lrc = lock_catalog(cfg, &lock_fd);
     if (lrc < 0)
         return lrc;
+    dom_control_begin(cfg, o->on_control, o->payload);
     int r = apply_locked(cfg, o, stats);
+    dom_control c;
+    dom_control_now(&c);
+    stats->paused_sec = c.paused_sec;
     if (lock_fd >= 0)
         close(lock_fd);
     return r;

@@ -32,6 +32,8 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out);
 /* Takes out what dom_prepare installed; tenant data is untouched. */
 int dom_prepare_remove(const dom_config *cfg);
 
+struct dom_control;
+
 typedef struct dom_apply_opts {
     const char *wave; /* NULL: every wave in order */
     int rollback;     /* move `wave`'s tenants back */
@@ -43,6 +45,9 @@ typedef struct dom_apply_opts {
     void (*on_batch)(const dom_batch *b, void *payload);
     /* called when batches are planned: their count and tenants */
     void (*on_planned)(const char *wave, int64_t batches, int64_t tenants, void *payload);
+    /* called when the live control (control.h) the movers act on changes:
+     * paused, resumed, a new rate */
+    void (*on_control)(const struct dom_control *c, void *payload);
     void *payload;
 } dom_apply_opts;
 
@@ -52,6 +57,7 @@ typedef struct dom_apply_stats {
     double *pauses_ms; /* one per batch flipped in this run */
     size_t npauses;
     double step_sec[8]; /* arm, copy, catchup, verify, freeze+sync, flip, erase, other */
+    double paused_sec;  /* waited paused by `domicile pause` */
     char last_error[1200];
 } dom_apply_stats;
 

@@ -458,9 +458,6 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
                    "    k text;\n"
                    "    f record;\n"
                    "BEGIN\n"
-                   "    IF current_setting('domicile.bypass', true) = 'on' THEN\n"
-                   "        RETURN COALESCE(NEW, OLD);\n"
-                   "    END IF;\n"
                    "    IF TG_OP <> 'DELETE' THEN k_new := %s::text; END IF;\n"
                    "    IF TG_OP <> 'INSERT' THEN k_old := %s::text; END IF;\n",
                    fname, dom_buf_cstr(&knew), dom_buf_cstr(&kold));
@@ -501,20 +498,14 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
     /* The common write: one tenant at home.  One query takes the share
      * lock of a fence row that reads `home` (a row that reads otherwise is
      * not locked; the reads below decide).  The lock is held to the end of
-     * the transaction, so the row stays `home` until then, and the
-     * transaction's next writes of the same tenant need no read: the
-     * transaction-local setting domicile.held remembers the key (rolled
-     * back with the savepoint that released the lock, cleared at the end
-     * of the transaction). */
+     * the transaction, so the row stays `home` until then; the
+     * transaction's next write of the tenant finds the lock its own (no
+     * new lock, nothing written).  Nothing of it is remembered in a
+     * setting: any session can set one. */
     dom_buf_puts(&b, "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
-                     "        k := '=' || coalesce(k_new, k_old);\n"
-                     "        IF current_setting('domicile.held', true) = k THEN\n"
-                     "            RETURN COALESCE(NEW, OLD);\n"
-                     "        END IF;\n"
                      "        PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
                      "            AND state = 'home' FOR SHARE;\n"
                      "        IF FOUND THEN\n"
-                     "            k := set_config('domicile.held', k, true);\n"
                      "            RETURN COALESCE(NEW, OLD);\n"
                      "        END IF;\n"
                      "    END IF;\n");
@@ -607,7 +598,8 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
 }
 
 /* Installs one table's trigger function and trigger. */
-static int install_table(pg_store *s, const dom_install *spec, size_t ti, const char *schema)
+static int install_table(pg_store *s, const dom_install *spec, size_t ti, const char *schema,
+                         const char *owner)
 {
     const dom_move_table *t = &spec->tables[ti];
     char *q = ident(s, t->info->name);
@@ -628,10 +620,14 @@ static int install_table(pg_store *s, const dom_install *spec, size_t ti, const 
     char *drop = PQserverVersion(s->conn) >= 140000
                      ? dom_strdup("CREATE OR REPLACE")
                      : dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; CREATE", q);
+    /* domicile's own writes (copies, erasure) set domicile.bypass; any
+     * session can set it, so it counts only for a member of the role that
+     * installed the triggers (decided in the WHEN, before any call) */
     char *trg = drop ? dom_sprintf("%s TRIGGER domicile_check BEFORE INSERT OR UPDATE OR DELETE "
                                    "ON %s FOR EACH ROW WHEN (current_setting('domicile.bypass', "
-                                   "true) IS DISTINCT FROM 'on') EXECUTE FUNCTION %s()",
-                                   drop, q, fname)
+                                   "true) IS DISTINCT FROM 'on' OR NOT pg_has_role(session_user, "
+                                   "%s, 'MEMBER')) EXECUTE FUNCTION %s()",
+                                   drop, q, owner, fname)
                      : NULL;
     dom_free(drop);
     int rc =
@@ -710,20 +706,23 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
     }
     /* the functions run with search_path = pg_catalog: the tables their
      * links read are named with their schema */
-    r = PQexec(s->conn, "SELECT quote_ident(current_schema()) || '.'");
+    r = PQexec(s->conn, "SELECT quote_ident(current_schema()) || '.', quote_literal(current_user)");
     if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         rc = pg_fail(s, NULL, "cannot read the current schema", r);
         goto fail;
     }
-    char *schema = dom_strdup(PQgetvalue(r, 0, 0));
+    char *schema = dom_strdup(PQgetvalue(r, 0, 0)), *owner = dom_strdup(PQgetvalue(r, 0, 1));
     PQclear(r);
-    if (!schema) {
+    if (!schema || !owner) {
+        dom_free(schema);
+        dom_free(owner);
         rc = DOM_ENOMEM;
         goto fail;
     }
     for (size_t i = 0; i < spec->ntables && rc == 0; i++)
-        rc = install_table(s, spec, i, schema);
+        rc = install_table(s, spec, i, schema, owner);
     dom_free(schema);
+    dom_free(owner);
     if (rc < 0)
         goto fail;
     return pg_exec(s, NULL, "cannot commit the installation", "COMMIT");

@@ -98,11 +98,10 @@ static void col_list(pg_store *s, dom_buf *b, const dom_table_info *ti)
     }
 }
 
-/* " WHERE key IN (the batch's keys)"; for an indirect table, its links'
+/* "key IN (the batch's keys)"; for an indirect table, its links'
  * columns IN the rows of its parent that belong to them */
-static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
+static void keys_cond(pg_store *s, dom_buf *b, const dom_move_table *t)
 {
-    dom_buf_puts(b, " WHERE ");
     if (t->cls == DOM_TABLE_GLOBAL) {
         dom_buf_puts(b, "true"); /* every row: a global table copied whole */
         return;
@@ -123,6 +122,22 @@ static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
     if (row.oom)
         b->oom = 1;
     dom_buf_free(&row);
+}
+
+static void keys_where(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    dom_buf_puts(b, " WHERE ");
+    keys_cond(s, b, t);
+}
+
+/* " AND its rows belong to the current keys": rows read or deleted by
+ * primary key (the change log names them) are the batch's tenants' only,
+ * whatever else holds that key now */
+static void keys_and(pg_store *s, dom_buf *b, const dom_move_table *t)
+{
+    dom_buf_puts(b, " AND (");
+    keys_cond(s, b, t);
+    dom_buf_putc(b, ')');
 }
 
 /* ORDER BY the tenant column (or `key_expr` standing for it), then the
@@ -1104,6 +1119,7 @@ static int cursor_pks_inline(pg_store *s, const dom_move_table *t, const dom_val
     for (int i = 0; i < t->npk; i++)
         dom_buf_printf(&b, "%s$%d::%s[]", i ? ", " : "", i + 1, t->info->cols[t->pk[i]].type);
     dom_buf_puts(&b, "))");
+    keys_and(s, &b, t);
     dom_buf_free(&tmp);
     char *sql = buf_take(&b);
     if (!sql || arrays.oom) {
@@ -1203,8 +1219,10 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
     read_list(s, &b, t);
     dom_buf_puts(&b, " FROM ");
     put_ident(s, &b, t->info->name);
-    dom_buf_printf(&b, " WHERE (%s) IN (SELECT %s FROM pg_temp.domicile_pk_%d)) TO STDOUT",
+    dom_buf_printf(&b, " WHERE (%s) IN (SELECT %s FROM pg_temp.domicile_pk_%d)",
                    dom_buf_cstr(&pkcols), dom_buf_cstr(&pkcols), idx);
+    keys_and(s, &b, t);
+    dom_buf_puts(&b, ") TO STDOUT");
     dom_buf_free(&pkcols);
     sql = buf_take(&b);
     if (!sql)
@@ -1653,6 +1671,7 @@ int dom_pg__delete_pk(dom_store *base, const dom_move_table *t, const dom_value 
         put_ident(s, &b, t->info->name);
     }
     pk_where(s, &b, t, cols, &n);
+    keys_and(s, &b, t);
     if (!t->npk)
         dom_buf_puts(&b, " LIMIT 1)");
     char *sql = buf_take(&b);

@@ -706,6 +706,23 @@ static void keys_from(dom_buf *b, const dom_move_table *t, const char *prefix, c
 
 #define KEYSET "SELECT k FROM temp.domicile_keys"
 
+/* " AND its rows belong to the current keys": rows read or deleted by
+ * primary key (the change log names them) are the batch's tenants' only,
+ * whatever else holds that key now */
+static void keys_and(dom_buf *b, const dom_move_table *t)
+{
+    if (t->cls == DOM_TABLE_GLOBAL)
+        return;
+    dom_buf row = DOM_BUF_INIT;
+    dom_sql_ident(&row, t->info->name);
+    dom_buf_puts(b, " AND (");
+    dom_sql_keys_filter(b, t, dom_buf_cstr(&row), NULL, KEYSET);
+    dom_buf_putc(b, ')');
+    if (row.oom)
+        b->oom = 1;
+    dom_buf_free(&row);
+}
+
 static int new_cursor(sqlite_store *s, const dom_move_table *t, sqlite3_stmt *st, int owned,
                       dom_cursor **out)
 {
@@ -787,6 +804,7 @@ int dom_sqlite__cursor_pk(dom_store *base, const dom_move_table *t, const dom_va
     dom_buf_puts(&b, q ? q : "");
     sqlite3_free(q);
     pk_where(&b, t);
+    keys_and(&b, t);
     int rc = cached(s, &st, t->info->name, b.oom || !q ? NULL : b.ptr);
     dom_buf_free(&b);
     if (rc < 0)
@@ -900,6 +918,7 @@ int dom_sqlite__delete_pk(dom_store *base, const dom_move_table *t, const dom_va
     dom_buf_puts(&b, q ? q : "");
     sqlite3_free(q);
     pk_where(&b, t);
+    keys_and(&b, t);
     if (!t->npk)
         dom_buf_puts(&b, " LIMIT 1)");
     int rc = cached(s, &st, t->info->name, b.oom ? NULL : b.ptr);

@@ -4,7 +4,7 @@
 
 run_dom "$T/o" "$T/e" --help
 check "domicile --help exits 0" [ "$status" -eq 0 ]
-for c in plan prepare apply status verify rollback locate audit erase report demo; do
+for c in plan prepare apply status verify rollback locate audit erase pause resume throttle report demo; do
     check "--help lists $c" grep -q "^  $c " "$T/o"
     run_dom "$T/o2" "$T/e2" "$c" --help
     check "domicile $c --help exits 0 and prints usage" \

@@ -79,6 +79,44 @@ check "a write to a frozen tenant: 40001, retry" \
 check "writes to a tenant at home are untouched" sh -c "$P -d beijing -c \"UPDATE messages SET body = 'fine' WHERE user_id = 1\""
 expect_eq "... and took effect" "$($P -d beijing -At -c "SELECT body FROM messages WHERE user_id = 1")" "fine"
 
+# the application's own role: owner of its tables, none of domicile's
+# privileges.  It can neither change a fence nor touch the change log,
+# and no setting it can make takes it past one.
+$P -d beijing -c "CREATE ROLE app LOGIN; ALTER TABLE users OWNER TO app; ALTER TABLE messages OWNER TO app" >/dev/null
+A="$PGBIN/psql -X -q -h 127.0.0.1 -p $PG_PORT -U app -d beijing -v VERBOSITY=verbose"
+fences() { $P -d beijing -At -c "SELECT string_agg(tenant || ':' || state, ',' ORDER BY tenant) FROM domicile.fence"; }
+before=$(fences)
+changes=$($P -d beijing -At -c "SELECT count(*) || ':' || coalesce(max(seq), 0) FROM domicile.changes")
+for sql in "UPDATE domicile.fence SET state = 'home' WHERE tenant = '2'" \
+    "DELETE FROM domicile.fence WHERE tenant = '3'" \
+    "INSERT INTO domicile.fence VALUES ('99', 'home', NULL, NULL, NULL)" \
+    "TRUNCATE domicile.fence" \
+    "INSERT INTO domicile.changes (seq, tenant, tbl, pk) VALUES (1000000, '3', 'messages', '[3, 1]')" \
+    "DELETE FROM domicile.changes" \
+    "UPDATE domicile.guard SET country = 'MY'"; do
+    out=$($A -c "$sql" 2>&1)
+    check "the application's role is refused: $sql (42501)" sh -c "echo \"\$1\" | grep -q 'ERROR:  42501'" _ "$out"
+done
+expect_eq "... the fences are as they were" "$(fences)" "$before"
+expect_eq "... and the change log" "$($P -d beijing -At -c "SELECT count(*) || ':' || coalesce(max(seq), 0) FROM domicile.changes")" "$changes"
+out=$($A -c "SET domicile.bypass = on" -c "UPDATE messages SET body = 'late' WHERE user_id = 2 AND message_no = 1" 2>&1)
+check "the application's role setting domicile.bypass still meets the fence: DM001" \
+    sh -c "echo \"\$1\" | grep -q 'DM001: domicile: tenant 2 lives in region singapore'" _ "$out"
+out=$($A -c "BEGIN" -c "SET LOCAL domicile.held = '=3'" -c "DELETE FROM messages WHERE user_id = 3" 2>&1)
+check "... and setting what the triggers once remembered does not pass a frozen tenant: 40001" \
+    sh -c "echo \"\$1\" | grep -q '40001: domicile: tenant 3 is moving; retry'" _ "$out"
+out=$($A -c "INSERT INTO users VALUES (16, 'MY', 'new')" 2>&1)
+check "... a forbidden new tenant: DM002" sh -c "echo \"\$1\" | grep -q 'DM002: domicile: residency policy forbids'" _ "$out"
+check "... and its writes to a tenant at home go through" \
+    sh -c "$A -v ON_ERROR_STOP=1 -c \"UPDATE messages SET body = 'app' WHERE user_id = 1; INSERT INTO users VALUES (17, 'CN', 'new')\""
+expect_eq "... and took effect" "$($P -d beijing -At -c "SELECT body FROM messages WHERE user_id = 1")" "app"
+# a capturing tenant's write by the application's role is logged
+$P -d beijing -c "UPDATE domicile.fence SET state = 'capturing' WHERE tenant = '1'" >/dev/null
+check "... a capturing tenant's write by the application's role goes through" \
+    sh -c "$A -v ON_ERROR_STOP=1 -c \"UPDATE messages SET body = 'cap' WHERE user_id = 1\""
+expect_eq "... and is in the change log" "$($P -d beijing -At -c "SELECT tenant || ' ' || tbl || ' ' || pk FROM domicile.changes ORDER BY seq DESC LIMIT 1")" "1 messages [1, 1]"
+$P -d beijing -c "UPDATE domicile.fence SET state = 'home' WHERE tenant = '1'; DELETE FROM users WHERE user_id = 17; DELETE FROM domicile.fence WHERE tenant = '17'; ALTER TABLE users OWNER TO postgres; ALTER TABLE messages OWNER TO postgres" >/dev/null
+
 run_dom "$T/a.json" "$T/e" -c "$cfg" audit --json
 check "audit reads PostgreSQL regions and finds the foreign users in beijing (exit 2)" [ "$status" -eq 2 ]
 expect_eq "... SG and MY rows where the policy does not allow them" \
