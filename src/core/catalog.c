@@ -770,6 +770,11 @@ int dom_catalog_release_all(dom_catalog *cat)
     return cat->pg ? dom_catpg_release_all(cat) : 0;
 }
 
+int dom_catalog_renew(dom_catalog *cat)
+{
+    return cat->pg ? dom_catpg_renew(cat) : 0;
+}
+
 int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
                                  int64_t *count)
 {

@@ -110,6 +110,9 @@ int dom_catalog_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *i
  * holds (at the end of apply, also after Ctrl-C). */
 int dom_catalog_release(dom_catalog *cat, int64_t id);
 int dom_catalog_release_all(dom_catalog *cat);
+/* Renews the leases of the batches this mover holds (a paused mover keeps
+ * them; PostgreSQL catalog, else nothing to do). */
+int dom_catalog_renew(dom_catalog *cat);
 /* How many of `ids` are unfinished and not held by this process (not
  * counting flipped batches when sources are retained). */
 int dom_catalog_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,

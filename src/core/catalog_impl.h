@@ -42,6 +42,7 @@ int dom_catpg_batch_update(dom_catalog *cat, const dom_batch *b);
 int dom_catpg_claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id);
 int dom_catpg_release(dom_catalog *cat, int64_t id);
 int dom_catpg_release_all(dom_catalog *cat);
+int dom_catpg_renew(dom_catalog *cat);
 int dom_catpg_unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
                                int64_t *count);
 int dom_catpg_plan_lock(dom_catalog *cat, int lock);

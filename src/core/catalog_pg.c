@@ -193,6 +193,17 @@ void dom_catpg_close(dom_catalog *cat)
     dom_buf_free(&cat->puts);
 }
 
+int dom_catpg_renew(dom_catalog *cat)
+{
+    char lease[32];
+    snprintf(lease, sizeof(lease), "%ld", cat->lease_sec);
+    const char *pv[2] = {cat->owner, lease};
+    return q(cat, "cannot renew leases",
+             "UPDATE batches SET lease_until = now() + make_interval(secs => $2::int) "
+             "WHERE owner = $1",
+             2, pv, NULL);
+}
+
 int dom_catpg_release_all(dom_catalog *cat)
 {
     const char *pv[1] = {cat->owner};

@@ -158,8 +158,12 @@ static void nap(double sec)
     nanosleep(&ts, NULL);
 }
 
+/* How often a paused worker renews its leases. */
+#define RENEW_SEC 5.0
+
 int dom_control_gate(dom_catalog *cat, int64_t rows)
 {
+    double renewed = dom_mono();
     poll(cat);
     /* paused: wait here, reading the catalog again as it comes due */
     for (;;) {
@@ -176,6 +180,14 @@ int dom_control_gate(dom_catalog *cat, int64_t rows)
         st.now.paused_sec += dom_mono() - t0;
         pthread_mutex_unlock(&mu);
         poll(cat);
+        /* a worker paused inside a batch keeps its lease (a shared
+         * catalog's other movers wait too, but would take the batch over
+         * once they resume) */
+        if (dom_mono() - renewed >= RENEW_SEC) {
+            renewed = dom_mono();
+            if (dom_catalog_renew(cat) < 0)
+                dom_error_clear();
+        }
     }
     if (rows <= 0)
         return 0;
