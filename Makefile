@@ -67,7 +67,7 @@ $(BUILD)/tests/tools/%: tests/tools/%.c
 
 unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools/delayproxy \
 	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun \
-	$(BUILD)/tests/tools/cutproxy
+	$(BUILD)/tests/tools/cutproxy $(BUILD)/tests/tools/sqlite_app
 
 # The test suite runs under ASan and UBSan in a build of its own.
 test:

@@ -805,10 +805,10 @@ static void parse_waves(parser *p, yaml_node_t *n)
 
 static void parse_options(parser *p, yaml_node_t *n)
 {
-    static const char *const keys[] = {"batch_tenants", "workers", "max_rows_per_second",
-                                       "retain_source", "lease",   "fence_wait",
-                                       "transfer_rows", NULL};
-    yaml_node_t *f[7];
+    static const char *const keys[] = {"batch_tenants", "workers",       "max_rows_per_second",
+                                       "retain_source", "lease",         "fence_wait",
+                                       "transfer_rows", "quiet_regions", NULL};
+    yaml_node_t *f[8];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -853,6 +853,13 @@ static void parse_options(parser *p, yaml_node_t *n)
             cfg->options.transfer_rows = 1;
         else if (strcmp(v, "false") != 0 && strcmp(v, "no") != 0)
             perr(p, f[6], "options.transfer_rows must be true or false, got \"%s\"", v);
+    }
+    if (f[7] && expect(p, f[7], YAML_SCALAR_NODE, "options.quiet_regions") == 0) {
+        const char *v = scalar(f[7]);
+        if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0)
+            cfg->options.always_active = 1;
+        else if (strcmp(v, "true") != 0 && strcmp(v, "yes") != 0)
+            perr(p, f[7], "options.quiet_regions must be true or false, got \"%s\"", v);
     }
 }
 

@@ -93,6 +93,9 @@ typedef struct dom_config {
         /* the catalog keeps each transferred row's primary key and digest
          * (verify --transfers names rows) */
         int transfer_rows;
+        /* options.quiet_regions: false: regions stay active (every write
+         * checked) when nothing moves (docs/mover.md "Quiet regions") */
+        int always_active;
     } options;
     dom_latency_override *latency;
     size_t nlatency;

@@ -159,6 +159,10 @@ static int region_open(worker *w, int idx, region_h **out)
             rc = dom_store_tables(h->st, &h->info, &h->ninfo);
         if (rc == 0)
             rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo);
+        /* every write checked while this session is open (a quiet region
+         * becomes active first: docs/mover.md "Quiet regions") */
+        if (rc == 0)
+            rc = dom_store_set_mode(h->st, h->mt, h->nmt, 0, NULL);
         if (rc < 0) {
             dom_store_close(h->st);
             h->st = NULL;
@@ -2168,6 +2172,62 @@ static int lock_catalog(const dom_config *cfg, int *fd)
     return 0;
 }
 
+/* Makes quiet every region where nothing is in motion and no source copy
+ * is retained (a retained copy's writes must be refused: its tenant lives
+ * elsewhere), as far as no other mover works there (the store decides).
+ * Staying active is always safe: failures are logged, not returned. */
+void dom_quiet_regions(const dom_config *cfg, dom_catalog *cat)
+{
+    int retained[DOM_MAX_REGIONS] = {0};
+    int64_t *ids = NULL;
+    size_t n = 0;
+    if (cfg->options.always_active)
+        return;
+    if (dom_catalog_batches(cat, "flipped", &ids, &n) < 0) {
+        dom_log(DOM_LOG_DEBUG, "quiet regions: %s", dom_error_last());
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        dom_batch b = {0};
+        if (dom_catalog_batch_load(cat, ids[i], &b) == 0) {
+            int r = dom_config_region(cfg, b.src);
+            if (r >= 0)
+                retained[r] = 1;
+        } else {
+            memset(retained, 1, sizeof(retained)); /* unknown: none quiet */
+        }
+        dom_batch_free(&b);
+    }
+    dom_free(ids);
+    for (size_t i = 0; i < cfg->nregions; i++) {
+        if (retained[i])
+            continue;
+        dom_store *st = NULL;
+        dom_table_info *info = NULL;
+        size_t ninfo = 0, nmt = 0;
+        dom_move_table *mt = NULL;
+        int quiet = 0;
+        int rc = dom_store_open(&st, &cfg->regions[i], DOM_STORE_MUST_EXIST);
+        if (rc == 0)
+            st->fence_wait_sec = cfg->options.fence_wait_sec;
+        if (rc == 0)
+            rc = dom_store_tables(st, &info, &ninfo);
+        if (rc == 0)
+            rc = dom_move_tables(&mt, &nmt, cfg, cfg->regions[i].name, info, ninfo);
+        if (rc == 0)
+            rc = dom_store_set_mode(st, mt, nmt, 1, &quiet);
+        if (rc < 0)
+            dom_log(DOM_LOG_DEBUG, "region \"%s\" stays active: %s", cfg->regions[i].name,
+                    dom_error_last());
+        else if (quiet)
+            dom_log(DOM_LOG_DEBUG, "region \"%s\" is quiet", cfg->regions[i].name);
+        dom_free(mt);
+        dom_table_info_free(info, ninfo);
+        if (st)
+            dom_store_close(st);
+    }
+}
+
 int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
 {
     int lock_fd;
@@ -2347,6 +2407,11 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
 done:
     if (shared)
         dom_catalog_release_all(cat);
+    /* the workers' sessions are closed: regions where nothing is left in
+     * motion go quiet (an interrupted or failed run leaves them active,
+     * which is always safe; the next run ends it) */
+    if (rc == 0 && !o->dry_run)
+        dom_quiet_regions(cfg, cat);
     dom_free(ids);
     busy_free(&busy);
     dom_catalog_close(cat);

@@ -34,6 +34,10 @@ int dom_prepare_remove(const dom_config *cfg);
 
 struct dom_control;
 
+/* Makes quiet the regions where nothing is in motion (docs/mover.md
+ * "Quiet regions"); prepare and apply call it at their end. */
+void dom_quiet_regions(const dom_config *cfg, dom_catalog *cat);
+
 typedef struct dom_apply_opts {
     const char *wave; /* NULL: every wave in order */
     int rollback;     /* move `wave`'s tenants back */

@@ -551,6 +551,9 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         dom_catalog_rollback(cat);
     else
         rc = dom_catalog_commit(cat);
+    /* installed active; quiet where nothing is in motion */
+    if (rc == 0)
+        dom_quiet_regions(cfg, cat);
 done:
     for (size_t i = 0; i < known.n; i++)
         dom_free(known.keys[i]);

@@ -342,6 +342,15 @@ int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n)
     return DISPATCH(meta_get, st, key, value, n);
 }
 
+int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet)
+{
+    int q = 0;
+    int rc = st->ops->set_mode ? st->ops->set_mode(st, t, n, quiet, &q) : 0;
+    if (is_quiet)
+        *is_quiet = q;
+    return rc;
+}
+
 int dom_store_can_move(const dom_store *st)
 {
     const dom_store_ops *o = st->ops;

@@ -189,6 +189,13 @@ typedef struct dom_store_ops {
     int (*sync)(dom_store *st);
     int (*meta_set)(dom_store *st, const char *key, const char *value);
     int (*meta_get)(dom_store *st, const char *key, char *value, size_t n);
+    /* optional: the triggers' mode (docs/mover.md "Quiet regions").  quiet
+     * 0: every write of the tables t[0..n) is checked, as a mover needs
+     * (this store's session keeps the region so until it closes); quiet 1:
+     * writes that cannot concern a fence skip the checks, made only when
+     * nothing is in motion here and no mover's session holds the region;
+     * *is_quiet says whether it was made.  Without it: always active. */
+    int (*set_mode)(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
     /* optional: a text equal for two stores exactly when they reach the
      * same database, however they were named */
     int (*identity)(dom_store *st, char *out, size_t n);
@@ -353,6 +360,8 @@ int dom_store_sync(dom_store *st);
  * head); meta_get gives "" when unset or when the region is not prepared. */
 int dom_store_meta_set(dom_store *st, const char *key, const char *value);
 int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
+/* The triggers' mode (the set_mode op); 0 without it (always active). */
+int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
 
 /* The database this store reaches: equal texts, one database (SQLite: the
  * file's device and inode; PostgreSQL: the server's start time and the

@@ -597,7 +597,65 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
     return out;
 }
 
-/* Installs one table's trigger function and trigger. */
+/* The function of table `q` (quoted): domicile.check_<its oid>. */
+static int check_fname(pg_store *s, const char *table, const char *q, char fname[64])
+{
+    const char *pv[1] = {q};
+    PGresult *r = PQexecParams(s->conn, "SELECT $1::regclass::oid", 1, NULL, pv, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pg_fail(s, table, "cannot find the table", r);
+    snprintf(fname, 64, "domicile.check_%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* The triggers of table t (quoted q, function fname).  domicile's own
+ * writes (copies, erasure) set domicile.bypass; any session can set it, so
+ * it counts only for a member of the role that installed the triggers
+ * (`owner`, a literal; decided in the WHEN, before any call).
+ *
+ * Active (a mover works in the region): domicile_check on every write.
+ * Quiet (docs/mover.md "Quiet regions"): nothing is in motion here and
+ * every row here is a tenant's at home, so an UPDATE that keeps the row's
+ * tenant and a DELETE have nothing to check; domicile_check takes INSERTs
+ * only, and domicile_check_key the UPDATEs that change the columns that
+ * name the tenant.  Both triggers exist in both modes (in active mode
+ * domicile_check_key never fires): a switch replaces triggers, which only
+ * writers wait for (PostgreSQL 14). */
+static void trigger_defs(dom_buf *b, const dom_move_table *t, const char *q, const char *fname,
+                         const char *owner, int quiet)
+{
+    char bypass[256];
+    snprintf(bypass, sizeof(bypass),
+             "(current_setting('domicile.bypass', true) IS DISTINCT FROM 'on' OR NOT "
+             "pg_has_role(session_user, %s, 'MEMBER'))",
+             owner);
+    dom_buf_printf(b,
+                   "CREATE OR REPLACE TRIGGER domicile_check BEFORE %s ON %s FOR EACH ROW "
+                   "WHEN %s EXECUTE FUNCTION %s();\n",
+                   quiet ? "INSERT" : "INSERT OR UPDATE OR DELETE", q, bypass, fname);
+    dom_buf_printf(b,
+                   "CREATE OR REPLACE TRIGGER domicile_check_key BEFORE UPDATE ON %s FOR EACH "
+                   "ROW WHEN (",
+                   q);
+    if (!quiet) {
+        dom_buf_puts(b, "false");
+    } else {
+        dom_buf_putc(b, '(');
+        size_t n = t->nlinks ? t->links[0].ncols : 1;
+        for (size_t j = 0; j < n; j++) {
+            const char *c = t->nlinks ? t->links[0].cols[j] : t->key;
+            dom_buf_puts(b, j ? " OR OLD." : "OLD.");
+            dom_sql_ident(b, c);
+            dom_buf_puts(b, " IS DISTINCT FROM NEW.");
+            dom_sql_ident(b, c);
+        }
+        dom_buf_printf(b, ") AND %s", bypass);
+    }
+    dom_buf_printf(b, ") EXECUTE FUNCTION %s();\n", fname);
+}
+
+/* Installs one table's trigger function and triggers (active). */
 static int install_table(pg_store *s, const dom_install *spec, size_t ti, const char *schema,
                          const char *owner)
 {
@@ -605,37 +663,32 @@ static int install_table(pg_store *s, const dom_install *spec, size_t ti, const 
     char *q = ident(s, t->info->name);
     if (!q)
         return DOM_ENOMEM;
-    const char *pv[1] = {q};
-    PGresult *r = PQexecParams(s->conn, "SELECT $1::regclass::oid", 1, NULL, pv, NULL, NULL, 0);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        dom_free(q);
-        return pg_fail(s, t->info->name, "cannot find the table", r);
-    }
     char fname[64];
-    snprintf(fname, sizeof(fname), "domicile.check_%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
+    int rc = check_fname(s, t->info->name, q, fname);
+    if (rc < 0) {
+        dom_free(q);
+        return rc;
+    }
     char *fn = check_function(s, spec, ti, schema, fname);
-    /* CREATE OR REPLACE TRIGGER (PostgreSQL 14) takes a lock that only
-     * writers wait for; DROP TRIGGER one that readers wait for too */
-    char *drop = PQserverVersion(s->conn) >= 140000
-                     ? dom_strdup("CREATE OR REPLACE")
-                     : dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; CREATE", q);
-    /* domicile's own writes (copies, erasure) set domicile.bypass; any
-     * session can set it, so it counts only for a member of the role that
-     * installed the triggers (decided in the WHEN, before any call) */
-    char *trg = drop ? dom_sprintf("%s TRIGGER domicile_check BEFORE INSERT OR UPDATE OR DELETE "
-                                   "ON %s FOR EACH ROW WHEN (current_setting('domicile.bypass', "
-                                   "true) IS DISTINCT FROM 'on' OR NOT pg_has_role(session_user, "
-                                   "%s, 'MEMBER')) EXECUTE FUNCTION %s()",
-                                   drop, q, owner, fname)
-                     : NULL;
-    dom_free(drop);
-    int rc =
-        fn && trg ? pg_exec(s, t->info->name, "cannot install the check function", fn) : DOM_ENOMEM;
+    dom_buf trg = DOM_BUF_INIT;
+    if (PQserverVersion(s->conn) >= 140000) {
+        trigger_defs(&trg, t, q, fname, owner, 0);
+    } else {
+        /* PostgreSQL 13 and older: DROP TRIGGER (a lock readers wait for
+         * too) and CREATE; always active */
+        dom_buf_printf(&trg,
+                       "DROP TRIGGER IF EXISTS domicile_check ON %s; CREATE TRIGGER domicile_check "
+                       "BEFORE INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW WHEN "
+                       "(current_setting('domicile.bypass', true) IS DISTINCT FROM 'on' OR NOT "
+                       "pg_has_role(session_user, %s, 'MEMBER')) EXECUTE FUNCTION %s()",
+                       q, q, owner, fname);
+    }
+    rc = fn && !trg.oom ? pg_exec(s, t->info->name, "cannot install the check function", fn)
+                        : DOM_ENOMEM;
     if (rc == 0)
-        rc = pg_exec(s, t->info->name, "cannot install the trigger", trg);
+        rc = pg_exec(s, t->info->name, "cannot install the trigger", dom_buf_cstr(&trg));
     dom_free(fn);
-    dom_free(trg);
+    dom_buf_free(&trg);
     dom_free(q);
     return rc;
 }
@@ -723,6 +776,10 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
         rc = install_table(s, spec, i, schema, owner);
     dom_free(schema);
     dom_free(owner);
+    if (rc == 0)
+        rc = pg_exec(s, NULL, "cannot record the triggers' mode",
+                     "INSERT INTO domicile.region VALUES ('owner', current_user), "
+                     "('mode', 'active') ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     if (rc < 0)
         goto fail;
     return pg_exec(s, NULL, "cannot commit the installation", "COMMIT");
@@ -820,7 +877,10 @@ static int remove_step(pg_store *s, const void *arg, int lock_ms)
     int rc = begin_waiting(s, lock_ms);
     for (size_t i = 0; rc == 0 && i < a->n; i++) {
         char *q = ident(s, a->tables[i].info->name);
-        char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s", q) : NULL;
+        char *sql = q ? dom_sprintf("DROP TRIGGER IF EXISTS domicile_check ON %s; DROP TRIGGER "
+                                    "IF EXISTS domicile_check_key ON %s",
+                                    q, q)
+                      : NULL;
         rc = sql ? pg_exec(s, a->tables[i].info->name, "cannot remove the trigger", sql)
                  : DOM_ENOMEM;
         dom_free(q);
@@ -831,6 +891,114 @@ static int remove_step(pg_store *s, const void *arg, int lock_ms)
                      "DROP SCHEMA IF EXISTS domicile CASCADE; COMMIT");
     if (rc < 0)
         PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+/* ---- quiet regions (docs/mover.md "Quiet regions") ----------------------------
+ * Every session of a mover in the region holds an advisory lock shared
+ * (session level, released when it closes, also when the process dies);
+ * a switch to quiet takes it exclusive for its transaction, without
+ * waiting: while any mover works here, the region stays active. */
+#define MOVERS_LOCK "('domicile.fence'::regclass::oid::bigint % 2147483647)::int, 1"
+
+static int pg_meta_get(dom_store *base, const char *key, char *value, size_t n);
+
+typedef struct mode_arg {
+    const dom_move_table *t;
+    size_t n;
+    int quiet;
+    int *done; /* the switch was made */
+} mode_arg;
+
+static int mode_step(pg_store *s, const void *arg, int lock_ms)
+{
+    const mode_arg *a = arg;
+    *a->done = 0;
+    int rc = begin_waiting(s, lock_ms);
+    if (rc < 0)
+        return rc;
+    PGresult *r =
+        PQexec(s->conn, "SELECT pg_try_advisory_xact_lock(" MOVERS_LOCK "), EXISTS (SELECT 1 FROM "
+                        "domicile.fence WHERE state IN ('frozen', 'capturing', 'incoming')), "
+                        "coalesce((SELECT quote_literal(value) FROM domicile.region WHERE key = "
+                        "'owner'), quote_literal(current_user))");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        rc = pg_fail(s, NULL, "cannot read the region's state", r);
+        goto fail;
+    }
+    int free_ = strcmp(PQgetvalue(r, 0, 0), "t") == 0,
+        moving = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    char owner[256];
+    snprintf(owner, sizeof(owner), "%s", PQgetvalue(r, 0, 2));
+    PQclear(r);
+    if (a->quiet && (!free_ || moving)) {
+        /* a mover works here, or a batch is in motion: stays active */
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        return 0;
+    }
+    dom_buf b = DOM_BUF_INIT;
+    for (size_t i = 0; i < a->n && rc == 0; i++) {
+        const dom_move_table *t = &a->t[i];
+        if (t->cls == DOM_TABLE_GLOBAL)
+            continue;
+        char *q = ident(s, t->info->name);
+        char fname[64];
+        if (!q) {
+            rc = DOM_ENOMEM;
+            break;
+        }
+        if ((rc = check_fname(s, t->info->name, q, fname)) == 0) {
+            dom_buf_clear(&b);
+            trigger_defs(&b, t, q, fname, owner, a->quiet);
+            rc = b.oom ? DOM_ENOMEM
+                       : pg_exec(s, t->info->name, "cannot replace the trigger", dom_buf_cstr(&b));
+        }
+        dom_free(q);
+    }
+    dom_buf_free(&b);
+    if (rc == 0) {
+        const char *pv[1] = {a->quiet ? "quiet" : "active"};
+        r = PQexecParams(s->conn,
+                         "INSERT INTO domicile.region VALUES ('mode', $1) ON CONFLICT (key) DO "
+                         "UPDATE SET value = excluded.value",
+                         1, NULL, pv, NULL, NULL, 0);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? (PQclear(r), 0)
+                                                   : pg_fail(s, NULL, "cannot record the mode", r);
+    }
+    if (rc == 0 && (rc = pg_exec(s, NULL, "cannot commit the mode", "COMMIT")) == 0)
+        *a->done = 1;
+    if (rc == 0)
+        return 0;
+fail:
+    PQclear(PQexec(s->conn, "ROLLBACK"));
+    return rc;
+}
+
+static int pg_set_mode(dom_store *base, const dom_move_table *t, size_t n, int quiet, int *is_quiet)
+{
+    pg_store *s = (pg_store *)base;
+    int done = 0, rc;
+    *is_quiet = 0;
+    if (PQserverVersion(s->conn) < 140000)
+        return 0; /* always active: DROP TRIGGER would hold readers too */
+    if (!quiet) {
+        if (!s->movers_lock) {
+            if ((rc = pg_exec(s, NULL, "cannot take the movers' lock",
+                              "SELECT pg_advisory_lock_shared(" MOVERS_LOCK ")")) < 0)
+                return rc;
+            s->movers_lock = 1;
+        }
+        char mode[32];
+        if ((rc = pg_meta_get(base, "mode", mode, sizeof(mode))) < 0)
+            return rc;
+        if (strcmp(mode, "quiet") != 0)
+            return 0;
+    }
+    mode_arg a = {t, n, quiet, &done};
+    rc = dom_pg__lock_retries(s, quiet ? "make the region quiet" : "make the region active",
+                              "a tenant table", mode_step, &a);
+    if (rc == 0 && quiet)
+        *is_quiet = done;
     return rc;
 }
 
@@ -1075,6 +1243,7 @@ const dom_store_ops dom_pg__ops = {
     .schema_sig = pg_schema_sig,
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
+    .set_mode = pg_set_mode,
     .identity = pg_identity,
     .table_ddl = pg_table_ddl,
     .indexes = pg_indexes,

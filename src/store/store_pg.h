@@ -33,6 +33,7 @@ typedef struct pg_store {
     const dom_move_table *ahead;
     size_t nahead, ahead_next;
     int keys_table;      /* pg_temp.domicile_keys exists */
+    int movers_lock;     /* holds the region's movers lock shared (set_mode) */
     unsigned keys_loads; /* times it was emptied (dom_pg__empty) */
     /* what it holds, when that is committed: set_keys with the same keys
      * has nothing to do */

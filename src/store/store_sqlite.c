@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "util/util.h"
@@ -276,6 +277,8 @@ static void sq_close(dom_store *base)
     sqlite_store *s = (sqlite_store *)base;
     dom_sqlite__stmt_cache_free(s);
     sqlite3_close(s->db);
+    if (s->movers_held)
+        close(s->movers_fd);
     dom_free(s->path);
     dom_free(s->base.region);
     dom_free(s);
@@ -376,6 +379,7 @@ const dom_store_ops dom_sqlite__ops = {
     .tables = dom_sqlite__tables,
     .install = dom_sqlite__install,
     .uninstall = dom_sqlite__uninstall,
+    .set_mode = dom_sqlite__set_mode,
     .set_keys = dom_sqlite__set_keys,
     .fence = dom_sqlite__fence,
     .unfence = dom_sqlite__unfence,

@@ -17,7 +17,9 @@ typedef struct sqlite_store {
     sqlite3 *db;
     char *path;
     int in_write;
-    int undurable; /* a commit since the last one that waited for the disk */
+    int undurable;   /* a commit since the last one that waited for the disk */
+    int movers_fd;   /* PATH.movers, locked shared while movers_held */
+    int movers_held; /* this session keeps the region active (set_mode) */
     /* prepared statements keyed by their SQL text, reused across calls */
     struct {
         char *sql;
@@ -46,6 +48,8 @@ void dom_sqlite__bytes_expr(dom_buf *b, const dom_table_info *t, const char *row
 
 int dom_sqlite__install(dom_store *st, const dom_install *spec);
 int dom_sqlite__uninstall(dom_store *st, const dom_move_table *tables, size_t ntables);
+int dom_sqlite__set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet,
+                         int *is_quiet);
 int dom_sqlite__set_keys(dom_store *st, const char *const *keys, const int64_t *epochs, size_t n);
 int dom_sqlite__fence(dom_store *st, int64_t batch, const char *state, const char *home,
                       int64_t epoch);

@@ -9,9 +9,13 @@
  * own connection see the row and stand aside, no other connection can write
  * meanwhile, and no other connection ever sees the row committed.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "core/geo.h"
 #include "store/store_sqlite.h"
@@ -302,7 +306,13 @@ static void log_dependents(dom_buf *b, const dom_install *spec, const dom_move_t
     }
 }
 
-static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, int er)
+/* The triggers of table ti.  Active: all six.  Quiet (docs/mover.md
+ * "Quiet regions"): the INSERT check, and the UPDATE check only when the
+ * columns that name the row's tenant change (no capture: nothing is in
+ * motion).  skip_insert: the INSERT trigger is left as it is (a switch of
+ * mode, which does not know the tenants table's country column). */
+static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, int er, int quiet,
+                           int skip_insert)
 {
     const dom_move_table *t = &spec->tables[ti], *tenants = &spec->tables[0];
     const char *country_col = spec->country_col;
@@ -315,11 +325,14 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
     for (int i = 0; i < 6; i++)
         tn[i] = sqlite3_mprintf("\"domicile_%w_%s\"", name, trigger_suffixes[i]);
     dom_buf b = DOM_BUF_INIT;
+    char *changed = NULL;
     const char *when = "WHEN NOT EXISTS (SELECT 1 FROM domicile_bypass)";
 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE INSERT ON %s %s BEGIN\n", tn[0], qt, when);
     fence_checks(&b, er, newk);
-    if (is_tenants) {
+    if (skip_insert) {
+        dom_buf_clear(&b);
+    } else if (is_tenants) {
         /* the country as a code (trimmed, upper case): refused when the
          * policy keeps it elsewhere, or when it is no ISO code and this is
          * not the home of tenants without one (guard row "??") */
@@ -359,11 +372,38 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
     } else {
         tenant_checks(&b, er, t, tenants);
     }
-    dom_buf_puts(&b, "END;\n");
+    if (!skip_insert)
+        dom_buf_puts(&b, "END;\n");
+
+    if (quiet) {
+        /* WHEN (no bypass) AND (OLD.c IS NOT NEW.c OR ...) */
+        dom_buf kw = DOM_BUF_INIT;
+        dom_buf_printf(&kw, "%s AND (", when);
+        size_t nk = t->nlinks ? t->links[0].ncols : 1;
+        for (size_t j = 0; j < nk; j++) {
+            const char *c = t->nlinks ? t->links[0].cols[j] : t->key;
+            dom_buf_puts(&kw, j ? " OR OLD." : "OLD.");
+            dom_sql_ident(&kw, c);
+            dom_buf_puts(&kw, " IS NOT NEW.");
+            dom_sql_ident(&kw, c);
+        }
+        dom_buf_putc(&kw, ')');
+        dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE UPDATE ON %s %s BEGIN\n", tn[1], qt,
+                       dom_buf_cstr(&kw));
+        if (kw.oom)
+            b.oom = 1;
+        dom_buf_free(&kw);
+        fence_checks(&b, er, oldk);
+        fence_checks(&b, er, newk);
+        if (!is_tenants)
+            tenant_checks(&b, er, t, tenants);
+        dom_buf_puts(&b, "END;\n");
+        goto made;
+    }
 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE UPDATE ON %s %s BEGIN\n", tn[1], qt, when);
     fence_checks(&b, er, oldk);
-    char *changed = sqlite3_mprintf("%s IS NOT %s", oldk, newk);
+    changed = sqlite3_mprintf("%s IS NOT %s", oldk, newk);
     fence_checks(&b, er, newk); /* the new tenant too, when the row changes tenant */
     if (!is_tenants)
         tenant_checks(&b, er, t, tenants);
@@ -396,6 +436,7 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
     capture(&b, t, qname, oldk, "OLD", "0", "");
     dom_buf_puts(&b, "END;\n");
 
+made:;
     int rc = b.oom ? DOM_ENOMEM : exec(s, name, b.ptr);
     dom_buf_free(&b);
     sqlite3_free(changed);
@@ -419,6 +460,121 @@ static int drop_triggers(sqlite_store *s, const char *table)
             return rc;
     }
     return 0;
+}
+
+/* ---- quiet regions (docs/mover.md "Quiet regions") ----------------------------
+ * Every mover session of the region holds a shared flock on PATH.movers
+ * until it closes (the kernel releases it when the process dies); a
+ * switch to quiet takes it exclusive without waiting, so a region where
+ * a mover works stays active.  The switch itself is one write
+ * transaction: SQLite's writers come one at a time, so every write after
+ * it runs the new triggers. */
+
+static int movers_file(sqlite_store *s, int *fd)
+{
+    char *p = dom_sprintf("%s.movers", s->path);
+    if (!p)
+        return DOM_ENOMEM;
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int rc = *fd < 0 ? dom_error_set(DOM_EREGION, "region \"%s\": cannot open %s: %s",
+                                     s->base.region, p, strerror(errno))
+                     : 0;
+    dom_free(p);
+    return rc;
+}
+
+/* Replaces the triggers other than the INSERT one of every table. */
+static int switch_mode(sqlite_store *s, const dom_move_table *t, size_t n, int quiet)
+{
+    dom_move_table *tabs = dom_calloc(n ? n : 1, sizeof(*tabs));
+    if (!tabs)
+        return DOM_ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].cls == DOM_TABLE_TENANTS)
+            tabs[k++] = t[i];
+    for (size_t i = 0; i < n; i++)
+        if (t[i].cls == DOM_TABLE_DIRECT || t[i].cls == DOM_TABLE_INDIRECT)
+            tabs[k++] = t[i];
+    dom_install spec = {s->base.region, tabs, k, NULL, NULL, 0};
+    int er = raise_takes_expressions(s), rc = 0;
+    for (size_t i = 0; rc == 0 && k && tabs[0].cls == DOM_TABLE_TENANTS && i < k; i++) {
+        for (int j = 1; rc == 0 && j < 6; j++) {
+            char *sql = sqlite3_mprintf("DROP TRIGGER IF EXISTS \"domicile_%w_%s\"",
+                                        tabs[i].info->name, trigger_suffixes[j]);
+            rc = exec(s, tabs[i].info->name, sql);
+            sqlite3_free(sql);
+        }
+        if (rc == 0)
+            rc = create_triggers(s, &spec, i, er, quiet, 1);
+    }
+    if (rc == 0)
+        rc = exec(s, NULL,
+                  quiet ? "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('mode', "
+                          "'quiet')"
+                        : "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('mode', "
+                          "'active')");
+    dom_free(tabs);
+    return rc;
+}
+
+int dom_sqlite__set_mode(dom_store *base, const dom_move_table *t, size_t n, int quiet,
+                         int *is_quiet)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    int rc, fd;
+    char mode[32];
+    *is_quiet = 0;
+    if (!quiet) {
+        if (!s->movers_held) {
+            if ((rc = movers_file(s, &fd)) < 0)
+                return rc;
+            if (flock(fd, LOCK_SH) != 0) {
+                close(fd);
+                return dom_error_set(DOM_EREGION, "region \"%s\": cannot lock %s.movers: %s",
+                                     s->base.region, s->path, strerror(errno));
+            }
+            s->movers_fd = fd;
+            s->movers_held = 1;
+        }
+        if ((rc = dom_sqlite__meta_get(base, "mode", mode, sizeof(mode))) < 0)
+            return rc;
+        if (strcmp(mode, "quiet") != 0)
+            return 0;
+        dom_sqlite__stmt_cache_free(s);
+        if ((rc = exec(s, NULL, "BEGIN IMMEDIATE")) < 0)
+            return rc;
+        if ((rc = switch_mode(s, t, n, 0)) == 0 && (rc = exec(s, NULL, "COMMIT")) == 0)
+            return 0;
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if ((rc = movers_file(s, &fd)) < 0)
+        return rc;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd); /* a mover works here: stays active */
+        return 0;
+    }
+    dom_sqlite__stmt_cache_free(s);
+    if ((rc = exec(s, NULL, "BEGIN IMMEDIATE")) < 0) {
+        close(fd);
+        return rc;
+    }
+    sqlite3_stmt *st;
+    if ((rc = cached(s, &st, NULL,
+                     "SELECT EXISTS (SELECT 1 FROM domicile_fence WHERE state IN ('frozen', "
+                     "'capturing', 'incoming'))")) == 0) {
+        int moving = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+        if (!moving && (rc = switch_mode(s, t, n, 1)) == 0 && (rc = exec(s, NULL, "COMMIT")) == 0) {
+            *is_quiet = 1;
+            close(fd);
+            return 0;
+        }
+    }
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    close(fd);
+    return rc;
 }
 
 int dom_sqlite__install(dom_store *base, const dom_install *spec)
@@ -457,9 +613,13 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
     }
     for (size_t i = 0; i < spec->ntables; i++) {
         if ((rc = drop_triggers(s, spec->tables[i].info->name)) < 0 ||
-            (rc = create_triggers(s, spec, i, er)) < 0)
+            (rc = create_triggers(s, spec, i, er, 0, 0)) < 0)
             goto fail;
     }
+    if ((rc = exec(s, NULL,
+                   "INSERT OR REPLACE INTO domicile_region (key, value) VALUES ('mode', "
+                   "'active')")) < 0)
+        goto fail;
     if ((rc = exec(s, NULL, "COMMIT")) < 0)
         goto fail;
     return 0;
