@@ -60,6 +60,7 @@ typedef struct progress {
     double t0;
     json_t *batches;
     json_t *controls; /* live control events (--json) */
+    int health;       /* the last health level seen */
 } progress;
 
 static void on_planned(const char *wave, int64_t batches, int64_t tenants, void *payload)
@@ -129,10 +130,14 @@ static void on_control(const dom_control *c, void *payload)
     progress *p = payload;
     char a[32];
     double at = dom_mono() - p->t0;
+    int health_changed = c->health != p->health;
+    p->health = c->health;
     if (p->json) {
-        json_t *e =
-            json_pack("{s:f,s:b,s:f,s:s}", "at_seconds", at, "paused", c->paused, "rows_per_second",
-                      c->rate, "rate_from", c->rate_live ? "throttle" : "config");
+        json_t *e = json_pack("{s:f,s:b,s:f,s:s,s:i}", "at_seconds", at, "paused", c->paused,
+                              "rows_per_second", c->rate, "rate_from",
+                              c->rate_live ? "throttle" : "config", "health", c->health);
+        if (c->health)
+            json_object_set_new(e, "health_reason", json_string(c->health_why));
         if (!p->controls)
             p->controls = json_array();
         json_array_append_new(p->controls, e);
@@ -142,15 +147,24 @@ static void on_control(const dom_control *c, void *payload)
         return;
     if (p->tty && p->done_tenants)
         fputc('\n', stderr);
-    if (c->paused)
+    if (health_changed) {
+        if (c->health == 2)
+            fprintf(stderr, "waiting at a safe point: %s\n", c->health_why);
+        else if (c->health == 1)
+            fprintf(stderr, "slowing down to %s rows/s: %s\n",
+                    cli_num(a, sizeof(a), (long long)c->health_rate), c->health_why);
+        else
+            fprintf(stderr, "going on at full rate: %s\n", c->health_why);
+    } else if (c->paused) {
         fprintf(stderr, "paused by 'domicile pause' (at %s): waiting at a safe point\n",
                 c->paused_at);
-    else if (c->rate > 0)
+    } else if (c->rate > 0) {
         fprintf(stderr, "running at most %s rows/s (%s)\n",
                 cli_num(a, sizeof(a), (long long)c->rate),
                 c->rate_live ? "domicile throttle" : "options.max_rows_per_second");
-    else
+    } else {
         fprintf(stderr, "running, no rate limit%s\n", c->rate_live ? " (domicile throttle 0)" : "");
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -247,7 +261,8 @@ static int run_apply(cli *c, const char *cmd, int rollback)
                (long long)st.batches_failed, cli_num(a, sizeof(a), st.tenants),
                cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
         if (st.paused_sec >= 0.05)
-            printf("%s: %.1f s of it paused by 'domicile pause'\n", cmd, st.paused_sec);
+            printf("%s: %.1f s of it waiting (domicile pause, or options.health)\n", cmd,
+                   st.paused_sec);
     } else if (!o.dry_run && rc == 0) {
         printf("%s: nothing to do\n", cmd);
     }

@@ -121,6 +121,14 @@ int cmd_status(cli *c)
         json_object_set_new(jc, "paused_at", json_string(ctl.paused_at));
     if (ctl.rate_live)
         json_object_set_new(jc, "rate_at", json_string(ctl.rate_at));
+    json_object_set_new(jc, "health",
+                        json_string(ctl.health == 2   ? "waiting"
+                                    : ctl.health == 1 ? "slowed"
+                                                      : "well"));
+    if (ctl.health) {
+        json_object_set_new(jc, "health_reason", json_string(ctl.health_why));
+        json_object_set_new(jc, "health_since", json_string(ctl.health_at));
+    }
     json_object_set_new(root, "control", jc);
     if (json) {
         json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -140,6 +148,10 @@ int cmd_status(cli *c)
             printf("movers: PAUSED since %s ('domicile resume' lets them go on)\n", ctl.paused_at);
         else
             printf("movers: running\n");
+        if (ctl.health)
+            printf("health: %s since %s: %s\n",
+                   ctl.health == 2 ? "movers WAIT" : "movers slowed down", ctl.health_at,
+                   ctl.health_why);
         if (ctl.rate > 0)
             printf("rate: at most %s rows/s (%s)\n", cli_num(a, sizeof(a), (long long)ctl.rate),
                    ctl.rate_live ? "domicile throttle" : "options.max_rows_per_second");

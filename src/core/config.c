@@ -803,12 +803,60 @@ static void parse_waves(parser *p, yaml_node_t *n)
     }
 }
 
+/* options.health: the bounds of the regions' health (docs/mover.md "The
+ * mover yields to the application"): { probe_ms, critical_probe_ms,
+ * active_sessions, critical_active_sessions, replica_lag,
+ * critical_replica_lag } */
+static void parse_health(parser *p, yaml_node_t *n)
+{
+    static const char *const keys[] = {"probe_ms",
+                                       "critical_probe_ms",
+                                       "active_sessions",
+                                       "critical_active_sessions",
+                                       "replica_lag",
+                                       "critical_replica_lag",
+                                       NULL};
+    yaml_node_t *f[6];
+    dom_health_bounds *h = &p->cfg->options.health;
+    if (map_fields(p, n, "options.health", keys, f, NULL) < 0)
+        return;
+    double *ms[2] = {&h->probe_ms, &h->critical_probe_ms};
+    long *ss[2] = {&h->active_sessions, &h->critical_active_sessions};
+    double *lag[2] = {&h->replica_lag_sec, &h->critical_replica_lag_sec};
+    for (int i = 0; i < 2; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "options.health.%s", keys[i]);
+        if (f[i] && get_double(p, f[i], what, ms[i]) == 0 && *ms[i] <= 0)
+            perr(p, f[i], "%s must be more than 0 (milliseconds), got %s", what, scalar(f[i]));
+        snprintf(what, sizeof(what), "options.health.%s", keys[2 + i]);
+        if (f[2 + i])
+            get_long(p, f[2 + i], what, 1, 1000000, ss[i]);
+        snprintf(what, sizeof(what), "options.health.%s", keys[4 + i]);
+        if (f[4 + i] && expect(p, f[4 + i], YAML_SCALAR_NODE, what) == 0) {
+            long d = dom_parse_duration(scalar(f[4 + i]));
+            if (d < 1)
+                perr(p, f[4 + i], "%s must be a duration of 1s or more, such as 10s, got \"%s\"",
+                     what, scalar(f[4 + i]));
+            else
+                *lag[i] = (double)d;
+        }
+    }
+    if (h->probe_ms > 0 && h->critical_probe_ms > 0 && h->critical_probe_ms < h->probe_ms)
+        perr(p, f[1], "options.health.critical_probe_ms (%g) is below probe_ms (%g)",
+             h->critical_probe_ms, h->probe_ms);
+    if (h->active_sessions && h->critical_active_sessions &&
+        h->critical_active_sessions < h->active_sessions)
+        perr(p, f[3],
+             "options.health.critical_active_sessions (%ld) is below active_sessions (%ld)",
+             h->critical_active_sessions, h->active_sessions);
+}
+
 static void parse_options(parser *p, yaml_node_t *n)
 {
-    static const char *const keys[] = {"batch_tenants", "workers",       "max_rows_per_second",
-                                       "retain_source", "lease",         "fence_wait",
-                                       "transfer_rows", "quiet_regions", NULL};
-    yaml_node_t *f[8];
+    static const char *const keys[] = {
+        "batch_tenants", "workers",       "max_rows_per_second", "retain_source", "lease",
+        "fence_wait",    "transfer_rows", "quiet_regions",       "health",        NULL};
+    yaml_node_t *f[9];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -861,6 +909,8 @@ static void parse_options(parser *p, yaml_node_t *n)
         else if (strcmp(v, "true") != 0 && strcmp(v, "yes") != 0)
             perr(p, f[7], "options.quiet_regions must be true or false, got \"%s\"", v);
     }
+    if (f[8])
+        parse_health(p, f[8]);
 }
 
 /* latency: { "IN -> singapore": 60 } */

@@ -68,6 +68,14 @@ typedef struct dom_latency_override {
     double ms;
 } dom_latency_override;
 
+/* options.health: bounds of a region's health past which the mover slows
+ * down, and past the critical ones pauses (0: not watched). */
+typedef struct dom_health_bounds {
+    double probe_ms, critical_probe_ms;
+    long active_sessions, critical_active_sessions;
+    double replica_lag_sec, critical_replica_lag_sec;
+} dom_health_bounds;
+
 typedef struct dom_config {
     char *path; /* as given */
     char *dir;  /* folder of the config file */
@@ -96,6 +104,7 @@ typedef struct dom_config {
         /* options.quiet_regions: false: regions stay active (every write
          * checked) when nothing moves (docs/mover.md "Quiet regions") */
         int always_active;
+        dom_health_bounds health;
     } options;
     dom_latency_override *latency;
     size_t nlatency;

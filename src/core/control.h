@@ -24,6 +24,12 @@ typedef struct dom_control {
     int rate_live;      /* set by `domicile throttle` (else the config's) */
     char rate_at[32];   /* when `throttle` set it */
     double paused_sec;  /* seconds this process has waited paused */
+    /* the regions' health (options.health): 0 well, 1 over a bound (the
+     * mover slows down), 2 over a critical bound (it waits) */
+    int health;
+    char health_why[192]; /* which region, what, against which bound */
+    double health_rate;   /* rows per second while slowed down (0: none) */
+    char health_at[32];   /* since when (status, from the catalog) */
 } dom_control;
 
 /* The commands: pause (1) or resume (0); a rate in rows per second, or a
@@ -44,5 +50,11 @@ void dom_control_begin(const dom_config *cfg, void (*on_change)(const dom_contro
 int dom_control_gate(dom_catalog *cat, int64_t rows);
 /* The state movers act on now. */
 void dom_control_now(dom_control *out);
+/* Watches the regions' health once a second while a run lasts, when
+ * options.health sets a bound (a thread of its own with its own
+ * connections); its state is written to the catalog (control.health) for
+ * status.  dom_control_end stops it and clears that. */
+int dom_control_watch(const dom_config *cfg);
+void dom_control_end(void);
 
 #endif

@@ -2236,7 +2236,10 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
     if (lrc < 0)
         return lrc;
     dom_control_begin(cfg, o->on_control, o->payload);
-    int r = apply_locked(cfg, o, stats);
+    int r = o->dry_run ? 0 : dom_control_watch(cfg);
+    if (r == 0)
+        r = apply_locked(cfg, o, stats);
+    dom_control_end();
     dom_control c;
     dom_control_now(&c);
     stats->paused_sec = c.paused_sec;

@@ -342,6 +342,11 @@ int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n)
     return DISPATCH(meta_get, st, key, value, n);
 }
 
+int dom_store_health(dom_store *st, dom_health *out)
+{
+    return DISPATCH(health, st, out);
+}
+
 int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet)
 {
     int q = 0;

@@ -136,6 +136,17 @@ typedef struct dom_copy_watch dom_copy_watch;
 typedef int (*dom_change_cb)(int64_t seq, const char *tenant, const char *table,
                              const char *pk_json, int key_changed, void *payload);
 
+/* A region's health, as the mover's throttle reads it (options.health). */
+typedef struct dom_health {
+    double probe_ms;        /* PostgreSQL: the round trip of a query of the
+                               server's activity; SQLite: the wait for the
+                               write lock */
+    long active_sessions;   /* PostgreSQL: other sessions running a
+                               statement; -1: unknown */
+    double replica_lag_sec; /* PostgreSQL: the largest replay lag of its
+                               replicas; -1: none */
+} dom_health;
+
 typedef struct dom_store_ops {
     const char *engine;
     /* rows per bulk write transaction of the mover (copy chunks, erase
@@ -196,6 +207,8 @@ typedef struct dom_store_ops {
      * nothing is in motion here and no mover's session holds the region;
      * *is_quiet says whether it was made.  Without it: always active. */
     int (*set_mode)(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
+    /* optional: the region's health (options.health) */
+    int (*health)(dom_store *st, dom_health *out);
     /* optional: a text equal for two stores exactly when they reach the
      * same database, however they were named */
     int (*identity)(dom_store *st, char *out, size_t n);
@@ -360,6 +373,8 @@ int dom_store_sync(dom_store *st);
  * head); meta_get gives "" when unset or when the region is not prepared. */
 int dom_store_meta_set(dom_store *st, const char *key, const char *value);
 int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
+/* The region's health; DOM_EUNSUPPORTED without the op. */
+int dom_store_health(dom_store *st, dom_health *out);
 /* The triggers' mode (the set_mode op); 0 without it (always active). */
 int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
 

@@ -1002,6 +1002,29 @@ static int pg_set_mode(dom_store *base, const dom_move_table *t, size_t n, int q
     return rc;
 }
 
+/* The health the mover's throttle reads (options.health): the round trip
+ * of one query of the server's activity, the sessions other than
+ * domicile's running a statement (all of them with the privileges of
+ * pg_read_all_stats, else the role's own), the largest replay lag of the
+ * server's replicas (-1: none). */
+static int pg_health(dom_store *base, dom_health *out)
+{
+    pg_store *s = (pg_store *)base;
+    double t0 = dom_mono();
+    PGresult *r =
+        PQexec(s->conn, "SELECT (SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND "
+                        "backend_type = 'client backend' AND pid <> pg_backend_pid() AND "
+                        "application_name IS DISTINCT FROM 'domicile'), (SELECT "
+                        "extract(epoch FROM max(replay_lag))::float8 FROM pg_stat_replication)");
+    out->probe_ms = (dom_mono() - t0) * 1000;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+        return pg_fail(s, NULL, "cannot read the server's activity", r);
+    out->active_sessions = atol(PQgetvalue(r, 0, 0));
+    out->replica_lag_sec = PQgetisnull(r, 0, 1) ? -1 : atof(PQgetvalue(r, 0, 1));
+    PQclear(r);
+    return 0;
+}
+
 static int pg_uninstall(dom_store *base, const dom_move_table *tables, size_t ntables)
 {
     remove_arg a = {tables, ntables};
@@ -1244,6 +1267,7 @@ const dom_store_ops dom_pg__ops = {
     .meta_set = pg_meta_set,
     .meta_get = pg_meta_get,
     .set_mode = pg_set_mode,
+    .health = pg_health,
     .identity = pg_identity,
     .table_ddl = pg_table_ddl,
     .indexes = pg_indexes,
@@ -1288,7 +1312,11 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
                      "SET jit = off; SET statement_timeout = 0; "
                      "SET idle_in_transaction_session_timeout = 0; "
                      "SET default_transaction_isolation = 'read committed'; "
-                     "SET default_transaction_read_only = off");
+                     "SET default_transaction_read_only = off; "
+                     /* its sessions are known as domicile's (the health
+                      * probe does not count them), unless named already */
+                     "SELECT set_config('application_name', 'domicile', false) "
+                     "WHERE current_setting('application_name') = ''");
     if (rc < 0) {
         pg_close(&s->base);
         return rc;

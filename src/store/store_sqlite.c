@@ -272,6 +272,25 @@ static void sq_idle(dom_store *base)
     sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+/* The health the mover's throttle reads (options.health): how long this
+ * connection waits for the write lock, which is what writers wait for. */
+static int sq_health(dom_store *base, dom_health *out)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    double t0 = dom_mono();
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    out->probe_ms = (dom_mono() - t0) * 1000;
+    if (rc == SQLITE_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    out->active_sessions = -1;
+    out->replica_lag_sec = -1;
+    /* a lock not had within the busy wait reads as that long a wait */
+    return rc == SQLITE_OK || rc == SQLITE_BUSY
+               ? 0
+               : dom_error_set(DOM_EREGION, "region \"%s\": cannot probe the write lock: %s",
+                               base->region, sqlite3_errmsg(s->db));
+}
+
 static void sq_close(dom_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -380,6 +399,7 @@ const dom_store_ops dom_sqlite__ops = {
     .install = dom_sqlite__install,
     .uninstall = dom_sqlite__uninstall,
     .set_mode = dom_sqlite__set_mode,
+    .health = sq_health,
     .set_keys = dom_sqlite__set_keys,
     .fence = dom_sqlite__fence,
     .unfence = dom_sqlite__unfence,
