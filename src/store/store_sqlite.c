@@ -277,6 +277,9 @@ static void sq_idle(dom_store *base)
 static int sq_health(dom_store *base, dom_health *out)
 {
     sqlite_store *s = (sqlite_store *)base;
+    /* a connection of the health watch's own: a wait of more than a
+     * second is a wait of a second, read at once */
+    sqlite3_busy_timeout(s->db, 1000);
     double t0 = dom_mono();
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     out->probe_ms = (dom_mono() - t0) * 1000;

@@ -96,3 +96,59 @@ expect_eq "... having started no batch" "$n_rb" "0"
 wait "$rb"
 expect_eq "... and runs once resumed" "$?" "0"
 check "its progress said it waited, and why" grep -q "^paused by 'domicile pause' (at 20.*): waiting at a safe point" "$T/rb.err"
+
+# ---- the regions' health (options.health) ----
+# a writer holds beijing's write lock: the mover's probe waits past the
+# critical bound and the mover waits at its next safe point, says why,
+# and goes on once the lock is free again
+H="$T/health"
+"$DOMICILE" demo --dir "$H" --users 6000 --no-plan >/dev/null 2>&1 || not_ok "demo"
+hcfg="$H/domicile.yaml"
+sed -i 's/^  batch_tenants: .*/  batch_tenants: 20/; s/^  workers: .*/  workers: 1/' "$hcfg"
+sed -i 's/^options:/options:\n  max_rows_per_second: 3000\n  health: { probe_ms: 100, critical_probe_ms: 300 }/' "$hcfg"
+run_dom "$T/o" "$T/e" -c "$hcfg" prepare
+check "prepare with options.health" [ "$status" -eq 0 ]
+hmoved() { sqlite3 "$H/domicile.db" "SELECT coalesce(sum(rows), 0) FROM batches WHERE step IN ('done', 'flipped')"; }
+"$DOMICILE" -c "$hcfg" apply >"$T/h.out" 2>"$T/h.err" &
+hp=$!
+sleep 2
+python3 -c "
+import sqlite3, time
+c = sqlite3.connect('$H/regions/beijing.db', isolation_level=None, timeout=30)
+c.execute('BEGIN IMMEDIATE')
+time.sleep(6)
+c.execute('ROLLBACK')
+" &
+lk=$!
+sleep 3.5
+"$DOMICILE" -c "$hcfg" status --json >"$T/hs.json"
+expect_eq "while a writer holds the source's write lock, status says the movers wait" \
+    "$(jq -r .control.health "$T/hs.json")" "waiting"
+check "... and why: the probe's wait against options.health.critical_probe_ms" \
+    sh -c "jq -r .control.health_reason '$T/hs.json' | grep -q 'region \"beijing\": probe [0-9]* ms over 300 ms (options.health.critical_probe_ms)'"
+"$DOMICILE" -c "$hcfg" status >"$T/hs.txt"
+check "... in its text too" grep -q "^health: movers WAIT since 20" "$T/hs.txt"
+wait "$lk"
+sleep 2.5
+"$DOMICILE" -c "$hcfg" status --json >"$T/hs.json"
+expect_eq "once the lock is free the movers go on" "$(jq -r .control.health "$T/hs.json")" "well"
+h1=$(hmoved)
+sleep 2
+check "... and move rows again" [ "$(hmoved)" -gt "$h1" ]
+wait "$hp"
+expect_eq "the move ends (exit 0)" "$?" "0"
+check "its progress said it waited, and why" grep -q "^waiting at a safe point: region \"beijing\": probe" "$T/h.err"
+check "... and that it went on" grep -q "^going on at full rate: every region within options.health" "$T/h.err"
+"$DOMICILE" -c "$hcfg" status --json >"$T/hs.json"
+expect_eq "after the run status says nothing of the health" "$(jq -r .control.health "$T/hs.json")" "well"
+run_dom "$T/o" "$T/e" -c "$hcfg" verify
+check "verify after the run: exit 0" [ "$status" -eq 0 ]
+# bad bounds
+sed 's/critical_probe_ms: 300/critical_probe_ms: 50/' "$hcfg" >"$T/bad.yaml"
+run_dom "$T/o" "$T/e" -c "$T/bad.yaml" status
+check "a critical bound below the bound is refused at its line (exit 1)" \
+    sh -c "[ $status -eq 1 ] && grep -q 'bad.yaml:[0-9]*:[0-9]*: options.health.critical_probe_ms (50) is below probe_ms (100)' '$T/e'"
+sed 's/probe_ms: 100,/probe_ms: fast,/' "$hcfg" >"$T/bad.yaml"
+run_dom "$T/o" "$T/e" -c "$T/bad.yaml" status
+check "a bound that is not a number is refused (exit 1)" \
+    sh -c "[ $status -eq 1 ] && grep -q 'options.health.probe_ms must be a number' '$T/e'"
