@@ -247,6 +247,10 @@ static int run_apply(cli *c, const char *cmd, int rollback)
             json_object_set_new(steps, names[i], json_real(st.step_sec[i]));
         json_object_set_new(root, "step_seconds", steps);
         json_object_set_new(root, "paused_seconds", json_real(st.paused_sec));
+        /* from the start: to the last flip (every tenant served from its
+         * new home), and to the last erasure of a source */
+        json_object_set_new(root, "time_to_home_seconds", json_real(st.home_sec));
+        json_object_set_new(root, "time_to_erased_seconds", json_real(st.erased_sec));
         json_object_set_new(root, "control", p.controls ? p.controls : json_array());
         if (rc < 0)
             json_object_set_new(root, "error", json_string(dom_error_last()));
@@ -260,6 +264,10 @@ static int run_apply(cli *c, const char *cmd, int rollback)
                cmd, (long long)st.batches_done, (long long)st.batches_retained,
                (long long)st.batches_failed, cli_num(a, sizeof(a), st.tenants),
                cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
+        if (st.home_sec > 0)
+            printf("%s: home in %.1f s (the last flip), sources erased in %.1f s%s\n", cmd,
+                   st.home_sec, st.erased_sec,
+                   st.batches_retained ? " (some retained: options.retain_source)" : "");
         if (st.paused_sec >= 0.05)
             printf("%s: %.1f s of it waiting (domicile pause, or options.health)\n", cmd,
                    st.paused_sec);

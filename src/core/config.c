@@ -854,9 +854,10 @@ static void parse_health(parser *p, yaml_node_t *n)
 static void parse_options(parser *p, yaml_node_t *n)
 {
     static const char *const keys[] = {
-        "batch_tenants", "workers",       "max_rows_per_second", "retain_source", "lease",
-        "fence_wait",    "transfer_rows", "quiet_regions",       "health",        NULL};
-    yaml_node_t *f[9];
+        "batch_tenants", "workers",     "max_rows_per_second",   "retain_source",
+        "lease",         "fence_wait",  "transfer_rows",         "quiet_regions",
+        "health",        "erase_after", "erase_rows_per_second", NULL};
+    yaml_node_t *f[11];
     dom_config *cfg = p->cfg;
     if (map_fields(p, n, "options", keys, f, NULL) < 0)
         return;
@@ -869,15 +870,25 @@ static void parse_options(parser *p, yaml_node_t *n)
             0 &&
         cfg->options.max_rows_per_second < 0)
         perr(p, f[2], "options.max_rows_per_second must be 0 or more, got %s", scalar(f[2]));
-    if (f[3] && expect(p, f[3], YAML_SCALAR_NODE, "options.retain_source") == 0) {
-        long d = dom_parse_duration(scalar(f[3]));
+    /* erase_after is retain_source's other name: the source copy, fenced
+     * read-only, is erased that long after its batch's flip */
+    if (f[3] && f[9])
+        perr(p, f[9], "options.erase_after and options.retain_source are one setting; give one");
+    yaml_node_t *ret = f[9] ? f[9] : f[3];
+    const char *rname = f[9] ? "options.erase_after" : "options.retain_source";
+    if (ret && expect(p, ret, YAML_SCALAR_NODE, rname) == 0) {
+        long d = dom_parse_duration(scalar(ret));
         if (d < 0)
-            perr(p, f[3],
-                 "options.retain_source must be a duration such as 0s, 30m, 12h or 7d, got \"%s\"",
-                 scalar(f[3]));
+            perr(p, ret, "%s must be a duration such as 0s, 30m, 12h or 7d, got \"%s\"", rname,
+                 scalar(ret));
         else
             cfg->options.retain_source_sec = d;
     }
+    if (f[10] &&
+        get_double(p, f[10], "options.erase_rows_per_second",
+                   &cfg->options.erase_rows_per_second) == 0 &&
+        cfg->options.erase_rows_per_second < 0)
+        perr(p, f[10], "options.erase_rows_per_second must be 0 or more, got %s", scalar(f[10]));
     if (f[4] && expect(p, f[4], YAML_SCALAR_NODE, "options.lease") == 0) {
         long d = dom_parse_duration(scalar(f[4]));
         if (d < 1)

@@ -95,6 +95,7 @@ typedef struct dom_config {
         long batch_tenants;
         long workers;
         double max_rows_per_second;
+        double erase_rows_per_second; /* erasure's own rate; 0: no limit */
         long retain_source_sec;
         long lease_sec;      /* a mover's hold on a batch (PostgreSQL catalog); 0: 30 s */
         long fence_wait_sec; /* a fence change's wait for writers, in all; 0: 60 s */

@@ -435,3 +435,23 @@ void dom_control_end(void)
     st.now.health_rate = 0;
     pthread_mutex_unlock(&mu);
 }
+
+/* ---- erasure's own rate (options.erase_rows_per_second) ------------------------ */
+
+static pthread_mutex_t erase_mu = PTHREAD_MUTEX_INITIALIZER;
+static double erase_clock;
+
+void dom_control_erase_pay(double rate, int64_t rows)
+{
+    if (rate <= 0 || rows <= 0)
+        return;
+    pthread_mutex_lock(&erase_mu);
+    double now = dom_mono();
+    if (erase_clock < now)
+        erase_clock = now;
+    erase_clock += (double)rows / rate;
+    double until = erase_clock;
+    pthread_mutex_unlock(&erase_mu);
+    while (!dom_interrupted && (now = dom_mono()) < until)
+        nap(until - now < 0.05 ? until - now : 0.05);
+}

@@ -56,5 +56,9 @@ void dom_control_now(dom_control *out);
  * status.  dom_control_end stops it and clears that. */
 int dom_control_watch(const dom_config *cfg);
 void dom_control_end(void);
+/* Pays for `rows` erased at `rate` rows per second (options.
+ * erase_rows_per_second, one clock for the process), sleeping as long as
+ * that takes; between erasure writes, holding none. */
+void dom_control_erase_pay(double rate, int64_t rows);
 
 #endif

@@ -304,6 +304,8 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
             return rc;
         if (fault_point)
             dom_fault(fault_point);
+        if (fault_point && strcmp(fault_point, "erase") == 0)
+            dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, *deleted);
         return 0;
     }
     for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
@@ -329,9 +331,11 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                     if ((rc = dom_store_write_commit(h->st)) < 0)
                         return rc;
                     writing = 0;
-                    in_write = 0;
                     if (fault_point)
                         dom_fault(fault_point);
+                    if (fault_point && strcmp(fault_point, "erase") == 0)
+                        dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, in_write);
+                    in_write = 0;
                 }
                 if (d < want)
                     break; /* this table is done for the slice */
@@ -1639,6 +1643,9 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         if ((rc = step_flip(&br)) < 0)
             break;
         stats->step_sec[5] += dom_mono() - t0;
+        pthread_mutex_lock(mu);
+        stats->home_sec = dom_mono() - stats->t0;
+        pthread_mutex_unlock(mu);
         goto erase;
     case 7:
         if ((rc = finish_flip(&br)) < 0 || (rc = log_transfer(&br)) < 0)
@@ -1647,6 +1654,11 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         t0 = dom_mono();
         if ((rc = step_erase(&br, &waiting, o->defer_erase)) < 0)
             break;
+        if (waiting == ERASE_NOW) {
+            pthread_mutex_lock(mu);
+            stats->erased_sec = dom_mono() - stats->t0;
+            pthread_mutex_unlock(mu);
+        }
         dom_fault("done");
         stats->step_sec[6] += dom_mono() - t0;
         break;
@@ -1819,6 +1831,8 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
         n -= m;
     }
     stats->step_sec[6] += dom_mono() - t0;
+    if (rc == 0)
+        stats->erased_sec = dom_mono() - stats->t0;
     for (size_t i = 0; i < n; i++)
         dom_batch_free(&bs[i]);
     dom_free(bs);
@@ -2232,6 +2246,7 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
 {
     int lock_fd;
     memset(stats, 0, sizeof(*stats));
+    stats->t0 = dom_mono();
     int lrc = lock_catalog(cfg, &lock_fd);
     if (lrc < 0)
         return lrc;
@@ -2289,7 +2304,9 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     size_t nids = 0;
     busy_set busy = {0};
     int rc;
+    double t0 = stats->t0;
     memset(stats, 0, sizeof(*stats));
+    stats->t0 = t0;
     if ((rc = check_regions(cfg)) < 0)
         return rc;
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)

@@ -62,6 +62,9 @@ typedef struct dom_apply_stats {
     size_t npauses;
     double step_sec[8]; /* arm, copy, catchup, verify, freeze+sync, flip, erase, other */
     double paused_sec;  /* waited paused by `domicile pause` */
+    double t0;          /* the run's start (dom_mono) */
+    double home_sec;    /* from the start to the last flip: time to home */
+    double erased_sec;  /* from the start to the last erasure: time to erased */
     char last_error[1200];
 } dom_apply_stats;
 

@@ -501,10 +501,22 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
      * the transaction, so the row stays `home` until then; the
      * transaction's next write of the tenant finds the lock its own (no
      * new lock, nothing written).  Nothing of it is remembered in a
-     * setting: any session can set one. */
+     * setting: any session can set one.  In a quiet region (the trigger's
+     * argument, docs/mover.md "Quiet regions") no fence changes until a
+     * switch that waits for this transaction, so a READ COMMITTED writer,
+     * whose statement reads the fences as they are now, needs no lock; a
+     * REPEATABLE READ or SERIALIZABLE one, whose snapshot may be older
+     * than the switch to quiet, takes it (PostgreSQL refuses it, 40001,
+     * when the row changed since its snapshot). */
     dom_buf_puts(&b, "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
-                     "        PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
-                     "            AND state = 'home' FOR SHARE;\n"
+                     "        IF TG_NARGS > 0 AND current_setting('transaction_isolation')\n"
+                     "                            = 'read committed' THEN\n"
+                     "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                     "                AND state = 'home';\n"
+                     "        ELSE\n"
+                     "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                     "                AND state = 'home' FOR SHARE;\n"
+                     "        END IF;\n"
                      "        IF FOUND THEN\n"
                      "            RETURN COALESCE(NEW, OLD);\n"
                      "        END IF;\n"
@@ -632,8 +644,9 @@ static void trigger_defs(dom_buf *b, const dom_move_table *t, const char *q, con
              owner);
     dom_buf_printf(b,
                    "CREATE OR REPLACE TRIGGER domicile_check BEFORE %s ON %s FOR EACH ROW "
-                   "WHEN %s EXECUTE FUNCTION %s();\n",
-                   quiet ? "INSERT" : "INSERT OR UPDATE OR DELETE", q, bypass, fname);
+                   "WHEN %s EXECUTE FUNCTION %s(%s);\n",
+                   quiet ? "INSERT" : "INSERT OR UPDATE OR DELETE", q, bypass, fname,
+                   quiet ? "'quiet'" : "");
     dom_buf_printf(b,
                    "CREATE OR REPLACE TRIGGER domicile_check_key BEFORE UPDATE ON %s FOR EACH "
                    "ROW WHEN (",
@@ -652,7 +665,7 @@ static void trigger_defs(dom_buf *b, const dom_move_table *t, const char *q, con
         }
         dom_buf_printf(b, ") AND %s", bypass);
     }
-    dom_buf_printf(b, ") EXECUTE FUNCTION %s();\n", fname);
+    dom_buf_printf(b, ") EXECUTE FUNCTION %s(%s);\n", fname, quiet ? "'quiet'" : "");
 }
 
 /* Installs one table's trigger function and triggers (active). */

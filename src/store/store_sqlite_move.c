@@ -168,19 +168,19 @@ static void pk_json(dom_buf *b, const dom_move_table *t, const char *r)
     dom_buf_puts(b, ")");
 }
 
-/* Refusals for a row of tenant `kx` (SQL expression of its key text). */
+/* Refusals for a row of tenant `kx` (SQL expression of its key text): one
+ * lookup of its fence row, which exists only for a tenant not at home. */
 static void fence_checks(dom_buf *b, int er, const char *kx)
 {
-    dom_buf_puts(b, "  SELECT ");
+    dom_buf_puts(b, "  SELECT CASE WHEN f.state = 'frozen' THEN ");
     refuse(b, er, "'domicile: tenant ' || f.tenant || ' is moving; retry'");
-    dom_buf_printf(b, " FROM domicile_fence f WHERE f.tenant = %s AND f.state = 'frozen';\n", kx);
-    dom_buf_puts(b, "  SELECT ");
+    dom_buf_puts(b, " ELSE ");
     refuse(b, er,
            "'domicile: tenant ' || f.tenant || ' lives in region ' || ifnull(f.home, '?') || "
            "' (epoch ' || ifnull(f.epoch, 0) || ')'");
     dom_buf_printf(b,
-                   " FROM domicile_fence f WHERE f.tenant = %s AND f.state IN ('moved', "
-                   "'incoming');\n",
+                   " END FROM domicile_fence f WHERE f.tenant = %s AND f.state IN ('frozen', "
+                   "'moved', 'incoming');\n",
                    kx);
 }
 
