@@ -351,6 +351,8 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
             return rc;
         if (fault_point && in_write)
             dom_fault(fault_point);
+        if (fault_point && strcmp(fault_point, "erase") == 0)
+            dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, in_write);
     }
     if (rc == 0)
         rc = dom_store_set_keys(h->st, keys, epochs, nkeys);

@@ -508,19 +508,20 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
      * REPEATABLE READ or SERIALIZABLE one, whose snapshot may be older
      * than the switch to quiet, takes it (PostgreSQL refuses it, 40001,
      * when the row changed since its snapshot). */
-    dom_buf_puts(&b, "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
-                     "        IF TG_NARGS > 0 AND current_setting('transaction_isolation')\n"
-                     "                            = 'read committed' THEN\n"
-                     "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
-                     "                AND state = 'home';\n"
-                     "        ELSE\n"
-                     "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
-                     "                AND state = 'home' FOR SHARE;\n"
-                     "        END IF;\n"
-                     "        IF FOUND THEN\n"
-                     "            RETURN COALESCE(NEW, OLD);\n"
-                     "        END IF;\n"
-                     "    END IF;\n");
+    dom_buf_puts(&b,
+                 "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
+                 "        IF TG_NARGS > 0 AND current_setting('transaction_isolation')\n"
+                 "                            = 'read committed' THEN\n"
+                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                 "                AND state = 'home';\n"
+                 "        ELSE\n"
+                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                 "                AND state = 'home' FOR SHARE;\n"
+                 "        END IF;\n"
+                 "        IF FOUND THEN\n"
+                 "            RETURN COALESCE(NEW, OLD);\n"
+                 "        END IF;\n"
+                 "    END IF;\n");
     /* a row of a tenant this region does not hold (no fence row, once
      * every tenant has one) */
     if (!is_tenants)

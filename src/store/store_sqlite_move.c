@@ -378,7 +378,8 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
     if (quiet) {
         /* WHEN (no bypass) AND (OLD.c IS NOT NEW.c OR ...) */
         dom_buf kw = DOM_BUF_INIT;
-        dom_buf_printf(&kw, "%s AND (", when);
+        /* the comparison first: the common UPDATE reads no table */
+        dom_buf_puts(&kw, "WHEN (");
         size_t nk = t->nlinks ? t->links[0].ncols : 1;
         for (size_t j = 0; j < nk; j++) {
             const char *c = t->nlinks ? t->links[0].cols[j] : t->key;
@@ -387,7 +388,7 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
             dom_buf_puts(&kw, " IS NOT NEW.");
             dom_sql_ident(&kw, c);
         }
-        dom_buf_putc(&kw, ')');
+        dom_buf_puts(&kw, ") AND NOT EXISTS (SELECT 1 FROM domicile_bypass)");
         dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE UPDATE ON %s %s BEGIN\n", tn[1], qt,
                        dom_buf_cstr(&kw));
         if (kw.oom)

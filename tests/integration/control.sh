@@ -152,3 +152,24 @@ sed 's/probe_ms: 100,/probe_ms: fast,/' "$hcfg" >"$T/bad.yaml"
 run_dom "$T/o" "$T/e" -c "$T/bad.yaml" status
 check "a bound that is not a number is refused (exit 1)" \
     sh -c "[ $status -eq 1 ] && grep -q 'options.health.probe_ms must be a number' '$T/e'"
+
+# erasure as its own phase: the times to home and to erased are reported
+# apart; erase_after is retain_source's other name; erasure's own rate
+check "apply --json reports the time to home (the last flip) and to erased, the one before the other" \
+    sh -c "jq -e '.time_to_home_seconds > 0 and .time_to_erased_seconds >= .time_to_home_seconds' '$T/apply.json' >/dev/null"
+sed 's/^options:/options:\n  erase_after: 1h\n  retain_source: 1h/' "$cfg" >"$T/bad.yaml"
+run_dom "$T/o" "$T/e" -c "$T/bad.yaml" status
+check "erase_after and retain_source together are refused (exit 1)" \
+    sh -c "[ $status -eq 1 ] && grep -q 'options.erase_after and options.retain_source are one setting' '$T/e'"
+E="$T/erase"
+"$DOMICILE" demo --dir "$E" --users 3000 --no-plan >/dev/null 2>&1 || not_ok "demo"
+sed -i 's/^options:/options:\n  erase_after: 0s\n  erase_rows_per_second: 2000/' "$E/domicile.yaml"
+"$DOMICILE" -c "$E/domicile.yaml" prepare >/dev/null
+run_dom "$T/eo" "$T/ee" -c "$E/domicile.yaml" apply --json
+check "a move with erase_after 0s and erasure at 2000 rows/s: exit 0" [ "$status" -eq 0 ]
+erased=$(jq -r .erased "$T/eo")
+mintime=$(echo "$erased" | awk '{ printf "%.2f", $1 / 2000 * 0.8 }')
+check "... its erasure of $erased rows took at least 80% of erased/2000 s (erased after $(jq -r .time_to_erased_seconds "$T/eo") s, home after $(jq -r .time_to_home_seconds "$T/eo") s)" \
+    sh -c "jq -e '.step_seconds.erase >= $mintime' '$T/eo' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$E/domicile.yaml" audit
+check "... and audit finds nothing left behind (exit 0)" [ "$status" -eq 0 ]

@@ -45,20 +45,23 @@ int main(int argc, char **argv)
         return 2;
     }
     sqlite3_busy_timeout(db, 10000);
-    must(db, sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL,
-                          NULL),
+    must(db,
+         sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL", NULL, NULL,
+                      NULL),
          "pragmas");
     sqlite3_stmt *b, *c, *u, *i;
     must(db, sqlite3_prepare_v2(db, "BEGIN IMMEDIATE", -1, &b, NULL), "prepare");
     must(db, sqlite3_prepare_v2(db, "COMMIT", -1, &c, NULL), "prepare");
-    must(db, sqlite3_prepare_v2(db, "UPDATE users SET name = name WHERE user_id = ?1", -1, &u, NULL),
-         "prepare");
     must(db,
-         sqlite3_prepare_v2(db,
-                            "INSERT OR IGNORE INTO messages SELECT user_id, 3000000000 + ?2, 'app', "
-                            "'hello', '2026-01-01 00:00:00' FROM users WHERE user_id = ?1",
-                            -1, &i, NULL),
+         sqlite3_prepare_v2(db, "UPDATE users SET name = name WHERE user_id = ?1", -1, &u, NULL),
          "prepare");
+    must(
+        db,
+        sqlite3_prepare_v2(db,
+                           "INSERT OR IGNORE INTO messages SELECT user_id, 3000000000 + ?2, 'app', "
+                           "'hello', '2026-01-01 00:00:00' FROM users WHERE user_id = ?1",
+                           -1, &i, NULL),
+        "prepare");
     unsigned seed = 42;
     long long n = 0;
     double t0 = now(), t;
