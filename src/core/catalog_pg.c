@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/catalog_impl.h"
+#include "store/store_pg.h"
 #include "util/util.h"
 
 static const char PG_CATALOG_SCHEMA[] =
@@ -135,7 +136,7 @@ static void make_owner(void)
 
 int dom_catpg_open(dom_catalog *cat, const char *conninfo)
 {
-    cat->pg = PQconnectdb(conninfo);
+    cat->pg = dom_pg__connect(conninfo);
     if (!cat->pg)
         return dom_error_set(DOM_EREGION, "catalog: cannot connect: out of memory");
     /* a name for messages: never the connection string (it may hold a
@@ -160,8 +161,8 @@ int dom_catpg_open(dom_catalog *cat, const char *conninfo)
      * and READ COMMITTED (claims skip locked rows; a snapshot taken
      * earlier in the transaction would make them fail instead) */
     int rc = q(cat, "cannot set up the session",
-               "SET client_min_messages = warning; SET search_path = domicile_catalog; "
-               "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; "
+               "SET statement_timeout = 0; SET client_min_messages = warning; "
+               "SET search_path = domicile_catalog; SET idle_in_transaction_session_timeout = 0; "
                "SET default_transaction_isolation = 'read committed'; "
                "SET default_transaction_read_only = off",
                0, NULL, NULL);

@@ -331,7 +331,12 @@ static const char PG_SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS changes_tenant ON domicile.changes (tenant);\n"
     "CREATE TABLE IF NOT EXISTS domicile.guard (country text PRIMARY KEY);\n"
     "CREATE TABLE IF NOT EXISTS domicile.countries (country text PRIMARY KEY);\n"
-    "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n";
+    "CREATE TABLE IF NOT EXISTS domicile.region (key text PRIMARY KEY, value text);\n"
+    /* a quiet region's INSERT of a direct table reads its fence row with
+     * the writer's rights (domicile.quiet_<oid>): reading the fences is
+     * open to every role; changing them is not */
+    "GRANT USAGE ON SCHEMA domicile TO PUBLIC;\n"
+    "GRANT SELECT ON domicile.fence TO PUBLIC;\n";
 
 /* The JSON array of the primary key of `row` (OLD or NEW), as the change
  * log keeps it (verify.c, dom_pk_parse): numbers, strings, {"$b": hex}. */
@@ -431,8 +436,11 @@ static void log_dependents(pg_store *s, dom_buf *b, const dom_install *spec,
     }
 }
 
+/* With `rowtype` (a quiet region's INSERT of a direct table, below): the
+ * same checks as a function of the row, domicile.slow_<oid>(new), for an
+ * INSERT, always under the share lock. */
 static char *check_function(pg_store *s, const dom_install *spec, size_t ti, const char *schema,
-                            const char *fname)
+                            const char *fname, const char *rowtype)
 {
     const dom_move_table *t = &spec->tables[ti];
     int is_tenants = ti == 0;
@@ -449,10 +457,23 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
         dom_buf_free(&kold);
         return NULL;
     }
+    if (rowtype)
+        dom_buf_printf(&b,
+                       "CREATE OR REPLACE FUNCTION %s(new %s) RETURNS %s\n"
+                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$\n"
+                       "DECLARE\n"
+                       "    tg_op text := 'INSERT';\n"
+                       "    tg_nargs int := 0;\n"
+                       "    old %s;\n",
+                       fname, rowtype, rowtype, rowtype);
+    else
+        dom_buf_printf(&b,
+                       "CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n"
+                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS "
+                       "$fn$\n"
+                       "DECLARE\n",
+                       fname);
     dom_buf_printf(&b,
-                   "CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n"
-                   "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$\n"
-                   "DECLARE\n"
                    "    k_new text;\n"
                    "    k_old text;\n"
                    "    k text;\n"
@@ -460,7 +481,7 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
                    "BEGIN\n"
                    "    IF TG_OP <> 'DELETE' THEN k_new := %s::text; END IF;\n"
                    "    IF TG_OP <> 'INSERT' THEN k_old := %s::text; END IF;\n",
-                   fname, dom_buf_cstr(&knew), dom_buf_cstr(&kold));
+                   dom_buf_cstr(&knew), dom_buf_cstr(&kold));
     parent_check(s, &b, t, tbl);
     if (is_tenants)
         dom_buf_printf(
@@ -643,11 +664,17 @@ static void trigger_defs(dom_buf *b, const dom_move_table *t, const char *q, con
              "(current_setting('domicile.bypass', true) IS DISTINCT FROM 'on' OR NOT "
              "pg_has_role(session_user, %s, 'MEMBER'))",
              owner);
-    dom_buf_printf(b,
-                   "CREATE OR REPLACE TRIGGER domicile_check BEFORE %s ON %s FOR EACH ROW "
-                   "WHEN %s EXECUTE FUNCTION %s(%s);\n",
-                   quiet ? "INSERT" : "INSERT OR UPDATE OR DELETE", q, bypass, fname,
-                   quiet ? "'quiet'" : "");
+    if (quiet && t->cls == DOM_TABLE_DIRECT)
+        dom_buf_printf(b,
+                       "CREATE OR REPLACE TRIGGER domicile_check BEFORE INSERT ON %s FOR EACH ROW "
+                       "WHEN %s EXECUTE FUNCTION domicile.quiet_%s();\n",
+                       q, bypass, fname + strlen("domicile.check_"));
+    else
+        dom_buf_printf(b,
+                       "CREATE OR REPLACE TRIGGER domicile_check BEFORE %s ON %s FOR EACH ROW "
+                       "WHEN %s EXECUTE FUNCTION %s(%s);\n",
+                       quiet ? "INSERT" : "INSERT OR UPDATE OR DELETE", q, bypass, fname,
+                       quiet ? "'quiet'" : "");
     dom_buf_printf(b,
                    "CREATE OR REPLACE TRIGGER domicile_check_key BEFORE UPDATE ON %s FOR EACH "
                    "ROW WHEN (",
@@ -683,7 +710,42 @@ static int install_table(pg_store *s, const dom_install *spec, size_t ti, const 
         dom_free(q);
         return rc;
     }
-    char *fn = check_function(s, spec, ti, schema, fname);
+    char *fn = check_function(s, spec, ti, schema, fname, NULL);
+    if (fn && t->cls == DOM_TABLE_DIRECT) {
+        /* a quiet region's INSERT: domicile.quiet_<oid>, with the writer's
+         * rights and no search_path of its own (every name qualified), reads
+         * the fence; anything but a READ COMMITTED write of a tenant at home
+         * goes to domicile.slow_<oid>(NEW), the checks above as a function
+         * of the row (docs/mover.md "Quiet regions") */
+        char rowtype[600], slow[64], quiet[64];
+        snprintf(rowtype, sizeof(rowtype), "%s%s", schema, q);
+        snprintf(slow, sizeof(slow), "domicile.slow_%s", fname + strlen("domicile.check_"));
+        snprintf(quiet, sizeof(quiet), "domicile.quiet_%s", fname + strlen("domicile.check_"));
+        char *sf = check_function(s, spec, ti, schema, slow, rowtype);
+        char *kq = ident(s, t->key);
+        char *qf = sf && kq
+                       ? dom_sprintf("%s;\n"
+                                     "CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE "
+                                     "plpgsql AS $fn$\n"
+                                     "BEGIN\n"
+                                     "    IF pg_catalog.current_setting('transaction_isolation')\n"
+                                     "           OPERATOR(pg_catalog.=) 'read committed'\n"
+                                     "       AND EXISTS (SELECT FROM domicile.fence WHERE tenant\n"
+                                     "           OPERATOR(pg_catalog.=) NEW.%s::pg_catalog.text\n"
+                                     "           AND state OPERATOR(pg_catalog.=) 'home') THEN\n"
+                                     "        RETURN NEW;\n"
+                                     "    END IF;\n"
+                                     "    PERFORM %s(NEW);\n"
+                                     "    RETURN NEW;\n"
+                                     "END\n"
+                                     "$fn$;\n%s",
+                                     sf, quiet, kq, slow, fn)
+                       : NULL;
+        dom_free(sf);
+        dom_free(kq);
+        dom_free(fn);
+        fn = qf;
+    }
     dom_buf trg = DOM_BUF_INIT;
     if (PQserverVersion(s->conn) >= 140000) {
         trigger_defs(&trg, t, q, fname, owner, 0);
@@ -804,6 +866,16 @@ fail:
 
 /* Attempts of a change that lost a deadlock to a writer. */
 #define DEADLOCK_TRIES 20
+
+/* Connects with the DSN as given (a URI or key=value pairs); a session
+ * the DSN and PGAPPNAME leave unnamed is named "domicile", so that the
+ * health watch tells domicile's sessions from the application's. */
+PGconn *dom_pg__connect(const char *conninfo)
+{
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {conninfo, "domicile", NULL};
+    return PQconnectdbParams(keys, vals, 1);
+}
 
 /* Runs `step`, a transaction that takes locks applications hold (fence
  * rows, tenant tables), with each lock waited for at most `lock_ms`: 1 s
@@ -1301,7 +1373,7 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
         return DOM_ENOMEM;
     }
     s->base.ops = &dom_pg__ops;
-    s->conn = PQconnectdb(region->dsn.conninfo);
+    s->conn = dom_pg__connect(region->dsn.conninfo);
     if (!s->conn || PQstatus(s->conn) != CONNECTION_OK) {
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", s->conn ? PQerrorMessage(s->conn) : "out of memory");
@@ -1321,16 +1393,15 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
      * waits while the mover works on another region) and READ COMMITTED
      * transactions that may write (the fences' barrier counts on it) */
     int rc = pg_exec(s, NULL, "cannot set up the session",
+                     /* first: a database's default timeout (1 ms, say) applies
+                      * to each statement of the string until this one */
+                     "SET statement_timeout = 0; "
                      "SET client_min_messages = warning; SET DateStyle = 'ISO, YMD'; "
                      "SET TimeZone = 'UTC'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
-                     "SET jit = off; SET statement_timeout = 0; "
+                     "SET jit = off; "
                      "SET idle_in_transaction_session_timeout = 0; "
                      "SET default_transaction_isolation = 'read committed'; "
-                     "SET default_transaction_read_only = off; "
-                     /* its sessions are known as domicile's (the health
-                      * probe does not count them), unless named already */
-                     "SELECT set_config('application_name', 'domicile', false) "
-                     "WHERE current_setting('application_name') = ''");
+                     "SET default_transaction_read_only = off");
     if (rc < 0) {
         pg_close(&s->base);
         return rc;

@@ -74,6 +74,8 @@ char *dom_pg__table_names(const dom_move_table *tables, size_t n);
 int dom_pg__columns_sig(PGresult *r, const dom_move_table *tables, size_t n, char out[65]);
 int dom_pg__fence_sig(dom_store *base, int64_t batch, const char *state, const char *home,
                       int64_t epoch, const dom_move_table *tables, size_t n, char sig[65]);
+/* PQconnectdb naming unnamed sessions "domicile". */
+PGconn *dom_pg__connect(const char *conninfo);
 int dom_pg__lock_retries(pg_store *s, const char *what, const char *held,
                          int (*step)(pg_store *, const void *, int), const void *arg);
 int dom_pg__exec(pg_store *s, const char *table, const char *what, const char *sql);

@@ -68,6 +68,23 @@ out=$(try beijing "UPDATE messages SET user_id = 77 WHERE user_id = 1")
 check "quiet: an UPDATE that gives a row a tenant not here is refused: DM003" \
     sh -c "echo \"\$1\" | grep -q 'DM003: domicile: tenant 77 is not in region beijing (a row of messages)'" _ "$out"
 check "quiet: an UPDATE keeping the tenant goes through" sh -c "$P -d beijing -c \"UPDATE messages SET body = 'q' WHERE user_id = 1\""
+expect_eq "quiet: a direct table's INSERTs go to its quiet function (writer's rights)" \
+    "$($P -d beijing -At -c "SELECT tgfoid::regproc::text LIKE 'domicile.quiet_%' FROM pg_trigger WHERE tgrelid = 'messages'::regclass AND tgname = 'domicile_check'")" "t"
+$P -d beijing -c "CREATE ROLE app2 LOGIN; GRANT SELECT, INSERT ON messages, users TO app2" >/dev/null
+A2="$PGBIN/psql -X -q -h 127.0.0.1 -p $PG_PORT -U app2 -d beijing -v VERBOSITY=verbose"
+check "quiet: an application role without domicile's privileges inserts a row of a tenant at home" \
+    sh -c "$A2 -v ON_ERROR_STOP=1 -c \"INSERT INTO messages VALUES (1, 50, 'q')\""
+check "... and in a REPEATABLE READ transaction (the checks under the lock)" \
+    sh -c "$A2 -v ON_ERROR_STOP=1 -c 'BEGIN ISOLATION LEVEL REPEATABLE READ' -c \"INSERT INTO messages VALUES (1, 51, 'rr')\" -c COMMIT"
+out=$($A2 -c "INSERT INTO messages VALUES (77, 1, 'x')" 2>&1)
+check "... a row of a tenant not here is refused: DM003" \
+    sh -c "echo \"\$1\" | grep -q 'DM003: domicile: tenant 77 is not in region beijing (a row of messages)'" _ "$out"
+out=$($A2 -c "SET search_path = pg_catalog, public" -c "INSERT INTO messages VALUES (77, 1, 'x')" 2>&1)
+check "... also with another search_path" \
+    sh -c "echo \"\$1\" | grep -q 'DM003: domicile: tenant 77 is not in region beijing'" _ "$out"
+out=$($A2 -c "UPDATE domicile.fence SET state = 'home' WHERE tenant = '1'" 2>&1)
+check "... which may read the fences but not change them (42501)" sh -c "echo \"\$1\" | grep -q 'ERROR:  42501'" _ "$out"
+$P -d beijing -c "DELETE FROM messages WHERE user_id = 1 AND message_no IN (50, 51)" >/dev/null
 # the checks below plant fence states by hand, as a mover would set them
 # with the region active: options.quiet_regions false keeps it active
 sed -i 's/^waves:/options:\n  quiet_regions: false\nwaves:/' "$cfg"
