@@ -25,21 +25,12 @@
 #define KEY_RATE   "control.rate"
 #define KEY_HEALTH "control.health"
 
-static void iso_now(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int dom_control_set_paused(dom_catalog *cat, int paused)
 {
     char v[64] = "";
     if (paused) {
         char at[32];
-        iso_now(at);
+        dom_iso_now(at);
         snprintf(v, sizeof(v), "1 %s", at);
     }
     return dom_catalog_meta_set(cat, KEY_PAUSED, v);
@@ -50,7 +41,7 @@ int dom_control_set_rate(dom_catalog *cat, double rate)
     char v[96] = "";
     if (rate >= 0) {
         char at[32];
-        iso_now(at);
+        dom_iso_now(at);
         snprintf(v, sizeof(v), "%.17g %s", rate, at);
     }
     return dom_catalog_meta_set(cat, KEY_RATE, v);
@@ -127,6 +118,14 @@ void dom_control_now(dom_control *out)
     pthread_mutex_unlock(&mu);
 }
 
+/* Tells the run's callback of a change the movers act on (under mu). */
+static void tell(void)
+{
+    dom_control snap = st.now;
+    if (st.on_change)
+        st.on_change(&snap, st.payload);
+}
+
 /* Reads the catalog when the last read is CONTROL_POLL_SEC old (one
  * worker at a time; the others go on with what was read).  A catalog that
  * cannot be read keeps the state as it was: control is advice, the
@@ -159,11 +158,8 @@ static void poll(dom_catalog *cat)
     } else {
         dom_error_clear();
     }
-    dom_control snap = st.now;
-    void (*cb)(const dom_control *, void *) = st.on_change;
-    void *payload = st.payload;
-    if (changed && cb)
-        cb(&snap, payload);
+    if (changed)
+        tell();
     pthread_mutex_unlock(&mu);
 }
 
@@ -375,16 +371,14 @@ static void *watch_main(void *arg)
         if (level)
             memcpy(st.now.health_why, why, sizeof(why));
         if (changed) {
-            iso_now(st.now.health_at);
+            dom_iso_now(st.now.health_at);
             if (!level)
                 snprintf(st.now.health_why, sizeof(st.now.health_why),
                          "every region within options.health");
         }
         dom_control snap = st.now;
-        void (*cb)(const dom_control *, void *) = st.on_change;
-        void *payload = st.payload;
-        if (changed && cb)
-            cb(&snap, payload);
+        if (changed)
+            tell();
         pthread_mutex_unlock(&mu);
         if (changed && cat) {
             char v[256] = "";

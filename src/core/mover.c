@@ -1214,15 +1214,6 @@ static int step_flip(batch_run *br)
 
 /* ---- the transfer log ------------------------------------------------------------- */
 
-static void iso_now(char out[32])
-{
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* SHA-256 over the batch's tenant keys, sorted, one per line. */
 static int keys_digest(const dom_batch *b, char out[65])
 {
@@ -1370,7 +1361,7 @@ static int log_transfer(batch_run *br)
     dom_hex(h, 32, hex);
     if ((rc = keys_digest(&br->b, digest)) < 0)
         goto done;
-    iso_now(now);
+    dom_iso_now(now);
     json_t *tables = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(tables,
@@ -1474,7 +1465,7 @@ static int record_erasure(batch_run *br)
     }
     if ((rc = keys_digest(&br->b, digest)) < 0)
         return rc;
-    iso_now(now);
+    dom_iso_now(now);
     json_t *tables = json_array();
     for (size_t i = 0; i < br->S->nmt; i++)
         json_array_append_new(tables, json_pack("{s:s,s:I}", "table", br->S->mt[i].info->name,

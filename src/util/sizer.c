@@ -22,6 +22,15 @@ double dom_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void dom_iso_now(char out[32])
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 void dom_sizer_init(dom_sizer *z, double budget, int64_t start, int64_t min, int64_t max)
 {
     z->budget = budget;

@@ -125,6 +125,8 @@ int dom__assert_fail(const char *expr, const char *file, int line);
 
 /* Seconds on the monotonic clock (sizer.c). */
 double dom_mono(void);
+/* The time now, UTC, ISO 8601 to the second ("2026-12-07T10:28:11Z"). */
+void dom_iso_now(char out[32]);
 
 #define DOM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
