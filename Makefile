@@ -93,10 +93,13 @@ fuzz:
 
 bench:
 	@tools/install-deps.sh bench
-	@$(MAKE) --no-print-directory all build/tests/tools/writer build/tools/delayproxy
+	@$(MAKE) --no-print-directory all build/tests/tools/writer build/tools/delayproxy \
+		build/tests/tools/sqlite_app
 	bench/plan_1m.sh
 	bench/move_sqlite.sh
 	bench/move_pg.sh
+	bench/fence_cost.sh
+	bench/fence_cost_sqlite.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
