@@ -55,14 +55,7 @@ config active "quiet_regions: false"
 mode() { $PSQL -d "$1" -At -c "SELECT value FROM domicile.region WHERE key = 'mode'"; }
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), fsync=$PG_FSYNC, $(nproc) cores, $USERS demo users; modes: quiet=$(mode quiet), active=$(mode active)"
 cn=$($PSQL -d plain -At -c "SELECT min(user_id) || ' ' || max(user_id) FROM users WHERE country = 'CN'")
-cat >"$OUT/app.sql" <<SQL
-\set u random(${cn% *}, ${cn#* })
-\set m random(1, 1000000000)
-BEGIN;
-UPDATE users SET name = name WHERE user_id = :u AND country = 'CN';
-INSERT INTO messages SELECT user_id, 3000000000 + :m, 'app', 'hello', now() FROM users WHERE user_id = :u AND country = 'CN' ON CONFLICT DO NOTHING;
-END;
-SQL
+sh "$top/bench/app_sql.sh" "$cn" >"$OUT/app.sql"
 # rounds LABEL PGOPTIONS: the interleaved rounds, "variant tps" lines
 rounds() {
     set -- plain noop quiet active

@@ -20,11 +20,15 @@
 #   5. mover peak RSS (all moves above, and one tenant of about 1 GB);
 #   6. the targets far away: the non-CN move of 1. with the mover next to
 #      beijing and singapore and us-east behind delay proxies (FAR_RTT ms
-#      round trip, default 20): what the mover's round trips cost.
+#      round trip, default 20): what the mover's round trips cost;
+#   7. the app at half its capacity (pgbench -R) and the waves with
+#      options.health: the app's p50/p99 latency without domicile and
+#      during the waves, means of ROUNDS (default 6) interleaved rounds,
+#      and how long the move took.
 # Usage: bench/move_pg.sh [USERS]
 set -eu
 # SECTIONS: which of 1-6 to run (default all)
-SECTIONS=${SECTIONS:-123456}
+SECTIONS=${SECTIONS:-1234567}
 run() { case $SECTIONS in *$1*) return 0 ;; esac; return 1; }
 USERS=${1:-100000}
 top=$(pwd)
@@ -116,6 +120,11 @@ echo "   psql COPY pipe, table by table (copy only):          $pipe s, $(rate "$
 echo "   domicile prepare + apply (copy, verify, erase):      $dom s ($prep + $apply), $(rate "$rows" "$dom") rows/s, peak RSS $((rss1 / 1024)) MB"
 echo "   ratio domicile / pipe rows/s: $(echo "$pipe $dom" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.8)"
 echo "   for reference, the pipe then one DELETE per table:   $pipe + $erase s: ratio $(echo "$pipe $erase $dom" | awk '{ printf "%.2f", ($1 + $2) / $3 }')"
+home=$(jq -r --arg p "$prep" '.time_to_home_seconds + ($p | tonumber) | . * 100 | round / 100' "$OUT/apply.json")
+echo "   time to home (prepare + apply until the last flip):  $home s: ratio pipe / domicile $(echo "$pipe $home" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.8)"
+erased=$(jq .erased "$OUT/apply.json")
+erase_s=$(jq .step_seconds.erase "$OUT/apply.json")
+echo "   erasure: $erased rows in $(printf %.2f "$erase_s") s of erase steps (summed over the workers), $(rate "$erased" "$erase_s") rows/s; one DELETE per table: $(rate "$rows" "$erase") rows/s: ratio $(echo "$erased $erase_s $rows $erase" | awk '{ printf "%.2f", ($1 / $2) / ($3 / $4) }') (target >= 0.5)"
 echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply.json")"
 
 fi
@@ -152,6 +161,12 @@ else
 fi
 echo "   domicile prepare + apply:                            $dom2 s ($prep2 + $apply2), $(rate "$all" "$dom2") rows/s, peak RSS $((rss2 / 1024)) MB"
 echo "   ratio domicile / pg_dump rows/s: $(echo "$dump $dom2" | awk '{ printf "%.2f", $1 / $2 }') (target >= 1.0)"
+home2=$(jq -r --arg p "$prep2" '.time_to_home_seconds + ($p | tonumber) | . * 100 | round / 100' "$OUT/apply2.json")
+if [ "$pgc_ok" = 1 ]; then
+    echo "   time to home (prepare + apply until the last flip):  $home2 s: ratio pgcopydb / domicile $(echo "$pgc $home2" | awk '{ printf "%.2f", $1 / $2 }') (target >= 0.5)"
+else
+    echo "   time to home (prepare + apply until the last flip):  $home2 s (no pgcopydb figure to compare)"
+fi
 echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/apply2.json")"
 
 fi
@@ -165,7 +180,7 @@ q beijing live -At -c "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY 
 q beijing live -At -c "SELECT user_id FROM users WHERE country = 'CN' LIMIT 500" >>"$OUT/keys"
 for i in 1 2 3 4 5 6 7 8; do "$WRITER" run "$OUT/live/domicile.yaml" "$OUT/keys" "$i" 120 "$OUT/wlog$i" >"$OUT/wout$i" 2>/dev/null & done
 sleep 0.5
-"$BIN" ${VERBOSE:+-v -v} -c "$OUT/live/domicile.yaml" apply --json >"$OUT/live.json" 2>"$OUT/live.log"
+"$BIN" ${VERBOSE:+-v -v} -c "$OUT/live/domicile.yaml" apply ${WORKERS:+--workers "$WORKERS"} --json >"$OUT/live.json" 2>"$OUT/live.log"
 kill $(jobs -p) 2>/dev/null || true
 wait 2>/dev/null || true
 echo "3. write pause with 8 writer connections (target p99 <= 100 ms)"
@@ -177,14 +192,7 @@ fi
 # ---- 4. an app-like load on the source ----
 if run 4; then
 cn=$(q beijing tpl -At -c "SELECT min(user_id) || ' ' || max(user_id) FROM users WHERE country = 'CN'")
-cat >"$OUT/app.sql" <<SQL
-\set u random(${cn% *}, ${cn#* })
-\set m random(1, 1000000000)
-BEGIN;
-UPDATE users SET name = name WHERE user_id = :u AND country = 'CN';
-INSERT INTO messages SELECT user_id, 3000000000 + :m, 'app', 'hello', now() FROM users WHERE user_id = :u AND country = 'CN' ON CONFLICT DO NOTHING;
-END;
-SQL
+sh "$top/bench/app_sql.sh" "$cn" >"$OUT/app.sql"
 bench_tps() { # DB [pgbench options...]
     d=$1
     shift
@@ -260,6 +268,110 @@ echo "   unthrottled, domicile installed and nothing moving (the fence trigger o
 echo "   at $rate_target tps: $plain_r tps (latency $plain_lat ms) without, $wave_r tps (latency $wave_lat ms) during ($rate_win): ratio $(ratio "$wave_r" "$plain_r")"
 echo "   unthrottled app, mover throttled to $THROTTLE rows/s (options.max_rows_per_second): $thr_tps tps during the waves ($thr_win): ratio $(ratio "$thr_tps" "$plain_tps")"
 
+fi
+
+# ---- 7. the app at half its capacity, the mover with options.health ----
+# ROUNDS (default 6) interleaved rounds, the order rotating: the app alone
+# (no domicile) at half the tps it reached unthrottled, and the same app
+# while the waves run with options.health set (HEALTH, below); latencies
+# from pgbench's per-transaction log, only the transactions that ended
+# inside the apply's run count in the second.  The move runs to its end
+# (its time is reported).
+if run 7; then
+ROUNDS=${ROUNDS:-6}
+HEALTH=${HEALTH:-"{ probe_ms: 5, critical_probe_ms: 25, active_sessions: 3, critical_active_sessions: 6 }"}
+if [ -z "${cn:-}" ]; then
+    cn=$(q beijing tpl -At -c "SELECT min(user_id) || ' ' || max(user_id) FROM users WHERE country = 'CN'")
+    sh "$top/bench/app_sql.sh" "$cn" >"$OUT/app.sql"
+fi
+# the app's capacity: unthrottled tps without domicile, 15 s
+db half
+full=$("$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port beijing)" -U postgres -f "$OUT/app.sql" -c 8 -j 2 -T 15 half 2>/dev/null |
+    awk '/^tps/ { printf "%.0f", $3 }')
+half=$((full / 2))
+config "$OUT/half" half
+sed -i "s/^options:/options:\n  health: $HEALTH/" "$OUT/half/domicile.yaml"
+# lat_stats FROM TO LOG...: "N P50 P99" (ms) of the latencies in pgbench -l
+# logs of the transactions that ended within [FROM, TO] (seconds), leaving
+# out each log's first second (pgbench's clients connecting lag behind
+# their schedule: a cost of the bench, not of the database)
+lat_stats() {
+    _from=$1 _to=$2
+    shift 2
+    awk -v from="$_from" -v to="$_to" '
+        { t = $5 + $6 / 1e6 }
+        FNR == 1 { start = t }
+        t >= start + 1 && t >= from && t <= to { print $3 / 1000 }' "$@" |
+        sort -n | awk 'function rank(p,   r) { r = int(p * NR); if (r < p * NR) r++; return r < 1 ? 1 : r }
+            { v[NR] = $1 } END { if (NR == 0) { print "0 - -"; exit } printf "%d %.2f %.2f\n", NR, v[rank(0.5)], v[rank(0.99)] }'
+}
+# settle: the fresh databases' pages on disk before a round measures
+# (a round right after CREATE DATABASE otherwise pays for its writes)
+settle() {
+    for r in beijing singapore us-east; do q "$r" postgres -c CHECKPOINT; done
+    sleep 1
+}
+# app K PREFIX: 15 s of the app at half its capacity, logged as PREFIX.*
+app() {
+    "$PGBIN/pgbench" -n -h 127.0.0.1 -p "$(port beijing)" -U postgres -f "$OUT/app.sql" -c 8 -j 2 -T 15 -R "$half" \
+        -l --log-prefix="$2" half >/dev/null 2>&1 || true
+}
+# app_alone K: round K of the app without domicile
+app_alone() {
+    db half
+    settle
+    rm -f "$OUT/alone$1".*
+    app "$1" "$OUT/alone$1"
+    lat_stats 0 1e18 "$OUT/alone$1".*
+}
+# app_waves K: round K of the app during the waves with options.health:
+# the app runs in 15 s pieces from 2 s before the apply until it ended;
+# prints "N P50 P99 APPLY_EXIT APPLY_SECONDS CONTROL_EVENTS"
+app_waves() {
+    _k=$1
+    db half
+    rm -f "$OUT/half/domicile.db"* "$OUT/waves$_k".* "$OUT/waves$_k.done"
+    "$BIN" -c "$OUT/half/domicile.yaml" prepare >/dev/null
+    settle
+    (
+        _i=0
+        while [ ! -e "$OUT/waves$_k.done" ]; do
+            _i=$((_i + 1))
+            app "$_k" "$OUT/waves$_k.$_i"
+        done
+    ) &
+    _lp=$!
+    sleep 2
+    _a0=$(now)
+    _rc=0
+    "$BIN" -c "$OUT/half/domicile.yaml" apply --json >"$OUT/half$_k.json" 2>"$OUT/half$_k.log" || _rc=$?
+    _a1=$(now)
+    : >"$OUT/waves$_k.done"
+    wait "$_lp"
+    echo "$(lat_stats "$_a0" "$_a1" "$OUT/waves$_k".*) $_rc $(echo "$_a1 $_a0" | awk '{ printf "%.1f", $1 - $2 }') $(jq '.control | length' "$OUT/half$_k.json" 2>/dev/null || echo -)"
+}
+: >"$OUT/half.rounds"
+k=1
+while [ "$k" -le "$ROUNDS" ]; do
+    if [ $((k % 2)) = 1 ]; then
+        echo "alone $(app_alone "$k")" >>"$OUT/half.rounds"
+        echo "waves $(app_waves "$k")" >>"$OUT/half.rounds"
+    else
+        echo "waves $(app_waves "$k")" >>"$OUT/half.rounds"
+        echo "alone $(app_alone "$k")" >>"$OUT/half.rounds"
+    fi
+    k=$((k + 1))
+done
+echo "7. the app at half its capacity ($half of $full tps; pgbench -R, 8 clients) on beijing, $ROUNDS interleaved rounds; the waves with options.health: $HEALTH"
+awk '$1 == "alone" { n++; p50 += $3; p99 += $4 }
+     END { printf "   without domicile: latency p50 %.2f ms, p99 %.2f ms (means of %d rounds of 15 s)\n", p50 / n, p99 / n, n }' "$OUT/half.rounds"
+awk '$1 == "waves" && $5 == 0 { n++; p50 += $3; p99 += $4; secs += $6 } $1 == "waves" && $5 != 0 { bad++ }
+     END { if (n) printf "   during the waves: latency p50 %.2f ms, p99 %.2f ms; the move took %.1f s (means of %d rounds)%s\n", p50 / n, p99 / n, secs / n, n, bad ? ", " bad " apply runs failed" : ""
+           else print "   during the waves: no figure (every apply failed: see half*.log)" }' "$OUT/half.rounds"
+awk '$1 == "alone" { a += $4; na++ } $1 == "waves" && $5 == 0 { w += $4; nw++ }
+     END { if (na && nw) printf "   ratio p99 during / without: %.2f (target <= 2)\n", (w / nw) / (a / na) }' "$OUT/half.rounds"
+echo "   per round (what, transactions, p50, p99 ms[, apply exit, apply s, control events]):"
+sed 's/^/     /' "$OUT/half.rounds"
 fi
 
 # ---- 5. one tenant of about 1 GB ----

@@ -283,6 +283,14 @@ static int set_keys_both(batch_run *br)
     return rc;
 }
 
+/* After each committed erasure write: the fault point "erase" and the pace
+ * of options.erase_rows_per_second. */
+static void erase_written(const region_h *h, int64_t rows)
+{
+    dom_fault("erase");
+    dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, rows);
+}
+
 /* Deletes the rows of `keys` from a region, children first, a slice of
  * ERASE_TENANTS tenants at a time, in writes of at most the store's
  * write_rows rows (several small tables share a write).  Slicing keeps
@@ -291,7 +299,7 @@ static int set_keys_both(batch_run *br)
  * write (dom_store_delete_keys_all).  The region's key set is `keys`
  * again afterwards. */
 static int delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
-                       int64_t *deleted, const char *fault_point)
+                       int64_t *deleted, int erasing)
 {
     int rc = 0, writing = 0;
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
@@ -302,10 +310,8 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
         yield_to_pause(h->idx);
         if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, deleted)) < 0)
             return rc;
-        if (fault_point)
-            dom_fault(fault_point);
-        if (fault_point && strcmp(fault_point, "erase") == 0)
-            dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, *deleted);
+        if (erasing)
+            erase_written(h, *deleted);
         return 0;
     }
     for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
@@ -331,10 +337,8 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
                     if ((rc = dom_store_write_commit(h->st)) < 0)
                         return rc;
                     writing = 0;
-                    if (fault_point)
-                        dom_fault(fault_point);
-                    if (fault_point && strcmp(fault_point, "erase") == 0)
-                        dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, in_write);
+                    if (erasing)
+                        erase_written(h, in_write);
                     in_write = 0;
                 }
                 if (d < want)
@@ -349,10 +353,8 @@ static int delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
     } else if (writing) {
         if ((rc = dom_store_write_commit(h->st)) < 0)
             return rc;
-        if (fault_point && in_write)
-            dom_fault(fault_point);
-        if (fault_point && strcmp(fault_point, "erase") == 0)
-            dom_control_erase_pay(h->w->cfg->options.erase_rows_per_second, in_write);
+        if (erasing && in_write)
+            erase_written(h, in_write);
     }
     if (rc == 0)
         rc = dom_store_set_keys(h->st, keys, epochs, nkeys);
@@ -373,7 +375,7 @@ static int step_arm(batch_run *br)
         return rc;
     double t2 = dom_mono();
     if ((rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &stale,
-                          NULL)) < 0)
+                          0)) < 0)
         return rc;
     double t3 = dom_mono();
     if ((rc = dom_store_fence(br->S->st, br->b.id, DOM_FENCE_CAPTURING, NULL, -1)) < 0)
@@ -785,6 +787,8 @@ static int catch_up_round(batch_run *br, int collect, int64_t *seen, int *more)
     if (!sets)
         return DOM_ENOMEM;
     change_ctx cx = {br, br->b.applied_seq, 0, collect, sets};
+    if (!br->w->pausing)
+        yield_to_pause(br->T->idx);
     double t0 = dom_mono();
     int rc = dom_store_write_begin(br->T->st);
     if (rc == 0) {
@@ -1195,6 +1199,19 @@ static int finish_flip(batch_run *br)
     return 0;
 }
 
+/* Between two steps of a batch: another batch's write pause in either of
+ * its regions goes first (a step's reads and writes on two busy cores
+ * lengthen it; two pauses on one source would wait for each other's
+ * locks), then the live control (control.h). */
+static int step_gate(batch_run *br)
+{
+    if (!br->w->pausing) {
+        yield_to_pause(br->S->idx);
+        yield_to_pause(br->T->idx);
+    }
+    return dom_control_gate(br->w->cat, 0);
+}
+
 static int log_transfer(batch_run *br);
 static int record_erasure(batch_run *br);
 
@@ -1438,7 +1455,7 @@ static int step_erase(batch_run *br, int *waiting, int defer)
         return rc;
     int64_t deleted;
     if ((rc = delete_rows(br->S, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys,
-                          &deleted, "erase")) < 0)
+                          &deleted, 1)) < 0)
         return rc;
     if ((rc = check_erased(br->S, br->b.src, br->b.id)) < 0)
         return rc;
@@ -1500,7 +1517,7 @@ static int abort_batch(batch_run *br, const char *why)
     int64_t d;
     if ((rc = set_keys_both(br)) < 0 || (rc = dom_store_unfence(br->S->st)) < 0 ||
         (rc = delete_rows(br->T, (const char *const *)br->b.keys, br->b.epochs, br->b.nkeys, &d,
-                          NULL)) < 0 ||
+                          0)) < 0 ||
         (rc = dom_store_unfence(br->T->st)) < 0 ||
         (rc = dom_catalog_set_state(br->w->cat, br->b.id, "home")) < 0)
         return rc;
@@ -1589,7 +1606,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
             break;
         dom_fault("armed");
         stats->step_sec[0] += dom_mono() - t0;
-        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+        if ((rc = step_gate(&br)) < 0)
             break;
         t0 = dom_mono();
         if ((rc = step_copy(&br)) < 0)
@@ -1598,7 +1615,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->step_sec[1] += dom_mono() - t0;
         /* fall through */
     case 2:
-        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+        if ((rc = step_gate(&br)) < 0)
             break;
         t0 = dom_mono();
         if ((rc = step_catchup(&br)) < 0)
@@ -1606,7 +1623,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         stats->step_sec[2] += dom_mono() - t0;
         /* fall through */
     case 3:
-        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+        if ((rc = step_gate(&br)) < 0)
             break;
         t0 = dom_mono();
         if ((rc = step_verify(&br)) < 0)
@@ -1616,7 +1633,7 @@ static int run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mute
         /* fall through */
     case 4:
         /* the last safe point before the write pause */
-        if ((rc = dom_control_gate(w->cat, 0)) < 0)
+        if ((rc = step_gate(&br)) < 0)
             break;
         t0 = dom_mono();
         if ((rc = step_freeze(&br)) < 0)
@@ -1744,7 +1761,7 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
     }
     int64_t deleted;
     e1 = dom_mono();
-    if ((rc = delete_rows(S, keys, NULL, total, &deleted, "erase")) < 0)
+    if ((rc = delete_rows(S, keys, NULL, total, &deleted, 1)) < 0)
         goto done;
     e2 = dom_mono();
     if ((rc = check_erased(S, w->cfg->regions[src].name, -1)) < 0)
