@@ -138,6 +138,8 @@ static void on_control(const dom_control *c, void *payload)
                               c->rate_live ? "throttle" : "config", "health", c->health);
         if (c->health)
             json_object_set_new(e, "health_reason", json_string(c->health_why));
+        if (c->health_rate > 0)
+            json_object_set_new(e, "health_rows_per_second", json_real(c->health_rate));
         if (!p->controls)
             p->controls = json_array();
         json_array_append_new(p->controls, e);
@@ -152,6 +154,9 @@ static void on_control(const dom_control *c, void *payload)
             fprintf(stderr, "waiting at a safe point: %s\n", c->health_why);
         else if (c->health == 1)
             fprintf(stderr, "slowing down to %s rows/s: %s\n",
+                    cli_num(a, sizeof(a), (long long)c->health_rate), c->health_why);
+        else if (c->health_rate > 0)
+            fprintf(stderr, "going on at %s rows/s, growing: %s\n",
                     cli_num(a, sizeof(a), (long long)c->health_rate), c->health_why);
         else
             fprintf(stderr, "going on at full rate: %s\n", c->health_why);

@@ -164,10 +164,12 @@ static void poll(dom_catalog *cat)
 }
 
 /* The rate in force: the operator's or the config's, and the health's
- * when lower (0: no limit).  Under mu. */
+ * when lower (0: no limit); the health's holds from the first slowing
+ * until it is lifted, also while every region is within its bounds (it
+ * grows back from there).  Under mu. */
 static double in_force(void)
 {
-    double r = st.now.rate, h = st.now.health == 1 ? st.now.health_rate : 0;
+    double r = st.now.rate, h = st.now.health_rate;
     return r > 0 && (h <= 0 || r < h) ? r : h;
 }
 
@@ -257,9 +259,12 @@ int dom_control_gate(dom_catalog *cat, int64_t rows)
  * bound it slows the mover down: the rate becomes half the rows per
  * second of the last seconds, then 0.7 of itself every second the bound
  * is still passed (at least 50 rows/s); over a critical bound the workers
- * wait at their next safe point.  Back under every bound, the rate grows
- * by a quarter a second and is lifted once it is twice what it was when
- * the slowing began. */
+ * wait at their next safe point, and go on at that rate.  Back under
+ * every bound, the rate grows by a tenth a second, and is lifted once it
+ * is twice what it was when the slowing began and no bound was passed
+ * for CALM_SEC: a rate that came back at once would bring back the load
+ * that the application had just queued behind. */
+#define CALM_SEC 30
 
 static struct {
     pthread_t th;
@@ -338,7 +343,7 @@ static void *watch_main(void *arg)
         dom_error_clear();
         cat = NULL;
     }
-    double last_t = dom_mono(), recent = 0, before = 0;
+    double last_t = dom_mono(), recent = 0, before = 0, last_over = 0;
     int64_t last_rows = 0;
     int last_level = 0;
     while (!watch.stop) {
@@ -351,18 +356,21 @@ static void *watch_main(void *arg)
         last_rows = st.rows;
         last_t = t;
         double hr = st.now.health_rate;
-        if (level == 1) {
-            if (hr <= 0) {
+        if (level >= 1) {
+            last_over = t;
+            /* (before the first rows there is no rate to halve: a
+             * critical level waits, the next reading decides) */
+            if (hr <= 0 && recent > 0) {
                 before = recent;
                 hr = recent / 2;
-            } else {
+            } else if (hr > 0 && level == 1) {
                 hr *= 0.7;
             }
-            if (hr < 50)
+            if (hr > 0 && hr < 50)
                 hr = 50;
-        } else if (level == 0 && hr > 0) {
-            hr *= 1.25;
-            if (hr > 2 * before)
+        } else if (hr > 0) {
+            hr *= 1.1;
+            if (hr > 2 * before && t - last_over >= CALM_SEC)
                 hr = 0;
         }
         int changed = level != last_level;

@@ -138,7 +138,8 @@ check "... and move rows again" [ "$(hmoved)" -gt "$h1" ]
 wait "$hp"
 expect_eq "the move ends (exit 0)" "$?" "0"
 check "its progress said it waited, and why" grep -q "^waiting at a safe point: region \"beijing\": probe" "$T/h.err"
-check "... and that it went on" grep -q "^going on at full rate: every region within options.health" "$T/h.err"
+check "... and that it went on, at a rate that grows (not at full rate at once)" \
+    grep -q "^going on at [0-9,]* rows/s, growing: every region within options.health" "$T/h.err"
 "$DOMICILE" -c "$hcfg" status --json >"$T/hs.json"
 expect_eq "after the run status says nothing of the health" "$(jq -r .control.health "$T/hs.json")" "well"
 run_dom "$T/o" "$T/e" -c "$hcfg" verify

@@ -2,8 +2,8 @@
 # the application running statements on the source pass
 # options.health.active_sessions, and the running mover slows down (its
 # rate falls well under what it moved before), says so in status and in
-# its progress, and goes on at full rate once they are done; the move
-# ends and verify finds nothing.
+# its progress, and goes on once they are done, its rate growing back
+# (not at full speed at once); the move ends and verify finds nothing.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
 trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
@@ -45,6 +45,17 @@ sleep 3
 r4=$(moved)
 during=$(((r4 - r3) / 3))
 check "... and move fewer rows per second ($during, was $before)" [ "$during" -lt $((before / 2)) ]
+# the sessions end (8 s after they began): every region is within its
+# bounds again, and the rate grows back from where it was, a tenth a
+# second, instead of going back to full speed at once
+sleep 3
+"$DOMICILE" -c "$cfg" status --json >"$T/st.json"
+expect_eq "once the sessions are done, status says the movers are well" "$(jq -r .control.health "$T/st.json")" "well"
+r5=$(moved)
+sleep 3
+r6=$(moved)
+after=$(((r6 - r5) / 3))
+check "... and the rate grows back: still under half the rows per second of before ($after, was $before)" [ "$after" -lt $((before / 2)) ]
 wait
 expect_eq "the move ends (exit 0)" "$(jq -r .ok "$T/apply.json")" "true"
 check "its progress said it slowed down, why, and that it went on" \
