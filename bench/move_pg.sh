@@ -279,7 +279,7 @@ fi
 # (its time is reported).
 if run 7; then
 ROUNDS=${ROUNDS:-6}
-HEALTH=${HEALTH:-"{ probe_ms: 10, critical_probe_ms: 50 }"}
+HEALTH=${HEALTH:-"{ active_sessions: 4, critical_active_sessions: 8 }"}
 if [ -z "${cn:-}" ]; then
     cn=$(q beijing tpl -At -c "SELECT min(user_id) || ' ' || max(user_id) FROM users WHERE country = 'CN'")
     sh "$top/bench/app_sql.sh" "$cn" >"$OUT/app.sql"
