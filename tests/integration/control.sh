@@ -24,19 +24,13 @@ expect_eq "status --json: the rate and where it comes from" "$(ctl '"\(.control.
 "$DOMICILE" -c "$cfg" apply --json >"$T/apply.json" 2>"$T/apply.err" &
 ap=$!
 sleep 2
-r1=$(moved)
-sleep 4
-r2=$(moved)
-rate1=$(((r2 - r1) / 4))
+rate1=$(rate_over moved 4)
 check "at 4000 rows/s the mover moves 2000-5200 rows/s (got $rate1)" [ "$rate1" -ge 2000 ] && [ "$rate1" -le 5200 ]
 
 run_dom "$T/o" "$T/e" -c "$cfg" throttle 800
 check "throttle 800 while it runs" [ "$status" -eq 0 ]
 sleep 1.5
-r3=$(moved)
-sleep 5
-r4=$(moved)
-rate2=$(((r4 - r3) / 5))
+rate2=$(rate_over moved 5)
 check "... the running mover slows to 800 rows/s (got $rate2; was $rate1)" [ "$rate2" -ge 300 ] && [ "$rate2" -le 1300 ]
 
 run_dom "$T/o" "$T/e" -c "$cfg" pause

@@ -28,10 +28,7 @@ moved() { sqlite3 "$T/domicile.db" "SELECT coalesce(sum(rows), 0) FROM batches W
 "$DOMICILE" -c "$cfg" apply --json >"$T/apply.json" 2>"$T/apply.err" &
 ap=$!
 sleep 2
-r1=$(moved)
-sleep 3
-r2=$(moved)
-before=$(((r2 - r1) / 3))
+before=$(rate_over moved 3)
 # four sessions of the application, each running a statement for 8 s
 for i in 1 2 3 4; do sql beijing -c "SELECT pg_sleep(8)" >/dev/null & done
 sleep 4
@@ -40,10 +37,7 @@ expect_eq "with 4 application sessions running statements on beijing, status say
     "$(jq -r .control.health "$T/st.json")" "slowed"
 check "... and why: the active sessions against options.health.active_sessions" \
     sh -c "jq -r .control.health_reason '$T/st.json' | grep -q 'region \"beijing\": active sessions [4-9] over 2 (options.health.active_sessions)'"
-r3=$(moved)
-sleep 3
-r4=$(moved)
-during=$(((r4 - r3) / 3))
+during=$(rate_over moved 3)
 check "... and move fewer rows per second ($during, was $before)" [ "$during" -lt $((before / 2)) ]
 # the sessions end (8 s after they began): every region is within its
 # bounds again, and the rate grows back from where it was, a tenth a
@@ -51,10 +45,7 @@ check "... and move fewer rows per second ($during, was $before)" [ "$during" -l
 sleep 3
 "$DOMICILE" -c "$cfg" status --json >"$T/st.json"
 expect_eq "once the sessions are done, status says the movers are well" "$(jq -r .control.health "$T/st.json")" "well"
-r5=$(moved)
-sleep 3
-r6=$(moved)
-after=$(((r6 - r5) / 3))
+after=$(rate_over moved 3)
 check "... and the rate grows back: still under half the rows per second of before ($after, was $before)" [ "$after" -lt $((before / 2)) ]
 wait
 expect_eq "the move ends (exit 0)" "$(jq -r .ok "$T/apply.json")" "true"

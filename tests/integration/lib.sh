@@ -74,6 +74,15 @@ timed() {
     timed_ms=$((($(date +%s%N) - _t0) / 1000000))
 }
 
+# rate_over CMD SECONDS: the rows per second that CMD (a command printing
+# a running count of rows, e.g. a test's `moved`) grew by over SECONDS
+rate_over() {
+    _r0=$($1)
+    sleep "$2"
+    _r1=$($1)
+    echo $(((_r1 - _r0) / $2))
+}
+
 # sum of the sha256 of every file under a folder, to prove nothing changed
 tree_sum() {
     (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum) | sha256sum | cut -d' ' -f1
