@@ -157,6 +157,8 @@ static int demo_move(const char *cfgpath, const char *dir, int postgres)
            "region R\"), %lld failed\n",
            cli_num(a, sizeof(a), ws.writes), cli_num(b, sizeof(b), ws.retried),
            cli_num(c, sizeof(c), ws.redirected), (long long)ws.errors);
+    if (ws.errors)
+        printf("the last failed write: %s\n", ws.last_error);
     printf("tenants in violation of the residency policy: %s before, %s now\n",
            cli_num(a, sizeof(a), vb), cli_num(b, sizeof(b), va));
     if (vs.differences || va || ws.errors)

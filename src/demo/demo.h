@@ -44,10 +44,11 @@ int dom_demo_pg_load(const char *conninfo, const char *sqlite_path);
 /* The demo's application: threads writing to random users while they move. */
 typedef struct dom_demo_writers dom_demo_writers;
 typedef struct dom_demo_write_stats {
-    int64_t writes;     /* acknowledged */
-    int64_t retried;    /* told "moving; retry" (or busy) */
-    int64_t redirected; /* told "lives in region R", or found the user gone */
-    int64_t errors;     /* anything else */
+    int64_t writes;       /* acknowledged */
+    int64_t retried;      /* told "moving; retry" (or busy) */
+    int64_t redirected;   /* told "lives in region R", or found the user gone */
+    int64_t errors;       /* anything else */
+    char last_error[256]; /* the message of the last of those */
 } dom_demo_write_stats;
 
 /* Starts `threads` writers over users `keys`, starting from their region

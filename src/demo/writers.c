@@ -161,6 +161,8 @@ static void *writer_main(void *arg)
                 usleep(2000);
             } else {
                 local.errors++;
+                snprintf(local.last_error, sizeof(local.last_error), "region %s, user %lld: %s",
+                         w->cfg->regions[r].name, (long long)w->keys[k], err);
                 break;
             }
         }
@@ -174,6 +176,8 @@ out:
     w->st.retried += local.retried;
     w->st.redirected += local.redirected;
     w->st.errors += local.errors;
+    if (local.errors)
+        memcpy(w->st.last_error, local.last_error, sizeof(local.last_error));
     pthread_mutex_unlock(&w->mu);
     dom_free(c);
     return NULL;
