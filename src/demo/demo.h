@@ -48,7 +48,7 @@ typedef struct dom_demo_write_stats {
     int64_t retried;      /* told "moving; retry" (or busy) */
     int64_t redirected;   /* told "lives in region R", or found the user gone */
     int64_t errors;       /* anything else */
-    char last_error[256]; /* the message of the last of those */
+    char last_error[512]; /* the message of the last of those */
 } dom_demo_write_stats;
 
 /* Starts `threads` writers over users `keys`, starting from their region
