@@ -149,6 +149,7 @@ cut_sweep() {
     # (the points spread over the first 95% of the chunks: a run's count
     # varies by a few chunks, and a cut past a run's last one would not be
     # reached; the last 5% are the closing messages)
+    _ref=$cut_chunks
     _n=$((cut_chunks * 95 / 100))
     state ref >"$T/ref.state"
     _step=$((_n / _points))
@@ -157,31 +158,41 @@ cut_sweep() {
     while [ "$_i" -le "$_n" ]; do
         fresh run >/dev/null
         cut_run run "$_i" "$@"
+        _at=$_i
+        if [ "$cut_done" = uncut ] && [ "$cut_chunks" -lt "$_i" ]; then
+            # this run took fewer chunks than the reference (a catch-up
+            # round less): once more, cut at the same share of its own
+            echo "# cut at chunk $_i of $_n: the run ended at chunk $cut_chunks, cut again"
+            _at=$((cut_chunks * _i / _ref))
+            [ "$_at" -lt 1 ] && _at=1
+            fresh run >/dev/null
+            cut_run run "$_at" "$@"
+        fi
         _runs=$((_runs + 1))
         [ "$cut_done" = cut ] || _unreached=$((_unreached + 1))
-        echo "# cut at chunk $_i of $_n: ${cut_done:-no answer from the proxy}, exit $cut_rc"
+        echo "# cut at chunk $_at of $_n: ${cut_done:-no answer from the proxy}, exit $cut_rc"
         if grep -q 'ERROR: \|runtime error' "$T/err"; then
             _crashed=$((_crashed + 1))
-            echo "# cut at chunk $_i: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
+            echo "# cut at chunk $_at: $(grep -m 1 'ERROR: \|runtime error' "$T/err")"
         elif [ "$cut_rc" -ne 0 ]; then
             _failed=$((_failed + 1))
             # what was lost: the region by its name in the config (not a
             # database name in libpq's text), or the catalog by its DSN
             if ! grep -q 'region "\(beijing\|singapore\|us-east\)"\|catalog postgresql://\|catalog /' "$T/err"; then
                 _unnamed=$((_unnamed + 1))
-                echo "# cut at chunk $_i: the error names no region: $(head -n 1 "$T/err")"
+                echo "# cut at chunk $_at: the error names no region: $(head -n 1 "$T/err")"
             fi
         fi
         "$DOMICILE" -c "$T/run/domicile.yaml" "$@" >"$T/out" 2>"$T/err"
         _rc=$?
         if [ "$_rc" -ne 0 ]; then
             _unfinished=$((_unfinished + 1))
-            echo "# cut at chunk $_i: the second run failed: $(tail -n 1 "$T/err")"
+            echo "# cut at chunk $_at: the second run failed: $(tail -n 1 "$T/err")"
         fi
         state run >"$T/run.state"
         if ! cmp -s "$T/ref.state" "$T/run.state"; then
             _differ=$((_differ + 1))
-            echo "# cut at chunk $_i: the regions differ from a run without a cut"
+            echo "# cut at chunk $_at: the regions differ from a run without a cut"
         fi
         _i=$((_i + _step))
     done
