@@ -18,9 +18,11 @@
 #      the mover throttled (THROTTLE rows/s, default 10,000), and installed
 #      with nothing moving (the cost of the fence trigger alone);
 #   5. mover peak RSS (all moves above, and one tenant of about 1 GB);
-#   6. the targets far away: the non-CN move of 1. with the mover next to
-#      beijing and singapore and us-east behind delay proxies (FAR_RTT ms
-#      round trip, default 20): what the mover's round trips cost;
+#   6. regions far away: the non-CN move of 1. with every region local,
+#      with singapore and us-east behind delay proxies (FAR_RTT ms round
+#      trip, default 150; the mover beside beijing), and with beijing
+#      behind one (the mover beside the targets): throughput against
+#      local, the round trips a batch takes, the write pause;
 #   7. the app at half its capacity (pgbench -R) and the waves with
 #      options.health: the app's p50/p99 latency without domicile and
 #      during the waves, means of ROUNDS (default 6) interleaved rounds,
@@ -42,7 +44,7 @@ mkdir -p "$OUT"
 # PG_FSYNC=off gives the figures of a server that does not, labelled so
 export PG_FSYNC=${PG_FSYNC:-on}
 . "$top/tests/pg/pg.sh"
-trap 'pg_stop_all' EXIT INT TERM
+trap 'kill $(cat "$OUT/proxies" 2>/dev/null) 2>/dev/null || true; pg_stop_all' EXIT INT TERM
 for r in beijing singapore us-east; do pg_start "$r"; done
 echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{ print $3 }'), three local servers with fsync=$PG_FSYNC$([ "$PG_FSYNC" = on ] && echo " (the default)" || echo " (NOT the default: commits cost no disk flush)"), $(nproc) cores"
 port() { cat "$PGROOT/$1/port"; }
@@ -401,24 +403,73 @@ read -r bs brss <"$OUT/big.time"
 echo "5. one tenant of 1 GiB (1024 rows of 1 MiB) moved in $bs s, mover peak RSS $((brss / 1024)) MB (target <= 100; the moves above: see 1. and 2.)"
 fi
 
-# ---- 6. the targets far away ----
+# ---- 6. regions far away ----
+# Three placements of the same non-CN move, interleaved over FAR_ROUNDS
+# rounds: every region beside the mover (local); singapore and us-east
+# FAR_RTT ms away (the mover beside the source); beijing FAR_RTT ms away
+# (the mover beside the targets).  Delay proxies count the round trips
+# their clients make (a client's bytes after the server's start one).
 if run 6; then
-FAR_RTT=${FAR_RTT:-20}
+FAR_RTT=${FAR_RTT:-150}
+FAR_ROUNDS=${FAR_ROUNDS:-2}
 PROXY=${PROXY:-$top/build/tools/delayproxy}
-db far
-config "$OUT/far" far
-# far PORT: a delay proxy in front of the server on PORT; prints its port
-far() { pg_proxy "$OUT/proxies" "$1" "$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')"; }
+export PROXY
+half=$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')
 : >"$OUT/proxies"
-sp=$(far "$(port singapore)")
-up=$(far "$(port us-east)")
-sed -i "s#127.0.0.1:$(port singapore)/#127.0.0.1:$sp/#; s#127.0.0.1:$(port us-east)/#127.0.0.1:$up/#" "$OUT/far/domicile.yaml"
-"$BIN" -c "$OUT/far/domicile.yaml" prepare >/dev/null
-/usr/bin/time -f "%e %M" -o "$OUT/far.time" "$BIN" -c "$OUT/far/domicile.yaml" apply --json >"$OUT/far.json"
-read -r fs _ <"$OUT/far.time"
+bp=$(pg_proxy "$OUT/proxies" "$(port beijing)" "$half" "$OUT/bp.count")
+sp=$(pg_proxy "$OUT/proxies" "$(port singapore)" "$half" "$OUT/sp.count")
+up=$(pg_proxy "$OUT/proxies" "$(port us-east)" "$half" "$OUT/up.count")
+# counted: the round trips through the proxies so far
+counted() { sleep 0.2; cat "$OUT/bp.count" "$OUT/sp.count" "$OUT/up.count" 2>/dev/null | awk '{ n += $1 } END { print n + 0 }'; }
+# placement NAME: the move with NAME's regions far; a line of figures
+placement() {
+    db far
+    config "$OUT/far-$1" far
+    # prepared from beside every region (once, before the move), moved
+    # from where the placement puts the mover: the same catalog
+    cp "$OUT/far-$1/domicile.yaml" "$OUT/far-$1/far.yaml"
+    case $1 in
+    targets) sed -i "s#127.0.0.1:$(port singapore)/#127.0.0.1:$sp/#; s#127.0.0.1:$(port us-east)/#127.0.0.1:$up/#" "$OUT/far-$1/far.yaml" ;;
+    source) sed -i "s#127.0.0.1:$(port beijing)/#127.0.0.1:$bp/#" "$OUT/far-$1/far.yaml" ;;
+    esac
+    "$BIN" -c "$OUT/far-$1/domicile.yaml" prepare >/dev/null
+    c0=$(counted)
+    t0=$(now)
+    "$BIN" -c "$OUT/far-$1/far.yaml" apply --json >"$OUT/far-$1.json"
+    t1=$(now)
+    c1=$(counted)
+    echo "$1 $(echo "$t0 $t1" | awk '{ print $2 - $1 }') $((c1 - c0)) $(jq -r '[.batches_done, .workers, .round_trip_ms, .pause_ms.p50, .pause_ms.p99, .step_seconds.arm, .step_seconds.copy, .step_seconds.catch_up, .step_seconds.verify, .step_seconds.freeze_sync, .step_seconds.flip, .step_seconds.erase] | map(tostring) | join(" ")' "$OUT/far-$1.json")" >>"$OUT/far.runs"
+}
+: >"$OUT/far.runs"
+i=0
+while [ "$i" -lt "$FAR_ROUNDS" ]; do
+    case $((i % 3)) in
+    0) order="local targets source" ;;
+    1) order="targets source local" ;;
+    *) order="source local targets" ;;
+    esac
+    for v in $order; do placement "$v"; done
+    i=$((i + 1))
+done
 kill $(cat "$OUT/proxies") 2>/dev/null || true
-nb=$(jq .batches_done "$OUT/far.json")
-echo "6. the non-CN move with singapore and us-east $FAR_RTT ms away (round trip) from the mover: $fs s, $nb batches, $(echo "$fs $nb" | awk '{ printf "%.0f", $1 * 1000 / $2 }') ms a batch"
-echo "   write pause (ms): $(jq -c .pause_ms "$OUT/far.json")"
-echo "   where the time goes (s): $(jq -c .step_seconds "$OUT/far.json")"
+echo "6. the non-CN move with regions $FAR_RTT ms away, means of $FAR_ROUNDS interleaved rounds (target: far >= 0.7x local):"
+awk -v rtt="$FAR_RTT" '
+{ n[$1]++; sec[$1] += $2; rt[$1] += $3; nb[$1] += $4; w[$1] = $5; ms[$1] += $6; p50[$1] += $7; p99[$1] += $8
+  for (k = 0; k < 7; k++) st[$1, k] += $(9 + k) }
+END {
+  split("arm copy catch_up verify freeze_sync flip erase", names, " ")
+  for (v = 1; v <= 3; v++) {
+    p = v == 1 ? "local" : v == 2 ? "targets" : "source"
+    if (!n[p]) continue
+    what = p == "local" ? "every region beside the mover" : p == "targets" ? "singapore, us-east far (mover beside beijing)" : "beijing far (mover beside the targets)"
+    printf "   %-46s %6.1f s  %.2fx of local  %d workers (%.1f ms measured)  write pause p50 %.0f / p99 %.0f ms", what, sec[p] / n[p], sec["local"] / sec[p], w[p], ms[p] / n[p], p50[p] / n[p], p99[p] / n[p]
+    if (p != "local") printf "  %.1f round trips a batch (counted)", rt[p] / nb[p]
+    printf "\n"
+    if (p != "local") {
+      printf "      round trips a batch by step, from the step times ((far - local) / %d ms):", rtt
+      for (k = 0; k < 7; k++) printf " %s %.1f", names[k + 1], (st[p, k] / nb[p] - st["local", k] / nb["local"]) * 1000 / rtt
+      printf "\n"
+    }
+  }
+}' "$OUT/far.runs"
 fi

@@ -3,10 +3,14 @@
  * stand a client "far away" from a server on this machine.  Each byte is
  * forwarded DELAY_MS after it arrived, in order; bandwidth is not limited.
  *
- *   delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS
+ *   delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS [COUNT_FILE]
  *
- * It listens on 127.0.0.1 only, serves any number of connections (two
- * threads each), and runs until killed.  A test tool, not part of domicile.
+ * It listens on 127.0.0.1 only, serves any number of connections (four
+ * threads each), and runs until killed.  With COUNT_FILE it counts the
+ * round trips its clients made: a client's bytes that follow the server's
+ * (or open the connection) start one; "ROUND_TRIPS CONNECTIONS" is
+ * rewritten in the file within 50 ms of a change.  A test tool, not part of
+ * domicile.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,12 +19,15 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+static atomic_long round_trips, connections;
 
 typedef struct chunk {
     struct chunk *next;
@@ -38,7 +45,8 @@ typedef struct pipe_dir {
     pthread_cond_t cv;
     chunk *head, *tail;
     int eof;
-    struct pipe_dir *peer;
+    int up;           /* client to server */
+    atomic_int *turn; /* the connection's direction of the last bytes */
 } pipe_dir;
 
 static void add_ns(struct timespec *t, long ns)
@@ -57,6 +65,8 @@ static void *reader(void *arg)
         if (n < 0 && errno == EINTR)
             continue;
         chunk *c = NULL;
+        if (n > 0 && atomic_exchange(d->turn, d->up) != d->up && d->up)
+            atomic_fetch_add(&round_trips, 1);
         if (n > 0) {
             c = malloc(sizeof(chunk) + (size_t)n);
             if (!c)
@@ -127,8 +137,12 @@ typedef struct conn {
 static void *serve(void *arg)
 {
     conn *cn = arg;
-    pipe_dir up = {.from = cn->client, .to = cn->server, .delay_ns = cn->delay_ns};
-    pipe_dir down = {.from = cn->server, .to = cn->client, .delay_ns = cn->delay_ns};
+    atomic_int turn = 0;
+    pipe_dir up = {
+        .from = cn->client, .to = cn->server, .delay_ns = cn->delay_ns, .up = 1, .turn = &turn};
+    pipe_dir down = {
+        .from = cn->server, .to = cn->client, .delay_ns = cn->delay_ns, .up = 0, .turn = &turn};
+    atomic_fetch_add(&connections, 1);
     pthread_t t[4];
     pthread_mutex_init(&up.mu, NULL);
     pthread_mutex_init(&down.mu, NULL);
@@ -146,10 +160,35 @@ static void *serve(void *arg)
     return NULL;
 }
 
+/* Rewrites the count file when the counts change. */
+static void *counter(void *arg)
+{
+    const char *path = arg;
+    char tmp[4096];
+    long last_rt = -1, last_nc = -1;
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    for (;;) {
+        long rt = atomic_load(&round_trips), nc = atomic_load(&connections);
+        if (rt != last_rt || nc != last_nc) {
+            FILE *f = fopen(tmp, "w");
+            if (f && fprintf(f, "%ld %ld\n", rt, nc) > 0 && fclose(f) == 0)
+                rename(tmp, path);
+            else if (f)
+                fclose(f);
+            last_rt = rt;
+            last_nc = nc;
+        }
+        struct timespec t = {0, 50000000L};
+        nanosleep(&t, NULL);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        fprintf(stderr, "usage: delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr,
+                "usage: delayproxy LISTEN_PORT TARGET_HOST TARGET_PORT DELAY_MS [COUNT_FILE]\n");
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -169,6 +208,11 @@ int main(int argc, char **argv)
         if (ls >= 0)
             close(ls);
         freeaddrinfo(target);
+        return 1;
+    }
+    pthread_t ct;
+    if (argc == 6 && pthread_create(&ct, NULL, counter, argv[5]) != 0) {
+        fprintf(stderr, "delayproxy: cannot start the counter\n");
         return 1;
     }
     for (;;) {

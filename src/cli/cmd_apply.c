@@ -252,6 +252,10 @@ static int run_apply(cli *c, const char *cmd, int rollback)
             json_object_set_new(steps, names[i], json_real(st.step_sec[i]));
         json_object_set_new(root, "step_seconds", steps);
         json_object_set_new(root, "paused_seconds", json_real(st.paused_sec));
+        /* batches in parallel, and the longest round trip to a region that
+         * options.workers auto chose them from */
+        json_object_set_new(root, "workers", json_integer(st.workers));
+        json_object_set_new(root, "round_trip_ms", json_real(st.rtt_ms));
         /* from the start: to the last flip (every tenant served from its
          * new home), and to the last erasure of a source */
         json_object_set_new(root, "time_to_home_seconds", json_real(st.home_sec));
@@ -273,6 +277,9 @@ static int run_apply(cli *c, const char *cmd, int rollback)
             printf("%s: home in %.1f s (the last flip), sources erased in %.1f s%s\n", cmd,
                    st.home_sec, st.erased_sec,
                    st.batches_retained ? " (some retained: options.retain_source)" : "");
+        if (st.workers > 0)
+            printf("%s: %d worker%s (the longest round trip to a region: %.1f ms)\n", cmd,
+                   st.workers, st.workers == 1 ? "" : "s", st.rtt_ms);
         if (st.paused_sec >= 0.05)
             printf("%s: %.1f s of it waiting (domicile pause, or options.health)\n", cmd,
                    st.paused_sec);

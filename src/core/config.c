@@ -863,8 +863,20 @@ static void parse_options(parser *p, yaml_node_t *n)
         return;
     if (f[0])
         get_long(p, f[0], "options.batch_tenants", 1, 1000000, &cfg->options.batch_tenants);
-    if (f[1])
-        get_long(p, f[1], "options.workers", 1, 64, &cfg->options.workers);
+    /* auto (0): from the round trips to the regions, at the run's start */
+    if (f[1] && expect(p, f[1], YAML_SCALAR_NODE, "options.workers") == 0) {
+        const char *w = scalar(f[1]);
+        char *end;
+        errno = 0;
+        long v = strtol(w, &end, 10);
+        if (strcmp(w, "auto") == 0)
+            cfg->options.workers = 0;
+        else if (!*w || *end || errno || v < 1 || v > 64)
+            perr(p, f[1], "options.workers must be auto or an integer between 1 and 64, got \"%s\"",
+                 w);
+        else
+            cfg->options.workers = v;
+    }
     if (f[2] &&
         get_double(p, f[2], "options.max_rows_per_second", &cfg->options.max_rows_per_second) ==
             0 &&
@@ -1043,7 +1055,7 @@ static int parse_buffer(dom_config **out, const char *name, const char *dir, con
     p.cfg->path = dom_strdup(name);
     p.cfg->dir = dom_strdup(dir);
     p.cfg->options.batch_tenants = 500;
-    p.cfg->options.workers = 2;
+    p.cfg->options.workers = 0; /* auto */
     p.cfg->audit.examples = 5;
     if (!yaml_parser_initialize(&yp)) {
         dom_config_free(p.cfg);

@@ -93,7 +93,7 @@ typedef struct dom_config {
     size_t nwaves;
     struct {
         long batch_tenants;
-        long workers;
+        long workers; /* 0: auto (the mover chooses from the round trips) */
         double max_rows_per_second;
         double erase_rows_per_second; /* erasure's own rate; 0: no limit */
         long retain_source_sec;

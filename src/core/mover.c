@@ -73,13 +73,22 @@ static double wall(void)
 /* ---- the write pause has the right of way ------------------------------------
  * While a batch is between freeze and flip, the other workers of this
  * process start no bulk write (copy, erase) in the regions it uses: on SQLite
- * one writer at a time means the pause would otherwise wait behind them. */
+ * one writer at a time means the pause would otherwise wait behind them.
+ * Not when one of its regions is far (FAR_MS of round trip or more): such a
+ * pause is the network's time, which the others' work does not lengthen,
+ * and with the many workers far regions have (options.workers auto) some
+ * pause is nearly always on: yielding to it would stop the rest. */
 
 static int pausing[DOM_MAX_REGIONS];
 static pthread_mutex_t pausing_mu = PTHREAD_MUTEX_INITIALIZER;
+/* the round trip to each region, measured at the run's start */
+static double region_rtt[DOM_MAX_REGIONS];
+#define FAR_MS 10.0
 
 static void pause_enter(int s, int t, int delta)
 {
+    if (region_rtt[s] >= FAR_MS || region_rtt[t] >= FAR_MS)
+        return;
     pthread_mutex_lock(&pausing_mu);
     pausing[s] += delta;
     pausing[t] += delta;
@@ -1913,25 +1922,95 @@ static int next_batch(pool *p, worker *w, int64_t *id)
     }
 }
 
+/* ---- workers kept between the pools of a run ----------------------------------
+ * A worker's sessions (its regions, opened when a batch needs them, and
+ * the catalog) outlive its pool: the next wave's pool takes them up, and
+ * the run closes them at its end (dom_apply), before its regions go quiet.
+ * Opening a region costs a dozen round trips (connection, tables, mode),
+ * a second or two for a region a continent away. */
+#define PARKED_MAX 64
+static worker *parked[PARKED_MAX];
+static size_t nparked;
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int worker_take(const dom_config *cfg, worker **out)
+{
+    worker *w = NULL;
+    pthread_mutex_lock(&parked_mu);
+    for (size_t i = 0; i < nparked; i++)
+        if (parked[i]->cfg == cfg) {
+            w = parked[i];
+            parked[i] = parked[--nparked];
+            break;
+        }
+    pthread_mutex_unlock(&parked_mu);
+    *out = w;
+    if (w)
+        return 0;
+    if (!(w = dom_calloc(1, sizeof(*w))))
+        return DOM_ENOMEM;
+    w->cfg = cfg;
+    int rc = dom_catalog_open(&w->cat, cfg, 0);
+    if (rc < 0) {
+        dom_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Keeps a worker whose batches went well for the next pool; closes one
+ * that failed (its sessions may be broken). */
+static void worker_park(worker *w, int ok)
+{
+    w->pausing = 0;
+    w->unpaid = 0;
+    pthread_mutex_lock(&parked_mu);
+    if (ok && nparked < PARKED_MAX) {
+        parked[nparked++] = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&parked_mu);
+    if (w) {
+        worker_close(w);
+        dom_free(w);
+    }
+}
+
+/* Closes the kept workers of cfg. */
+static void workers_close(const dom_config *cfg)
+{
+    pthread_mutex_lock(&parked_mu);
+    for (size_t i = 0; i < nparked;) {
+        if (parked[i]->cfg == cfg) {
+            worker_close(parked[i]);
+            dom_free(parked[i]);
+            parked[i] = parked[--nparked];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&parked_mu);
+}
+
 static void *pool_main(void *arg)
 {
     pool *p = arg;
-    worker w = {0};
-    w.cfg = p->cfg;
-    int rc = dom_catalog_open(&w.cat, p->cfg, 0);
+    worker *w;
+    int rc = worker_take(p->cfg, &w);
     while (rc == 0) {
         int64_t id;
-        if ((rc = next_batch(p, &w, &id)) < 0 || id == 0)
+        if ((rc = next_batch(p, w, &id)) < 0 || id == 0)
             break;
-        int64_t moved, paid = w.paid;
+        int64_t moved, paid = w->paid;
         /* the live control (control.h): paused, wait here; the rows the
          * copy did not pay for are paid after the batch */
-        if ((rc = dom_control_gate(w.cat, 0)) < 0)
+        if ((rc = dom_control_gate(w->cat, 0)) < 0)
             break;
-        rc = run_batch(&w, id, p->stats, &p->mu, p->o, &moved);
-        w.unpaid = 0;
-        if (rc == 0 && moved > w.paid - paid)
-            rc = dom_control_gate(w.cat, moved - (w.paid - paid));
+        rc = run_batch(w, id, p->stats, &p->mu, p->o, &moved);
+        w->unpaid = 0;
+        if (rc == 0 && moved > w->paid - paid)
+            rc = dom_control_gate(w->cat, moved - (w->paid - paid));
     }
     if (rc < 0) {
         pthread_mutex_lock(&p->mu);
@@ -1941,19 +2020,34 @@ static void *pool_main(void *arg)
         }
         pthread_mutex_unlock(&p->mu);
     }
-    worker_close(&w);
+    if (w)
+        worker_park(w, rc == 0);
     return NULL;
 }
 
 /* Runs the batches `ids` with the configured workers.  With a shared
  * catalog, *ran (when asked) gets the batches this process ran. */
+/* Workers of options.workers auto: AUTO_WORKERS for regions beside the
+ * mover, and as many again for every AUTO_WORKER_MS of round trip: a
+ * batch's steps take a few dozen round trips, and a worker that waits on
+ * the network needs no core. */
+#define AUTO_WORKERS   2
+#define AUTO_WORKER_MS 25.0
+
+int dom_auto_workers(double rtt_ms)
+{
+    double w = AUTO_WORKERS * (1 + rtt_ms / AUTO_WORKER_MS);
+    return w >= 64 ? 64 : (int)(w + 0.5);
+}
+
 static int run_pool_ex(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
                        dom_apply_stats *stats, int shared, int64_t **ran, size_t *nran)
 {
     pool p = {cfg, o, ids, n, 0, PTHREAD_MUTEX_INITIALIZER, stats, 0, "", shared, NULL, 0};
     int nw = o->workers > 0 ? o->workers : (int)cfg->options.workers;
     if (nw < 1)
-        nw = 1;
+        nw = dom_auto_workers(stats->rtt_ms);
+    stats->workers = nw;
     if ((size_t)nw > n)
         nw = (int)n;
     pthread_t th[64];
@@ -2275,13 +2369,21 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *s
 
 /* Every region must support moves, be a database of its own and be
  * prepared as itself before anything is journaled. */
-static int check_regions(const dom_config *cfg)
+/* Opens every region: each must exist and take moves; *rtt_ms is the
+ * longest round trip to one. */
+static int check_regions(const dom_config *cfg, double *rtt_ms)
 {
     dom_store *st[DOM_MAX_REGIONS] = {0};
     int rc = 0;
+    *rtt_ms = 0;
     for (size_t i = 0; rc == 0 && i < cfg->nregions; i++) {
-        if ((rc = dom_store_open(&st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0)
+        double ms;
+        if ((rc = dom_store_open(&st[i], &cfg->regions[i], DOM_STORE_MUST_EXIST)) < 0 ||
+            (rc = dom_store_ping(st[i], &ms)) < 0)
             break;
+        region_rtt[i] = ms;
+        if (ms > *rtt_ms)
+            *rtt_ms = ms;
         if (!dom_store_can_move(st[i]))
             rc = dom_error_set(DOM_EUNSUPPORTED,
                                "region \"%s\": moving tenants is not supported by the %s store "
@@ -2317,7 +2419,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     double t0 = stats->t0;
     memset(stats, 0, sizeof(*stats));
     stats->t0 = t0;
-    if ((rc = check_regions(cfg)) < 0)
+    if ((rc = check_regions(cfg, &stats->rtt_ms)) < 0)
         return rc;
     if ((rc = dom_catalog_open(&cat, cfg, 0)) < 0)
         return rc;
@@ -2435,6 +2537,7 @@ static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_appl
     }
     rc = 0;
 done:
+    workers_close(cfg);
     if (shared)
         dom_catalog_release_all(cat);
     /* the workers' sessions are closed: regions where nothing is left in

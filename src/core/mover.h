@@ -65,6 +65,8 @@ typedef struct dom_apply_stats {
     double t0;          /* the run's start (dom_mono) */
     double home_sec;    /* from the start to the last flip: time to home */
     double erased_sec;  /* from the start to the last erasure: time to erased */
+    int workers;        /* batches in parallel (the last pool's) */
+    double rtt_ms;      /* the longest round trip to a region, at the start */
     char last_error[1200];
 } dom_apply_stats;
 
@@ -75,5 +77,9 @@ int dom_apply(const dom_config *cfg, const dom_apply_opts *opts, dom_apply_stats
 void dom_apply_stats_free(dom_apply_stats *s);
 
 #define DOM_EFAILED (-20)
+
+/* options.workers auto: batches in parallel for the longest round trip to
+ * a region (docs/mover.md, "Far regions"). */
+int dom_auto_workers(double rtt_ms);
 
 #endif

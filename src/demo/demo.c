@@ -151,7 +151,7 @@ const char dom_demo_config[] =
     "  - { name: rest }\n"
     "options:\n"
     "  batch_tenants: 500\n"
-    "  workers: 2\n";
+    "  workers: auto\n";
 
 /* The user base: mostly Chinese, growing abroad.  Weights in tenths of a
  * percent; the tail shares what is left. */

@@ -347,6 +347,12 @@ int dom_store_health(dom_store *st, dom_health *out)
     return DISPATCH(health, st, out);
 }
 
+int dom_store_ping(dom_store *st, double *ms)
+{
+    *ms = 0;
+    return st->ops->ping ? st->ops->ping(st, ms) : 0;
+}
+
 int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet)
 {
     int q = 0;

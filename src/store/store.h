@@ -209,6 +209,9 @@ typedef struct dom_store_ops {
     int (*set_mode)(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
     /* optional: the region's health (options.health) */
     int (*health)(dom_store *st, dom_health *out);
+    /* optional: the time of one round trip to the server, in ms (the
+     * least of a few); without it the region is in the process (0) */
+    int (*ping)(dom_store *st, double *ms);
     /* optional: a text equal for two stores exactly when they reach the
      * same database, however they were named */
     int (*identity)(dom_store *st, char *out, size_t n);
@@ -375,6 +378,8 @@ int dom_store_meta_set(dom_store *st, const char *key, const char *value);
 int dom_store_meta_get(dom_store *st, const char *key, char *value, size_t n);
 /* The region's health; DOM_EUNSUPPORTED without the op. */
 int dom_store_health(dom_store *st, dom_health *out);
+/* The round trip to the region's server in ms; 0 without the op. */
+int dom_store_ping(dom_store *st, double *ms);
 /* The triggers' mode (the set_mode op); 0 without it (always active). */
 int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int quiet, int *is_quiet);
 

@@ -996,15 +996,38 @@ typedef struct mode_arg {
     int *done; /* the switch was made */
 } mode_arg;
 
+/* One switch, in four round trips whatever the number of tables: the
+ * mode row locked and read, the movers' lock and the fences, the tables'
+ * oids, then every trigger, the mode and the COMMIT in one string.  The
+ * mode row's lock makes two switches of one region take turns: the
+ * second reads the mode the first committed and, when it is already the
+ * one asked for, does nothing (two workers of a run opening a quiet region
+ * at once: the second would otherwise replace the triggers again while the
+ * first already deletes, and the two transactions could deadlock). */
 static int mode_step(pg_store *s, const void *arg, int lock_ms)
 {
     const mode_arg *a = arg;
     *a->done = 0;
-    int rc = begin_waiting(s, lock_ms);
-    if (rc < 0)
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SET LOCAL lock_timeout = %d; SELECT value FROM domicile.region WHERE key = "
+             "'mode' FOR UPDATE",
+             lock_ms);
+    PGresult *r = PQexec(s->conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        int rc = pg_fail(s, NULL, "cannot read the region's mode", r);
+        PQclear(PQexec(s->conn, "ROLLBACK"));
         return rc;
-    PGresult *r =
-        PQexec(s->conn, "SELECT pg_try_advisory_xact_lock(" MOVERS_LOCK "), EXISTS (SELECT 1 FROM "
+    }
+    int was_quiet = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "quiet") == 0;
+    PQclear(r);
+    if (was_quiet == a->quiet) {
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+        *a->done = 1;
+        return 0;
+    }
+    int rc = 0;
+    r = PQexec(s->conn, "SELECT pg_try_advisory_xact_lock(" MOVERS_LOCK "), EXISTS (SELECT 1 FROM "
                         "domicile.fence WHERE state IN ('frozen', 'capturing', 'incoming')), "
                         "coalesce((SELECT quote_literal(value) FROM domicile.region WHERE key = "
                         "'owner'), quote_literal(current_user))");
@@ -1022,39 +1045,54 @@ static int mode_step(pg_store *s, const void *arg, int lock_ms)
         PQclear(PQexec(s->conn, "ROLLBACK"));
         return 0;
     }
+    /* the tables' oids (the trigger functions' names), in one query */
+    const char **pv = dom_calloc(a->n ? a->n : 1, sizeof(char *));
+    char **qs = dom_calloc(a->n ? a->n : 1, sizeof(char *));
     dom_buf b = DOM_BUF_INIT;
-    for (size_t i = 0; i < a->n && rc == 0; i++) {
-        const dom_move_table *t = &a->t[i];
-        if (t->cls == DOM_TABLE_GLOBAL)
+    size_t nq = 0;
+    dom_buf_puts(&b, "SELECT 0");
+    for (size_t i = 0; pv && qs && i < a->n; i++) {
+        if (a->t[i].cls == DOM_TABLE_GLOBAL)
             continue;
-        char *q = ident(s, t->info->name);
-        char fname[64];
-        if (!q) {
+        if (!(qs[i] = ident(s, a->t[i].info->name))) {
             rc = DOM_ENOMEM;
             break;
         }
-        if ((rc = check_fname(s, t->info->name, q, fname)) == 0) {
-            dom_buf_clear(&b);
-            trigger_defs(&b, t, q, fname, owner, a->quiet);
-            rc = b.oom ? DOM_ENOMEM
-                       : pg_exec(s, t->info->name, "cannot replace the trigger", dom_buf_cstr(&b));
-        }
-        dom_free(q);
+        pv[nq++] = qs[i];
+        dom_buf_printf(&b, ", $%zu::regclass::oid", nq);
     }
+    if (!pv || !qs || b.oom)
+        rc = DOM_ENOMEM;
+    r = rc == 0 ? PQexecParams(s->conn, dom_buf_cstr(&b), (int)nq, NULL, pv, NULL, NULL, 0) : NULL;
+    if (rc == 0 && (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1))
+        rc = pg_fail(s, NULL, "cannot find the tenant tables", r);
+    else if (rc == 0) {
+        dom_buf_clear(&b);
+        size_t k = 0;
+        for (size_t i = 0; i < a->n; i++) {
+            if (!qs[i])
+                continue;
+            char fname[64];
+            snprintf(fname, sizeof(fname), "domicile.check_%s", PQgetvalue(r, 0, (int)++k));
+            trigger_defs(&b, &a->t[i], qs[i], fname, owner, a->quiet);
+        }
+        PQclear(r);
+        /* the mode, a literal of the two known words */
+        dom_buf_printf(&b,
+                       "INSERT INTO domicile.region VALUES ('mode', '%s') ON CONFLICT (key) DO "
+                       "UPDATE SET value = excluded.value; COMMIT",
+                       a->quiet ? "quiet" : "active");
+        rc = b.oom ? DOM_ENOMEM : pg_exec(s, NULL, "cannot replace the triggers", dom_buf_cstr(&b));
+    }
+    for (size_t i = 0; qs && i < a->n; i++)
+        dom_free(qs[i]);
+    dom_free(qs);
+    dom_free(pv);
     dom_buf_free(&b);
     if (rc == 0) {
-        const char *pv[1] = {a->quiet ? "quiet" : "active"};
-        r = PQexecParams(s->conn,
-                         "INSERT INTO domicile.region VALUES ('mode', $1) ON CONFLICT (key) DO "
-                         "UPDATE SET value = excluded.value",
-                         1, NULL, pv, NULL, NULL, 0);
-        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? (PQclear(r), 0)
-                                                   : pg_fail(s, NULL, "cannot record the mode", r);
-    }
-    if (rc == 0 && (rc = pg_exec(s, NULL, "cannot commit the mode", "COMMIT")) == 0)
         *a->done = 1;
-    if (rc == 0)
         return 0;
+    }
 fail:
     PQclear(PQexec(s->conn, "ROLLBACK"));
     return rc;
@@ -1086,6 +1124,26 @@ static int pg_set_mode(dom_store *base, const dom_move_table *t, size_t n, int q
     if (rc == 0 && quiet)
         *is_quiet = done;
     return rc;
+}
+
+/* The least of three round trips of an empty query (nothing to parse or
+ * run: the network and the server's wake-up). */
+static int pg_ping(dom_store *base, double *ms)
+{
+    pg_store *s = (pg_store *)base;
+    double best = -1;
+    for (int i = 0; i < 3; i++) {
+        double t0 = dom_mono();
+        PGresult *r = PQexec(s->conn, "");
+        if (PQresultStatus(r) != PGRES_EMPTY_QUERY)
+            return pg_fail(s, NULL, "cannot reach the server", r);
+        PQclear(r);
+        double t = (dom_mono() - t0) * 1000;
+        if (best < 0 || t < best)
+            best = t;
+    }
+    *ms = best;
+    return 0;
 }
 
 /* The health the mover's throttle reads (options.health): the round trip
@@ -1354,6 +1412,7 @@ const dom_store_ops dom_pg__ops = {
     .meta_get = pg_meta_get,
     .set_mode = pg_set_mode,
     .health = pg_health,
+    .ping = pg_ping,
     .identity = pg_identity,
     .table_ddl = pg_table_ddl,
     .indexes = pg_indexes,

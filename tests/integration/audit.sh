@@ -98,7 +98,7 @@ check "the HTML page lists the findings" grep -q "77777777" "$T/a.html"
 
 # ---- retained copies, then erase ----
 "$DOMICILE" demo --dir "$T/r" --users 300 --seed 3 --no-plan >/dev/null 2>&1
-sed -i 's/  workers: 2/  workers: 2\n  retain_source: 2s/' "$T/r/domicile.yaml"
+sed -i 's/  workers: auto/  workers: auto\n  retain_source: 2s/' "$T/r/domicile.yaml"
 "$DOMICILE" -c "$T/r/domicile.yaml" prepare >/dev/null
 "$DOMICILE" -c "$T/r/domicile.yaml" apply >/dev/null 2>&1
 run_dom "$T/a.json" "$T/e" -c "$T/r/domicile.yaml" audit --json

@@ -26,7 +26,7 @@ sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$(port beijing)
      s#sqlite:regions/us-east.db#postgresql://postgres@127.0.0.1:$(port us-east)/app#;
      s#sqlite:domicile.db#postgresql://postgres@127.0.0.1:$(port beijing)/cat#;
      s/batch_tenants: 500/batch_tenants: 40/;
-     s/  workers: 2/  workers: 1\n  lease: 2s\n  transfer_rows: true/" "$T/src/domicile.yaml" >"$T/run/domicile.yaml"
+     s/  workers: auto/  workers: 1\n  lease: 2s\n  transfer_rows: true/" "$T/src/domicile.yaml" >"$T/run/domicile.yaml"
 cfg="$T/run/domicile.yaml"
 
 # fresh regions and an empty catalog, then prepare

@@ -139,7 +139,7 @@ check "a new MY tenant is accepted in singapore" sqlite3 "$T/ws/regions/singapor
 # ---- the throttle ----
 rm -rf "$T/th"
 cp -r "$T/tpl" "$T/th"
-sed -i 's/  workers: 2/  workers: 2\n  max_rows_per_second: 5000/' "$T/th/domicile.yaml"
+sed -i 's/  workers: auto/  workers: auto\n  max_rows_per_second: 5000/' "$T/th/domicile.yaml"
 # (and with DOMICILE_CHECK_HASH=1: each transfer's hash is the source read
 # again; the reference took its compare's: the logs must agree)
 DOMICILE_CHECK_HASH=1 run_dom "$T/o" "$T/e" -c "$T/th/domicile.yaml" apply --json
@@ -285,7 +285,7 @@ check "the loop killed the mover at least 10 times ($kills)" [ "$kills" -ge 10 ]
 # the first batch is done)
 rm -rf "$T/i"
 cp -r "$T/tpl" "$T/i"
-sed -i 's/  workers: 2/  workers: 2\n  max_rows_per_second: 5000/' "$T/i/domicile.yaml"
+sed -i 's/  workers: auto/  workers: auto\n  max_rows_per_second: 5000/' "$T/i/domicile.yaml"
 "$DOMICILE" -c "$T/i/domicile.yaml" apply >"$T/io" 2>"$T/ie" &
 pid=$!
 _w=0
@@ -302,7 +302,7 @@ check "... and the rerun (exit $rs) ends as the reference" sh -c "[ $rs -eq 0 ] 
 # ---- verify finds planted differences ----
 rm -rf "$T/v"
 cp -r "$T/tpl" "$T/v"
-sed -i 's/  workers: 2/  workers: 2\n  retain_source: 1h/' "$T/v/domicile.yaml"
+sed -i 's/  workers: auto/  workers: auto\n  retain_source: 1h/' "$T/v/domicile.yaml"
 "$DOMICILE" -c "$T/v/domicile.yaml" apply --wave asia --json >"$T/o" 2>&1
 check "apply counts the batches whose source is retained, none done" sh -c "jq -e '.batches_retained >= 1 and .batches_done == 0 and .tenants > 0' '$T/o' >/dev/null"
 run_dom "$T/o" "$T/e" -c "$T/v/domicile.yaml" verify --wave asia

@@ -61,13 +61,14 @@ pg_load_demo() {
     "$@" -q -c "ANALYZE users, devices, contacts, messages, photos, backups" >/dev/null
 }
 
-# pg_proxy PIDFILE TARGET_PORT DELAY_MS: $PROXY (tools/delayproxy) on a
+# pg_proxy PIDFILE TARGET_PORT DELAY_MS [COUNT_FILE]: $PROXY (tools/delayproxy) on a
 # free port of 127.0.0.1 in front of TARGET_PORT, adding DELAY_MS each
-# way; prints its port and appends its pid to PIDFILE (kill them at exit).
+# way (counting round trips into COUNT_FILE); prints its port and appends
+# its pid to PIDFILE (kill them at exit).
 pg_proxy() {
     for _try in 1 2 3 4 5 6 7 8 9 10; do
         _p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
-        "${PROXY:?PROXY must name tools/delayproxy}" "$_p" 127.0.0.1 "$2" "$3" >/dev/null 2>&1 &
+        "${PROXY:?PROXY must name tools/delayproxy}" "$_p" 127.0.0.1 "$2" "$3" ${4:+"$4"} >/dev/null 2>&1 &
         _pid=$!
         sleep 0.2
         if kill -0 "$_pid" 2>/dev/null; then

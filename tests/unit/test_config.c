@@ -161,6 +161,11 @@ static const struct {
      "t.yaml:10:27: options.batch_tenants must be an integer between 1 and 1000000, got \"lots\"\n"
      "t.yaml:10:48: options.retain_source must be a duration such as 0s, 30m, 12h or 7d, got "
      "\"3 weeks\""},
+    /* 19a: workers: auto or 1..64 */
+    {REGIONS TENANTS POLICY "options: { workers: many }\n",
+     "t.yaml:10:21: options.workers must be auto or an integer between 1 and 64, got \"many\""},
+    {REGIONS TENANTS POLICY "options: { workers: 0 }\n",
+     "t.yaml:10:21: options.workers must be auto or an integer between 1 and 64, got \"0\""},
     /* 19b: a fence wait of nothing */
     {REGIONS TENANTS POLICY "options: { fence_wait: 0s }\n",
      "t.yaml:10:24: options.fence_wait must be a duration of 1s or more, such as 60s, got \"0s\""},
@@ -211,6 +216,21 @@ static void test_bad(void **state)
         }
     }
     assert_int_equal(failures, 0);
+}
+
+/* options.workers: auto (0) unless given; auto as a word too */
+static void test_workers_auto(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {REGIONS TENANTS POLICY,
+                                        REGIONS TENANTS POLICY "options: { workers: auto }\n"};
+    for (size_t i = 0; i < 2; i++) {
+        dom_config *cfg = NULL;
+        if (dom_config_parse(&cfg, "t.yaml", texts[i], strlen(texts[i])))
+            fail_msg("%s", dom_error_last());
+        assert_int_equal(cfg->options.workers, 0);
+        dom_config_free(cfg);
+    }
 }
 
 static void test_load_missing_file(void **state)
@@ -301,13 +321,10 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_bad),
-        cmocka_unit_test(test_load_missing_file),
-        cmocka_unit_test(test_dsn),
-        cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_valid),    cmocka_unit_test(test_workers_auto),
+        cmocka_unit_test(test_bad),      cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_dsn),      cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_duration), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
