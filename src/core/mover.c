@@ -193,6 +193,77 @@ static void worker_close(worker *w)
     memset(w, 0, sizeof(*w));
 }
 
+/* ---- workers kept between the pools of a run ----------------------------------
+ * A worker's sessions (its regions, opened when a batch needs them, and
+ * the catalog) outlive its pool: the next wave's pool takes them up, and
+ * the run closes them at its end (dom_apply), before its regions go quiet.
+ * Opening a region costs a dozen round trips (connection, tables, mode),
+ * a second or two for a region a continent away. */
+#define PARKED_MAX 64
+static worker *parked[PARKED_MAX];
+static size_t nparked;
+static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int worker_take(const dom_config *cfg, worker **out)
+{
+    worker *w = NULL;
+    pthread_mutex_lock(&parked_mu);
+    for (size_t i = 0; i < nparked; i++)
+        if (parked[i]->cfg == cfg) {
+            w = parked[i];
+            parked[i] = parked[--nparked];
+            break;
+        }
+    pthread_mutex_unlock(&parked_mu);
+    *out = w;
+    if (w)
+        return 0;
+    if (!(w = dom_calloc(1, sizeof(*w))))
+        return DOM_ENOMEM;
+    w->cfg = cfg;
+    int rc = dom_catalog_open(&w->cat, cfg, 0);
+    if (rc < 0) {
+        dom_free(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+/* Keeps a worker whose batches went well for the next pool; closes one
+ * that failed (its sessions may be broken). */
+static void worker_park(worker *w, int ok)
+{
+    w->pausing = 0;
+    w->unpaid = 0;
+    pthread_mutex_lock(&parked_mu);
+    if (ok && nparked < PARKED_MAX) {
+        parked[nparked++] = w;
+        w = NULL;
+    }
+    pthread_mutex_unlock(&parked_mu);
+    if (w) {
+        worker_close(w);
+        dom_free(w);
+    }
+}
+
+/* Closes the kept workers of cfg. */
+static void workers_close(const dom_config *cfg)
+{
+    pthread_mutex_lock(&parked_mu);
+    for (size_t i = 0; i < nparked;) {
+        if (parked[i]->cfg == cfg) {
+            worker_close(parked[i]);
+            dom_free(parked[i]);
+            parked[i] = parked[--nparked];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&parked_mu);
+}
+
 /* ---- one batch ------------------------------------------------------------------ */
 
 typedef struct pending {
@@ -1222,7 +1293,7 @@ static int step_gate(batch_run *br)
 }
 
 static int log_transfer(batch_run *br);
-static int record_erasure(batch_run *br);
+static int record_erasure(batch_run *br, char *head_out);
 
 static int step_flip(batch_run *br)
 {
@@ -1469,7 +1540,7 @@ static int step_erase(batch_run *br, int *waiting, int defer)
     if ((rc = check_erased(br->S, br->b.src, br->b.id)) < 0)
         return rc;
     br->b.erased += deleted;
-    return record_erasure(br);
+    return record_erasure(br, NULL);
 }
 
 /* The erasure, checked table by table by the caller, goes into the log in
@@ -1479,7 +1550,10 @@ static int step_erase(batch_run *br, int *waiting, int defer)
  * that an earlier attempt committed but could not record (a crash, a lost
  * connection) counts the same as one that ran in full now, so that the
  * log of a resumed run equals that of a run without the interruption. */
-static int record_erasure(batch_run *br)
+/* Records a batch's erasure in the transfer log and the journal, and
+ * publishes the log's head in its regions; with head_out, leaves the head
+ * there for the caller to publish (once for a group of batches). */
+static int record_erasure(batch_run *br, char *head_out)
 {
     int rc;
     char digest[65], now[32], head[96];
@@ -1515,6 +1589,10 @@ static int record_erasure(batch_run *br)
         rc = dom_catalog_commit(br->w->cat);
     }
     json_decref(e);
+    if (rc == 0 && head_out) {
+        memcpy(head_out, head, sizeof(head));
+        return 0;
+    }
     return rc < 0 ? rc : publish_head(br, head);
 }
 
@@ -1779,6 +1857,11 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
     if ((rc = dom_store_sync(S->st)) < 0)
         goto done;
     e4 = dom_mono();
+    /* every batch's entry, then the last head once in the source and in
+     * each target (a region's head names the last entry it saw; a later
+     * entry names it as well: the log is one chain) */
+    char head[96] = "";
+    int targets[DOM_MAX_REGIONS] = {0};
     for (size_t i = 0; i < n; i++) {
         region_h *T;
         if ((rc = region_open(w, dom_config_region(w->cfg, bs[i].dst), &T)) < 0)
@@ -1788,10 +1871,11 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         br.b = bs[i];
         br.S = S;
         br.T = T;
-        rc = record_erasure(&br);
+        rc = record_erasure(&br, head);
         bs[i] = br.b;
         if (rc < 0)
             goto done;
+        targets[T->idx] = 1;
         dom_fault("done");
         stats->batches_done++;
         stats->tenants += bs[i].tenants;
@@ -1801,6 +1885,11 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         if (o->on_batch)
             o->on_batch(&bs[i], o->payload);
     }
+    if (head[0] && (rc = dom_store_meta_set(S->st, "log_head", head)) < 0)
+        goto done;
+    for (size_t r = 0; head[0] && r < DOM_MAX_REGIONS; r++)
+        if (targets[r] && (rc = dom_store_meta_set(w->r[r].st, "log_head", head)) < 0)
+            goto done;
     dom_log(DOM_LOG_DEBUG,
             "erase of %zu batches: counted in %.1f ms, deleted in %.1f, checked in %.1f, synced in "
             "%.1f, recorded in %.1f",
@@ -1815,15 +1904,16 @@ done:
 static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
                       const dom_apply_opts *o, dom_apply_stats *stats)
 {
-    worker w = {0};
-    w.cfg = cfg;
-    int rc = dom_catalog_open(&w.cat, cfg, 0);
+    worker *w;
+    int rc = worker_take(cfg, &w);
+    if (rc < 0)
+        return rc;
     dom_batch *bs = dom_calloc(nids ? nids : 1, sizeof(dom_batch));
     size_t n = 0;
     if (rc == 0 && !bs)
         rc = DOM_ENOMEM;
     for (size_t i = 0; rc == 0 && i < nids; i++) {
-        if ((rc = dom_catalog_batch_load(w.cat, ids[i], &bs[n])) < 0)
+        if ((rc = dom_catalog_batch_load(w->cat, ids[i], &bs[n])) < 0)
             break;
         if (strcmp(bs[n].step, "flipped") == 0 &&
             wall() >= bs[n].flipped_at + (double)cfg->options.retain_source_sec)
@@ -1843,7 +1933,7 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
                 m++;
             }
         if (m)
-            rc = erase_group(&w, (int)r, bs, m, o, stats);
+            rc = erase_group(w, (int)r, bs, m, o, stats);
         for (size_t i = 0; i < m; i++)
             dom_batch_free(&bs[i]);
         memmove(bs, bs + m, (n - m) * sizeof(dom_batch));
@@ -1855,7 +1945,7 @@ static int erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
     for (size_t i = 0; i < n; i++)
         dom_batch_free(&bs[i]);
     dom_free(bs);
-    worker_close(&w);
+    worker_park(w, rc == 0);
     return rc;
 }
 
@@ -1920,77 +2010,6 @@ static int next_batch(pool *p, worker *w, int64_t *id)
             return 0;
         usleep(CLAIM_WAIT_US);
     }
-}
-
-/* ---- workers kept between the pools of a run ----------------------------------
- * A worker's sessions (its regions, opened when a batch needs them, and
- * the catalog) outlive its pool: the next wave's pool takes them up, and
- * the run closes them at its end (dom_apply), before its regions go quiet.
- * Opening a region costs a dozen round trips (connection, tables, mode),
- * a second or two for a region a continent away. */
-#define PARKED_MAX 64
-static worker *parked[PARKED_MAX];
-static size_t nparked;
-static pthread_mutex_t parked_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int worker_take(const dom_config *cfg, worker **out)
-{
-    worker *w = NULL;
-    pthread_mutex_lock(&parked_mu);
-    for (size_t i = 0; i < nparked; i++)
-        if (parked[i]->cfg == cfg) {
-            w = parked[i];
-            parked[i] = parked[--nparked];
-            break;
-        }
-    pthread_mutex_unlock(&parked_mu);
-    *out = w;
-    if (w)
-        return 0;
-    if (!(w = dom_calloc(1, sizeof(*w))))
-        return DOM_ENOMEM;
-    w->cfg = cfg;
-    int rc = dom_catalog_open(&w->cat, cfg, 0);
-    if (rc < 0) {
-        dom_free(w);
-        return rc;
-    }
-    *out = w;
-    return 0;
-}
-
-/* Keeps a worker whose batches went well for the next pool; closes one
- * that failed (its sessions may be broken). */
-static void worker_park(worker *w, int ok)
-{
-    w->pausing = 0;
-    w->unpaid = 0;
-    pthread_mutex_lock(&parked_mu);
-    if (ok && nparked < PARKED_MAX) {
-        parked[nparked++] = w;
-        w = NULL;
-    }
-    pthread_mutex_unlock(&parked_mu);
-    if (w) {
-        worker_close(w);
-        dom_free(w);
-    }
-}
-
-/* Closes the kept workers of cfg. */
-static void workers_close(const dom_config *cfg)
-{
-    pthread_mutex_lock(&parked_mu);
-    for (size_t i = 0; i < nparked;) {
-        if (parked[i]->cfg == cfg) {
-            worker_close(parked[i]);
-            dom_free(parked[i]);
-            parked[i] = parked[--nparked];
-        } else {
-            i++;
-        }
-    }
-    pthread_mutex_unlock(&parked_mu);
 }
 
 static void *pool_main(void *arg)

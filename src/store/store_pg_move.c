@@ -213,6 +213,77 @@ static int key_indexed(pg_store *s, const dom_move_table *t)
     return indexed;
 }
 
+/* Reads whether an index leads with the tenant column for every table of
+ * t[0..n) not yet known, in one query (a session's first batch would
+ * otherwise ask table by table: a round trip each). */
+static int key_indexed_all(pg_store *s, const dom_move_table *t, size_t n)
+{
+    const char **names = dom_calloc(n ? n : 1, sizeof(char *)),
+               **keys = dom_calloc(n ? n : 1, sizeof(char *));
+    char **qs = dom_calloc(n ? n : 1, sizeof(char *));
+    size_t *idx = dom_calloc(n ? n : 1, sizeof(size_t)), m = 0;
+    int rc = names && keys && qs && idx ? 0 : DOM_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (t[i].key_col < 0)
+            continue;
+        int known = 0;
+        for (size_t j = 0; j < s->nkeyidx && !known; j++)
+            known = strcmp(s->keyidx[j].table, t[i].info->name) == 0;
+        if (known)
+            continue;
+        if (!(qs[m] = ident(s, t[i].info->name))) {
+            rc = DOM_ENOMEM;
+            break;
+        }
+        names[m] = qs[m];
+        keys[m] = t[i].key;
+        idx[m++] = i;
+    }
+    char *na = NULL, *ka = NULL;
+    if (rc == 0 && m > 1) {
+        na = dom_pg__text_array(names, m);
+        ka = dom_pg__text_array(keys, m);
+        if (!na || !ka)
+            rc = DOM_ENOMEM;
+    }
+    if (rc == 0 && m > 1) {
+        const char *pv[2] = {na, ka};
+        PGresult *r = PQexecParams(
+            s->conn,
+            "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+            "i.indrelid AND a.attnum = i.indkey[0] WHERE i.indrelid = t.n::regclass AND "
+            "a.attname = t.k AND i.indisvalid AND i.indpred IS NULL) FROM unnest($1::text[], "
+            "$2::text[]) WITH ORDINALITY AS t(n, k, o) ORDER BY t.o",
+            2, NULL, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK || (size_t)PQntuples(r) != m) {
+            rc = fail(s, NULL, "cannot read the tables' indexes", r);
+        } else {
+            struct pg_keyidx *g = dom_realloc(s->keyidx, (s->nkeyidx + m) * sizeof(*g));
+            if (g)
+                s->keyidx = g;
+            for (size_t k = 0; g && k < m; k++) {
+                if (!(g[s->nkeyidx].table = dom_strdup(t[idx[k]].info->name))) {
+                    rc = DOM_ENOMEM;
+                    break;
+                }
+                g[s->nkeyidx++].indexed = PQgetvalue(r, (int)k, 0)[0] == 't';
+            }
+            if (!g)
+                rc = DOM_ENOMEM;
+            PQclear(r);
+        }
+    }
+    for (size_t i = 0; qs && i < m; i++)
+        dom_free(qs[i]);
+    dom_free(qs);
+    dom_free(idx);
+    dom_free(names);
+    dom_free(keys);
+    dom_free(na);
+    dom_free(ka);
+    return rc;
+}
+
 /* The key the rows of a batch are ordered by in the form keys_from gives. */
 #define LATERAL_KEY "domicile_b.domicile_k"
 
@@ -1797,6 +1868,8 @@ int dom_pg__delete_keys_all(dom_store *base, const dom_move_table *t, size_t n, 
     if (s->in_write)
         return dom_error_set(DOM_ERROR, "region \"%s\": deleting every table's rows inside a write",
                              base->region);
+    if ((rc = key_indexed_all(s, t, n)) < 0)
+        return rc;
     int64_t *rows = dom_calloc(n ? n : 1, sizeof(int64_t));
     dom_buf b = DOM_BUF_INIT;
     rc = rows ? 0 : DOM_ENOMEM;
@@ -1830,7 +1903,7 @@ int dom_pg__count_keys_all(dom_store *base, const dom_move_table *t, size_t n, i
 {
     pg_store *s = (pg_store *)base;
     dom_buf b = DOM_BUF_INIT;
-    int rc = 0;
+    int rc = key_indexed_all(s, t, n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (i)
             dom_buf_puts(&b, "; ");
@@ -2051,8 +2124,8 @@ int dom_pg__copy_from(dom_store *dbase, dom_store *sbase, const dom_move_table *
         return DOM_EUNSUPPORTED;
     /* the tables come as the source's view; the target's has the same
      * names, columns and order (prepare checked) */
-    int rc = dom_pg__snapshot_begin(sbase, max_seq);
-    if (rc < 0)
+    int rc = key_indexed_all(src, tables, n);
+    if (rc < 0 || (rc = dom_pg__snapshot_begin(sbase, max_seq)) < 0)
         return rc;
     if (dbase->before_bulk)
         dbase->before_bulk(dbase->before_bulk_payload);

@@ -49,13 +49,7 @@ check "the proxies count the round trips of prepare ($(cat "$T/sp.count"), $(cat
 # ---- 8 writers, SIGKILLs, a cut link ----
 sql beijing -At -c "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250" >"$T/keys"
 sql beijing -At -c "SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >>"$T/keys"
-wpids=
-for i in 1 2 3 4 5 6 7 8; do
-    iso=read-committed
-    [ "$i" -gt 4 ] && iso=repeatable-read
-    PGUSER=postgres WRITER_ISOLATION=$iso "$W" run "$T/app.yaml" "$T/keys" "$i" 20 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
-    wpids="$wpids $!"
-done
+pg_writers postgres "$T/app.yaml" 20
 sleep 0.5
 # the link to singapore dies in the middle of the first run, once its
 # first batch (of the canary, to singapore) is copied: the proxy stops, and

@@ -359,13 +359,7 @@ expect_eq "... and its write reaches the new home ($home)" "$(body_in "$home")" 
 reset
 app_sql beijing app -At -c "SELECT user_id FROM users WHERE country <> 'CN' ORDER BY user_id % 7, user_id LIMIT 250" >"$T/keys"
 app_sql beijing app -At -c "SELECT user_id FROM users WHERE country = 'CN' LIMIT 30" >>"$T/keys"
-wpids=
-for i in 1 2 3 4 5 6 7 8; do
-    iso=read-committed
-    [ "$i" -gt 4 ] && iso=repeatable-read
-    PGUSER=client WRITER_ISOLATION=$iso "$W" run "$T/run/domicile.yaml" "$T/keys" "$i" 10 "$T/wlog$i" >"$T/wout$i" 2>"$T/werr$i" &
-    wpids="$wpids $!"
-done
+pg_writers client "$T/run/domicile.yaml" 10
 sleep 0.5
 "$DOMICILE" -c "$T/run/domicile.yaml" apply >"$T/a1" 2>&1
 s1=$?

@@ -80,3 +80,17 @@ pg_proxy() {
     done
     return 1
 }
+
+# pg_writers ROLE CONFIG SECONDS: 8 connections of tests/tools/writer ($W)
+# as ROLE writing the tenants listed in $T/keys for SECONDS, half of them
+# at REPEATABLE READ; logs in $T/wlogN, counts in $T/woutN, errors in
+# $T/werrN; their pids in $wpids
+pg_writers() {
+    wpids=
+    for _i in 1 2 3 4 5 6 7 8; do
+        _iso=read-committed
+        [ "$_i" -gt 4 ] && _iso=repeatable-read
+        PGUSER=$1 WRITER_ISOLATION=$_iso "$W" run "$2" "$T/keys" "$_i" "$3" "$T/wlog$_i" >"$T/wout$_i" 2>"$T/werr$_i" &
+        wpids="$wpids $!"
+    done
+}
