@@ -83,6 +83,11 @@ static int pausing[DOM_MAX_REGIONS];
 static pthread_mutex_t pausing_mu = PTHREAD_MUTEX_INITIALIZER;
 /* the round trip to each region, measured at the run's start */
 static double region_rtt[DOM_MAX_REGIONS];
+/* whether a session of this run made the region active (region_open) */
+enum { MODE_UNKNOWN, MODE_SWITCHING, MODE_ACTIVE };
+static int mode_state[DOM_MAX_REGIONS];
+static pthread_mutex_t mode_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t mode_cv = PTHREAD_COND_INITIALIZER;
 #define FAR_MS 10.0
 
 static void pause_enter(int s, int t, int delta)
@@ -169,9 +174,26 @@ static int region_open(worker *w, int idx, region_h **out)
         if (rc == 0)
             rc = dom_move_tables(&h->mt, &h->nmt, w->cfg, reg->name, h->info, h->ninfo);
         /* every write checked while this session is open (a quiet region
-         * becomes active first: docs/mover.md "Quiet regions") */
-        if (rc == 0)
+         * becomes active first: docs/mover.md "Quiet regions"); the
+         * run's first session of the region does it while the others
+         * wait here, then read it done (they would otherwise queue on
+         * the region's mode row, a round trip each) */
+        if (rc == 0) {
+            pthread_mutex_lock(&mode_mu);
+            while (mode_state[idx] == MODE_SWITCHING)
+                pthread_cond_wait(&mode_cv, &mode_mu);
+            int first = mode_state[idx] == MODE_UNKNOWN;
+            if (first)
+                mode_state[idx] = MODE_SWITCHING;
+            pthread_mutex_unlock(&mode_mu);
             rc = dom_store_set_mode(h->st, h->mt, h->nmt, 0, NULL);
+            if (first) {
+                pthread_mutex_lock(&mode_mu);
+                mode_state[idx] = rc == 0 ? MODE_ACTIVE : MODE_UNKNOWN;
+                pthread_cond_broadcast(&mode_cv);
+                pthread_mutex_unlock(&mode_mu);
+            }
+        }
         if (rc < 0) {
             dom_store_close(h->st);
             h->st = NULL;
@@ -2313,6 +2335,43 @@ static int lock_catalog(const dom_config *cfg, int *fd)
  * is retained (a retained copy's writes must be refused: its tenant lives
  * elsewhere), as far as no other mover works there (the store decides).
  * Staying active is always safe: failures are logged, not returned. */
+typedef struct quiet_job {
+    const dom_config *cfg;
+    size_t region;
+} quiet_job;
+
+/* Makes one region quiet when that is safe (pg_set_mode says). */
+static void *quiet_main(void *arg)
+{
+    const quiet_job *j = arg;
+    const dom_config *cfg = j->cfg;
+    size_t i = j->region;
+    dom_store *st = NULL;
+    dom_table_info *info = NULL;
+    size_t ninfo = 0, nmt = 0;
+    dom_move_table *mt = NULL;
+    int quiet = 0;
+    int rc = dom_store_open(&st, &cfg->regions[i], DOM_STORE_MUST_EXIST);
+    if (rc == 0)
+        st->fence_wait_sec = cfg->options.fence_wait_sec;
+    if (rc == 0)
+        rc = dom_store_tables(st, &info, &ninfo);
+    if (rc == 0)
+        rc = dom_move_tables(&mt, &nmt, cfg, cfg->regions[i].name, info, ninfo);
+    if (rc == 0)
+        rc = dom_store_set_mode(st, mt, nmt, 1, &quiet);
+    if (rc < 0)
+        dom_log(DOM_LOG_DEBUG, "region \"%s\" stays active: %s", cfg->regions[i].name,
+                dom_error_last());
+    else if (quiet)
+        dom_log(DOM_LOG_DEBUG, "region \"%s\" is quiet", cfg->regions[i].name);
+    dom_free(mt);
+    dom_table_info_free(info, ninfo);
+    if (st)
+        dom_store_close(st);
+    return NULL;
+}
+
 void dom_quiet_regions(const dom_config *cfg, dom_catalog *cat)
 {
     int retained[DOM_MAX_REGIONS] = {0};
@@ -2336,33 +2395,21 @@ void dom_quiet_regions(const dom_config *cfg, dom_catalog *cat)
         dom_batch_free(&b);
     }
     dom_free(ids);
+    /* one thread a region: a far region's switch is a dozen round trips */
+    quiet_job jobs[DOM_MAX_REGIONS];
+    pthread_t th[DOM_MAX_REGIONS];
+    int started[DOM_MAX_REGIONS] = {0};
     for (size_t i = 0; i < cfg->nregions; i++) {
         if (retained[i])
             continue;
-        dom_store *st = NULL;
-        dom_table_info *info = NULL;
-        size_t ninfo = 0, nmt = 0;
-        dom_move_table *mt = NULL;
-        int quiet = 0;
-        int rc = dom_store_open(&st, &cfg->regions[i], DOM_STORE_MUST_EXIST);
-        if (rc == 0)
-            st->fence_wait_sec = cfg->options.fence_wait_sec;
-        if (rc == 0)
-            rc = dom_store_tables(st, &info, &ninfo);
-        if (rc == 0)
-            rc = dom_move_tables(&mt, &nmt, cfg, cfg->regions[i].name, info, ninfo);
-        if (rc == 0)
-            rc = dom_store_set_mode(st, mt, nmt, 1, &quiet);
-        if (rc < 0)
-            dom_log(DOM_LOG_DEBUG, "region \"%s\" stays active: %s", cfg->regions[i].name,
-                    dom_error_last());
-        else if (quiet)
-            dom_log(DOM_LOG_DEBUG, "region \"%s\" is quiet", cfg->regions[i].name);
-        dom_free(mt);
-        dom_table_info_free(info, ninfo);
-        if (st)
-            dom_store_close(st);
+        jobs[i] = (quiet_job){cfg, i};
+        started[i] = pthread_create(&th[i], NULL, quiet_main, &jobs[i]) == 0;
+        if (!started[i])
+            quiet_main(&jobs[i]);
     }
+    for (size_t i = 0; i < cfg->nregions; i++)
+        if (started[i])
+            pthread_join(th[i], NULL);
 }
 
 int dom_apply(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)
@@ -2401,6 +2448,9 @@ static int check_regions(const dom_config *cfg, double *rtt_ms)
             (rc = dom_store_ping(st[i], &ms)) < 0)
             break;
         region_rtt[i] = ms;
+        pthread_mutex_lock(&mode_mu);
+        mode_state[i] = MODE_UNKNOWN;
+        pthread_mutex_unlock(&mode_mu);
         if (ms > *rtt_ms)
             *rtt_ms = ms;
         if (!dom_store_can_move(st[i]))
