@@ -424,6 +424,7 @@ counted() { sleep 0.2; cat "$OUT/bp.count" "$OUT/sp.count" "$OUT/up.count" 2>/de
 # placement NAME: the move with NAME's regions far; a line of figures
 placement() {
     db far
+    rm -rf "$OUT/far-$1"
     config "$OUT/far-$1" far
     # prepared from beside every region (once, before the move), moved
     # from where the placement puts the mover: the same catalog
