@@ -1571,10 +1571,9 @@ static int step_erase(batch_run *br, int *waiting, int defer)
  * "moved" since, it cannot have changed) once none remains: an erasure
  * that an earlier attempt committed but could not record (a crash, a lost
  * connection) counts the same as one that ran in full now, so that the
- * log of a resumed run equals that of a run without the interruption. */
-/* Records a batch's erasure in the transfer log and the journal, and
- * publishes the log's head in its regions; with head_out, leaves the head
- * there for the caller to publish (once for a group of batches). */
+ * log of a resumed run equals that of a run without the interruption.
+ * The log's head is published in the batch's regions; with head_out it is
+ * left there for the caller to publish (once for a group of batches). */
 static int record_erasure(batch_run *br, char *head_out)
 {
     int rc;
@@ -2066,8 +2065,6 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-/* Runs the batches `ids` with the configured workers.  With a shared
- * catalog, *ran (when asked) gets the batches this process ran. */
 /* Workers of options.workers auto: AUTO_WORKERS for regions beside the
  * mover, and as many again for every AUTO_WORKER_MS of round trip: a
  * batch's steps take a few dozen round trips, and a worker that waits on
@@ -2081,6 +2078,8 @@ int dom_auto_workers(double rtt_ms)
     return w >= 64 ? 64 : (int)(w + 0.5);
 }
 
+/* Runs the batches `ids` with the configured workers.  With a shared
+ * catalog, *ran (when asked) gets the batches this process ran. */
 static int run_pool_ex(const dom_config *cfg, const dom_apply_opts *o, int64_t *ids, size_t n,
                        dom_apply_stats *stats, int shared, int64_t **ran, size_t *nran)
 {
@@ -2331,10 +2330,6 @@ static int lock_catalog(const dom_config *cfg, int *fd)
     return 0;
 }
 
-/* Makes quiet every region where nothing is in motion and no source copy
- * is retained (a retained copy's writes must be refused: its tenant lives
- * elsewhere), as far as no other mover works there (the store decides).
- * Staying active is always safe: failures are logged, not returned. */
 typedef struct quiet_job {
     const dom_config *cfg;
     size_t region;
@@ -2372,6 +2367,10 @@ static void *quiet_main(void *arg)
     return NULL;
 }
 
+/* Makes quiet every region where nothing is in motion and no source copy
+ * is retained (a retained copy's writes must be refused: its tenant lives
+ * elsewhere), as far as no other mover works there (the store decides).
+ * Staying active is always safe: failures are logged, not returned. */
 void dom_quiet_regions(const dom_config *cfg, dom_catalog *cat)
 {
     int retained[DOM_MAX_REGIONS] = {0};

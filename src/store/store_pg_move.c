@@ -177,41 +177,6 @@ static void order_list(pg_store *s, dom_buf *b, const dom_move_table *t)
 
 /* Whether an index of t leads with its tenant column (asked once per
  * table and connection); < 0 on error. */
-static int key_indexed(pg_store *s, const dom_move_table *t)
-{
-    if (t->key_col < 0)
-        return 0; /* an indirect table: its rows are found through its parents */
-    for (size_t i = 0; i < s->nkeyidx; i++)
-        if (strcmp(s->keyidx[i].table, t->info->name) == 0)
-            return s->keyidx[i].indexed;
-    char *q = ident(s, t->info->name);
-    if (!q)
-        return DOM_ENOMEM;
-    const char *pv[2] = {q, t->key};
-    PGresult *r = PQexecParams(s->conn,
-                               "SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON "
-                               "a.attrelid = i.indrelid AND a.attnum = i.indkey[0] WHERE "
-                               "i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid "
-                               "AND i.indpred IS NULL)",
-                               2, NULL, pv, NULL, NULL, 0);
-    dom_free(q);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return fail(s, t->info->name, "cannot read the table's indexes", r);
-    int indexed = PQgetvalue(r, 0, 0)[0] == 't';
-    PQclear(r);
-    struct pg_keyidx *g = dom_realloc(s->keyidx, (s->nkeyidx + 1) * sizeof(*g));
-    char *name = dom_strdup(t->info->name);
-    if (!g || !name) {
-        if (g)
-            s->keyidx = g;
-        dom_free(name);
-        return DOM_ENOMEM;
-    }
-    s->keyidx = g;
-    g[s->nkeyidx].table = name;
-    g[s->nkeyidx++].indexed = indexed;
-    return indexed;
-}
 
 /* Reads whether an index leads with the tenant column for every table of
  * t[0..n) not yet known, in one query (a session's first batch would
@@ -240,13 +205,13 @@ static int key_indexed_all(pg_store *s, const dom_move_table *t, size_t n)
         idx[m++] = i;
     }
     char *na = NULL, *ka = NULL;
-    if (rc == 0 && m > 1) {
+    if (rc == 0 && m > 0) {
         na = dom_pg__text_array(names, m);
         ka = dom_pg__text_array(keys, m);
         if (!na || !ka)
             rc = DOM_ENOMEM;
     }
-    if (rc == 0 && m > 1) {
+    if (rc == 0 && m > 0) {
         const char *pv[2] = {na, ka};
         PGresult *r = PQexecParams(
             s->conn,
@@ -282,6 +247,25 @@ static int key_indexed_all(pg_store *s, const dom_move_table *t, size_t n)
     dom_free(na);
     dom_free(ka);
     return rc;
+}
+
+/* Whether an index leads with t's tenant column (read once a session, for
+ * every table the first call names: key_indexed_all); an indirect table's
+ * rows are found through its parents (0). */
+static int key_indexed(pg_store *s, const dom_move_table *t)
+{
+    if (t->key_col < 0)
+        return 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < s->nkeyidx; i++)
+            if (strcmp(s->keyidx[i].table, t->info->name) == 0)
+                return s->keyidx[i].indexed;
+        int rc = pass ? 0 : key_indexed_all(s, t, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return dom_error_set(DOM_ERROR, "region \"%s\", table \"%s\": its indexes were not read",
+                         s->base.region, t->info->name);
 }
 
 /* The key the rows of a batch are ordered by in the form keys_from gives. */
