@@ -21,7 +21,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test demo fuzz bench clean format compile_commands.json check-format
+.PHONY: all deps test asan-bins unit-bins demo fuzz bench clean format compile_commands.json check-format
 all: $(BUILD)/domicile $(BUILD)/libdomicile.a
 
 deps:
@@ -69,11 +69,18 @@ unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools
 	$(BUILD)/tests/tools/rtt_client $(BUILD)/tests/tools/writer $(BUILD)/tests/tools/failrun \
 	$(BUILD)/tests/tools/cutproxy $(BUILD)/tests/tools/sqlite_app
 
-# The test suite runs under ASan and UBSan in a build of its own.
+# The test suite runs under ASan and UBSan in a build of its own, its
+# jobs several at a time (tests/run.sh --help; TESTS=NAME... for a subset,
+# JOBS=N for the jobs at a time); on this machine every PostgreSQL
+# scenario must run, none may skip.
+ASAN_OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+asan-bins:
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" unit-bins
+
 test:
 	@tools/install-deps.sh test
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" unit-bins
-	@tests/run.sh build/asan
+	@$(MAKE) --no-print-directory asan-bins
+	@DOMICILE_PG_REQUIRED=1 tests/run.sh --build build/asan $(if $(JOBS),-j $(JOBS)) $(TESTS)
 
 demo:
 	@tools/install-deps.sh build

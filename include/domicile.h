@@ -19,16 +19,17 @@ extern "C" {
 
 enum {
     DOM_OK = 0,
-    DOM_ERROR = -1,        /* anything else; see dom_error_last() */
-    DOM_ENOTFOUND = -3,    /* no such tenant, region, wave */
-    DOM_EMOVED = -4,       /* the tenant lives in another region */
-    DOM_ERETRY = -5,       /* the tenant is moving; retry shortly */
-    DOM_ECONFIG = -10,     /* the config file is invalid */
-    DOM_EUSAGE = -11,      /* bad arguments */
-    DOM_EREGION = -12,     /* a region or the catalog failed or cannot be reached */
-    DOM_ENOMEM = -13,      /* out of memory */
-    DOM_EINTR = -14,       /* interrupted; safe to resume */
-    DOM_EUNSUPPORTED = -15 /* not available in this version */
+    DOM_ERROR = -1,         /* anything else; see dom_error_last() */
+    DOM_ENOTFOUND = -3,     /* no such tenant, region, wave */
+    DOM_EMOVED = -4,        /* the tenant lives in another region */
+    DOM_ERETRY = -5,        /* the tenant is moving; retry shortly */
+    DOM_ECONFIG = -10,      /* the config file is invalid */
+    DOM_EUSAGE = -11,       /* bad arguments */
+    DOM_EREGION = -12,      /* a region or the catalog failed or cannot be reached */
+    DOM_ENOMEM = -13,       /* out of memory */
+    DOM_EINTR = -14,        /* interrupted; safe to resume */
+    DOM_EUNSUPPORTED = -15, /* not available in this version */
+    DOM_EBUSY = -16         /* another process holds what this needs; try again */
 };
 
 typedef struct dom_ctx dom_ctx;

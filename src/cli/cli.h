@@ -5,23 +5,60 @@
 #ifndef DOM_CLI_H
 #define DOM_CLI_H
 
+#include <jansson.h>
+
 #include "core/config.h"
 
-/* Exit codes (DESIGN.md "Commands"). */
+/* Exit codes (DESIGN.md "Commands"; the table is in docs/cli.md). */
 enum {
     EXIT_OK = 0,
-    EXIT_USAGE = 1,    /* usage or config error */
-    EXIT_FOUND = 2,    /* a check found a difference or a violation */
-    EXIT_REGION = 3,   /* a region or the catalog could not be reached or failed */
-    EXIT_INTR = 4,     /* interrupted; safe to resume with the same command */
-    EXIT_INTERNAL = 70 /* internal error */
+    EXIT_USAGE = 1,     /* usage or config error */
+    EXIT_FOUND = 2,     /* a check found a difference or a violation */
+    EXIT_REGION = 3,    /* a region or the catalog could not be reached or failed */
+    EXIT_INTR = 4,      /* interrupted; safe to resume with the same command */
+    EXIT_NOTFOUND = 5,  /* no such tenant, wave, batch or catalog */
+    EXIT_INTERNAL = 70, /* internal error */
+    EXIT_BUSY = 75      /* another process holds what this needs; try again (EX_TEMPFAIL) */
 };
 
 typedef struct cli {
     const char *config_path; /* -c, else $DOMICILE_CONFIG, else ./domicile.yaml */
     int argc;                /* the command's own arguments, argv[0] = command */
     char **argv;
+    int json; /* --json: one JSON document on stdout, also on failure */
 } cli;
+
+/* One option of a command, for cli_parse: --NAME (CLI_FLAG), --NAME VALUE
+ * or --NAME=VALUE (CLI_STR, CLI_INT). */
+typedef enum { CLI_FLAG, CLI_STR, CLI_INT } cli_opt_kind;
+typedef struct cli_opt {
+    const char *name; /* without the dashes */
+    cli_opt_kind kind;
+    void *out;    /* int * (CLI_FLAG: set to 1; CLI_INT), const char ** (CLI_STR) */
+    int min, max; /* CLI_INT: the accepted range */
+} cli_opt;
+
+/* Parses c->argv[1..]: the command's `opts` (ended by {0}), the global
+ * options anywhere (-c/--config FILE, -v/--verbose, --json), "--" ending
+ * the options, and up to `maxpos` positional arguments into pos[] (their
+ * number in *npos).  On a mistake it says so on stderr, naming the option
+ * meant when one is near, and returns EXIT_USAGE; 0 otherwise. */
+int cli_parse(cli *c, const cli_opt *opts, const char **pos, int *npos, int maxpos);
+/* The global options of main.c's loop: consumes argv[*i] (and its value)
+ * when it is one, returning 1; 0 when it is not; -1 after saying what is
+ * wrong. */
+int cli_global_option(cli *c, int argc, char **argv, int *i);
+/* The candidate nearest to `word` (a few edits away, or `word` a prefix of
+ * it) among the NULL-ended `cands`, else NULL. */
+const char *cli_nearest(const char *word, const char *const *cands);
+/* Prints `root` on stdout (and takes it) as the command's one JSON
+ * document; cli_fail prints none after it. */
+void cli_json_print(json_t *root);
+/* Turns --json's failure document off (0) and on again (1), for a command
+ * that runs others. */
+void cli_json_mode(int on);
+/* The "error" object of a failed command's JSON document. */
+json_t *cli_error_json(int exit_code, const char *message);
 
 typedef struct cli_command {
     const char *name;
@@ -34,14 +71,18 @@ typedef struct cli_command {
 int cli_exit_code(int rc);
 /* Prints "domicile: <message>" for the last error, one line per line. */
 void cli_report(void);
-/* Prints the message and returns the exit code for rc. */
+/* Prints the message and returns the exit code for rc; under --json also
+ * the failure's document {"ok": false, "error": {...}} on stdout unless the
+ * command printed its own. */
 int cli_fail(int rc);
 /* SIGINT and SIGTERM set dom_interrupted: the mover stops at a safe point. */
 void cli_catch_signals(void);
 /* Loads the config; on failure reports and returns the exit code (> 0). */
 int cli_load_config(cli *c, dom_config **out);
-/* True when argv[i] is --help or -h. */
+/* True when argv[i] is --help or -h (before a "--"). */
 int cli_wants_help(int argc, char **argv);
+/* Says what is wrong with the command line (and, under --json, prints the
+ * failure's document); returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 const cli_command *cli_find(const char *name);
 /* Formats a byte count as "12.3 MB" into buf. */

@@ -17,34 +17,40 @@
 
 int cmd_prepare(cli *c)
 {
-    int remove = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--remove") == 0)
-            remove = 1;
-        else
-            return cli_usage_error("prepare", "unexpected argument \"%s\"", c->argv[i]);
-    }
-    dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
+    int remove = 0, npos;
+    const cli_opt opts[] = {{"remove", CLI_FLAG, &remove, 0, 0}, {0}};
+    int rc = cli_parse(c, opts, NULL, &npos, 0);
     if (rc)
+        return rc;
+    dom_config *cfg;
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     if (remove) {
         rc = dom_prepare_remove(cfg);
-        if (rc == 0)
-            printf("removed fences, change logs and triggers from %zu regions; data untouched\n",
-                   cfg->nregions);
+        if (rc == 0 && c->json)
+            cli_json_print(json_pack("{s:b,s:s,s:I}", "ok", 1, "action", "remove", "regions",
+                                     (json_int_t)cfg->nregions));
+        else if (rc == 0)
+            printf("removed fences, change logs and triggers from %zu region%s; data untouched\n",
+                   cfg->nregions, cfg->nregions == 1 ? "" : "s");
     } else {
         dom_prepare_report rep;
         rc = dom_prepare(cfg, &rep);
-        if (rc == 0) {
+        if (rc == 0 && c->json) {
+            cli_json_print(json_pack("{s:b,s:s,s:I,s:I,s:I,s:I}", "ok", 1, "action", "prepare",
+                                     "regions", (json_int_t)rep.regions, "tables_created",
+                                     (json_int_t)rep.tables_created, "tenants_added",
+                                     (json_int_t)rep.tenants_added, "tenants_known",
+                                     (json_int_t)rep.tenants_known));
+        } else if (rc == 0) {
             char a[32], b[32];
             if (rep.tables_created)
                 printf("created %zu table%s that regions lacked, as the reference region has "
                        "them\n",
                        rep.tables_created, rep.tables_created == 1 ? "" : "s");
-            printf("prepared %zu regions: fences, change logs, residency guard and triggers "
+            printf("prepared %zu region%s: fences, change logs, residency guard and triggers "
                    "installed\n",
-                   rep.regions);
+                   rep.regions, rep.regions == 1 ? "" : "s");
             printf("directory: %s tenants added, %s already known\n",
                    cli_num(a, sizeof(a), rep.tenants_added),
                    cli_num(b, sizeof(b), rep.tenants_known));
@@ -55,7 +61,8 @@ int cmd_prepare(cli *c)
 }
 
 typedef struct progress {
-    int tty, json, quiet;
+    int tty, json, quiet, dry_run;
+    json_t *planned; /* --json: the waves as planned */
     int64_t total_tenants, done_tenants, rows;
     double t0;
     json_t *batches;
@@ -69,14 +76,24 @@ static void on_planned(const char *wave, int64_t batches, int64_t tenants, void 
     char a[32];
     if (tenants > 0)
         p->total_tenants += tenants;
-    if (p->json || p->quiet)
+    if (p->json) {
+        json_t *w = tenants < 0 ? json_pack("{s:s,s:I,s:n}", "wave", wave, "batches",
+                                            (json_int_t)batches, "tenants")
+                                : json_pack("{s:s,s:I,s:I}", "wave", wave, "batches",
+                                            (json_int_t)batches, "tenants", (json_int_t)tenants);
+        json_array_append_new(p->planned, w);
         return;
+    }
+    if (p->quiet)
+        return;
+    /* a dry run's plan is its result (stdout); a run's is its progress */
+    FILE *out = p->dry_run ? stdout : stderr;
     if (tenants < 0)
-        fprintf(stderr, "resuming %lld unfinished batch%s\n", (long long)batches,
+        fprintf(out, "resuming %lld unfinished batch%s\n", (long long)batches,
                 batches == 1 ? "" : "es");
     else
-        fprintf(stderr, "wave %s: %lld batch%s, %s tenants\n", wave, (long long)batches,
-                batches == 1 ? "" : "es", cli_num(a, sizeof(a), tenants));
+        fprintf(out, "wave %s: %lld batch%s, %s tenant%s\n", wave, (long long)batches,
+                batches == 1 ? "" : "es", cli_num(a, sizeof(a), tenants), tenants == 1 ? "" : "s");
 }
 
 static void on_batch(const dom_batch *b, void *payload)
@@ -190,33 +207,28 @@ static int run_apply(cli *c, const char *cmd, int rollback)
 {
     dom_apply_opts o = {0};
     progress p = {0};
-    for (int i = 1; i < c->argc; i++) {
-        const char *a = c->argv[i];
-        if (strcmp(a, "--wave") == 0 && i + 1 < c->argc)
-            o.wave = c->argv[++i];
-        else if (!rollback && strcmp(a, "--workers") == 0 && i + 1 < c->argc) {
-            o.workers = atoi(c->argv[++i]);
-            if (o.workers < 1 || o.workers > 64)
-                return cli_usage_error(cmd, "--workers needs a number from 1 to 64");
-        } else if (!rollback && strcmp(a, "--dry-run") == 0)
-            o.dry_run = 1;
-        else if (strcmp(a, "--json") == 0)
-            p.json = 1;
-        else if (strcmp(a, "--quiet") == 0)
-            p.quiet = 1;
-        else
-            return cli_usage_error(cmd, "unexpected argument \"%s\"", a);
-    }
+    int npos;
+    const cli_opt apply_opts[] = {{"wave", CLI_STR, &o.wave, 0, 0},
+                                  {"workers", CLI_INT, &o.workers, 1, 64},
+                                  {"dry-run", CLI_FLAG, &o.dry_run, 0, 0},
+                                  {"quiet", CLI_FLAG, &p.quiet, 0, 0},
+                                  {0}};
+    const cli_opt rollback_opts[] = {
+        {"wave", CLI_STR, &o.wave, 0, 0}, {"quiet", CLI_FLAG, &p.quiet, 0, 0}, {0}};
+    int rc = cli_parse(c, rollback ? rollback_opts : apply_opts, NULL, &npos, 0);
+    if (rc)
+        return rc;
+    p.json = c->json;
+    p.dry_run = o.dry_run;
     if (rollback && !o.wave)
         return cli_usage_error(cmd, "--wave NAME is required");
     dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
-    if (rc)
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     if (o.wave && dom_plan_wave_index(cfg, o.wave) < 0) {
-        fprintf(stderr, "domicile: %s: no wave named \"%s\" in %s\n", cmd, o.wave, cfg->path);
+        rc = dom_error_set(DOM_ENOTFOUND, "%s: no wave named \"%s\" in %s", cmd, o.wave, cfg->path);
         dom_config_free(cfg);
-        return EXIT_USAGE;
+        return cli_fail(rc);
     }
     o.rollback = rollback;
     o.on_batch = on_batch;
@@ -225,8 +237,10 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     o.payload = &p;
     p.tty = isatty(2) && !p.json;
     p.t0 = dom_mono();
-    if (p.json)
+    if (p.json) {
         p.batches = json_array();
+        p.planned = json_array();
+    }
     cli_catch_signals();
     dom_apply_stats st;
     rc = dom_apply(cfg, &o, &st);
@@ -261,18 +275,22 @@ static int run_apply(cli *c, const char *cmd, int rollback)
         json_object_set_new(root, "time_to_home_seconds", json_real(st.home_sec));
         json_object_set_new(root, "time_to_erased_seconds", json_real(st.erased_sec));
         json_object_set_new(root, "control", p.controls ? p.controls : json_array());
+        json_object_set_new(root, "dry_run", json_boolean(o.dry_run));
+        json_object_set_new(root, "planned", p.planned);
         if (rc < 0)
-            json_object_set_new(root, "error", json_string(dom_error_last()));
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(root);
+            json_object_set_new(root, "error",
+                                cli_error_json(rc == DOM_EFAILED ? EXIT_FOUND
+                                               : rc == DOM_EINTR ? EXIT_INTR
+                                                                 : cli_exit_code(rc),
+                                               dom_error_last()));
+        cli_json_print(root);
     } else if (!o.dry_run && (st.batches_done || st.batches_retained || st.batches_failed)) {
         char a[32], b[32];
-        printf("%s: %lld batches done, %lld retained, %lld failed; %s tenants, %s rows in %.1f s; "
-               "write pause p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-               cmd, (long long)st.batches_done, (long long)st.batches_retained,
-               (long long)st.batches_failed, cli_num(a, sizeof(a), st.tenants),
-               cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
+        printf("%s: %lld batch%s done, %lld retained, %lld failed; %s tenants, %s rows in %.1f "
+               "s; write pause p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+               cmd, (long long)st.batches_done, st.batches_done == 1 ? "" : "es",
+               (long long)st.batches_retained, (long long)st.batches_failed,
+               cli_num(a, sizeof(a), st.tenants), cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
         if (st.home_sec > 0)
             printf("%s: home in %.1f s (the last flip), sources erased in %.1f s%s\n", cmd,
                    st.home_sec, st.erased_sec,

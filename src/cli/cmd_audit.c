@@ -19,7 +19,8 @@ static const char *const titles[] = {
 
 static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
 {
-    json_t *root = json_object(), *regions = json_array(), *findings = json_array();
+    json_t *root = json_pack("{s:b}", "ok", r->nfindings == 0 && r->log_ok),
+           *regions = json_array(), *findings = json_array();
     int64_t total = 0;
     for (size_t i = 0; i < cfg->nregions; i++)
         json_array_append_new(regions,
@@ -42,7 +43,6 @@ static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
         json_array_append_new(findings, o);
         total++;
     }
-    json_object_set_new(root, "ok", json_boolean(r->nfindings == 0 && r->log_ok));
     json_object_set_new(root, "tenants", json_integer(r->tenants));
     json_object_set_new(root, "regions", regions);
     json_object_set_new(root, "findings", findings);
@@ -192,23 +192,18 @@ static int write_html(const dom_audit_result *r, const dom_config *cfg, const ch
 
 int cmd_audit(cli *c)
 {
-    int json = 0;
     const char *html = NULL, *export = NULL;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(c->argv[i], "--html") == 0 && i + 1 < c->argc)
-            html = c->argv[++i];
-        else if (strcmp(c->argv[i], "--export") == 0 && i + 1 < c->argc)
-            export = c->argv[++i];
-        else
-            return cli_usage_error("audit", "unexpected argument \"%s\"", c->argv[i]);
-    }
+    int npos;
+    const cli_opt opts[] = {
+        {"html", CLI_STR, &html, 0, 0}, {"export", CLI_STR, &export, 0, 0}, {0}};
+    int rc = cli_parse(c, opts, NULL, &npos, 0);
+    if (rc)
+        return rc;
+    int json = c->json;
     if (json && html)
         return cli_usage_error("audit", "--json and --html exclude each other");
     dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
-    if (rc)
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     if (export) {
         int64_t n;
@@ -225,10 +220,7 @@ int cmd_audit(cli *c)
         return cli_fail(rc);
     }
     if (json) {
-        json_t *root = result_json(&r, cfg);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(root);
+        cli_json_print(result_json(&r, cfg));
     } else if (html) {
         if ((rc = write_html(&r, cfg, html)) < 0) {
             dom_audit_free(&r);
@@ -247,19 +239,25 @@ int cmd_audit(cli *c)
 
 int cmd_erase(cli *c)
 {
-    for (int i = 1; i < c->argc; i++)
-        return cli_usage_error("erase", "unexpected argument \"%s\"", c->argv[i]);
-    dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
+    const cli_opt opts[] = {{0}};
+    int npos, rc = cli_parse(c, opts, NULL, &npos, 0);
     if (rc)
+        return rc;
+    dom_config *cfg;
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     dom_apply_opts o = {0};
     dom_apply_stats st;
     o.erase_only = 1;
     rc = dom_apply(cfg, &o, &st);
-    if (rc == 0)
-        printf("erase: %lld batches erased (%lld rows), %lld still retained\n",
-               (long long)st.batches_done, (long long)st.erased, (long long)st.batches_retained);
+    if (rc == 0 && c->json)
+        cli_json_print(json_pack("{s:b,s:I,s:I,s:I}", "ok", 1, "batches_erased",
+                                 (json_int_t)st.batches_done, "rows_erased", (json_int_t)st.erased,
+                                 "batches_retained", (json_int_t)st.batches_retained));
+    else if (rc == 0)
+        printf("erase: %lld batch%s erased (%lld row%s), %lld still retained\n",
+               (long long)st.batches_done, st.batches_done == 1 ? "" : "es", (long long)st.erased,
+               st.erased == 1 ? "" : "s", (long long)st.batches_retained);
     dom_apply_stats_free(&st);
     dom_config_free(cfg);
     return rc < 0 ? cli_fail(rc) : EXIT_OK;

@@ -31,12 +31,9 @@ static int control_cmd(cli *c, const char *name, int json, int (*set)(dom_catalo
         return cli_fail(rc);
     }
     if (json) {
-        json_t *o = json_pack("{s:b,s:s,s:b,s:f,s:s}", "ok", 1, "command", name, "paused",
-                              st.paused, "rows_per_second", st.rate, "rate_from",
-                              st.rate_live ? "throttle" : "config");
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(o);
+        cli_json_print(json_pack("{s:b,s:s,s:b,s:f,s:s}", "ok", 1, "command", name, "paused",
+                                 st.paused, "rows_per_second", st.rate, "rate_from",
+                                 st.rate_live ? "throttle" : "config"));
     } else {
         char a[32];
         if (st.paused)
@@ -65,42 +62,27 @@ static int set_rate(dom_catalog *cat, double rate)
     return dom_control_set_rate(cat, rate);
 }
 
-static int json_only(cli *c, const char *name, int *json)
-{
-    *json = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            *json = 1;
-        else
-            return cli_usage_error(name, "unexpected argument \"%s\"", c->argv[i]);
-    }
-    return 0;
-}
-
 int cmd_pause(cli *c)
 {
-    int json, rc = json_only(c, "pause", &json);
-    return rc ? rc : control_cmd(c, "pause", json, set_paused, 1);
+    const cli_opt opts[] = {{0}};
+    int npos, rc = cli_parse(c, opts, NULL, &npos, 0);
+    return rc ? rc : control_cmd(c, "pause", c->json, set_paused, 1);
 }
 
 int cmd_resume(cli *c)
 {
-    int json, rc = json_only(c, "resume", &json);
-    return rc ? rc : control_cmd(c, "resume", json, set_paused, 0);
+    const cli_opt opts[] = {{0}};
+    int npos, rc = cli_parse(c, opts, NULL, &npos, 0);
+    return rc ? rc : control_cmd(c, "resume", c->json, set_paused, 0);
 }
 
 int cmd_throttle(cli *c)
 {
+    const cli_opt opts[] = {{0}};
     const char *v = NULL;
-    int json = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            json = 1;
-        else if (!v)
-            v = c->argv[i];
-        else
-            return cli_usage_error("throttle", "unexpected argument \"%s\"", c->argv[i]);
-    }
+    int npos, rc = cli_parse(c, opts, &v, &npos, 1);
+    if (rc)
+        return rc;
     if (!v)
         return cli_usage_error("throttle", "give ROWS_PER_SECOND, or off");
     double rate = -1;
@@ -113,5 +95,5 @@ int cmd_throttle(cli *c)
                                    "nor off",
                                    v);
     }
-    return control_cmd(c, "throttle", json, set_rate, rate);
+    return control_cmd(c, "throttle", c->json, set_rate, rate);
 }

@@ -3,9 +3,11 @@
  * story so far (the plan).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "core/mover.h"
@@ -245,35 +247,61 @@ static int demo_postgres(const char *dir)
     return 0;
 }
 
+/* The story; cmd_demo runs it with stdout on stderr under --json. */
+static int demo_story(const char *dir, long users, long seed, int plan, int postgres);
+
 int cmd_demo(cli *c)
 {
-    const char *dir = "domicile-demo";
-    long users = 20000, seed = 42;
-    int plan = 1, postgres = 0;
-    for (int i = 1; i < c->argc; i++) {
-        const char *a = c->argv[i];
-        if (strcmp(a, "--dir") == 0 && i + 1 < c->argc) {
-            dir = c->argv[++i];
-        } else if (strcmp(a, "--users") == 0 && i + 1 < c->argc) {
-            if (parse_long(c->argv[++i], &users) < 0 || users < 1 || users > 100000000)
-                return cli_usage_error("demo", "--users needs a number from 1 to 100000000");
-        } else if (strcmp(a, "--seed") == 0 && i + 1 < c->argc) {
-            if (parse_long(c->argv[++i], &seed) < 0)
-                return cli_usage_error("demo", "--seed needs a number");
-        } else if (strcmp(a, "--print-schema") == 0 && i + 1 < c->argc) {
-            const char *e = c->argv[++i];
-            if (strcmp(e, "sqlite") != 0 && strcmp(e, "postgresql") != 0)
-                return cli_usage_error("demo", "--print-schema takes sqlite or postgresql");
-            fputs(strcmp(e, "sqlite") == 0 ? dom_demo_schema : dom_demo_schema_pg, stdout);
-            return EXIT_OK;
-        } else if (strcmp(a, "--no-plan") == 0) {
-            plan = 0;
-        } else if (strcmp(a, "--postgres") == 0) {
-            postgres = 1;
-        } else {
-            return cli_usage_error("demo", "unexpected argument \"%s\"", a);
-        }
+    const char *dir = "domicile-demo", *seed_s = NULL, *schema = NULL;
+    int users = 20000, no_plan = 0, postgres = 0, npos;
+    long seed = 42;
+    const cli_opt opts[] = {{"dir", CLI_STR, &dir, 0, 0},
+                            {"users", CLI_INT, &users, 1, 100000000},
+                            {"seed", CLI_STR, &seed_s, 0, 0},
+                            {"no-plan", CLI_FLAG, &no_plan, 0, 0},
+                            {"postgres", CLI_FLAG, &postgres, 0, 0},
+                            {"print-schema", CLI_STR, &schema, 0, 0},
+                            {0}};
+    int rc = cli_parse(c, opts, NULL, &npos, 0);
+    if (rc)
+        return rc;
+    if (seed_s && parse_long(seed_s, &seed) < 0)
+        return cli_usage_error("demo", "--seed needs a whole number, not \"%s\"", seed_s);
+    if (schema) {
+        if (strcmp(schema, "sqlite") != 0 && strcmp(schema, "postgresql") != 0)
+            return cli_usage_error("demo", "--print-schema takes sqlite or postgresql");
+        fputs(strcmp(schema, "sqlite") == 0 ? dom_demo_schema : dom_demo_schema_pg, stdout);
+        return EXIT_OK;
     }
+    if (!c->json)
+        return demo_story(dir, users, seed, !no_plan, postgres);
+    /* --json: the story goes to stderr, the outcome is the document */
+    fflush(stdout);
+    int out = dup(1);
+    if (out < 0 || dup2(2, 1) < 0)
+        return cli_fail(dom_error_set(DOM_ERROR, "demo: cannot redirect stdout"));
+    cli_json_mode(0); /* the story's commands print text */
+    rc = demo_story(dir, users, seed, !no_plan, postgres);
+    cli_json_mode(1);
+    fflush(stdout);
+    dup2(out, 1);
+    close(out);
+    if (rc == EXIT_OK || rc == EXIT_FOUND) {
+        char cfgpath[4096];
+        snprintf(cfgpath, sizeof(cfgpath), "%s/domicile.yaml", dir);
+        cli_json_print(json_pack("{s:b,s:s,s:s,s:i,s:I,s:s,s:b}", "ok", rc == EXIT_OK, "dir", dir,
+                                 "config", cfgpath, "users", users, "seed", (json_int_t)seed,
+                                 "engine", postgres ? "postgresql" : "sqlite", "moved", !no_plan));
+    } else {
+        const char *m = dom_error_last();
+        cli_json_print(json_pack("{s:b,s:o}", "ok", 0, "error",
+                                 cli_error_json(rc, *m ? m : "the demo failed (see stderr)")));
+    }
+    return rc;
+}
+
+static int demo_story(const char *dir, long users, long seed, int plan, int postgres)
+{
     dom_demo_stats st;
     char n1[32];
     fprintf(stderr, "domicile demo: creating %s with %s users...\n", dir,
@@ -302,7 +330,7 @@ int cmd_demo(cli *c)
     char cfgpath[4096];
     snprintf(cfgpath, sizeof(cfgpath), "%s/domicile.yaml", dir);
     char *argv[] = {"plan", NULL};
-    cli pc = {cfgpath, 1, argv};
+    cli pc = {cfgpath, 1, argv, 0};
     if ((rc = cmd_plan(&pc)) != EXIT_OK)
         return rc;
     char html[4096];

@@ -1,6 +1,6 @@
 /*
  * cmd_plan.c - `domicile plan`: prints the plan built by core/plan.c as a
- * table or as one JSON document (docs/plan-json.md).
+ * table or as one JSON document (docs/plan.md).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -55,11 +55,12 @@ static json_t *wave_json(const dom_plan *p, size_t w)
     return o;
 }
 
-static int print_json(const dom_plan *p, int only)
+/* "ok" is false when --check finds tenants still in violation (exit 2) */
+static void print_json(const dom_plan *p, int only, int check)
 {
     const dom_config *cfg = p->cfg;
     size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
-    json_t *root = json_object();
+    json_t *root = json_pack("{s:b}", "ok", !(check && p->waves[last].violating_after > 0));
     json_object_set_new(root, "config", json_string(cfg->path));
     json_object_set_new(root, "source", json_string(p->source));
     json_object_set_new(root, "tenants", json_integer((json_int_t)p->ntenants));
@@ -123,10 +124,7 @@ static int print_json(const dom_plan *p, int only)
     }
     json_object_set_new(comp, "countries", cs);
     json_object_set_new(root, "compliance", comp);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
-    json_decref(root);
-    return rc == 0 ? 0 : -1;
+    cli_json_print(root);
 }
 
 static void print_wave(const dom_plan *p, size_t w)
@@ -253,37 +251,30 @@ static void print_text(const dom_plan *p, int only)
 int cmd_plan(cli *c)
 {
     const char *wave = NULL;
-    int json = 0, check = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(c->argv[i], "--check") == 0)
-            check = 1;
-        else if (strcmp(c->argv[i], "--wave") == 0 && i + 1 < c->argc)
-            wave = c->argv[++i];
-        else
-            return cli_usage_error("plan", "unexpected argument \"%s\"", c->argv[i]);
-    }
-    dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
+    int check = 0, npos;
+    const cli_opt opts[] = {{"wave", CLI_STR, &wave, 0, 0}, {"check", CLI_FLAG, &check, 0, 0}, {0}};
+    int rc = cli_parse(c, opts, NULL, &npos, 0);
     if (rc)
+        return rc;
+    dom_config *cfg;
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     int only = -1;
     if (wave && (only = dom_plan_wave_index(cfg, wave)) < 0) {
-        fprintf(stderr, "domicile: plan: no wave named \"%s\" in %s\n", wave, cfg->path);
+        rc = dom_error_set(DOM_ENOTFOUND, "plan: no wave named \"%s\" in %s", wave, cfg->path);
         dom_config_free(cfg);
-        return EXIT_USAGE;
+        return cli_fail(rc);
     }
     dom_plan *p;
     if ((rc = dom_plan_build(&p, cfg)) < 0) {
         dom_config_free(cfg);
         return cli_fail(rc);
     }
-    if (json)
-        rc = print_json(p, only);
+    if (c->json)
+        print_json(p, only, check);
     else
         print_text(p, only);
-    int exit_code = rc < 0 ? EXIT_INTERNAL : EXIT_OK;
+    int exit_code = EXIT_OK;
     size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
     if (check && p->waves[last].violating_after > 0)
         exit_code = EXIT_FOUND;

@@ -85,10 +85,10 @@ static json_t *row_json(const dom_latency_row *w, const dom_config *cfg)
     return o;
 }
 
-static int print_json(const dom_latency_report *r, const dom_config *cfg)
+static void print_json(const dom_latency_report *r, const dom_config *cfg)
 {
     const dom_rtt_fit *fit = dom_rtt_model();
-    json_t *root = json_object();
+    json_t *root = json_pack("{s:b}", "ok", 1);
     json_t *markets = json_array();
     for (size_t i = 0; i < r->nrows; i++)
         json_array_append_new(markets, row_json(&r->rows[i], cfg));
@@ -100,10 +100,7 @@ static int print_json(const dom_latency_report *r, const dom_config *cfg)
     json_object_set_new(model, "median_relative_error", json_real(fit->median_err));
     json_object_set_new(model, "measured_pairs", json_integer((json_int_t)fit->npairs));
     json_object_set_new(root, "model", model);
-    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    fputc('\n', stdout);
-    json_decref(root);
-    return rc;
+    cli_json_print(root);
 }
 
 static void html_escape(FILE *f, const char *s)
@@ -209,24 +206,18 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
 
 int cmd_report(cli *c)
 {
-    const char *html = NULL;
-    int json = 0;
-    char *firstbuf = NULL;
+    const char *html = NULL, *firstbuf = NULL, *what = NULL;
     const char *first[MAX_FIRST];
     size_t nfirst = 0;
-    if (c->argc < 2 || strcmp(c->argv[1], "latency") != 0)
+    int npos;
+    const cli_opt opts[] = {
+        {"html", CLI_STR, &html, 0, 0}, {"first", CLI_STR, &firstbuf, 0, 0}, {0}};
+    int rc = cli_parse(c, opts, &what, &npos, 1);
+    if (rc)
+        return rc;
+    if (!what || strcmp(what, "latency") != 0)
         return cli_usage_error("report", "expected: report latency [--json | --html FILE]");
-    for (int i = 2; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(c->argv[i], "--html") == 0 && i + 1 < c->argc) {
-            html = c->argv[++i];
-        } else if (strcmp(c->argv[i], "--first") == 0 && i + 1 < c->argc) {
-            firstbuf = c->argv[++i];
-        } else {
-            return cli_usage_error("report", "unexpected argument \"%s\"", c->argv[i]);
-        }
-    }
+    int json = c->json;
     if (json && html)
         return cli_usage_error("report", "--json and --html exclude each other");
     char *save = NULL, *copy = firstbuf ? dom_strdup(firstbuf) : NULL;
@@ -234,8 +225,7 @@ int cmd_report(cli *c)
          tok = strtok_r(NULL, ",", &save))
         first[nfirst++] = tok;
     dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
-    if (rc) {
+    if ((rc = cli_load_config(c, &cfg))) {
         dom_free(copy);
         return rc;
     }
@@ -246,8 +236,7 @@ int cmd_report(cli *c)
         (rc = dom_latency_report_build(&r, p, first, nfirst)) < 0) {
         exit_code = cli_fail(rc);
     } else if (json) {
-        if (print_json(&r, cfg) != 0)
-            exit_code = EXIT_INTERNAL;
+        print_json(&r, cfg);
     } else if (html) {
         if ((rc = write_html(&r, cfg, html)) < 0)
             exit_code = cli_fail(rc);
@@ -278,6 +267,6 @@ int cli_print_latency(const char *config_path, const char *html, const char *fir
         argv[argc++] = (char *)html;
     }
     argv[argc] = NULL;
-    cli c = {config_path, argc, argv};
+    cli c = {config_path, argc, argv, 0};
     return cmd_report(&c);
 }

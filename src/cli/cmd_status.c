@@ -51,24 +51,20 @@ static int error_row(int nc, const char *const *v, void *payload)
 
 int cmd_status(cli *c)
 {
-    int json = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            json = 1;
-        else
-            return cli_usage_error("status", "unexpected argument \"%s\"", c->argv[i]);
-    }
-    dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
+    const cli_opt opts[] = {{0}};
+    int npos, rc = cli_parse(c, opts, NULL, &npos, 0);
     if (rc)
+        return rc;
+    int json = c->json;
+    dom_config *cfg;
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     dom_catalog *cat;
     if ((rc = dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY)) < 0) {
         dom_config_free(cfg);
-        if (rc == DOM_ENOTFOUND) {
-            fprintf(stderr, "domicile: status: no catalog yet; run 'domicile prepare' first\n");
-            return EXIT_USAGE;
-        }
+        if (rc == DOM_ENOTFOUND)
+            rc = dom_error_set(DOM_ENOTFOUND, "status: no catalog yet; run 'domicile prepare' "
+                                              "first");
         return cli_fail(rc);
     }
     char prep[1024];
@@ -77,7 +73,7 @@ int cmd_status(cli *c)
         dom_config_free(cfg);
         return cli_fail(rc);
     }
-    json_t *root = json_object(), *regions = json_array(), *waves = json_array(),
+    json_t *root = json_pack("{s:b}", "ok", 1), *regions = json_array(), *waves = json_array(),
            *errors = json_array();
     json_object_set_new(root, "prepare", json_string(prep[0] ? prep : "done"));
     /* SQL that both catalog engines accept */
@@ -131,8 +127,7 @@ int cmd_status(cli *c)
     }
     json_object_set_new(root, "control", jc);
     if (json) {
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
+        cli_json_print(json_incref(root));
     } else {
         char a[32];
         size_t i;
@@ -195,29 +190,31 @@ int cmd_status(cli *c)
 int cmd_locate(cli *c)
 {
     const char *key = NULL, *country = NULL;
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--country") == 0 && i + 1 < c->argc)
-            country = c->argv[++i];
-        else if (!key && c->argv[i][0] != '-')
-            key = c->argv[i];
-        else
-            return cli_usage_error("locate", "unexpected argument \"%s\"", c->argv[i]);
-    }
+    const cli_opt opts[] = {{"country", CLI_STR, &country, 0, 0}, {0}};
+    int npos, rc = cli_parse(c, opts, &key, &npos, 1);
+    if (rc)
+        return rc;
     if (!key == !country)
         return cli_usage_error("locate", "give a tenant KEY or --country CC");
     dom_ctx *ctx;
-    int rc = dom_open(&ctx, c->config_path);
-    if (rc < 0)
+    if ((rc = dom_open(&ctx, c->config_path)) < 0)
         return cli_fail(rc);
     if (country) {
         char region[64];
         rc = dom_place(region, sizeof(region), ctx, country);
-        if (rc == 0)
+        if (rc == 0 && c->json)
+            cli_json_print(
+                json_pack("{s:b,s:s,s:s}", "ok", 1, "country", country, "region", region));
+        else if (rc == 0)
             printf("%s\n", region);
     } else {
         dom_location loc;
         rc = dom_locate(&loc, ctx, key);
-        if (rc == 0)
+        if (rc == 0 && c->json)
+            cli_json_print(json_pack("{s:b,s:s,s:s,s:I,s:s}", "ok", 1, "tenant", key, "region",
+                                     loc.region, "epoch", (json_int_t)loc.epoch, "state",
+                                     loc.state));
+        else if (rc == 0)
             printf("%s epoch %lld%s\n", loc.region, (long long)loc.epoch,
                    strcmp(loc.state, "home") == 0 ? "" : " (moving)");
     }

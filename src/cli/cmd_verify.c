@@ -90,25 +90,21 @@ int cmd_verify(cli *c)
 {
     dom_verify_opts o = {0};
     vctx v = {0};
-    for (int i = 1; i < c->argc; i++) {
-        if (strcmp(c->argv[i], "--json") == 0)
-            v.json = 1;
-        else if (strcmp(c->argv[i], "--wave") == 0 && i + 1 < c->argc)
-            o.wave = c->argv[++i];
-        else if (strcmp(c->argv[i], "--tenant") == 0 && i + 1 < c->argc)
-            o.tenant = c->argv[++i];
-        else if (strcmp(c->argv[i], "--transfers") == 0)
-            o.transfers = 1;
-        else
-            return cli_usage_error("verify", "unexpected argument \"%s\"", c->argv[i]);
-    }
+    int npos;
+    const cli_opt opts[] = {{"wave", CLI_STR, &o.wave, 0, 0},
+                            {"tenant", CLI_STR, &o.tenant, 0, 0},
+                            {"transfers", CLI_FLAG, &o.transfers, 0, 0},
+                            {0}};
+    int rc = cli_parse(c, opts, NULL, &npos, 0);
+    if (rc)
+        return rc;
+    v.json = c->json;
     if (o.wave && o.tenant)
         return cli_usage_error("verify", "--wave and --tenant exclude each other");
     if (o.transfers && (o.wave || o.tenant))
         return cli_usage_error("verify", "--transfers checks every transfer of the log");
     dom_config *cfg;
-    int rc = cli_load_config(c, &cfg);
-    if (rc)
+    if ((rc = cli_load_config(c, &cfg)))
         return rc;
     o.on_diff = on_diff;
     o.on_transfer = on_transfer;
@@ -129,9 +125,7 @@ int cmd_verify(cli *c)
                       (json_int_t)s.transfers, "transfers_skipped", (json_int_t)s.transfers_skip,
                       "rows_compared", (json_int_t)s.rows_compared, "differences",
                       (json_int_t)s.differences, "diffs", v.diffs);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(root);
+        cli_json_print(root);
     } else if (o.transfers) {
         printf("verify: %lld transfers checked against the transfer log (%lld not: a tenant "
                "moved or is moving since), %lld rows at home, %lld differences\n",
@@ -143,9 +137,7 @@ int cmd_verify(cli *c)
                       (json_int_t)s.tenants, "tenants_elsewhere", (json_int_t)s.elsewhere,
                       "rows_compared", (json_int_t)s.rows_compared, "differences",
                       (json_int_t)s.differences, "diffs", v.diffs);
-        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', stdout);
-        json_decref(root);
+        cli_json_print(root);
     } else {
         printf("verify: %lld tenants, %lld with rows outside their home, %lld rows compared, %lld "
                "differences\n",

@@ -20,10 +20,10 @@ static const cli_command commands[] = {
      "and the catalog's directory; writes nothing.\n"
      "\n"
      "  --wave NAME   only this wave (the waves before it are taken as done)\n"
-     "  --json        one JSON document on stdout (docs/plan-json.md)\n"
+     "  --json        one JSON document on stdout (docs/plan.md)\n"
      "  --check       exit 2 when tenants would still be in violation afterwards\n"},
     {"prepare", cmd_prepare, "install fences and triggers, check schemas, fill the directory",
-     "usage: domicile [-c FILE] prepare [--remove]\n"
+     "usage: domicile [-c FILE] prepare [--remove] [--json]\n"
      "\n"
      "Checks that every region holds the same tenant tables, installs in each the\n"
      "fence and change-log tables, the residency guard and the triggers that answer\n"
@@ -31,9 +31,13 @@ static const cli_command commands[] = {
      "now.  Idempotent.  --remove takes all of it out again; data is untouched.\n"
      "Applications keep working meanwhile; on PostgreSQL a transaction that holds a\n"
      "tenant table longer than options.fence_wait makes it stop with exit 3 (run it\n"
-     "again).\n"},
+     "again).\n"
+     "\n"
+     "  --remove      take domicile's tables and triggers out of every region\n"
+     "  --json        one JSON document on stdout: regions, tables created, tenants\n"
+     "                added and already known\n"},
     {"apply", cmd_apply, "run waves; resumes unfinished batches first",
-     "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--json]\n"
+     "usage: domicile [-c FILE] apply [--wave NAME] [--workers N] [--dry-run] [--quiet] [--json]\n"
      "\n"
      "Finishes unfinished batches first, then runs the waves in order (or one), in\n"
      "batches of options.batch_tenants: arm, copy, catch up, verify, freeze, final\n"
@@ -44,11 +48,20 @@ static const cli_command commands[] = {
      "options.fence_wait (PostgreSQL); rerun to go on.\n"
      "\n"
      "  --wave NAME   only this wave\n"
-     "  --workers N   batches in parallel (default options.workers)\n"
-     "  --dry-run     show what would run\n"
-     "  --json        one JSON summary on stdout\n"},
+     "  --workers N   batches in parallel, 1 to 64 (default options.workers)\n"
+     "  --dry-run     show what would run (the waves' batches and tenants) and stop\n"
+     "  --quiet       no progress on stderr\n"
+     "  --json        one JSON summary on stdout (docs/cli.md)\n"},
     {"status", cmd_status, "waves, batches, tenants per region, last errors",
-     "usage: domicile [-c FILE] status [--json]\n"},
+     "usage: domicile [-c FILE] status [--json]\n"
+     "\n"
+     "Reads the catalog: whether prepare finished, the movers' control (paused,\n"
+     "rate, health), tenants per region (and how many are moving), per wave the\n"
+     "batches done, failed, retained and running with the tenants moved and the\n"
+     "longest write pause, and the last ten batch errors.  Writes nothing.  Exit 5\n"
+     "when there is no catalog yet.\n"
+     "\n"
+     "  --json        one JSON document on stdout\n"},
     {"verify", cmd_verify, "compare every row of a tenant across regions",
      "usage: domicile [-c FILE] verify [--wave NAME | --tenant KEY | --transfers] [--json]\n"
      "\n"
@@ -61,9 +74,27 @@ static const cli_command commands[] = {
      "since is a difference, named by batch and table, and by primary key with\n"
      "options.transfer_rows).  Exit 2 when it finds a difference.\n"},
     {"rollback", cmd_rollback, "move a wave's tenants back",
-     "usage: domicile [-c FILE] rollback --wave NAME\n"},
+     "usage: domicile [-c FILE] rollback --wave NAME [--quiet] [--json]\n"
+     "\n"
+     "Moves the tenants of a wave's finished batches back to where they came from,\n"
+     "in batches, with the same steps, journal and exit codes as apply (a rerun\n"
+     "after a crash or Ctrl-C finishes the job).  Tenants moved since by a later\n"
+     "wave are left where they are.\n"
+     "\n"
+     "  --wave NAME   the wave to take back (required)\n"
+     "  --quiet       no progress on stderr\n"
+     "  --json        one JSON summary on stdout, as apply's\n"},
     {"locate", cmd_locate, "where a tenant lives; where a new tenant should be created",
-     "usage: domicile [-c FILE] locate KEY | --country CC\n"},
+     "usage: domicile [-c FILE] locate KEY | --country CC [--json]\n"
+     "\n"
+     "With KEY: the region where the tenant lives as the directory knows it, its\n"
+     "epoch (rises with every move), and whether it is moving now.  With --country:\n"
+     "the region where a new tenant of that country should be created (its home,\n"
+     "else the nearest allowed region).  Exit 5 when the tenant is not in the\n"
+     "directory or there is no catalog yet.\n"
+     "\n"
+     "  --country CC  an ISO 3166-1 alpha-2 code\n"
+     "  --json        one JSON document on stdout\n"},
     {"audit", cmd_audit, "residency scan of every region + transfer-log chain check",
      "usage: domicile [-c FILE] audit [--json | --html FILE] [--export FILE]\n"
      "\n"
@@ -77,26 +108,37 @@ static const cli_command commands[] = {
      "  --html FILE     a self-contained page with charts\n"
      "  --export FILE   also write the transfer log, with its chain, as JSON Lines\n"},
     {"erase", cmd_erase, "erase retained source copies whose retain_source has passed",
-     "usage: domicile [-c FILE] erase\n"
+     "usage: domicile [-c FILE] erase [--json]\n"
      "\n"
      "Erases, and records in the transfer log, the source copies that\n"
      "options.retain_source kept after their batch's flip, once the time has\n"
-     "passed (apply does the same before new waves).\n"},
+     "passed (apply does the same before new waves).\n"
+     "\n"
+     "  --json        one JSON document on stdout\n"},
     {"pause", cmd_pause, "pause running movers at their next safe point",
      "usage: domicile [-c FILE] pause [--json]\n"
      "\n"
      "Every mover of the catalog (apply, rollback, erase; one process or several)\n"
      "waits at its next safe point, within a second: between batches, between a\n"
      "batch's steps, or between chunks of a copy, never inside a write pause.\n"
-     "Nothing is rolled back; 'domicile resume' lets them go on.  status shows it.\n"},
+     "Nothing is rolled back; 'domicile resume' lets them go on.  status shows it.\n"
+     "\n"
+     "  --json        one JSON document on stdout\n"},
     {"resume", cmd_resume, "let paused movers go on",
-     "usage: domicile [-c FILE] resume [--json]\n"},
+     "usage: domicile [-c FILE] resume [--json]\n"
+     "\n"
+     "Movers paused by 'domicile pause' go on from where they waited, within a\n"
+     "second.\n"
+     "\n"
+     "  --json        one JSON document on stdout\n"},
     {"throttle", cmd_throttle, "set the running movers' rate in rows per second",
      "usage: domicile [-c FILE] throttle ROWS_PER_SECOND | off [--json]\n"
      "\n"
      "Every mover of the catalog moves at most ROWS_PER_SECOND rows per second from\n"
      "then on (0: no limit), in place of options.max_rows_per_second, within a\n"
-     "second and without a restart; 'off' goes back to the config's rate.\n"},
+     "second and without a restart; 'off' goes back to the config's rate.\n"
+     "\n"
+     "  --json        one JSON document on stdout\n"},
     {"report", cmd_report, "per market round trip to the data, now and after the policy",
      "usage: domicile [-c FILE] report latency [--json | --html FILE] [--first CC,CC,...]\n"
      "\n"
@@ -110,7 +152,7 @@ static const cli_command commands[] = {
      "  --html FILE    a self-contained page with before/after bars (inline SVG)\n"
      "  --first LIST   countries to list first, e.g. SG,IN,MY; the rest by users\n"},
     {"demo", cmd_demo, "the whole story on embedded SQLite regions",
-     "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan] [--postgres]\n"
+     "usage: domicile demo [--dir DIR] [--users N] [--seed N] [--no-plan] [--postgres] [--json]\n"
      "\n"
      "Creates DIR (default ./domicile-demo) with regions/beijing.db holding a phone\n"
      "maker's cloud data for N users (default 20000), empty singapore.db and\n"
@@ -128,6 +170,8 @@ static const cli_command commands[] = {
      "                starts (initdb, pg_ctl; as the postgres OS user when run as root)\n"
      "                and stops at the end\n"
      "  --print-schema sqlite|postgresql   print the demo's schema and exit\n"
+     "  --json        the story on stderr, and one JSON document on stdout: the\n"
+     "                folder, the config, the users, and whether it ended well\n"
      "Exit 2 when verify finds a difference or a tenant is left in violation.\n"},
 };
 
@@ -139,18 +183,39 @@ const cli_command *cli_find(const char *name)
     return NULL;
 }
 
+static int unknown_command(const char *name)
+{
+    const char *names[DOM_ARRAY_LEN(commands) + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
+        names[n++] = commands[i].name;
+    names[n++] = "help";
+    names[n] = NULL;
+    const char *near = cli_nearest(name, names);
+    if (near)
+        return cli_usage_error(NULL, "unknown command \"%s\"; did you mean \"%s\"?", name, near);
+    return cli_usage_error(NULL, "unknown command \"%s\"", name);
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: domicile [-c FILE] [-v] COMMAND [ARGS]\n"
+    fprintf(out, "usage: domicile [-c FILE] [-v] [--json] COMMAND [ARGS]\n"
                  "       domicile --version [--verbose]\n\n"
                  "domicile moves each user's data to the region where it belongs, online.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < DOM_ARRAY_LEN(commands); i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nThe config is -c FILE, else $DOMICILE_CONFIG, else ./domicile.yaml.\n"
-                 "'domicile COMMAND --help' tells more.  Exit codes: 0 ok, 1 usage or config\n"
-                 "error, 2 a check found a difference, 3 a region or the catalog failed,\n"
-                 "4 interrupted (safe to resume), 70 internal error.\n");
+    fprintf(out, "  %-9s %s\n", "help", "this list, or a command's options: domicile help COMMAND");
+    fprintf(out,
+            "\nglobal options, before or after the command:\n"
+            "  -c, --config FILE   the config (else $DOMICILE_CONFIG, else ./domicile.yaml)\n"
+            "  -v, --verbose       say more on stderr (twice: debug)\n"
+            "  --json              one JSON document on stdout, also on failure:\n"
+            "                      {\"ok\": false, \"error\": {\"kind\", \"exit\", \"message\"}}\n"
+            "\nexit codes: 0 ok, 1 usage or config error, 2 a check found a difference,\n"
+            "3 a region or the catalog failed, 4 interrupted (safe to resume), 5 not\n"
+            "found (tenant, wave, batch, catalog), 75 busy (another process holds the\n"
+            "catalog; try again), 70 internal error.  docs/cli.md has the details.\n");
 }
 
 static void version(int verbose)
@@ -165,24 +230,44 @@ static void version(int verbose)
                "See docs/geography.md.\n");
 }
 
+/* `domicile help [COMMAND]` */
+static int help(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stdout);
+        return EXIT_OK;
+    }
+    const cli_command *cmd = cli_find(argv[1]);
+    if (!cmd)
+        return unknown_command(argv[1]);
+    fputs(cmd->usage, stdout);
+    return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
     int i = 1;
+    /* the global options before the command (cli_parse takes them after) */
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-            if (++i >= argc)
-                return cli_usage_error(NULL, "-c needs a FILE");
-            c.config_path = argv[i];
-        } else if (strcmp(argv[i], "-v") == 0) {
-            dom_log_level++;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        int g = cli_global_option(&c, argc, argv, &i);
+        if (g < 0)
+            return EXIT_USAGE;
+        if (g)
+            continue;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return EXIT_OK;
         } else if (strcmp(argv[i], "--version") == 0) {
             version(i + 1 < argc && strcmp(argv[i + 1], "--verbose") == 0);
             return EXIT_OK;
         } else {
+            static const char *const names[] = {"config", "verbose", "json",
+                                                "help",   "version", NULL};
+            const char *near = argv[i][1] == '-' ? cli_nearest(argv[i] + 2, names) : NULL;
+            if (near)
+                return cli_usage_error(NULL, "unknown option %s; did you mean --%s?", argv[i],
+                                       near);
             return cli_usage_error(NULL, "unknown option %s", argv[i]);
         }
     }
@@ -190,9 +275,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    if (strcmp(argv[i], "help") == 0)
+        return help(argc - i, argv + i);
     const cli_command *cmd = cli_find(argv[i]);
     if (!cmd)
-        return cli_usage_error(NULL, "unknown command \"%s\" (see domicile --help)", argv[i]);
+        return unknown_command(argv[i]);
     if (!c.config_path)
         c.config_path = getenv("DOMICILE_CONFIG");
     if (!c.config_path || !*c.config_path)

@@ -2321,7 +2321,7 @@ static int lock_catalog(const dom_config *cfg, int *fd)
     dom_free(path);
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
         close(f);
-        return dom_error_set(DOM_EUSAGE,
+        return dom_error_set(DOM_EBUSY,
                              "another domicile process is moving tenants with catalog %s; run "
                              "one apply, rollback or erase at a time",
                              cfg->catalog.path);

@@ -6,7 +6,6 @@
 # transfer entry and one erasure entry per batch and an intact chain.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"
 for r in $REGIONS; do

@@ -106,7 +106,71 @@ check "demo says why" grep -q "regions folder that the demo did not create" "$T/
 
 # plan --wave with an unknown wave
 run_dom "$T/o" "$T/e" -c "$cfg" plan --wave nope
-check "plan --wave with an unknown wave exits 1" [ "$status" -eq 1 ]
+check "plan --wave with an unknown wave exits 5 (not found)" [ "$status" -eq 5 ]
 check "plan --check exits 0 when the waves leave no violation" sh -c "'$DOMICILE' -c '$cfg' plan --check >/dev/null"
 run_dom "$T/o" "$T/e" -c "$cfg" plan --wave canary --check
 check "plan --wave canary --check exits 2 (violations remain after the canary)" [ "$status" -eq 2 ]
+
+# ---- one grammar for every command (docs/cli.md) ----
+run_dom "$T/o" "$T/e" help
+check "domicile help lists the commands on stdout (exit 0)" sh -c "[ $status -eq 0 ] && grep -q '^  apply ' '$T/o' && grep -q '^  help ' '$T/o'"
+for c in plan prepare apply status verify rollback locate audit erase pause resume throttle report demo; do
+    run_dom "$T/o" "$T/e" help "$c"
+    "$DOMICILE" "$c" --help >"$T/o2" 2>/dev/null
+    check "domicile help $c is $c --help, which names --json and explains (3 lines or more)" \
+        sh -c "[ $status -eq 0 ] && cmp -s '$T/o' '$T/o2' && grep -q -- '--json' '$T/o' && [ \$(wc -l <'$T/o') -ge 3 ]"
+done
+run_dom "$T/o" "$T/e" help nosuch
+check "help of an unknown command exits 1" sh -c "[ $status -eq 1 ] && grep -q 'unknown command \"nosuch\"' '$T/e'"
+run_dom "$T/o" "$T/e" aply
+check "did you mean: a command one letter off" grep -q 'did you mean "apply"' "$T/e"
+run_dom "$T/o" "$T/e" -c "$cfg" plan --wavee canary
+check "did you mean: an option (exit 1)" sh -c "[ $status -eq 1 ] && grep -q 'unknown option --wavee; did you mean --wave?' '$T/e'"
+run_dom "$T/o" "$T/e" -c "$cfg" plan --zzzzzzzz
+check "... and none for an option far from every other" sh -c "[ $status -eq 1 ] && grep -q 'unknown option --zzzzzzzz\$' '$T/e'"
+"$DOMICILE" -c "$cfg" plan --wave canary --json >"$T/a.json" 2>/dev/null
+"$DOMICILE" -c "$cfg" plan --wave=canary --json >"$T/b.json" 2>/dev/null
+"$DOMICILE" plan --json --wave=canary -c "$cfg" >"$T/c.json" 2>/dev/null
+"$DOMICILE" plan --json --wave=canary --config="$cfg" >"$T/d.json" 2>/dev/null
+check "--opt VALUE, --opt=VALUE and global options after the command are the same" \
+    sh -c "jq -e '.waves[0].name == \"canary\"' '$T/a.json' >/dev/null && cmp -s '$T/a.json' '$T/b.json' && cmp -s '$T/a.json' '$T/c.json' && cmp -s '$T/a.json' '$T/d.json'"
+for bad in "--workers=3x" "--workers 3x" "--workers=0" "--workers 65" "--dry-run=yes" "--workers"; do
+    # shellcheck disable=SC2086
+    run_dom "$T/o" "$T/e" -c "$cfg" apply $bad
+    check "apply $bad is refused (exit 1) with one line on stderr, nothing on stdout" \
+        sh -c "[ $status -eq 1 ] && [ ! -s '$T/o' ] && head -n 1 '$T/e' | grep -q '^domicile: apply: '"
+done
+run_dom "$T/o" "$T/e" -c "$cfg" --json apply --workers=0
+check "--json: a usage error is one document {ok: false, error: {kind: usage, exit: 1}}" \
+    sh -c "[ $status -eq 1 ] && jq -e '.ok == false and .error.kind == \"usage\" and .error.exit == 1 and (.error.message | test(\"workers\"))' '$T/o' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$cfg" plan --wave nope --json
+check "--json: not found is kind not_found, exit 5, also said on stderr" \
+    sh -c "[ $status -eq 5 ] && jq -e '.ok == false and .error.kind == \"not_found\" and .error.exit == 5' '$T/o' >/dev/null && grep -q 'no wave named' '$T/e'"
+run_dom "$T/o" "$T/e" -c "$cfg" status --json
+check "status --json before prepare: not found (exit 5), one document" \
+    sh -c "[ $status -eq 5 ] && jq -e '.error.kind == \"not_found\"' '$T/o' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$cfg" prepare --json
+check "prepare --json: regions and tenants added" \
+    sh -c "[ $status -eq 0 ] && jq -e '.ok and .regions == 3 and .tenants_added == 50' '$T/o' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$cfg" apply --dry-run
+check "apply --dry-run writes its plan on stdout" sh -c "[ $status -eq 0 ] && grep -q '^wave asia: [0-9]* batch' '$T/o'"
+run_dom "$T/o" "$T/e" -c "$cfg" apply --dry-run --json
+check "apply --dry-run --json: the planned waves, nothing moved" \
+    sh -c "[ $status -eq 0 ] && jq -e '.ok and .dry_run and (.planned | length) == 3 and .batches_done == 0' '$T/o' >/dev/null"
+k=$(sqlite3 "$T/demo/regions/beijing.db" "SELECT user_id FROM users ORDER BY user_id LIMIT 1")
+run_dom "$T/o" "$T/e" -c "$cfg" locate "$k" --json
+check "locate --json: the tenant's region and epoch" \
+    sh -c "[ $status -eq 0 ] && jq -e '.ok and .region == \"beijing\" and .epoch >= 1 and .state == \"home\"' '$T/o' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$cfg" locate no-such-tenant
+check "locate of an unknown tenant: exit 5 (not found)" sh -c "[ $status -eq 5 ] && grep -q 'not in the directory' '$T/e'"
+run_dom "$T/o" "$T/e" -c "$cfg" locate --country SG --json
+check "locate --country --json" sh -c "[ $status -eq 0 ] && jq -e '.region == \"singapore\"' '$T/o' >/dev/null"
+run_dom "$T/o" "$T/e" -c "$cfg" erase --json
+check "erase --json: nothing retained" sh -c "[ $status -eq 0 ] && jq -e '.ok and .batches_erased == 0' '$T/o' >/dev/null"
+for c in status "verify" "audit" "report latency" "pause" "resume" "throttle off"; do
+    # shellcheck disable=SC2086
+    "$DOMICILE" -c "$cfg" $c --json >"$T/o" 2>/dev/null
+    check "$c --json: one document whose first member is ok" sh -c "jq -e 'keys_unsorted[0] == \"ok\"' '$T/o' >/dev/null"
+done
+run_dom "$T/o" "$T/e" -c "$cfg" apply --wave asia
+check "one batch is \"1 batch\" (plurals)" sh -c "[ $status -eq 0 ] && grep -q 'apply: 1 batch done' '$T/o' && grep -q '^wave asia: 1 batch,' '$T/e'"

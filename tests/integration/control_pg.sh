@@ -6,7 +6,6 @@
 # (not at full speed at once); the move ends and verify finds nothing.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 pg_start pg || { not_ok "start PostgreSQL"; exit 1; }
 PORT=$(cat "$PGROOT/pg/port")
 sql() { db=$1; shift; "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d "$db" "$@"; }

@@ -2,7 +2,6 @@
 # demo starts itself and stops at the end, also when it fails.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 before=$(ls -d /tmp/domicile-demo-pg-* 2>/dev/null | wc -l)
 run_dom "$T/o" "$T/e" demo --postgres --dir "$T/d" --users 2000
 check "demo --postgres exits 0" [ "$status" -eq 0 ]

@@ -18,7 +18,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
 cut_pid=
-trap '[ -n "$cut_pid" ] && kill "$cut_pid"; pg_stop_all; rm -rf "$T"' EXIT INT TERM
+at_exit '[ -n "$cut_pid" ] && kill "$cut_pid"; pg_stop_all'
 TABLES="users devices contacts messages photos backups"
 DBS="beijing singapore us_east"
 POINTS=${POINTS:-25}

@@ -10,7 +10,7 @@ PROXY="$DOMICILE_BUILD/tools/delayproxy"
 W="$DOMICILE_BUILD/tests/tools/writer"
 FAR_RTT=${FAR_RTT:-40}
 half=$(echo "$FAR_RTT" | awk '{ print $1 / 2 }')
-trap 'kill $(cat "$T/proxies" 2>/dev/null) 2>/dev/null; pg_stop_all; rm -rf "$T"' EXIT INT TERM
+at_exit 'kill $(cat "$T/proxies" 2>/dev/null) 2>/dev/null; pg_stop_all'
 REGIONS="beijing singapore us-east"
 for r in $REGIONS; do
     pg_start "$r" || { not_ok "start PostgreSQL for $r"; exit 1; }

@@ -5,7 +5,6 @@
 # tenants at home alone; prepare --remove takes it all out.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 
 pg_start regions || { not_ok "start PostgreSQL"; exit 1; }
 P="$PGBIN/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p $PG_PORT -U postgres"

@@ -8,7 +8,7 @@
 # model.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; kill $(cat "$T/proxy.pid" 2>/dev/null) 2>/dev/null; rm -rf "$T"' EXIT INT TERM
+at_exit 'pg_stop_all; kill $(cat "$T/proxy.pid" 2>/dev/null) 2>/dev/null'
 
 "$DOMICILE" demo --dir "$T/d" --users 2000 --no-plan >/dev/null 2>&1
 cfg="$T/d/domicile.yaml"

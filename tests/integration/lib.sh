@@ -1,13 +1,44 @@
-# Helpers for integration scenarios: TAP output, a temporary folder removed
-# at exit, and small assertions.  Source it; $DOMICILE is the binary.
+# Helpers for integration scenarios: TAP output, a folder for the
+# scenario's files, cleanup at exit, and small assertions.  Source it.
+# $DOMICILE is the binary and $DOMICILE_BUILD its build (default: build/
+# of this tree, so `sh tests/integration/NAME.sh` runs on its own once
+# `make unit-bins` has built it; tests/run.sh NAME does both).
 set -u
-: "${DOMICILE:?DOMICILE must name the domicile binary}"
-T=$(mktemp -d /tmp/domicile-it-XXXXXX)
+_top=$(cd "$(dirname "$0")/../.." && pwd)
+: "${DOMICILE_BUILD:=$_top/build}"
+: "${DOMICILE:=$DOMICILE_BUILD/domicile}"
+export DOMICILE DOMICILE_BUILD
+if [ ! -x "$DOMICILE" ]; then
+    echo "not ok 1 - no binary $DOMICILE (make unit-bins, or tests/run.sh $(basename "$0" .sh))"
+    exit 1
+fi
+# $T: the scenario's files.  Under tests/run.sh it is the job's folder,
+# which tests/run.sh removes when the scenario passes and keeps when it
+# fails; otherwise a temporary folder removed at exit.
+if [ -n "${DOMICILE_TEST_STATE:-}" ]; then
+    T=$DOMICILE_TEST_STATE
+    mkdir -p "$T"
+    _own_T=0
+else
+    T=$(mktemp -d /tmp/domicile-it-XXXXXX)
+    _own_T=1
+fi
 # (DOMICILE_CHECK_HASH=1, which makes the mover hash each batch's source
 # again for the transfer log and compare with its compare's hash, is set
 # by the scenarios for the runs that test it, not here: the other runs
 # take the production path)
-trap 'rm -rf "$T"' EXIT INT TERM
+# at_exit COMMANDS: what the scenario's end must do before its folder goes
+# (stop servers, proxies, writers); it runs on a normal end, on an exit
+# after a failure, and when the scenario is stopped (TERM, INT).
+_at_exit=
+at_exit() { _at_exit=$1; }
+_lib_end() {
+    eval "$_at_exit"
+    [ "$_own_T" = 0 ] || rm -rf "$T"
+}
+trap '_lib_end' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 tap_n=0
 
 ok() {

@@ -121,7 +121,7 @@ cp -r "$T/tpl" "$T/lk"
 flock "$T/lk/domicile.db.lock" sleep 3 &
 sleep 0.3
 run_dom "$T/o" "$T/e" -c "$T/lk/domicile.yaml" apply
-check "a second mover on the same catalog is refused (exit 1)" [ "$status" -eq 1 ]
+check "a second mover on the same catalog is refused (exit 75, busy: try again)" [ "$status" -eq 75 ]
 check "... saying why" grep -q "another domicile process is moving tenants with catalog" "$T/e"
 check "... and nothing was journaled" [ "$(sqlite3 "$T/lk/domicile.db" "SELECT count(*) FROM batches")" = 0 ]
 wait

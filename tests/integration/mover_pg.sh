@@ -10,7 +10,6 @@
 # from SQLite to PostgreSQL and back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 W="$DOMICILE_BUILD/tests/tools/writer"
 TABLES="users devices contacts messages photos backups"
 REGIONS="beijing singapore us-east"

@@ -15,7 +15,6 @@
 # new home.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 for r in beijing singapore; do
     pg_start "$r" || { not_ok "start PostgreSQL for $r"; exit 1; }
 done

@@ -5,7 +5,6 @@
 # the password.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/../pg/pg.sh"
-trap 'pg_stop_all; rm -rf "$T"' EXIT INT TERM
 pw='S3cret-pw-%-4711'
 
 # the CA and a certificate for "localhost"
