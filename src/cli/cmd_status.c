@@ -12,40 +12,30 @@
 #include "core/geo.h"
 #include "util/util.h"
 
-static int region_row(int nc, const char *const *v, void *payload)
+static int region_row(const dom_region_count *r, void *payload)
 {
-    if (nc < 3)
-        return 0;
     json_array_append_new(payload,
-                          json_pack("{s:s,s:I,s:I}", "region", v[0] ? v[0] : "", "tenants",
-                                    (json_int_t)strtoll(v[1] ? v[1] : "0", NULL, 10), "moving",
-                                    (json_int_t)strtoll(v[2] ? v[2] : "0", NULL, 10)));
+                          json_pack("{s:s,s:I,s:I}", "region", r->region, "tenants",
+                                    (json_int_t)r->tenants, "moving", (json_int_t)r->moving));
     return 0;
 }
 
-static json_int_t num(const char *v)
+static int wave_row(const dom_wave_summary *w, void *payload)
 {
-    return v ? (json_int_t)strtoll(v, NULL, 10) : 0;
-}
-
-static int wave_row(int nc, const char *const *v, void *payload)
-{
-    if (nc < 9)
-        return 0;
-    json_array_append_new(
-        payload, json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "wave", v[0] ? v[0] : "",
-                           "batches", num(v[1]), "done", num(v[2]), "failed", num(v[3]), "retained",
-                           num(v[4]), "in_progress", num(v[5]), "tenants_moved", num(v[6]), "rows",
-                           num(v[7]), "max_pause_ms", v[8] ? strtod(v[8], NULL) : 0.0));
+    json_array_append_new(payload,
+                          json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "wave", w->wave,
+                                    "batches", (json_int_t)w->batches, "done", (json_int_t)w->done,
+                                    "failed", (json_int_t)w->failed, "retained",
+                                    (json_int_t)w->retained, "in_progress", (json_int_t)w->running,
+                                    "tenants_moved", (json_int_t)w->tenants_moved, "rows",
+                                    (json_int_t)w->rows, "max_pause_ms", w->max_pause_ms));
     return 0;
 }
 
-static int error_row(int nc, const char *const *v, void *payload)
+static int error_row(const dom_batch_error *e, void *payload)
 {
-    if (nc < 3)
-        return 0;
-    json_array_append_new(payload, json_pack("{s:I,s:s,s:s}", "batch", num(v[0]), "wave",
-                                             v[1] ? v[1] : "", "error", v[2] ? v[2] : ""));
+    json_array_append_new(payload, json_pack("{s:I,s:s,s:s}", "batch", (json_int_t)e->batch, "wave",
+                                             e->wave, "error", e->error));
     return 0;
 }
 
@@ -76,23 +66,9 @@ int cmd_status(cli *c)
     json_t *root = json_pack("{s:b}", "ok", 1), *regions = json_array(), *waves = json_array(),
            *errors = json_array();
     json_object_set_new(root, "prepare", json_string(prep[0] ? prep : "done"));
-    /* SQL that both catalog engines accept */
-    if ((rc = dom_catalog_query(cat,
-                                "SELECT region, count(*), count(*) FILTER (WHERE state = "
-                                "'moving') FROM directory GROUP BY region ORDER BY region",
-                                region_row, regions)) < 0 ||
-        (rc = dom_catalog_query(
-             cat,
-             "SELECT wave, count(*), count(*) FILTER (WHERE step = 'done'), count(*) FILTER "
-             "(WHERE step = 'failed'), count(*) FILTER (WHERE step = 'flipped'), count(*) FILTER "
-             "(WHERE step NOT IN ('done', 'failed', 'flipped')), sum(CASE WHEN step IN ('done', "
-             "'flipped') THEN tenants ELSE 0 END), sum(rows), max(pause_ms) FROM batches GROUP "
-             "BY wave ORDER BY min(id)",
-             wave_row, waves)) < 0 ||
-        (rc = dom_catalog_query(cat,
-                                "SELECT id, wave, error FROM batches WHERE error IS NOT NULL "
-                                "ORDER BY id DESC LIMIT 10",
-                                error_row, errors)) < 0) {
+    if ((rc = dom_catalog_region_counts(cat, region_row, regions)) < 0 ||
+        (rc = dom_catalog_wave_summaries(cat, wave_row, waves)) < 0 ||
+        (rc = dom_catalog_batch_errors(cat, 10, error_row, errors)) < 0) {
         json_decref(root);
         json_decref(regions);
         json_decref(waves);

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -829,4 +831,84 @@ int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *pa
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : cat_fail(cat, "cannot read");
+}
+
+/* ---- what status shows (SQL both engines accept) ---- */
+
+static int64_t num(const char *v)
+{
+    return v ? (int64_t)strtoll(v, NULL, 10) : 0;
+}
+
+typedef struct typed_cb {
+    int (*region)(const dom_region_count *, void *);
+    int (*wave)(const dom_wave_summary *, void *);
+    int (*error)(const dom_batch_error *, void *);
+    void *payload;
+} typed_cb;
+
+static int region_count_row(int nc, const char *const *v, void *arg)
+{
+    const typed_cb *t = arg;
+    if (nc < 3)
+        return 0;
+    dom_region_count r = {v[0] ? v[0] : "", num(v[1]), num(v[2])};
+    return t->region(&r, t->payload);
+}
+
+int dom_catalog_region_counts(dom_catalog *cat, int (*cb)(const dom_region_count *, void *),
+                              void *payload)
+{
+    typed_cb t = {.region = cb, .payload = payload};
+    return dom_catalog_query(cat,
+                             "SELECT region, count(*), count(*) FILTER (WHERE state = 'moving') "
+                             "FROM directory GROUP BY region ORDER BY region",
+                             region_count_row, &t);
+}
+
+static int wave_summary_row(int nc, const char *const *v, void *arg)
+{
+    const typed_cb *t = arg;
+    if (nc < 9)
+        return 0;
+    dom_wave_summary w = {v[0] ? v[0] : "", num(v[1]), num(v[2]),
+                          num(v[3]),        num(v[4]), num(v[5]),
+                          num(v[6]),        num(v[7]), v[8] ? strtod(v[8], NULL) : 0.0};
+    return t->wave(&w, t->payload);
+}
+
+int dom_catalog_wave_summaries(dom_catalog *cat, int (*cb)(const dom_wave_summary *, void *),
+                               void *payload)
+{
+    typed_cb t = {.wave = cb, .payload = payload};
+    return dom_catalog_query(
+        cat,
+        "SELECT wave, count(*), count(*) FILTER (WHERE step = 'done'), count(*) FILTER "
+        "(WHERE step = 'failed'), count(*) FILTER (WHERE step = 'flipped'), count(*) FILTER "
+        "(WHERE step NOT IN ('done', 'failed', 'flipped')), sum(CASE WHEN step IN ('done', "
+        "'flipped') THEN tenants ELSE 0 END), sum(rows), max(pause_ms) FROM batches GROUP "
+        "BY wave ORDER BY min(id)",
+        wave_summary_row, &t);
+}
+
+static int batch_error_row(int nc, const char *const *v, void *arg)
+{
+    const typed_cb *t = arg;
+    if (nc < 3)
+        return 0;
+    dom_batch_error e = {num(v[0]), v[1] ? v[1] : "", v[2] ? v[2] : ""};
+    return t->error(&e, t->payload);
+}
+
+int dom_catalog_batch_errors(dom_catalog *cat, int limit,
+                             int (*cb)(const dom_batch_error *, void *), void *payload)
+{
+    typed_cb t = {.error = cb, .payload = payload};
+    char sql[160];
+    /* the limit is a number of ours, not user data */
+    snprintf(sql, sizeof(sql),
+             "SELECT id, wave, error FROM batches WHERE error IS NOT NULL ORDER BY id DESC "
+             "LIMIT %d",
+             limit > 0 ? limit : 1);
+    return dom_catalog_query(cat, sql, batch_error_row, &t);
 }

@@ -128,6 +128,33 @@ typedef int (*dom_row_cb)(int ncols, const char *const *vals, void *payload);
 int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload);
 int dom_catalog_rows_scan(dom_catalog *cat, int64_t batch, dom_row_cb cb, void *payload);
 
+/* What `status` shows, from the catalog's tables. */
+typedef struct dom_region_count {
+    const char *region;
+    int64_t tenants, moving;
+} dom_region_count;
+typedef struct dom_wave_summary {
+    const char *wave;
+    int64_t batches, done, failed, retained, running;
+    int64_t tenants_moved, rows;
+    double max_pause_ms;
+} dom_wave_summary;
+typedef struct dom_batch_error {
+    int64_t batch;
+    const char *wave, *error;
+} dom_batch_error;
+/* Tenants per region of the directory (and how many of them are moving),
+ * by region name. */
+int dom_catalog_region_counts(dom_catalog *cat, int (*cb)(const dom_region_count *, void *),
+                              void *payload);
+/* Per wave, in the order of its first batch: its batches by step, the
+ * tenants of its finished ones, its rows, its longest write pause. */
+int dom_catalog_wave_summaries(dom_catalog *cat, int (*cb)(const dom_wave_summary *, void *),
+                               void *payload);
+/* The `limit` latest batch errors, latest first. */
+int dom_catalog_batch_errors(dom_catalog *cat, int limit,
+                             int (*cb)(const dom_batch_error *, void *), void *payload);
+
 /* Streams the directory entries of every tenant of a wave's batches. */
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);
