@@ -19,6 +19,16 @@ for r in $REGIONS; do sql "$r" postgres -c "CREATE DATABASE tpl"; done
 pg_load_demo "$T/src/regions/beijing.db" "$PGBIN/psql" -X -h 127.0.0.1 -p "$(port beijing)" -U postgres -d tpl ||
     not_ok "load the demo"
 for r in singapore us-east; do "$DOMICILE" demo --print-schema postgresql | sql "$r" tpl >/dev/null; done
+# the catalog's unit tests (tests/unit/test_catalog.c) on PostgreSQL
+# catalogs: one fresh database for each catalog they open
+for i in 1 2 3 4 5 6 7 8; do sql beijing postgres -c "CREATE DATABASE ucat$i"; done
+DOMICILE_TEST_CATALOG_DSN="postgresql://postgres@127.0.0.1:$(port beijing)/ucat%d" \
+    "$DOMICILE_BUILD/tests/test_catalog" >"$T/unit.out" 2>&1
+unit_rc=$?
+check "the catalog's unit tests pass on a PostgreSQL catalog (test_catalog, exit $unit_rc)" \
+    sh -c "[ $unit_rc -eq 0 ] && grep -q 'PASSED  \] [1-9]' '$T/unit.out' && ! grep -q FAILED '$T/unit.out'"
+[ "$unit_rc" -eq 0 ] || sed 's/^/# /' "$T/unit.out"
+
 mkdir -p "$T/run"
 sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$(port beijing)/app#;
      s#sqlite:regions/singapore.db#postgresql://postgres@127.0.0.1:$(port singapore)/app#;
