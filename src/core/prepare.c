@@ -67,32 +67,6 @@ static int regions_open(regions *r, const dom_config *cfg)
     return dom_store_check_regions(r->st, cfg, r->n, 0);
 }
 
-/* The kind of value a column holds, to compare columns across engines:
- * SQLite by its type affinity rules, PostgreSQL by type name.  Timestamps
- * travel as text (docs/verification.md). */
-static const char *value_class(const char *engine, const char *type)
-{
-    if (strcmp(engine, "postgresql") == 0) {
-        if (strcmp(type, "smallint") == 0 || strcmp(type, "integer") == 0 ||
-            strcmp(type, "bigint") == 0 || strcmp(type, "boolean") == 0)
-            return "integer";
-        if (strcmp(type, "real") == 0 || strcmp(type, "double precision") == 0)
-            return "real";
-        if (strcmp(type, "bytea") == 0)
-            return "blob";
-        return "text";
-    }
-    if (strstr(type, "int"))
-        return "integer";
-    if (strstr(type, "char") || strstr(type, "clob") || strstr(type, "text"))
-        return "text";
-    if (!type[0] || strstr(type, "blob"))
-        return "blob";
-    if (strstr(type, "real") || strstr(type, "floa") || strstr(type, "doub"))
-        return "real";
-    return "numeric";
-}
-
 /* Every region must hold the same tenant tables with the same columns,
  * types and primary keys as the first; lists every difference. */
 static int check_compatible(const regions *r, const dom_config *cfg)
@@ -117,8 +91,7 @@ static int check_compatible(const regions *r, const dom_config *cfg)
                 if (!cb)
                     dom_buf_printf(&diff, "region \"%s\", table \"%s\": column \"%s\" is missing\n",
                                    name, a->name, ca->name);
-                else if (same ? strcmp(ca->type, cb->type) != 0
-                              : strcmp(value_class(e0, ca->type), value_class(ei, cb->type)) != 0)
+                else if (same ? strcmp(ca->type, cb->type) != 0 : ca->cls != cb->cls)
                     dom_buf_printf(&diff,
                                    "region \"%s\", table \"%s\": column \"%s\" is %s here, %s in "
                                    "region \"%s\"\n",
@@ -231,12 +204,11 @@ static size_t needed(const dom_move_table *all, size_t nall, size_t nmove,
     return n;
 }
 
-/* CREATE TABLE and CREATE INDEX of table t of engine `from`, in the words
- * both engines take, with dst's types for each kind of value; foreign keys
+/* CREATE TABLE and CREATE INDEX of table t of src (its indexes), in the
+ * words both engines take, with dst's types for each class of value; foreign keys
  * to the tables in `have` only. */
 static int portable_ddl(dom_buf *b, dom_store *src, dom_store *dst, const dom_table_info *t)
 {
-    const char *from = src->ops->engine;
     dom_buf_puts(b, "CREATE TABLE ");
     dom_sql_ident(b, t->name);
     dom_buf_puts(b, " (");
@@ -244,7 +216,7 @@ static int portable_ddl(dom_buf *b, dom_store *src, dom_store *dst, const dom_ta
     for (size_t c = 0; c < t->ncols; c++) {
         dom_buf_puts(b, c ? ", " : "");
         dom_sql_ident(b, t->cols[c].name);
-        dom_buf_printf(b, " %s%s", dst->ops->type_of_class(value_class(from, t->cols[c].type)),
+        dom_buf_printf(b, " %s%s", dst->ops->type_of_class(t->cols[c].cls),
                        t->cols[c].notnull ? " NOT NULL" : "");
         if (t->cols[c].pk > npk)
             npk = t->cols[c].pk;

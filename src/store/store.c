@@ -20,6 +20,23 @@ int dom_store_open(dom_store **out, const dom_region *region, int flags)
     return dom_error_set(DOM_ERROR, "region \"%s\": unknown DSN kind", region->name);
 }
 
+const char *dom_col_class_name(dom_col_class c)
+{
+    switch (c) {
+    case DOM_COL_INTEGER:
+        return "integer";
+    case DOM_COL_REAL:
+        return "real";
+    case DOM_COL_TEXT:
+        return "text";
+    case DOM_COL_BLOB:
+        return "blob";
+    case DOM_COL_NUMERIC:
+        break;
+    }
+    return "numeric";
+}
+
 void dom_store_close(dom_store *st)
 {
     if (st)

@@ -16,10 +16,26 @@
 
 typedef struct dom_store dom_store;
 
+/* The kind of value a column holds, whatever the engine calls its type:
+ * columns of two engines compare by class (docs/verification.md,
+ * "Canonical values"), and a table is created on another engine with
+ * that engine's type of each class. */
+typedef enum {
+    DOM_COL_NUMERIC = 0, /* anything else (SQLite's NUMERIC affinity) */
+    DOM_COL_INTEGER,
+    DOM_COL_REAL,
+    DOM_COL_TEXT,
+    DOM_COL_BLOB
+} dom_col_class;
+
+/* "integer", "real", "text", "blob", "numeric" */
+const char *dom_col_class_name(dom_col_class c);
+
 typedef struct dom_column {
     char *name;
-    char *type; /* declared type, lower case */
-    int pk;     /* position in the primary key (1-based), 0 when not part of it */
+    char *type;        /* declared type, lower case */
+    dom_col_class cls; /* set by the engine from the type */
+    int pk;            /* position in the primary key (1-based), 0 when not part of it */
     int notnull;
 } dom_column;
 
@@ -227,7 +243,7 @@ typedef struct dom_store_ops {
     int (*exec_ddl)(dom_store *st, const char *sql);
     /* this engine's column type for a kind of value ("integer", "real",
      * "text", "blob", "numeric") */
-    const char *(*type_of_class)(const char *cls);
+    const char *(*type_of_class)(dom_col_class cls);
     int (*copy_from)(dom_store *dst, dom_store *src, const dom_move_table *tables, size_t n,
                      int64_t *max_seq, int64_t *rows, int64_t *bytes, dom_copy_watch *watch);
     void (*close)(dom_store *st);

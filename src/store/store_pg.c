@@ -81,6 +81,19 @@ static int add_table(dom_table_info **t, size_t *n, size_t *cap, const char *nam
     (*n)++;
     return 0;
 }
+/* The class of a PostgreSQL type: the values the store reads from it
+ * (docs/verification.md, "Canonical values"). */
+static dom_col_class pg_class_of_type(const char *type)
+{
+    if (strcmp(type, "smallint") == 0 || strcmp(type, "integer") == 0 ||
+        strcmp(type, "bigint") == 0 || strcmp(type, "boolean") == 0)
+        return DOM_COL_INTEGER;
+    if (strcmp(type, "real") == 0 || strcmp(type, "double precision") == 0)
+        return DOM_COL_REAL;
+    if (strcmp(type, "bytea") == 0)
+        return DOM_COL_BLOB;
+    return DOM_COL_TEXT;
+}
 
 /* The columns of the tables named by $1 (text[]; NULL: every table of the
  * schema): table, column, type, not null, place in the primary key. */
@@ -114,6 +127,7 @@ static int add_columns(PGresult *r, dom_table_info **tp, size_t *np, size_t *cap
         dom_column *c = &g[ti->ncols++];
         c->name = dom_strdup(PQgetvalue(r, i, 1));
         c->type = dom_strdup(PQgetvalue(r, i, 2));
+        c->cls = pg_class_of_type(PQgetvalue(r, i, 2));
         c->notnull = PQgetvalue(r, i, 3)[0] == 't';
         c->pk = atoi(PQgetvalue(r, i, 4));
         if (!c->name || !c->type)
@@ -1369,13 +1383,13 @@ static int pg_exec_ddl(dom_store *base, const char *sql)
     return rc;
 }
 
-static const char *pg_type_of_class(const char *cls)
+static const char *pg_type_of_class(dom_col_class cls)
 {
-    return strcmp(cls, "integer") == 0 ? "bigint"
-           : strcmp(cls, "real") == 0  ? "double precision"
-           : strcmp(cls, "text") == 0  ? "text"
-           : strcmp(cls, "blob") == 0  ? "bytea"
-                                       : "numeric";
+    return cls == DOM_COL_INTEGER ? "bigint"
+           : cls == DOM_COL_REAL  ? "double precision"
+           : cls == DOM_COL_TEXT  ? "text"
+           : cls == DOM_COL_BLOB  ? "bytea"
+                                  : "numeric";
 }
 
 const dom_store_ops dom_pg__ops = {

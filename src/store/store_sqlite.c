@@ -41,6 +41,21 @@ int dom_sqlite__prepare(sqlite_store *s, sqlite3_stmt **st, const char *table, c
 
 #define prepare dom_sqlite__prepare
 
+/* The class of an SQLite declared type (lower case): SQLite's rules of
+ * type affinity (https://sqlite.org/datatype3.html, 3.1). */
+static dom_col_class sq_class_of_type(const char *type)
+{
+    if (strstr(type, "int"))
+        return DOM_COL_INTEGER;
+    if (strstr(type, "char") || strstr(type, "clob") || strstr(type, "text"))
+        return DOM_COL_TEXT;
+    if (!type[0] || strstr(type, "blob"))
+        return DOM_COL_BLOB;
+    if (strstr(type, "real") || strstr(type, "floa") || strstr(type, "doub"))
+        return DOM_COL_REAL;
+    return DOM_COL_NUMERIC;
+}
+
 int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
 {
     sqlite_store *s = (sqlite_store *)base;
@@ -92,6 +107,7 @@ int dom_sqlite__tables(dom_store *base, dom_table_info **out, size_t *nout)
             dom_column *c = &ti->cols[ti->ncols++];
             c->name = dom_strdup((const char *)sqlite3_column_text(cols, 0));
             c->type = dom_strdup((const char *)sqlite3_column_text(cols, 1));
+            c->cls = sq_class_of_type(c->type ? c->type : "");
             c->pk = sqlite3_column_int(cols, 2);
             c->notnull = sqlite3_column_int(cols, 3);
             if (!c->name || !c->type) {
@@ -385,13 +401,13 @@ static int sq_exec_ddl(dom_store *base, const char *sql)
     return 0;
 }
 
-static const char *sq_type_of_class(const char *cls)
+static const char *sq_type_of_class(dom_col_class cls)
 {
-    return strcmp(cls, "integer") == 0 ? "INTEGER"
-           : strcmp(cls, "real") == 0  ? "REAL"
-           : strcmp(cls, "text") == 0  ? "TEXT"
-           : strcmp(cls, "blob") == 0  ? "BLOB"
-                                       : "NUMERIC";
+    return cls == DOM_COL_INTEGER ? "INTEGER"
+           : cls == DOM_COL_REAL  ? "REAL"
+           : cls == DOM_COL_TEXT  ? "TEXT"
+           : cls == DOM_COL_BLOB  ? "BLOB"
+                                  : "NUMERIC";
 }
 
 const dom_store_ops dom_sqlite__ops = {
