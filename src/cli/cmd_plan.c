@@ -10,6 +10,7 @@
 #include "core/geo.h"
 #include "core/plan.h"
 #include "core/policy.h"
+#include "store/store.h"
 #include "util/util.h"
 
 static json_t *countries_json(const dom_wave *w)
@@ -80,9 +81,8 @@ static void print_json(const dom_plan *p, int only, int check)
         json_t *o = json_object();
         json_object_set_new(o, "name", json_string(cfg->regions[r].name));
         json_object_set_new(o, "location", json_string(cfg->regions[r].country));
-        json_object_set_new(
-            o, "engine",
-            json_string(cfg->regions[r].dsn.kind == DOM_DSN_SQLITE ? "sqlite" : "postgresql"));
+        json_object_set_new(o, "engine",
+                            json_string(dom_engine_of_kind(cfg->regions[r].dsn.kind)->name));
         json_object_set_new(o, "tenants_before", json_integer(p->region_before[r]));
         json_object_set_new(o, "tenants_after", json_integer(p->region_after[r]));
         json_array_append_new(regions, o);

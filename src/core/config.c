@@ -6,7 +6,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <libpq-fe.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 
 #include "core/config.h"
 #include "core/geo.h"
+#include "store/store.h"
 #include "util/util.h"
 
 #define MAX_ERRORS 20
@@ -261,42 +261,16 @@ void dom_dsn_free(dom_dsn *dsn)
 int dom_dsn_parse(dom_dsn *out, const char *text, const char *dir)
 {
     memset(out, 0, sizeof(*out));
-    if (strncmp(text, "sqlite:", 7) == 0) {
-        const char *path = text + 7;
-        if (!*path)
-            return dom_error_set(DOM_ECONFIG, "sqlite DSN has no file path");
-        out->kind = DOM_DSN_SQLITE;
-        out->text = dom_strdup(text);
-        if (path[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
-            out->path = dom_strdup(path);
-        else
-            out->path = dom_sprintf("%s/%s", dir, path);
-        return out->text && out->path ? 0 : DOM_ENOMEM;
-    }
-    const char *conninfo = NULL;
-    if (strncmp(text, "postgresql://", 13) == 0 || strncmp(text, "postgres://", 11) == 0)
-        conninfo = text;
-    else if (strncmp(text, "postgresql:", 11) == 0)
-        conninfo = text + 11;
-    if (!conninfo)
-        return dom_error_set(DOM_ECONFIG, "expected sqlite:PATH, postgresql://URI or "
-                                          "postgresql:KEY=VALUE ...");
-    char *errmsg = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-    if (!opts) {
-        char *nl;
-        if (errmsg && (nl = strchr(errmsg, '\n')))
-            *nl = '\0';
-        dom_error_set(DOM_ECONFIG, "invalid PostgreSQL connection string: %s",
-                      errmsg ? errmsg : "out of memory");
-        PQfreemem(errmsg);
-        return DOM_ECONFIG;
-    }
-    PQconninfoFree(opts);
-    out->kind = DOM_DSN_PG;
-    out->text = dom_strdup(text);
-    out->conninfo = dom_strdup(conninfo);
-    return out->text && out->conninfo ? 0 : DOM_ENOMEM;
+    const char *rest;
+    const dom_engine *e = dom_engine_of_dsn(text, &rest);
+    if (e)
+        return e->parse_dsn(out, text, rest, dir);
+    dom_buf forms = DOM_BUF_INIT;
+    for (size_t k = 0; dom_engines[k]; k++)
+        dom_buf_printf(&forms, "%s%s", k ? ", " : "", dom_engines[k]->forms);
+    dom_error_set(DOM_ECONFIG, "expected %s", dom_buf_cstr(&forms));
+    dom_buf_free(&forms);
+    return DOM_ECONFIG;
 }
 
 char *dom_dsn_redact(const char *text)

@@ -2459,7 +2459,7 @@ static int check_regions(const dom_config *cfg, double *rtt_ms)
                                cfg->regions[i].name, st[i]->ops->engine);
     }
     if (rc == 0)
-        rc = dom_store_check_regions(st, cfg, cfg->nregions, 1);
+        rc = dom_store_check_regions(st, cfg->regions, cfg->nregions, 1);
     for (size_t i = 0; i < cfg->nregions; i++)
         dom_store_close(st[i]);
     return rc;

@@ -64,7 +64,7 @@ static int regions_open(regions *r, const dom_config *cfg)
             return rc;
         r->st[i]->fence_wait_sec = cfg->options.fence_wait_sec;
     }
-    return dom_store_check_regions(r->st, cfg, r->n, 0);
+    return dom_store_check_regions(r->st, cfg->regions, r->n, 0);
 }
 
 /* Every region must hold the same tenant tables with the same columns,
@@ -447,7 +447,7 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
     keyset known = {0};
     dom_plan *p = NULL;
     dom_catalog *cat = NULL;
-    char(*countries)[3] = NULL;
+    char(*countries)[3] = NULL, (*codes)[3] = NULL;
     int rc;
     memset(out, 0, sizeof(*out));
     if ((rc = regions_open(&r, cfg)) < 0)
@@ -467,10 +467,13 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
         goto done;
     out->tables_created = created;
     countries = dom_calloc(dom_ncountries + 1, 3);
-    if (!countries) {
+    codes = dom_calloc(dom_ncountries, 3);
+    if (!countries || !codes) {
         rc = DOM_ENOMEM;
         goto done;
     }
+    for (size_t c = 0; c < dom_ncountries; c++)
+        memcpy(codes[c], dom_countries[c].code, 3);
     for (size_t i = 0; i < r.n; i++) {
         size_t nc = 0;
         for (size_t c = 0; c < dom_ncountries; c++)
@@ -480,8 +483,9 @@ int dom_prepare(const dom_config *cfg, dom_prepare_report *out)
          * lets them in) */
         if (dom_policy_invalid_home(cfg) == (int)i)
             memcpy(countries[nc++], "??", 3);
-        dom_install spec = {cfg->regions[i].name, r.mt[i],   r.nmt[i],
-                            cfg->tenants.country, countries, nc};
+        dom_install spec = {
+            cfg->regions[i].name, r.mt[i], r.nmt[i], cfg->tenants.country, countries, nc, codes,
+            dom_ncountries};
         if ((rc = dom_store_install(r.st[i], &spec)) < 0) {
             char *why = dom_sprintf("unfinished: %s", dom_error_last());
             int code = dom_error_code();
@@ -531,6 +535,7 @@ done:
         dom_free(known.keys[i]);
     dom_free(known.keys);
     dom_free(countries);
+    dom_free(codes);
     dom_plan_free(p);
     dom_catalog_close(cat);
     regions_close(&r);

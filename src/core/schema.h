@@ -17,6 +17,12 @@
 int dom_schema_tables(dom_move_table **out, size_t *nout, size_t *nmove, const dom_config *cfg,
                       const char *region, const dom_table_info *tables, size_t ntables);
 
+/* Resolves the mover's view of a region's tenant tables: the tenants
+ * table first, then every direct and indirect table, parents before
+ * children (schema.c).  `out` is one allocation (dom_free). */
+int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
+                    const dom_table_info *tables, size_t ntables);
+
 /* How a table's rows find their tenant, for people: "column user_id",
  * "notes.order_id -> orders.id, column orders.customer_id" or "none". */
 char *dom_schema_how(const dom_move_table *t);

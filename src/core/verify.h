@@ -6,6 +6,7 @@
 #ifndef DOM_VERIFY_H
 #define DOM_VERIFY_H
 
+#include "core/config.h"
 #include "store/store.h"
 #include "util/util.h"
 

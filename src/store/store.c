@@ -11,13 +11,10 @@
 int dom_store_open(dom_store **out, const dom_region *region, int flags)
 {
     *out = NULL;
-    switch (region->dsn.kind) {
-    case DOM_DSN_SQLITE:
-        return dom_store_sqlite_open(out, region, flags);
-    case DOM_DSN_PG:
-        return dom_store_pg_open(out, region, flags);
-    }
-    return dom_error_set(DOM_ERROR, "region \"%s\": unknown DSN kind", region->name);
+    const dom_engine *e = dom_engine_of_kind(region->dsn.kind);
+    if (!e)
+        return dom_error_set(DOM_ERROR, "region \"%s\": unknown DSN kind", region->name);
+    return e->open(out, region, flags);
 }
 
 const char *dom_col_class_name(dom_col_class c)
@@ -427,12 +424,12 @@ int dom_store_identity(dom_store *st, char *out, size_t n)
     return st->ops->identity ? st->ops->identity(st, out, n) : 0;
 }
 
-int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t n, int prepared)
+int dom_store_check_regions(dom_store *const *st, const dom_region *regions, size_t n, int prepared)
 {
     char(*id)[160] = dom_calloc(n ? n : 1, sizeof(*id));
     int rc = id ? 0 : DOM_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const char *name = cfg->regions[i].name;
+        const char *name = regions[i].name;
         char was[128];
         if ((rc = dom_store_identity(st[i], id[i], sizeof(id[i]))) < 0 ||
             (rc = dom_store_meta_get(st[i], "name", was, sizeof(was))) < 0)
@@ -442,7 +439,7 @@ int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t 
                 rc = dom_error_set(DOM_ECONFIG,
                                    "regions \"%s\" and \"%s\" reach the same database; each "
                                    "region needs a database of its own",
-                                   cfg->regions[j].name, name);
+                                   regions[j].name, name);
                 break;
             }
         if (rc < 0)

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "store/region.h"
 #include "util/util.h"
 
 typedef struct dom_store dom_store;
@@ -135,6 +135,10 @@ typedef struct dom_install {
     const char *country_col; /* tenants.country */
     char (*countries)[3];    /* countries whose new tenants may be created here */
     size_t ncountries;
+    /* every ISO 3166-1 code, to tell a country the policy forbids here
+     * from a value that is no country */
+    char (*codes)[3];
+    size_t ncodes;
 } dom_install;
 
 /* Fence states (DESIGN.md "What a writing application sees"). */
@@ -404,22 +408,17 @@ int dom_store_set_mode(dom_store *st, const dom_move_table *t, size_t n, int qui
  * database's oid).  "" when the engine cannot tell. */
 int dom_store_identity(dom_store *st, char *out, size_t n);
 
-/* The regions st[0..n) (named by cfg->regions[0..n)) are distinct
+/* The regions st[0..n) (regions[0..n)) are distinct
  * databases, and none was prepared as another region; `prepared` 1: each
  * must have been prepared as itself (for moves). */
-int dom_store_check_regions(dom_store *const *st, const dom_config *cfg, size_t n, int prepared);
+int dom_store_check_regions(dom_store *const *st, const dom_region *regions, size_t n,
+                            int prepared);
 
 /* Whether this store can take part in moves (fences, capture, copy). */
 int dom_store_can_move(const dom_store *st);
 
 /* Housekeeping between batches (SQLite: a passive WAL checkpoint). */
 void dom_store_idle(dom_store *st);
-
-/* Resolves the mover's view of a region's tenant tables: the tenants
- * table first, then every direct and indirect table, parents before
- * children (schema.c).  `out` is one allocation (dom_free). */
-int dom_move_tables(dom_move_table **out, size_t *nout, const dom_config *cfg, const char *region,
-                    const dom_table_info *tables, size_t ntables);
 
 /* SHA-256 of the definitions of `tables` as `list` reports them now (for
  * the engines' schema_sig). */
@@ -459,5 +458,29 @@ const dom_column *dom_move_key_column(const dom_move_table *t);
 /* Engine constructors. */
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags);
 int dom_store_pg_open(dom_store **out, const dom_region *region, int flags);
+
+/* ---- the engines (engines.c): the one place an engine plugs in ---- */
+
+typedef struct dom_engine {
+    const char *name; /* "sqlite", "postgresql": as plan --json and ops->engine say */
+    dom_dsn_kind kind;
+    const char *const *schemes; /* the DSN prefixes it answers to, NULL-ended */
+    const char *forms;          /* the DSN's forms, for messages */
+    /* checks a DSN of this engine (`rest`: after the scheme, `dir`: the
+     * config's folder) and fills out's path or conninfo; DOM_ECONFIG with
+     * the reason */
+    int (*parse_dsn)(dom_dsn *out, const char *text, const char *rest, const char *dir);
+    int (*open)(dom_store **out, const dom_region *region, int flags);
+} dom_engine;
+
+/* Every engine, NULL-ended. */
+extern const dom_engine *const dom_engines[];
+/* The engine whose scheme starts `dsn` (*rest: what follows the scheme),
+ * else NULL. */
+const dom_engine *dom_engine_of_dsn(const char *dsn, const char **rest);
+/* The engine of a parsed DSN. */
+const dom_engine *dom_engine_of_kind(dom_dsn_kind kind);
+int dom_store_sqlite_parse_dsn(dom_dsn *out, const char *text, const char *rest, const char *dir);
+int dom_store_pg_parse_dsn(dom_dsn *out, const char *text, const char *rest, const char *dir);
 
 #endif

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/geo.h"
 #include "store/store_pg.h"
 
 #define pg_fail dom_pg__fail
@@ -821,8 +820,8 @@ static int install_defs(pg_store *s, const void *arg, int lock_ms)
     {
         dom_buf codes = DOM_BUF_INIT;
         dom_buf_putc(&codes, '{');
-        for (size_t i = 0; i < dom_ncountries; i++)
-            dom_buf_printf(&codes, "%s%s", i ? "," : "", dom_countries[i].code);
+        for (size_t i = 0; i < spec->ncodes; i++)
+            dom_buf_printf(&codes, "%s%.2s", i ? "," : "", spec->codes[i]);
         dom_buf_putc(&codes, '}');
         const char *cv[1] = {dom_buf_cstr(&codes)};
         r = codes.oom ? NULL
@@ -1435,6 +1434,31 @@ const dom_store_ops dom_pg__ops = {
     .copy_from = dom_pg__copy_from,
     .close = pg_close,
 };
+
+int dom_store_pg_parse_dsn(dom_dsn *out, const char *text, const char *rest, const char *dir)
+{
+    (void)dir;
+    /* libpq takes a URI whole, and KEY=VALUE pairs after "postgresql:" */
+    const char *conninfo =
+        strncmp(text, "postgresql://", 13) == 0 || strncmp(text, "postgres://", 11) == 0 ? text
+                                                                                         : rest;
+    char *errmsg = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+    if (!opts) {
+        char *nl;
+        if (errmsg && (nl = strchr(errmsg, '\n')))
+            *nl = '\0';
+        dom_error_set(DOM_ECONFIG, "invalid PostgreSQL connection string: %s",
+                      errmsg ? errmsg : "out of memory");
+        PQfreemem(errmsg);
+        return DOM_ECONFIG;
+    }
+    PQconninfoFree(opts);
+    out->kind = DOM_DSN_PG;
+    out->text = dom_strdup(text);
+    out->conninfo = dom_strdup(conninfo);
+    return out->text && out->conninfo ? 0 : DOM_ENOMEM;
+}
 
 int dom_store_pg_open(dom_store **out, const dom_region *region, int flags)
 {

@@ -466,6 +466,20 @@ int dom_sqlite_busy_retry(void *payload, int attempts)
     return 1;
 }
 
+int dom_store_sqlite_parse_dsn(dom_dsn *out, const char *text, const char *path, const char *dir)
+{
+    if (!*path)
+        return dom_error_set(DOM_ECONFIG, "sqlite DSN has no file path");
+    out->kind = DOM_DSN_SQLITE;
+    out->text = dom_strdup(text);
+    /* a relative path is relative to the config's folder */
+    if (path[0] == '/' || !dir || !*dir || strcmp(dir, ".") == 0)
+        out->path = dom_strdup(path);
+    else
+        out->path = dom_sprintf("%s/%s", dir, path);
+    return out->text && out->path ? 0 : DOM_ENOMEM;
+}
+
 int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
 {
     struct stat sb;

@@ -17,7 +17,6 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "core/geo.h"
 #include "store/store_sqlite.h"
 #include "util/util.h"
 
@@ -600,8 +599,8 @@ int dom_sqlite__install(dom_store *base, const dom_install *spec)
         goto fail;
     if ((rc = cached(s, &st, NULL, "INSERT INTO domicile_countries VALUES (?1)")) < 0)
         goto fail;
-    for (size_t i = 0; i < dom_ncountries; i++) {
-        sqlite3_bind_text(st, 1, dom_countries[i].code, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < spec->ncodes; i++) {
+        sqlite3_bind_text(st, 1, spec->codes[i], 2, SQLITE_STATIC);
         if ((rc = step_done(s, st, NULL, "cannot write the country codes")) < 0)
             goto fail;
     }
