@@ -327,7 +327,10 @@ int dom_store_snapshot_end(dom_store *st);
 /* Rows of the current keys in table t, ordered by tenant key and primary key
  * (all columns when there is none). */
 int dom_store_cursor_open(dom_store *st, const dom_move_table *t, dom_cursor **out);
-/* The row of t with this primary key (0 or 1 row). */
+/* The row of t with this primary key (0 or 1 row).  Of a row whose tenant
+ * is not among the current keys the engines differ (SQLite does not read
+ * it, PostgreSQL does); the mover asks only for rows its change log names,
+ * and fails a batch whose rows changed tenant. */
 int dom_store_cursor_pk(dom_store *st, const dom_move_table *t, const dom_value *pk,
                         dom_cursor **out);
 /* The rows of t with any of n primary keys (pks: n groups of npk values,
