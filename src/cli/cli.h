@@ -87,6 +87,8 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
 const cli_command *cli_find(const char *name);
 /* Formats a byte count as "12.3 MB" into buf. */
 const char *cli_bytes(char *buf, size_t n, double bytes);
+/* "s" unless n is 1: "%lld tenant%s", n, CLI_S(n) */
+#define CLI_S(n) ((n) == 1 ? "" : "s")
 /* Formats an integer with thousands separators. */
 const char *cli_num(char *buf, size_t n, long long v);
 

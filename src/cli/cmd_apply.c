@@ -51,8 +51,8 @@ int cmd_prepare(cli *c)
             printf("prepared %zu region%s: fences, change logs, residency guard and triggers "
                    "installed\n",
                    rep.regions, rep.regions == 1 ? "" : "s");
-            printf("directory: %s tenants added, %s already known\n",
-                   cli_num(a, sizeof(a), rep.tenants_added),
+            printf("directory: %s tenant%s added, %s already known\n",
+                   cli_num(a, sizeof(a), rep.tenants_added), CLI_S(rep.tenants_added),
                    cli_num(b, sizeof(b), rep.tenants_known));
         }
     }
@@ -286,11 +286,12 @@ static int run_apply(cli *c, const char *cmd, int rollback)
         cli_json_print(root);
     } else if (!o.dry_run && (st.batches_done || st.batches_retained || st.batches_failed)) {
         char a[32], b[32];
-        printf("%s: %lld batch%s done, %lld retained, %lld failed; %s tenants, %s rows in %.1f "
-               "s; write pause p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
+        printf("%s: %lld batch%s done, %lld retained, %lld failed; %s tenant%s, %s row%s in "
+               "%.1f s; write pause p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
                cmd, (long long)st.batches_done, st.batches_done == 1 ? "" : "es",
                (long long)st.batches_retained, (long long)st.batches_failed,
-               cli_num(a, sizeof(a), st.tenants), cli_num(b, sizeof(b), st.rows), el, p50, p99, mx);
+               cli_num(a, sizeof(a), st.tenants), CLI_S(st.tenants), cli_num(b, sizeof(b), st.rows),
+               CLI_S(st.rows), el, p50, p99, mx);
         if (st.home_sec > 0)
             printf("%s: home in %.1f s (the last flip), sources erased in %.1f s%s\n", cmd,
                    st.home_sec, st.erased_sec,

@@ -79,14 +79,15 @@ static void print_text(const dom_audit_result *r, const dom_config *cfg)
                 printf(", table %s", f->table);
             if (f->country[0])
                 printf(f->kind == DOM_FIND_BAD_COUNTRY ? ": %s" : ", country %s", f->country);
-            printf(": %s tenants, %s rows; e.g.", cli_num(a, sizeof(a), f->tenants),
-                   cli_num(b, sizeof(b), f->rows));
+            printf(": %s tenant%s, %s row%s; e.g.", cli_num(a, sizeof(a), f->tenants),
+                   CLI_S(f->tenants), cli_num(b, sizeof(b), f->rows), CLI_S(f->rows));
             for (size_t j = 0; j < f->nexamples; j++)
                 printf(" %s", f->examples[j]);
             printf("\n");
         }
     }
-    printf("\ntransfer log: %lld entries, ", (long long)r->log_entries);
+    printf("\ntransfer log: %lld entr%s, ", (long long)r->log_entries,
+           r->log_entries == 1 ? "y" : "ies");
     if (r->log_ok)
         printf("chain intact (head %.16s...)\n", r->log_head);
     else

@@ -144,8 +144,9 @@ static void print_wave(const dom_plan *p, size_t w)
         }
         if (pw->wave->percent < 100)
             printf(" %g%%", pw->wave->percent);
-        printf(": %s tenants, %s rows, %s%s\n", cli_num(a, sizeof(a), pw->tenants),
-               cli_num(b, sizeof(b), pw->rows), cli_bytes(c, sizeof(c), (double)pw->bytes),
+        printf(": %s tenant%s, %s row%s, %s%s\n", cli_num(a, sizeof(a), pw->tenants),
+               CLI_S(pw->tenants), cli_num(b, sizeof(b), pw->rows), CLI_S(pw->rows),
+               cli_bytes(c, sizeof(c), (double)pw->bytes),
                p->bytes_estimated ? " (estimated)" : "");
     } else {
         if (!pw->npairs)
@@ -172,8 +173,8 @@ static void print_text(const dom_plan *p, int only)
     const dom_config *cfg = p->cfg;
     size_t last = only >= 0 ? (size_t)only : p->nwaves - 1;
     char a[32], b[32], c[32], d[32], e[32];
-    printf("plan for %s: %s tenants (%s), %s misplaced\n", cfg->path,
-           cli_num(a, sizeof(a), (long long)p->ntenants),
+    printf("plan for %s: %s tenant%s (%s), %s misplaced\n", cfg->path,
+           cli_num(a, sizeof(a), (long long)p->ntenants), CLI_S(p->ntenants),
            strcmp(p->source, "directory") == 0 ? "placed by the directory"
                                                : "found by scanning the regions",
            cli_num(b, sizeof(b), p->misplaced));

@@ -127,10 +127,11 @@ int cmd_verify(cli *c)
                       (json_int_t)s.differences, "diffs", v.diffs);
         cli_json_print(root);
     } else if (o.transfers) {
-        printf("verify: %lld transfers checked against the transfer log (%lld not: a tenant "
-               "moved or is moving since), %lld rows at home, %lld differences\n",
-               (long long)s.transfers, (long long)s.transfers_skip, (long long)s.rows_compared,
-               (long long)s.differences);
+        printf("verify: %lld transfer%s checked against the transfer log (%lld not: a tenant "
+               "moved or is moving since), %lld row%s at home, %lld difference%s\n",
+               (long long)s.transfers, CLI_S(s.transfers), (long long)s.transfers_skip,
+               (long long)s.rows_compared, CLI_S(s.rows_compared), (long long)s.differences,
+               CLI_S(s.differences));
     } else if (v.json) {
         json_t *root =
             json_pack("{s:b,s:I,s:I,s:I,s:I,s:o}", "ok", s.differences == 0, "tenants",
@@ -139,10 +140,11 @@ int cmd_verify(cli *c)
                       (json_int_t)s.differences, "diffs", v.diffs);
         cli_json_print(root);
     } else {
-        printf("verify: %lld tenants, %lld with rows outside their home, %lld rows compared, %lld "
-               "differences\n",
-               (long long)s.tenants, (long long)s.elsewhere, (long long)s.rows_compared,
-               (long long)s.differences);
+        printf("verify: %lld tenant%s, %lld with rows outside their home, %lld row%s compared, "
+               "%lld difference%s\n",
+               (long long)s.tenants, CLI_S(s.tenants), (long long)s.elsewhere,
+               (long long)s.rows_compared, CLI_S(s.rows_compared), (long long)s.differences,
+               CLI_S(s.differences));
     }
     return s.differences ? EXIT_FOUND : EXIT_OK;
 }
