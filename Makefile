@@ -73,13 +73,14 @@ unit-bins: $(UNIT_BIN) $(BUILD)/domicile $(BUILD)/examples/locate $(BUILD)/tools
 # jobs several at a time (tests/run.sh --help; TESTS=NAME... for a subset,
 # JOBS=N for the jobs at a time); on this machine every PostgreSQL
 # scenario must run, none may skip.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 ASAN_OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 asan-bins:
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_OPT)" unit-bins
 
 test:
 	@tools/install-deps.sh test
-	@$(MAKE) --no-print-directory asan-bins
+	@$(MAKE) --no-print-directory -j$(NPROC) asan-bins
 	@DOMICILE_PG_REQUIRED=1 tests/run.sh --build build/asan $(if $(JOBS),-j $(JOBS)) $(TESTS)
 
 demo:

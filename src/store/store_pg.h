@@ -6,6 +6,7 @@
 
 #include <libpq-fe.h>
 
+#include "store/pg_copy.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -84,7 +85,6 @@ char *dom_pg__literal(pg_store *s, const char *text);
 int dom_pg__tables(dom_store *base, dom_table_info **out, size_t *nout);
 
 /* How a column's values travel: the class of its declared type. */
-typedef enum { PG_C_INT, PG_C_REAL, PG_C_TEXT, PG_C_BYTEA, PG_C_BOOL, PG_C_TIME } pg_class;
 pg_class dom_pg__class(const char *type);
 
 /* Appends the expression that reads column c (of `row`, e.g. NEW, or of

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/pg_copy.h"
 #include "store/store_pg.h"
 
 #define fail  dom_pg__fail
@@ -371,150 +372,6 @@ static void copy_out_drain(pg_store *s)
     PGresult *r;
     while ((r = PQgetResult(s->conn)) != NULL)
         PQclear(r);
-}
-
-/* ---- values ------------------------------------------------------------------- */
-
-static int unhex(int c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes the text form `p` (NUL-terminated, n bytes) of a value of class
- * k into v; text and bytes are appended to `store` at *off. */
-static void decode(pg_class k, const char *p, size_t n, dom_value *v, dom_buf *store, size_t *off)
-{
-    memset(v, 0, sizeof(*v));
-    *off = store->len;
-    switch (k) {
-    case PG_C_INT:
-        v->type = DOM_V_INT;
-        v->i = strtoll(p, NULL, 10);
-        return;
-    case PG_C_BOOL:
-        v->type = DOM_V_INT;
-        v->i = p[0] == 't' || p[0] == '1';
-        return;
-    case PG_C_REAL:
-        v->type = DOM_V_REAL;
-        v->r = strtod(p, NULL);
-        return;
-    case PG_C_BYTEA:
-        v->type = DOM_V_BLOB;
-        if (n >= 2 && p[0] == '\\' && p[1] == 'x') {
-            dom_buf_put_unhex(store, p + 2, n - 2);
-            v->n = store->len - *off;
-        } else {
-            dom_buf_put(store, p, n);
-            v->n = n;
-        }
-        return;
-    default:
-        v->type = DOM_V_TEXT;
-        dom_buf_put(store, p, n);
-        v->n = n;
-        return;
-    }
-}
-
-/* The text form of v for a parameter or a COPY field; NULL for SQL NULL.
- * Blobs become bytea's hex form. */
-static const char *encode(const dom_value *v, pg_class k, dom_buf *tmp, size_t *len)
-{
-    dom_buf_clear(tmp);
-    switch (v->type) {
-    case DOM_V_NULL:
-        return NULL;
-    case DOM_V_INT:
-        if (k == PG_C_BOOL)
-            dom_buf_puts(tmp, v->i ? "t" : "f");
-        else
-            dom_buf_printf(tmp, "%lld", (long long)v->i);
-        break;
-    case DOM_V_REAL:
-        if (isnan(v->r))
-            dom_buf_puts(tmp, "NaN");
-        else if (isinf(v->r))
-            dom_buf_puts(tmp, v->r > 0 ? "Infinity" : "-Infinity");
-        else if (k == PG_C_INT && v->r == floor(v->r))
-            dom_buf_printf(tmp, "%.0f", v->r);
-        else
-            dom_buf_printf(tmp, "%.17g", v->r);
-        break;
-    case DOM_V_TEXT:
-        dom_buf_put(tmp, v->p, v->n);
-        break;
-    case DOM_V_BLOB:
-        dom_buf_puts(tmp, "\\x");
-        dom_buf_put_hex(tmp, v->p, v->n);
-        break;
-    }
-    *len = tmp->len;
-    return dom_buf_cstr(tmp);
-}
-
-/* Undoes COPY text escaping of one field into out (NUL-terminated). */
-static void copy_unescape(const char *p, size_t n, dom_buf *out)
-{
-    dom_buf_clear(out);
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '\\') {
-            /* the run up to the next backslash as it is */
-            const char *bs = memchr(p + i, '\\', n - i);
-            size_t run = bs ? (size_t)(bs - p) - i : n - i;
-            dom_buf_put(out, p + i, run);
-            i += run - 1;
-            continue;
-        }
-        if (i + 1 == n) {
-            dom_buf_putc(out, p[i]);
-            continue;
-        }
-        char c = p[++i];
-        switch (c) {
-        case 'b':
-            dom_buf_putc(out, '\b');
-            break;
-        case 'f':
-            dom_buf_putc(out, '\f');
-            break;
-        case 'n':
-            dom_buf_putc(out, '\n');
-            break;
-        case 'r':
-            dom_buf_putc(out, '\r');
-            break;
-        case 't':
-            dom_buf_putc(out, '\t');
-            break;
-        case 'v':
-            dom_buf_putc(out, '\v');
-            break;
-        case 'x':
-            if (i + 1 < n && unhex(p[i + 1]) >= 0) {
-                int v = unhex(p[++i]);
-                if (i + 1 < n && unhex(p[i + 1]) >= 0)
-                    v = v * 16 + unhex(p[++i]);
-                dom_buf_putc(out, (char)v);
-            } else {
-                dom_buf_putc(out, 'x');
-            }
-            break;
-        default:
-            if (c >= '0' && c <= '7') {
-                int v = c - '0';
-                for (int k = 0; k < 2 && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '7'; k++)
-                    v = v * 8 + (p[++i] - '0');
-                dom_buf_putc(out, (char)v);
-            } else {
-                dom_buf_putc(out, c);
-            }
-        }
-    }
-    dom_buf_cstr(out);
 }
 
 /* ---- keys, fences, snapshots ------------------------------------------------- */
@@ -882,7 +739,7 @@ typedef struct pg_cursor {
  * with time zone that identifies rows (tenant column, primary key, or
  * every column of a table without one) keeps the server's canonical text,
  * the form the change log's keys have.  Other columns are read as they
- * are, and a timestamp's ISO text is made canonical in canonical_time:
+ * are, and a timestamp's ISO text is made canonical in dom_pgcopy_canonical_time:
  * to_char() doubles the server's cost of reading a row. */
 static int time_as_text(const dom_move_table *t, size_t i)
 {
@@ -1062,7 +919,7 @@ static void params_set(params *p, const dom_table_info *ti, const int *cols, int
             e = v[i].p;
             len = v[i].n;
         } else {
-            e = encode(&v[i], dom_pg__class(ti->cols[cols[i]].type), &tmp, &len);
+            e = dom_pgcopy_encode(&v[i], dom_pg__class(ti->cols[cols[i]].type), &tmp, &len);
         }
         isnull[i] = e == NULL;
         off[i] = p->store.len;
@@ -1161,8 +1018,8 @@ static int cursor_pks_inline(pg_store *s, const dom_move_table *t, const dom_val
         dom_buf_putc(&arrays, '{');
         for (size_t k = 0; k < n; k++) {
             size_t len = 0;
-            const char *e =
-                encode(&pks[k * (size_t)t->npk + (size_t)i], dom_pg__class(col->type), &tmp, &len);
+            const char *e = dom_pgcopy_encode(&pks[k * (size_t)t->npk + (size_t)i],
+                                              dom_pg__class(col->type), &tmp, &len);
             if (k)
                 dom_buf_putc(&arrays, ',');
             dom_buf_put_array_elem(&arrays, e, len);
@@ -1252,7 +1109,8 @@ int dom_pg__cursor_pks(dom_store *base, const dom_move_table *t, const dom_value
         for (int i = 0; i < t->npk; i++) {
             size_t len = 0;
             const dom_value *v = &pks[k * (size_t)t->npk + (size_t)i];
-            const char *e = encode(v, dom_pg__class(t->info->cols[t->pk[i]].type), &tmp, &len);
+            const char *e =
+                dom_pgcopy_encode(v, dom_pg__class(t->info->cols[t->pk[i]].type), &tmp, &len);
             if (i)
                 dom_buf_putc(&b, '\t');
             dom_buf_put_copy(&b, e, len);
@@ -1306,45 +1164,11 @@ static void cursor_point(pg_cursor *c)
             c->vals[i].p = base + c->offs[i];
 }
 
-/* The raw text form of timestamptz (DateStyle ISO, TimeZone UTC:
- * "2024-05-01 10:00:00.5+00") in the canonical one ("2024-05-01T10:00:00.5Z");
- * anything else (infinity, BC) is left as it is. */
-static void canonical_time(dom_buf *f)
-{
-    char *p = f->ptr;
-    size_t n = f->len;
-    if (n >= 22 && p[4] == '-' && p[10] == ' ' && p[13] == ':' &&
-        memcmp(p + n - 3, "+00", 3) == 0) {
-        p[10] = 'T';
-        p[n - 3] = 'Z';
-        f->len = n - 2;
-        p[f->len] = '\0';
-    }
-}
-
 /* Decodes one COPY text line (n bytes) into the cursor's values. */
 static void decode_line(pg_cursor *c, const char *line, int n)
 {
-    const char *p = line, *end = line + n;
-    dom_buf_clear(&c->store);
-    if (end > p && end[-1] == '\n')
-        end--;
-    for (int i = 0; i < c->ncols; i++) {
-        const char *tab = memchr(p, '\t', (size_t)(end - p));
-        const char *fe = tab ? tab : end;
-        if (fe - p == 2 && p[0] == '\\' && p[1] == 'N') {
-            memset(&c->vals[i], 0, sizeof(dom_value));
-        } else {
-            copy_unescape(p, (size_t)(fe - p), &c->field);
-            if (c->field.oom)
-                return; /* the caller sees it */
-            if (c->fix[i])
-                canonical_time(&c->field);
-            decode(c->cls[i], dom_buf_cstr(&c->field), c->field.len, &c->vals[i], &c->store,
-                   &c->offs[i]);
-        }
-        p = tab ? tab + 1 : end;
-    }
+    dom_pgcopy_decode_line(line, (size_t)n, c->ncols, c->cls, c->fix, c->vals, c->offs, &c->field,
+                           &c->store);
 }
 
 static int copy_end(pg_cursor *c)
@@ -1408,11 +1232,11 @@ int dom_pg__cursor_next(dom_cursor *cur, const dom_value **vals)
                 dom_buf_put(&c->field, v, vn);
                 if (c->field.oom)
                     return DOM_ENOMEM;
-                canonical_time(&c->field);
+                dom_pgcopy_canonical_time(&c->field);
                 v = dom_buf_cstr(&c->field);
                 vn = c->field.len;
             }
-            decode(c->cls[i], v, vn, &c->vals[i], &c->store, &c->offs[i]);
+            dom_pgcopy_decode(c->cls[i], v, vn, &c->vals[i], &c->store, &c->offs[i]);
         }
         c->row++;
     } else {
@@ -1694,7 +1518,8 @@ int dom_pg__upsert(dom_store *base, const dom_move_table *t, const dom_value *ro
     dom_buf_printf(&g->lines, "%lld", (long long)++s->ord);
     for (size_t i = 0; i < t->info->ncols; i++) {
         size_t len = 0;
-        const char *e = encode(&row[i], dom_pg__class(t->info->cols[i].type), &tmp, &len);
+        const char *e =
+            dom_pgcopy_encode(&row[i], dom_pg__class(t->info->cols[i].type), &tmp, &len);
         dom_buf_putc(&g->lines, '\t');
         dom_buf_put_copy(&g->lines, e, len);
     }
