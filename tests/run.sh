@@ -8,9 +8,9 @@
 # --build DIR   the build to test (default build; `make test` passes
 #               build/asan).  build and build/asan are brought up to date
 #               with make first; another folder must hold its binaries.
-# -j N          jobs at a time (default: the machine's cores + 1, since a
-#               good part of a scenario's time is spent waiting on servers
-#               and sleeps)
+# -j N          jobs at a time (default: the machine's cores), besides the
+#               jobs tests/durations marks nice, which start at once at a
+#               lower CPU priority
 # --timeout S   a job still running after S seconds is stopped and counted
 #               as failed (default 1200)
 # NAME          run only these: a scenario (mover, mover_pg.sh) or a unit
@@ -23,7 +23,8 @@
 # cannot run here (no PostgreSQL server) prints "1..0 # SKIP reason" and
 # is listed as skipped; `make test` sets DOMICILE_PG_REQUIRED=1, which
 # makes that a failure instead.  tests/durations lists each job's seconds
-# as last measured; the longest start first.
+# as last measured (the longest start first), and marks the jobs that run
+# at a lower CPU priority ("nice").
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 70
@@ -34,7 +35,7 @@ usage() {
 }
 
 BUILD=build
-jobs=$(($(nproc 2>/dev/null || echo 1) + 1))
+jobs=$(nproc 2>/dev/null || echo 1)
 timeout_s=1200
 names=()
 while [ $# -gt 0 ]; do
@@ -107,15 +108,22 @@ skipped=()
 kept=()
 times=()
 
+# is_nice NAME: tests/durations marks the job nice
+is_nice() { awk -v n="$1" '$1 == n && $3 == "nice" { f = 1 } END { exit !f }' tests/durations 2>/dev/null; }
+
 # start NAME: runs the job in the background, in a process group of its
-# own (timeout's), with its output and files in $state/NAME
+# own (timeout's), with its output and files in $state/NAME.  A job marked
+# "nice" in tests/durations (a fault sweep: long, busy, and checking end
+# states, not timings) runs at a lower CPU priority, so that the jobs that
+# measure rates and count writes beside it see the cores they would alone.
 start() {
-    local n=$1 d="$state/$1"
+    local n=$1 d="$state/$1" pri=0
     mkdir -p "$d/files"
+    if is_nice "$n"; then pri=15; fi
     if [ "${n#test_}" != "$n" ]; then
         (cd "$d/files" && exec timeout -k 30 "$timeout_s" "$top/$BUILD/tests/$n") >"$d/output.log" 2>&1 &
     else
-        DOMICILE_TEST_STATE="$d/files" timeout -k 30 "$timeout_s" sh "tests/integration/$n.sh" >"$d/output.log" 2>&1 &
+        DOMICILE_TEST_STATE="$d/files" nice -n "$pri" timeout -k 30 "$timeout_s" sh "tests/integration/$n.sh" >"$d/output.log" 2>&1 &
     fi
     pid_of[$n]=$!
     start_of[$n]=$(date +%s)
@@ -176,10 +184,19 @@ stop_all() {
 }
 trap stop_all INT TERM
 
+# the jobs marked nice start at once, beside the others and not counted
+# among the -j N: they take what CPU the others leave
+normal=()
 t0=$(date +%s)
-set -- $order
+for n in $order; do
+    if is_nice "$n"; then start "$n"; else normal+=("$n"); fi
+done
+nice_running=${#pid_of[@]}
+declare -A nice_of=()
+for n in "${!pid_of[@]}"; do nice_of[$n]=1; done
+set -- "${normal[@]}"
 while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
-    while [ $# -gt 0 ] && [ ${#pid_of[@]} -lt "$jobs" ]; do
+    while [ $# -gt 0 ] && [ $((${#pid_of[@]} - nice_running)) -lt "$jobs" ]; do
         start "$1"
         shift
     done
@@ -188,6 +205,7 @@ while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
     for n in "${!pid_of[@]}"; do
         if [ "${pid_of[$n]}" = "$done_pid" ]; then
             unset "pid_of[$n]"
+            [ -z "${nice_of[$n]:-}" ] || nice_running=$((nice_running - 1))
             finish "$n" "$rc"
         fi
     done
@@ -201,6 +219,6 @@ else
     echo "kept for the failed jobs: ${kept[*]}"
 fi
 [ ${#skipped[@]} -eq 0 ] || echo "skipped: ${skipped[*]}"
-echo "$(($(date +%s) - t0)) s with $jobs jobs at a time"
+echo "$(($(date +%s) - t0)) s with $jobs jobs at a time (and the nice ones)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -882,12 +882,28 @@ fail:
 
 /* Connects with the DSN as given (a URI or key=value pairs); a session
  * the DSN and PGAPPNAME leave unnamed is named "domicile", so that the
- * health watch tells domicile's sessions from the application's. */
+ * health watch tells domicile's sessions from the application's.
+ *
+ * Then it turns the statement timeout off, on its own first: a database
+ * or role may default to a timeout of a millisecond, which applies to
+ * that very SET, and a busy machine can take longer than that to run
+ * even a SET, so it is tried again while it is what times out (57014).
+ * (The startup parameter "options" would avoid the race, but poolers in
+ * front of managed servers refuse it.)  The callers' own SETs follow. */
 PGconn *dom_pg__connect(const char *conninfo)
 {
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
     const char *vals[] = {conninfo, "domicile", NULL};
-    return PQconnectdbParams(keys, vals, 1);
+    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    for (int tries = 0; c && PQstatus(c) == CONNECTION_OK && tries < 100; tries++) {
+        PGresult *r = PQexec(c, "SET statement_timeout = 0");
+        const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        int again = PQresultStatus(r) != PGRES_COMMAND_OK && state && strcmp(state, "57014") == 0;
+        PQclear(r);
+        if (!again)
+            break;
+    }
+    return c;
 }
 
 /* Runs `step`, a transaction that takes locks applications hold (fence
