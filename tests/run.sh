@@ -24,7 +24,8 @@
 # is listed as skipped; `make test` sets DOMICILE_PG_REQUIRED=1, which
 # makes that a failure instead.  tests/durations lists each job's seconds
 # as last measured (the longest start first), and marks the jobs that run
-# at a lower CPU priority ("nice").
+# at a lower CPU priority ("nice") and those that run with no other job
+# beside them but the nice ones ("alone").
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 70
@@ -108,8 +109,9 @@ skipped=()
 kept=()
 times=()
 
-# is_nice NAME: tests/durations marks the job nice
+# is_nice NAME, is_alone NAME: tests/durations marks the job so
 is_nice() { awk -v n="$1" '$1 == n && $3 == "nice" { f = 1 } END { exit !f }' tests/durations 2>/dev/null; }
+is_alone() { awk -v n="$1" '$1 == n && $3 == "alone" { f = 1 } END { exit !f }' tests/durations 2>/dev/null; }
 
 # start NAME: runs the job in the background, in a process group of its
 # own (timeout's), with its output and files in $state/NAME.  A job marked
@@ -194,9 +196,17 @@ done
 nice_running=${#pid_of[@]}
 declare -A nice_of=()
 for n in "${!pid_of[@]}"; do nice_of[$n]=1; done
+# a job marked alone (it measures rates or round trips, or counts what
+# writers got done in a time) starts when no other job but the nice ones
+# runs, and none starts beside it
+alone=
 set -- "${normal[@]}"
 while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
-    while [ $# -gt 0 ] && [ $((${#pid_of[@]} - nice_running)) -lt "$jobs" ]; do
+    while [ $# -gt 0 ] && [ -z "$alone" ] && [ $((${#pid_of[@]} - nice_running)) -lt "$jobs" ]; do
+        if is_alone "$1"; then
+            [ $((${#pid_of[@]} - nice_running)) -eq 0 ] || break
+            alone=$1
+        fi
         start "$1"
         shift
     done
@@ -206,6 +216,7 @@ while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
         if [ "${pid_of[$n]}" = "$done_pid" ]; then
             unset "pid_of[$n]"
             [ -z "${nice_of[$n]:-}" ] || nice_running=$((nice_running - 1))
+            [ "$alone" != "$n" ] || alone=
             finish "$n" "$rc"
         fi
     done
