@@ -9,8 +9,7 @@
 #               build/asan).  build and build/asan are brought up to date
 #               with make first; another folder must hold its binaries.
 # -j N          jobs at a time (default: the machine's cores), besides the
-#               jobs tests/durations marks nice, which start at once at a
-#               lower CPU priority
+#               jobs tests/durations marks nice, which start at once
 # --timeout S   a job still running after S seconds is stopped and counted
 #               as failed (default 1200)
 # NAME          run only these: a scenario (mover, mover_pg.sh) or a unit
@@ -23,9 +22,10 @@
 # cannot run here (no PostgreSQL server) prints "1..0 # SKIP reason" and
 # is listed as skipped; `make test` sets DOMICILE_PG_REQUIRED=1, which
 # makes that a failure instead.  tests/durations lists each job's seconds
-# as last measured (the longest start first), and marks the jobs that run
-# at a lower CPU priority ("nice") and those that run with no other job
-# beside them but the nice ones ("alone").
+# as last measured (the longest start first), marks the jobs that must run
+# with no other job beside them ("alone": they measure rates or round
+# trips), and those that run beside everything but yield the CPU to those
+# ("nice": the fault sweeps).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 70
@@ -114,18 +114,14 @@ is_nice() { awk -v n="$1" '$1 == n && $3 == "nice" { f = 1 } END { exit !f }' te
 is_alone() { awk -v n="$1" '$1 == n && $3 == "alone" { f = 1 } END { exit !f }' tests/durations 2>/dev/null; }
 
 # start NAME: runs the job in the background, in a process group of its
-# own (timeout's), with its output and files in $state/NAME.  A job marked
-# "nice" in tests/durations (a fault sweep: long, busy, and checking end
-# states, not timings) runs at a lower CPU priority, so that the jobs that
-# measure rates and count writes beside it see the cores they would alone.
+# own (timeout's, whose pid is $!), with its output and files in $state/NAME.
 start() {
-    local n=$1 d="$state/$1" pri=0
+    local n=$1 d="$state/$1"
     mkdir -p "$d/files"
-    if is_nice "$n"; then pri=15; fi
     if [ "${n#test_}" != "$n" ]; then
         (cd "$d/files" && exec timeout -k 30 "$timeout_s" "$top/$BUILD/tests/$n") >"$d/output.log" 2>&1 &
     else
-        DOMICILE_TEST_STATE="$d/files" nice -n "$pri" timeout -k 30 "$timeout_s" sh "tests/integration/$n.sh" >"$d/output.log" 2>&1 &
+        DOMICILE_TEST_STATE="$d/files" timeout -k 30 "$timeout_s" sh "tests/integration/$n.sh" >"$d/output.log" 2>&1 &
     fi
     pid_of[$n]=$!
     start_of[$n]=$(date +%s)
@@ -186,8 +182,16 @@ stop_all() {
 }
 trap stop_all INT TERM
 
-# the jobs marked nice start at once, beside the others and not counted
-# among the -j N: they take what CPU the others leave
+# The jobs marked nice (fault sweeps: long, busy, checking end states,
+# not timings) start at once, beside the others and not counted among the
+# -j N; while a job marked alone runs they run at a lower CPU priority
+# (renice of their process groups; back to 0 after, where allowed).
+yield_nice() {
+    local j
+    for j in "${!nice_of[@]}"; do
+        [ -z "${pid_of[$j]:-}" ] || renice -n "$1" -g "${pid_of[$j]}" >/dev/null 2>&1
+    done
+}
 normal=()
 t0=$(date +%s)
 for n in $order; do
@@ -206,6 +210,7 @@ while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
         if is_alone "$1"; then
             [ $((${#pid_of[@]} - nice_running)) -eq 0 ] || break
             alone=$1
+            yield_nice 15
         fi
         start "$1"
         shift
@@ -216,7 +221,10 @@ while [ $# -gt 0 ] || [ ${#pid_of[@]} -gt 0 ]; do
         if [ "${pid_of[$n]}" = "$done_pid" ]; then
             unset "pid_of[$n]"
             [ -z "${nice_of[$n]:-}" ] || nice_running=$((nice_running - 1))
-            [ "$alone" != "$n" ] || alone=
+            if [ "$alone" = "$n" ]; then
+                alone=
+                yield_nice 0
+            fi
             finish "$n" "$rc"
         fi
     done
