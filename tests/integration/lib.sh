@@ -160,36 +160,6 @@ demo_state() {
 # defines `fresh NAME` (fresh copies of the regions and catalog as NAME;
 # prints the config's path) and `state NAME` (everything a run may change,
 # as text).
-# sqlite_sweep_setup: what failsweep.sh and failsweep_after.sh share: the
-# tables and regions, the points to sweep, fresh and state for fail_sweep
-# (SQLite regions), and the template data set $T/tpl.
-sqlite_sweep_setup() {
-    TABLES="users devices contacts messages photos backups"
-    REGIONS="beijing singapore us-east"
-    # how many allocations of each command are made to fail (spread evenly);
-    # IO_POINTS: how many I/O calls
-    POINTS=${POINTS:-60}
-    IO_POINTS=${IO_POINTS:-30}
-
-    # fresh NAME: a copy of $from as $T/NAME
-    fresh() {
-        rm -rf "${T:?}/$1"
-        cp -r "$from" "$T/$1"
-        echo "$T/$1/domicile.yaml"
-    }
-
-    # state NAME: demo_state, and the schema prepare installs
-    state() {
-        demo_state "$T/$1"
-        for r in $REGIONS; do
-            sqlite3 "$T/$1/regions/$r.db" "SELECT type, name, sql FROM sqlite_schema ORDER BY 2"
-        done
-    } 2>&1
-
-    "$DOMICILE" demo --dir "$T/tpl" --users 200 --seed 5 --no-plan >/dev/null 2>&1
-    sed -i 's/batch_tenants: 500/batch_tenants: 20/' "$T/tpl/domicile.yaml"
-}
-
 fail_sweep() {
     _cmd=$1
     _points=$2
