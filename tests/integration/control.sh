@@ -15,17 +15,17 @@ check "prepare" [ "$status" -eq 0 ]
 moved() { sqlite3 "$D/domicile.db" "SELECT coalesce(sum(rows), 0) FROM batches WHERE step IN ('done', 'flipped')"; }
 ctl() { jq -r "$1" "$T/st.json"; }
 
-run_dom "$T/o" "$T/e" -c "$cfg" throttle 4000
-check "throttle 4000 before the run: exit 0" [ "$status" -eq 0 ]
-check "... and says so" grep -q "rate: 4,000 rows per second (domicile throttle)" "$T/o"
+run_dom "$T/o" "$T/e" -c "$cfg" throttle 3000
+check "throttle 3000 before the run: exit 0" [ "$status" -eq 0 ]
+check "... and says so" grep -q "rate: 3,000 rows per second (domicile throttle)" "$T/o"
 "$DOMICILE" -c "$cfg" status --json >"$T/st.json"
-expect_eq "status --json: the rate and where it comes from" "$(ctl '"\(.control.paused) \(.control.rows_per_second) \(.control.rate_from)"')" "false 4000 throttle"
+expect_eq "status --json: the rate and where it comes from" "$(ctl '"\(.control.paused) \(.control.rows_per_second) \(.control.rate_from)"')" "false 3000 throttle"
 
 "$DOMICILE" -c "$cfg" apply --json >"$T/apply.json" 2>"$T/apply.err" &
 ap=$!
 sleep 2
 rate1=$(rate_over moved 4)
-check "at 4000 rows/s the mover moves 2000-5200 rows/s (got $rate1)" [ "$rate1" -ge 2000 ] && [ "$rate1" -le 5200 ]
+check "at 3000 rows/s the mover moves 1500-3900 rows/s (got $rate1)" [ "$rate1" -ge 1500 ] && [ "$rate1" -le 3900 ]
 
 run_dom "$T/o" "$T/e" -c "$cfg" throttle 800
 check "throttle 800 while it runs" [ "$status" -eq 0 ]
@@ -61,8 +61,8 @@ expect_eq "apply ends with exit 0" "$ap_rc" "0"
 check "apply --json counts the time it waited paused (>= 3 s)" \
     sh -c "jq -e '.paused_seconds >= 3 and .paused_seconds < 60' '$T/apply.json' >/dev/null"
 events=$(jq -r '[.control[] | if .paused then "p" else (.rows_per_second | tostring) end] | join(",")' "$T/apply.json")
-check "... and lists the control events: 4000, 800, paused, resumed, no limit (got $events)" \
-    sh -c "echo '$events' | grep -Eq '^4000,800,p,(800,)?0\$'"
+check "... and lists the control events: 3000, 800, paused, resumed, no limit (got $events)" \
+    sh -c "echo '$events' | grep -Eq '^3000,800,p,(800,)?0\$'"
 run_dom "$T/o" "$T/e" -c "$cfg" verify
 check "verify after the paused and throttled run: exit 0" [ "$status" -eq 0 ]
 run_dom "$T/o" "$T/e" -c "$cfg" audit
