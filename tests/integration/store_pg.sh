@@ -10,8 +10,6 @@ port=$(cat "$PGROOT/pg/port")
 DOMICILE_TEST_STORE_DSN="postgresql://app@127.0.0.1:$port/conf" \
     "$DOMICILE_BUILD/tests/test_store" >"$T/unit.out" 2>&1
 rc=$?
-sed -n 's/^\[       OK \] \(.*\)/\1/p' "$T/unit.out" | while read -r name; do echo "ok - $name (PostgreSQL)"; done
-sed -n 's/^\[  FAILED  \] \(test_[a-z_]*\)$/\1/p' "$T/unit.out" | sort -u | while read -r name; do echo "not ok - $name (PostgreSQL)"; done
 check "the conformance suite ran to its end on PostgreSQL (exit $rc)" \
     sh -c "[ $rc -eq 0 ] && grep -q 'PASSED  \] 9 test' '$T/unit.out'"
 [ "$rc" -eq 0 ] || sed 's/^/# /' "$T/unit.out"
