@@ -11,7 +11,7 @@
 # -j N          jobs at a time (default: the machine's cores), besides the
 #               jobs tests/durations marks nice, which start at once
 # --timeout S   a job still running after S seconds is stopped and counted
-#               as failed (default 1200)
+#               as failed (default 2400)
 # NAME          run only these: a scenario (mover, mover_pg.sh) or a unit
 #               test (test_policy); shell patterns work (`'*_pg'`)
 #
@@ -37,7 +37,7 @@ usage() {
 
 BUILD=build
 jobs=$(nproc 2>/dev/null || echo 1)
-timeout_s=1200
+timeout_s=2400
 names=()
 while [ $# -gt 0 ]; do
     case $1 in

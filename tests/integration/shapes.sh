@@ -38,7 +38,7 @@ policy:
   - { countries: ["*"], home: b }
 waves:
   - { name: all }
-options: { batch_tenants: 2 }
+options: { batch_tenants: 2, workers: 1 }
 YAML
 dump() {
     sqlite3 "$1" "SELECT acct, cc, quote(nick) FROM accounts ORDER BY 1;
