@@ -122,10 +122,9 @@ int dom_catalog_wave_unfinished(dom_catalog *cat, const char *wave, int64_t **id
 /* Holds (1) or releases (0) the planning lock: one mover plans at a time. */
 int dom_catalog_plan_lock(dom_catalog *cat, int lock);
 
-/* Runs a read-only query written in SQL both engines accept; each row's
- * values come as text (NULL for SQL NULL). */
+/* Each row's values as text (NULL for SQL NULL). */
 typedef int (*dom_row_cb)(int ncols, const char *const *vals, void *payload);
-int dom_catalog_query(dom_catalog *cat, const char *sql, dom_row_cb cb, void *payload);
+/* The rows batch `batch` transferred, as (tbl, pk, digest). */
 int dom_catalog_rows_scan(dom_catalog *cat, int64_t batch, dom_row_cb cb, void *payload);
 
 /* What `status` shows, from the catalog's tables. */
@@ -155,6 +154,9 @@ int dom_catalog_wave_summaries(dom_catalog *cat, int (*cb)(const dom_wave_summar
 int dom_catalog_batch_errors(dom_catalog *cat, int limit,
                              int (*cb)(const dom_batch_error *, void *), void *payload);
 
+/* Whether the tenants of batch `id` still live where it put them: none in
+ * another region, none in a later batch that did not fail. */
+int dom_catalog_batch_untouched(dom_catalog *cat, int64_t id, int *yes);
 /* Streams the directory entries of every tenant of a wave's batches. */
 int dom_catalog_wave_members(dom_catalog *cat, const char *wave, dom_directory_cb cb,
                              void *payload);

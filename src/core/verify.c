@@ -542,31 +542,6 @@ static int xfer_add(int64_t seq, const char *entry, const char *prev, const char
     return rc;
 }
 
-static int count_row(int ncols, const char *const *vals, void *payload)
-{
-    *(int64_t *)payload = ncols > 0 && vals[0] ? strtoll(vals[0], NULL, 10) : 0;
-    return 0;
-}
-
-/* The tenants of batch `id` still live where it put them: none in
- * another region, none in a later batch that did not fail. */
-static int untouched_since(dom_catalog *cat, int64_t id, int *yes)
-{
-    char sql[640];
-    /* the batch number is ours, not user data */
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM batch_tenants bt JOIN batches b ON b.id = bt.batch "
-             "JOIN directory d ON d.tenant = bt.tenant WHERE bt.batch = %lld AND "
-             "(d.region <> b.dst OR EXISTS (SELECT 1 FROM batch_tenants l JOIN batches lb ON "
-             "lb.id = l.batch WHERE l.tenant = bt.tenant AND l.batch > %lld AND lb.step <> "
-             "'failed'))",
-             (long long)id, (long long)id);
-    int64_t n = -1;
-    int rc = dom_catalog_query(cat, sql, count_row, &n);
-    *yes = rc == 0 && n == 0;
-    return rc;
-}
-
 /* The rows a batch transferred, as the catalog kept them: "table\x1fpk"
  * and digest, sorted. */
 typedef struct mrow {
@@ -699,7 +674,7 @@ static int verify_transfers(const dom_config *cfg, const dom_verify_opts *o, dom
                                (long long)x->batch, x->to);
             break;
         }
-        if ((rc = untouched_since(cat, x->batch, &yes)) < 0)
+        if ((rc = dom_catalog_batch_untouched(cat, x->batch, &yes)) < 0)
             break;
         if (!yes) {
             out->transfers_skip++;

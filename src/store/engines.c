@@ -1,11 +1,12 @@
 /*
  * engines.c - the registry of engines: which DSN schemes each answers to,
- * how it checks a DSN, how it opens a store.  Config parsing, the CLI and
+ * how it checks a DSN, how it opens a store and a database (db.h).  Config parsing, the CLI and
  * dom_store_open find engines here only; a new engine is a folder of its
  * store and one line below (docs/architecture.md, "Adding an engine").
  */
 #include <string.h>
 
+#include "store/db_int.h"
 #include "store/store.h"
 
 static const char *const sqlite_schemes[] = {"sqlite:", NULL};
@@ -14,7 +15,8 @@ static const dom_engine sqlite_engine = {"sqlite",
                                          sqlite_schemes,
                                          "sqlite:PATH",
                                          dom_store_sqlite_parse_dsn,
-                                         dom_store_sqlite_open};
+                                         dom_store_sqlite_open,
+                                         dom_db_sqlite_open};
 
 /* the URI forms first: "postgresql:" alone is the KEY=VALUE form */
 static const char *const pg_schemes[] = {"postgresql://", "postgres://", "postgresql:", NULL};
@@ -23,7 +25,8 @@ static const dom_engine pg_engine = {"postgresql",
                                      pg_schemes,
                                      "postgresql://URI or postgresql:KEY=VALUE ...",
                                      dom_store_pg_parse_dsn,
-                                     dom_store_pg_open};
+                                     dom_store_pg_open,
+                                     dom_db_pg_open};
 
 const dom_engine *const dom_engines[] = {&sqlite_engine, &pg_engine, NULL};
 

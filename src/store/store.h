@@ -464,6 +464,8 @@ int dom_store_pg_open(dom_store **out, const dom_region *region, int flags);
 
 /* ---- the engines (engines.c): the one place an engine plugs in ---- */
 
+struct dom_db; /* db.h */
+
 typedef struct dom_engine {
     const char *name; /* "sqlite", "postgresql": as plan --json and ops->engine say */
     dom_dsn_kind kind;
@@ -474,6 +476,8 @@ typedef struct dom_engine {
      * the reason */
     int (*parse_dsn)(dom_dsn *out, const char *text, const char *rest, const char *dir);
     int (*open)(dom_store **out, const dom_region *region, int flags);
+    /* opens the database of a DSN for the control plane's tables (db.h) */
+    int (*db_open)(struct dom_db **out, const dom_dsn *dsn, const char *label, int flags);
 } dom_engine;
 
 /* Every engine, NULL-ended. */
