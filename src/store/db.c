@@ -33,10 +33,23 @@ const char *dom_db_engine(const dom_db *db)
     return db->ops->engine;
 }
 
+/* Rows stream on the connection while a query's callback runs: no other
+ * statement may use it then (on any engine, so that code written against
+ * one runs on all). */
+static int nested(dom_db *db, const char *what)
+{
+    return dom_error_set(DOM_ERROR,
+                         "%s %s: %s: a statement from inside a row callback (rows are still "
+                         "streaming)",
+                         db->label, dom_db_name(db), what);
+}
+
 int dom_db_exec(dom_db *db, const char *what, const char *sql, const dom_db_arg *args, int nargs,
                 int64_t *changed)
 {
     int64_t n = 0;
+    if (db->depth)
+        return nested(db, what);
     db->sqlstate[0] = '\0';
     int rc = db->ops->exec(db, what, sql, args, nargs, &n);
     if (changed)
@@ -47,24 +60,31 @@ int dom_db_exec(dom_db *db, const char *what, const char *sql, const dom_db_arg 
 int dom_db_query(dom_db *db, const char *what, const char *sql, const dom_db_arg *args, int nargs,
                  dom_db_row_cb cb, void *payload)
 {
+    if (db->depth)
+        return nested(db, what);
     db->sqlstate[0] = '\0';
-    return db->ops->query(db, what, sql, args, nargs, cb, payload);
+    db->depth++;
+    int rc = db->ops->query(db, what, sql, args, nargs, cb, payload);
+    db->depth--;
+    return rc;
 }
 
 int dom_db_script(dom_db *db, const char *what, const char *sql)
 {
+    if (db->depth)
+        return nested(db, what);
     db->sqlstate[0] = '\0';
     return db->ops->script(db, what, sql);
 }
 
 int dom_db_begin(dom_db *db)
 {
-    return db->ops->begin(db);
+    return db->depth ? nested(db, "cannot begin") : db->ops->begin(db);
 }
 
 int dom_db_commit(dom_db *db)
 {
-    return db->ops->commit(db);
+    return db->depth ? nested(db, "cannot commit") : db->ops->commit(db);
 }
 
 void dom_db_rollback(dom_db *db)
@@ -77,6 +97,8 @@ int dom_db_copy_in(dom_db *db, const char *what, const char *sql, const char *da
     if (!db->ops->copy_in)
         return dom_error_set(DOM_EUNSUPPORTED, "%s %s: %s: the %s engine has no COPY", db->label,
                              dom_db_name(db), what, db->ops->engine);
+    if (db->depth)
+        return nested(db, what);
     db->sqlstate[0] = '\0';
     return db->ops->copy_in(db, what, sql, data, len);
 }

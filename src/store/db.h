@@ -62,7 +62,9 @@ const char *dom_db_engine(const dom_db *db);
 int dom_db_exec(dom_db *db, const char *what, const char *sql, const dom_db_arg *args, int nargs,
                 int64_t *changed);
 /* Runs one statement and hands each row to cb; returns 0, a failure, or
- * the callback's non-zero value (the rest is not read). */
+ * the callback's non-zero value (the rest is not read).  The rows stream
+ * on the connection: the callback runs no statement on the same db
+ * (DOM_ERROR, on every engine). */
 int dom_db_query(dom_db *db, const char *what, const char *sql, const dom_db_arg *args, int nargs,
                  dom_db_row_cb cb, void *payload);
 /* Statements without parameters, several at once (a schema). */

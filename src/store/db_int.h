@@ -35,6 +35,7 @@ struct dom_db {
     char *name;        /* for messages */
     const char *label; /* "catalog" */
     char sqlstate[6];
+    int depth; /* inside a query's row callback */
 };
 
 struct dom_db_row {

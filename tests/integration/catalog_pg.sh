@@ -28,6 +28,14 @@ unit_rc=$?
 check "the catalog's unit tests pass on a PostgreSQL catalog (test_catalog, exit $unit_rc)" \
     sh -c "[ $unit_rc -eq 0 ] && grep -q 'PASSED  \] [1-9]' '$T/unit.out' && ! grep -q FAILED '$T/unit.out'"
 [ "$unit_rc" -eq 0 ] || sed 's/^/# /' "$T/unit.out"
+# the database layer under the catalog (tests/unit/test_db.c) on PostgreSQL
+sql beijing postgres -c "CREATE DATABASE udb"
+DOMICILE_TEST_DB_DSN="postgresql://postgres@127.0.0.1:$(port beijing)/udb" \
+    "$DOMICILE_BUILD/tests/test_db" >"$T/db.out" 2>&1
+db_rc=$?
+check "the database layer's unit tests pass on PostgreSQL (test_db, exit $db_rc)" \
+    sh -c "[ $db_rc -eq 0 ] && grep -q 'PASSED  \] 6 test' '$T/db.out'"
+[ "$db_rc" -eq 0 ] || sed 's/^/# /' "$T/db.out"
 
 mkdir -p "$T/run"
 sed "s#sqlite:regions/beijing.db#postgresql://postgres@127.0.0.1:$(port beijing)/app#;
