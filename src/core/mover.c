@@ -20,16 +20,16 @@
 
 volatile sig_atomic_t dom_interrupted;
 
-/* One mover at a time per SQLite catalog: the journal has no claims or
- * leases, so a second process would run the same batches.  The lock is the
- * kernel's and goes away with the process, also on SIGKILL. */
+/* One mover at a time per catalog in a file (SQLite): its journal has no
+ * claims or leases, so a second process would run the same batches.  The
+ * lock is the kernel's and goes away with the process, also on SIGKILL. */
 static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats);
 
 static int lock_catalog(const dom_config *cfg, int *fd)
 {
     *fd = -1;
-    if (cfg->catalog.kind != DOM_DSN_SQLITE)
-        return 0;
+    if (!cfg->catalog.path)
+        return 0; /* a catalog on a server: its movers share it (claims) */
     char *path = dom_sprintf("%s.lock", cfg->catalog.path);
     if (!path)
         return DOM_ENOMEM;

@@ -449,6 +449,200 @@ static void log_dependents(pg_store *s, dom_buf *b, const dom_install *spec,
     }
 }
 
+/* The check function's head: its signature (a trigger function, or with
+ * `rowtype` one the dependents' triggers call with a row) and the
+ * tenant keys of NEW and OLD. */
+static void fn_head(dom_buf *b, const char *fname, const char *rowtype, dom_buf *knew,
+                    dom_buf *kold)
+{
+    if (rowtype)
+        dom_buf_printf(b,
+                       "CREATE OR REPLACE FUNCTION %s(new %s) RETURNS %s\n"
+                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$\n"
+                       "DECLARE\n"
+                       "    tg_op text := 'INSERT';\n"
+                       "    tg_nargs int := 0;\n"
+                       "    old %s;\n",
+                       fname, rowtype, rowtype, rowtype);
+    else
+        dom_buf_printf(b,
+                       "CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n"
+                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS "
+                       "$fn$\n"
+                       "DECLARE\n",
+                       fname);
+    dom_buf_printf(b,
+                   "    k_new text;\n"
+                   "    k_old text;\n"
+                   "    k text;\n"
+                   "    f record;\n"
+                   "BEGIN\n"
+                   "    IF TG_OP <> 'DELETE' THEN k_new := %s::text; END IF;\n"
+                   "    IF TG_OP <> 'INSERT' THEN k_old := %s::text; END IF;\n",
+                   dom_buf_cstr(knew), dom_buf_cstr(kold));
+}
+
+/* A new tenant (the tenants table): its country must be allowed here
+ * (the guard), and it gets its fence row. */
+static void fn_new_tenant(dom_buf *b, const char *cc)
+{
+    dom_buf_printf(
+        b,
+        "    IF TG_OP = 'INSERT' AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
+        "                                        WHERE tenant = k_new) THEN\n"
+        "        k := upper(btrim(NEW.%s::text));\n"
+        "        IF EXISTS (SELECT 1 FROM domicile.countries WHERE country = k) THEN\n"
+        "            IF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = k) THEN\n"
+        "                RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
+        "                    MESSAGE = format('domicile: residency policy forbids storing "
+        "tenant %%s '\n"
+        "                                     '(country %%s) in region %%s', k_new, k,\n"
+        "                                     coalesce((SELECT value FROM domicile.region\n"
+        "                                               WHERE key = 'name'), '?'));\n"
+        "            END IF;\n"
+        "        ELSIF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = '?\?') THEN\n"
+        "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
+        "                MESSAGE = format('domicile: tenant %%s has no valid country: %%s; '\n"
+        "                                 'region %%s takes no tenant without one', k_new,\n"
+        "                                 CASE WHEN NEW.%s IS NULL THEN 'no country'\n"
+        "                                      WHEN k = '' THEN 'an empty country'\n"
+        "                                      WHEN k = 'UK' THEN btrim(NEW.%s::text)\n"
+        "                                           || ' is not an ISO 3166-1 code; the '\n"
+        "                                           || 'United Kingdom is GB'\n"
+        "                                      ELSE btrim(NEW.%s::text) || ' is not an '\n"
+        "                                           || 'ISO 3166-1 alpha-2 code' END,\n"
+        "                                 coalesce((SELECT value FROM domicile.region\n"
+        "                                           WHERE key = 'name'), '?'));\n"
+        "        END IF;\n"
+        "        INSERT INTO domicile.fence (tenant, state) VALUES (k_new, 'home')\n"
+        "            ON CONFLICT DO NOTHING;\n"
+        "    END IF;\n",
+        cc, cc, cc, cc);
+}
+
+/* The common write, one tenant at home: see below. */
+static void fn_home(dom_buf *b)
+{
+    /* The common write: one tenant at home.  One query takes the share
+     * lock of a fence row that reads `home` (a row that reads otherwise is
+     * not locked; the reads below decide).  The lock is held to the end of
+     * the transaction, so the row stays `home` until then; the
+     * transaction's next write of the tenant finds the lock its own (no
+     * new lock, nothing written).  Nothing of it is remembered in a
+     * setting: any session can set one.  In a quiet region (the trigger's
+     * argument, docs/mover.md "Quiet regions") no fence changes until a
+     * switch that waits for this transaction, so a READ COMMITTED writer,
+     * whose statement reads the fences as they are now, needs no lock; a
+     * REPEATABLE READ or SERIALIZABLE one, whose snapshot may be older
+     * than the switch to quiet, takes it (PostgreSQL refuses it, 40001,
+     * when the row changed since its snapshot). */
+    dom_buf_puts(b,
+                 "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
+                 "        IF TG_NARGS > 0 AND current_setting('transaction_isolation')\n"
+                 "                            = 'read committed' THEN\n"
+                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                 "                AND state = 'home';\n"
+                 "        ELSE\n"
+                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
+                 "                AND state = 'home' FOR SHARE;\n"
+                 "        END IF;\n"
+                 "        IF FOUND THEN\n"
+                 "            RETURN COALESCE(NEW, OLD);\n"
+                 "        END IF;\n"
+                 "    END IF;\n");
+}
+
+/* A row of a tenant this region does not hold (not the tenants table). */
+static void fn_stray(dom_buf *b, const char *tbl)
+{
+    /* a row of a tenant this region does not hold (no fence row, once
+     * every tenant has one) */
+    dom_buf_printf(b,
+                   "    IF k_new IS NOT NULL AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
+                   "                                         WHERE tenant = k_new)\n"
+                   "       AND (SELECT value FROM domicile.region WHERE key = 'fences')\n"
+                   "           = 'complete' THEN\n"
+                   "        RAISE EXCEPTION USING ERRCODE = 'DM003',\n"
+                   "            MESSAGE = format('domicile: tenant %%s is not in region %%s "
+                   "(a row of %%s)', k_new,\n"
+                   "                coalesce((SELECT value FROM domicile.region WHERE key = "
+                   "'name'), '?'), %s);\n"
+                   "    END IF;\n",
+                   tbl);
+}
+
+/* A tenant frozen or living elsewhere, refused on a plain read. */
+static void fn_refuse(dom_buf *b)
+{
+    /* a tenant that is frozen or lives elsewhere is refused on a plain
+     * read: refusing is always safe, and a refused writer then holds no
+     * lock that the mover's next fence change would wait for */
+    dom_buf_puts(b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
+                    "             WHERE tenant IN (k_old, k_new)\n"
+                    "             AND state IN ('frozen', 'moved', 'incoming') LOOP\n"
+                    "        IF f.state = 'frozen' THEN\n"
+                    "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
+                    "                MESSAGE = format('domicile: tenant %s is moving; retry', "
+                    "f.tenant);\n"
+                    "        END IF;\n"
+                    "        RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
+                    "            MESSAGE = format('domicile: tenant %s lives in region %s "
+                    "(epoch %s)',\n"
+                    "                             f.tenant, coalesce(f.home, '?'), "
+                    "coalesce(f.epoch, 0));\n"
+                    "    END LOOP;\n");
+}
+
+/* The decision under the fence row's share lock, and the change log of a
+ * capturing tenant. */
+static void fn_barrier(pg_store *s, dom_buf *b, const dom_install *spec, const dom_move_table *t,
+                       const char *tbl, const char *schema)
+{
+    /* otherwise the decision is taken on the row under a share lock (the
+     * barrier, docs/mover.md) */
+    dom_buf_puts(b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
+                    "             WHERE tenant IN (k_old, k_new) ORDER BY tenant FOR SHARE LOOP\n"
+                    "        IF f.state = 'frozen' THEN\n"
+                    "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
+                    "                MESSAGE = format('domicile: tenant %s is moving; retry', "
+                    "f.tenant);\n"
+                    "        ELSIF f.state IN ('moved', 'incoming') THEN\n"
+                    "            RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
+                    "                MESSAGE = format('domicile: tenant %s lives in region %s "
+                    "(epoch %s)',\n"
+                    "                                 f.tenant, coalesce(f.home, '?'), "
+                    "coalesce(f.epoch, 0));\n"
+                    "        ELSIF f.state = 'capturing' THEN\n"
+                    "            IF f.tenant = k_old THEN\n"
+                    "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
+                    "                VALUES (f.tenant, ");
+    dom_buf_printf(b, "%s, ", tbl);
+    pk_json_expr(s, b, t, "OLD");
+    dom_buf_puts(b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
+                    "k_old);\n");
+    log_dependents(s, b, spec, t, schema);
+    dom_buf_puts(b, "            END IF;\n"
+                    "            IF f.tenant = k_new AND (TG_OP = 'INSERT' OR k_new IS DISTINCT "
+                    "FROM k_old\n"
+                    "                                     OR ");
+    pk_json_expr(s, b, t, "OLD");
+    dom_buf_puts(b, " IS DISTINCT FROM ");
+    pk_json_expr(s, b, t, "NEW");
+    dom_buf_puts(b, ") THEN\n"
+                    "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
+                    "                VALUES (f.tenant, ");
+    dom_buf_printf(b, "%s, ", tbl);
+    pk_json_expr(s, b, t, "NEW");
+    dom_buf_puts(b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
+                    "k_old);\n"
+                    "            END IF;\n"
+                    "        END IF;\n"
+                    "    END LOOP;\n"
+                    "    RETURN COALESCE(NEW, OLD);\n"
+                    "END\n"
+                    "$fn$");
+}
+
 /* With `rowtype` (a quiet region's INSERT of a direct table, below): the
  * same checks as a function of the row, domicile.slow_<oid>(new), for an
  * INSERT, always under the share lock. */
@@ -470,167 +664,15 @@ static char *check_function(pg_store *s, const dom_install *spec, size_t ti, con
         dom_buf_free(&kold);
         return NULL;
     }
-    if (rowtype)
-        dom_buf_printf(&b,
-                       "CREATE OR REPLACE FUNCTION %s(new %s) RETURNS %s\n"
-                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$\n"
-                       "DECLARE\n"
-                       "    tg_op text := 'INSERT';\n"
-                       "    tg_nargs int := 0;\n"
-                       "    old %s;\n",
-                       fname, rowtype, rowtype, rowtype);
-    else
-        dom_buf_printf(&b,
-                       "CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n"
-                       "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS "
-                       "$fn$\n"
-                       "DECLARE\n",
-                       fname);
-    dom_buf_printf(&b,
-                   "    k_new text;\n"
-                   "    k_old text;\n"
-                   "    k text;\n"
-                   "    f record;\n"
-                   "BEGIN\n"
-                   "    IF TG_OP <> 'DELETE' THEN k_new := %s::text; END IF;\n"
-                   "    IF TG_OP <> 'INSERT' THEN k_old := %s::text; END IF;\n",
-                   dom_buf_cstr(&knew), dom_buf_cstr(&kold));
+    fn_head(&b, fname, rowtype, &knew, &kold);
     parent_check(s, &b, t, tbl);
     if (is_tenants)
-        dom_buf_printf(
-            &b,
-            "    IF TG_OP = 'INSERT' AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
-            "                                        WHERE tenant = k_new) THEN\n"
-            "        k := upper(btrim(NEW.%s::text));\n"
-            "        IF EXISTS (SELECT 1 FROM domicile.countries WHERE country = k) THEN\n"
-            "            IF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = k) THEN\n"
-            "                RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
-            "                    MESSAGE = format('domicile: residency policy forbids storing "
-            "tenant %%s '\n"
-            "                                     '(country %%s) in region %%s', k_new, k,\n"
-            "                                     coalesce((SELECT value FROM domicile.region\n"
-            "                                               WHERE key = 'name'), '?'));\n"
-            "            END IF;\n"
-            "        ELSIF NOT EXISTS (SELECT 1 FROM domicile.guard WHERE country = '?\?') THEN\n"
-            "            RAISE EXCEPTION USING ERRCODE = 'DM002',\n"
-            "                MESSAGE = format('domicile: tenant %%s has no valid country: %%s; '\n"
-            "                                 'region %%s takes no tenant without one', k_new,\n"
-            "                                 CASE WHEN NEW.%s IS NULL THEN 'no country'\n"
-            "                                      WHEN k = '' THEN 'an empty country'\n"
-            "                                      WHEN k = 'UK' THEN btrim(NEW.%s::text)\n"
-            "                                           || ' is not an ISO 3166-1 code; the '\n"
-            "                                           || 'United Kingdom is GB'\n"
-            "                                      ELSE btrim(NEW.%s::text) || ' is not an '\n"
-            "                                           || 'ISO 3166-1 alpha-2 code' END,\n"
-            "                                 coalesce((SELECT value FROM domicile.region\n"
-            "                                           WHERE key = 'name'), '?'));\n"
-            "        END IF;\n"
-            "        INSERT INTO domicile.fence (tenant, state) VALUES (k_new, 'home')\n"
-            "            ON CONFLICT DO NOTHING;\n"
-            "    END IF;\n",
-            cc, cc, cc, cc);
-    /* The common write: one tenant at home.  One query takes the share
-     * lock of a fence row that reads `home` (a row that reads otherwise is
-     * not locked; the reads below decide).  The lock is held to the end of
-     * the transaction, so the row stays `home` until then; the
-     * transaction's next write of the tenant finds the lock its own (no
-     * new lock, nothing written).  Nothing of it is remembered in a
-     * setting: any session can set one.  In a quiet region (the trigger's
-     * argument, docs/mover.md "Quiet regions") no fence changes until a
-     * switch that waits for this transaction, so a READ COMMITTED writer,
-     * whose statement reads the fences as they are now, needs no lock; a
-     * REPEATABLE READ or SERIALIZABLE one, whose snapshot may be older
-     * than the switch to quiet, takes it (PostgreSQL refuses it, 40001,
-     * when the row changed since its snapshot). */
-    dom_buf_puts(&b,
-                 "    IF k_old IS NULL OR k_new IS NULL OR k_old = k_new THEN\n"
-                 "        IF TG_NARGS > 0 AND current_setting('transaction_isolation')\n"
-                 "                            = 'read committed' THEN\n"
-                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
-                 "                AND state = 'home';\n"
-                 "        ELSE\n"
-                 "            PERFORM FROM domicile.fence WHERE tenant = coalesce(k_new, k_old)\n"
-                 "                AND state = 'home' FOR SHARE;\n"
-                 "        END IF;\n"
-                 "        IF FOUND THEN\n"
-                 "            RETURN COALESCE(NEW, OLD);\n"
-                 "        END IF;\n"
-                 "    END IF;\n");
-    /* a row of a tenant this region does not hold (no fence row, once
-     * every tenant has one) */
+        fn_new_tenant(&b, cc);
+    fn_home(&b);
     if (!is_tenants)
-        dom_buf_printf(&b,
-                       "    IF k_new IS NOT NULL AND NOT EXISTS (SELECT 1 FROM domicile.fence\n"
-                       "                                         WHERE tenant = k_new)\n"
-                       "       AND (SELECT value FROM domicile.region WHERE key = 'fences')\n"
-                       "           = 'complete' THEN\n"
-                       "        RAISE EXCEPTION USING ERRCODE = 'DM003',\n"
-                       "            MESSAGE = format('domicile: tenant %%s is not in region %%s "
-                       "(a row of %%s)', k_new,\n"
-                       "                coalesce((SELECT value FROM domicile.region WHERE key = "
-                       "'name'), '?'), %s);\n"
-                       "    END IF;\n",
-                       tbl);
-    /* a tenant that is frozen or lives elsewhere is refused on a plain
-     * read: refusing is always safe, and a refused writer then holds no
-     * lock that the mover's next fence change would wait for */
-    dom_buf_puts(&b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
-                     "             WHERE tenant IN (k_old, k_new)\n"
-                     "             AND state IN ('frozen', 'moved', 'incoming') LOOP\n"
-                     "        IF f.state = 'frozen' THEN\n"
-                     "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
-                     "                MESSAGE = format('domicile: tenant %s is moving; retry', "
-                     "f.tenant);\n"
-                     "        END IF;\n"
-                     "        RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
-                     "            MESSAGE = format('domicile: tenant %s lives in region %s "
-                     "(epoch %s)',\n"
-                     "                             f.tenant, coalesce(f.home, '?'), "
-                     "coalesce(f.epoch, 0));\n"
-                     "    END LOOP;\n");
-    /* otherwise the decision is taken on the row under a share lock (the
-     * barrier, docs/mover.md) */
-    dom_buf_puts(&b, "    FOR f IN SELECT tenant, state, home, epoch FROM domicile.fence\n"
-                     "             WHERE tenant IN (k_old, k_new) ORDER BY tenant FOR SHARE LOOP\n"
-                     "        IF f.state = 'frozen' THEN\n"
-                     "            RAISE EXCEPTION USING ERRCODE = '40001',\n"
-                     "                MESSAGE = format('domicile: tenant %s is moving; retry', "
-                     "f.tenant);\n"
-                     "        ELSIF f.state IN ('moved', 'incoming') THEN\n"
-                     "            RAISE EXCEPTION USING ERRCODE = 'DM001',\n"
-                     "                MESSAGE = format('domicile: tenant %s lives in region %s "
-                     "(epoch %s)',\n"
-                     "                                 f.tenant, coalesce(f.home, '?'), "
-                     "coalesce(f.epoch, 0));\n"
-                     "        ELSIF f.state = 'capturing' THEN\n"
-                     "            IF f.tenant = k_old THEN\n"
-                     "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
-                     "                VALUES (f.tenant, ");
-    dom_buf_printf(&b, "%s, ", tbl);
-    pk_json_expr(s, &b, t, "OLD");
-    dom_buf_puts(&b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
-                     "k_old);\n");
-    log_dependents(s, &b, spec, t, schema);
-    dom_buf_puts(&b, "            END IF;\n"
-                     "            IF f.tenant = k_new AND (TG_OP = 'INSERT' OR k_new IS DISTINCT "
-                     "FROM k_old\n"
-                     "                                     OR ");
-    pk_json_expr(s, &b, t, "OLD");
-    dom_buf_puts(&b, " IS DISTINCT FROM ");
-    pk_json_expr(s, &b, t, "NEW");
-    dom_buf_puts(&b, ") THEN\n"
-                     "                INSERT INTO domicile.changes (tenant, tbl, pk, key_changed)\n"
-                     "                VALUES (f.tenant, ");
-    dom_buf_printf(&b, "%s, ", tbl);
-    pk_json_expr(s, &b, t, "NEW");
-    dom_buf_puts(&b, ",\n                        TG_OP = 'UPDATE' AND k_new IS DISTINCT FROM "
-                     "k_old);\n"
-                     "            END IF;\n"
-                     "        END IF;\n"
-                     "    END LOOP;\n"
-                     "    RETURN COALESCE(NEW, OLD);\n"
-                     "END\n"
-                     "$fn$");
+        fn_stray(&b, tbl);
+    fn_refuse(&b);
+    fn_barrier(s, &b, spec, t, tbl, schema);
     dom_free(tbl);
     dom_free(cc);
     dom_buf_free(&knew);
