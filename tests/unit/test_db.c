@@ -158,7 +158,7 @@ static void test_rows(void **state)
     (void)state;
     dom_db *db = open_db();
     for (int i = 0; i < 10; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof(k), "k%d", i);
         dom_db_arg a[2] = {DOM_DB_T(k), DOM_DB_I(i)};
         assert_int_equal(
@@ -205,7 +205,7 @@ static void test_statement_cache(void **state)
     (void)state;
     dom_db *db = open_db();
     for (int i = 0; i < 10; i++) {
-        char k[8];
+        char k[16];
         snprintf(k, sizeof(k), "k%d", i);
         dom_db_arg a[2] = {DOM_DB_T(k), DOM_DB_I(i)};
         assert_int_equal(
