@@ -2,7 +2,7 @@
 # build/libdomicile.a; `make test` and `make demo` install what they need.
 
 CC      ?= cc
-PKGS    := libpq sqlite3 yaml-0.1 libcrypto jansson
+PKGS    := libpq sqlite3 yaml-0.1 libcrypto jansson libmicrohttpd
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
 CSTD    := -std=c11 -D_GNU_SOURCE
 OPT     ?= -O2 -g
@@ -17,7 +17,7 @@ GEN     := $(BUILD)/gen
 LIB_SRC := $(wildcard src/util/*.c src/core/*.c src/store/*.c src/demo/*.c)
 CLI_SRC := $(wildcard src/cli/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/geo_gen.o
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/dashboard.o
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -30,6 +30,13 @@ deps:
 $(GEN)/geo_gen.c: data/countries.tsv data/cities.tsv data/rtt-measured.tsv tools/gen_geo.sh
 	@mkdir -p $(GEN)
 	sh tools/gen_geo.sh data/countries.tsv data/cities.tsv data/rtt-measured.tsv > $@.tmp && mv $@.tmp $@
+
+$(GEN)/dashboard.c: src/cli/dashboard.html tools/embed.sh
+	@mkdir -p $(GEN)
+	sh tools/embed.sh serve_dashboard_html src/cli/dashboard.html > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/dashboard.o: $(GEN)/dashboard.c
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@
 
 $(BUILD)/gen/geo_gen.o: $(GEN)/geo_gen.c
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -c $< -o $@

@@ -4,9 +4,9 @@
 # Usage: tools/install-deps.sh [build|test|bench]
 set -eu
 what=${1:-build}
-pkgs="build-essential pkg-config libpq-dev libsqlite3-dev libyaml-dev libssl-dev libjansson-dev"
+pkgs="build-essential pkg-config libpq-dev libsqlite3-dev libyaml-dev libssl-dev libjansson-dev libmicrohttpd-dev"
 case "$what" in
-test) pkgs="$pkgs libcmocka-dev sqlite3 jq postgresql postgresql-client openssl" ;;
+test) pkgs="$pkgs libcmocka-dev sqlite3 jq postgresql postgresql-client openssl curl prometheus chromium" ;;
 bench) pkgs="$pkgs sqlite3 jq time postgresql postgresql-client pgcopydb" ;;
 fuzz) pkgs="$pkgs clang" ;;
 esac

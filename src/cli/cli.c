@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/catalog.h"
 #include "core/mover.h"
 #include "util/util.h"
 
@@ -109,6 +110,60 @@ int cli_load_config(cli *c, dom_config **out)
 {
     int rc = dom_config_load(out, c->config_path);
     return rc < 0 ? cli_fail(rc) : 0;
+}
+
+int cli_config_sha256(const dom_config *cfg, char out[65])
+{
+    FILE *f = fopen(cfg->path, "rb");
+    if (!f)
+        return dom_error_set(DOM_EUSAGE, "cannot read %s", cfg->path);
+    dom_buf b = DOM_BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        dom_buf_put(&b, chunk, n);
+    fclose(f);
+    return dom_buf_sha256_hex(&b, out);
+}
+
+void cli_html_provenance(FILE *f, const dom_config *cfg)
+{
+    char now[32], sha[65], cat_name[512] = "(not reachable)";
+    dom_iso_now(now);
+    if (cli_config_sha256(cfg, sha) < 0)
+        snprintf(sha, sizeof(sha), "(unreadable)");
+    dom_catalog *cat;
+    if (dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) == 0) {
+        snprintf(cat_name, sizeof(cat_name), "%s", dom_catalog_name(cat));
+        dom_catalog_close(cat);
+    }
+    fprintf(f, "<p class=\"prov\">Made %s by domicile %s for the config ", now, DOMICILE_VERSION);
+    cli_html_escape(f, cfg->path);
+    fprintf(f, " (SHA-256 <code>%s</code>) and the catalog ", sha);
+    cli_html_escape(f, cat_name);
+    fputs(".</p>\n", f);
+}
+
+void cli_html_escape(FILE *f, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        default:
+            fputc(*s, f);
+        }
+    }
 }
 
 int cli_wants_help(int argc, char **argv)

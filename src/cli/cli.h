@@ -6,6 +6,7 @@
 #define DOM_CLI_H
 
 #include <jansson.h>
+#include <stdio.h>
 
 #include "core/config.h"
 
@@ -81,6 +82,13 @@ void cli_catch_signals(void);
 int cli_load_config(cli *c, dom_config **out);
 /* True when argv[i] is --help or -h (before a "--"). */
 int cli_wants_help(int argc, char **argv);
+/* HTML reports: a paragraph saying when, by which version, for which
+ * config (path and SHA-256) and catalog the report was made; text with
+ * <>&" escaped. */
+void cli_html_provenance(FILE *f, const dom_config *cfg);
+void cli_html_escape(FILE *f, const char *s);
+/* SHA-256 of the config file's bytes, as hex (reports name the config). */
+int cli_config_sha256(const dom_config *cfg, char out[65]);
 /* Says what is wrong with the command line (and, under --json, prints the
  * failure's document); returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
@@ -96,11 +104,21 @@ int cmd_plan(cli *c);
 int cmd_demo(cli *c);
 int cmd_report(cli *c);
 /* Prints the latency report of a config (and writes `html` when not NULL). */
+/* Keeps the per-market round trips of the plan in the catalog, once
+ * (before the first wave: `report latency` and the dashboard show them as
+ * "before" afterwards). */
+int cli_latency_record(const dom_config *cfg);
 int cli_print_latency(const char *config_path, const char *html, const char *first_csv);
 int cmd_prepare(cli *c);
 int cmd_apply(cli *c);
 int cmd_rollback(cli *c);
 int cmd_status(cli *c);
+/* What `status --json` prints (also GET /v1/status); NULL and *rc on
+ * failure.  *ctl gets the movers' control as read. */
+struct dom_catalog;
+struct dom_control;
+json_t *cli_status_doc(struct dom_catalog *cat, const dom_config *cfg, struct dom_control *ctl,
+                       int *rc);
 int cmd_verify(cli *c);
 int cmd_locate(cli *c);
 int cmd_audit(cli *c);
@@ -108,5 +126,6 @@ int cmd_erase(cli *c);
 int cmd_pause(cli *c);
 int cmd_resume(cli *c);
 int cmd_throttle(cli *c);
+int cmd_serve(cli *c);
 
 #endif

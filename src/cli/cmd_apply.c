@@ -242,6 +242,11 @@ static int run_apply(cli *c, const char *cmd, int rollback)
         p.planned = json_array();
     }
     cli_catch_signals();
+    /* the round trips before the first wave, for `report latency` and
+     * the dashboard once tenants have moved */
+    if (!o.dry_run && !rollback && (rc = cli_latency_record(cfg)) < 0)
+        fprintf(stderr, "domicile: %s: the round trips before the move were not recorded: %s\n",
+                cmd, dom_error_last());
     dom_apply_stats st;
     rc = dom_apply(cfg, &o, &st);
     double el = dom_mono() - p.t0;

@@ -6,8 +6,10 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
+#include "core/catalog.h"
 #include "core/audit.h"
 #include "core/mover.h"
 #include "util/util.h"
@@ -55,6 +57,64 @@ static json_t *result_json(const dom_audit_result *r, const dom_config *cfg)
     json_object_set_new(root, "transfer_log", log);
     (void)total;
     return root;
+}
+
+/* The audit's summary, kept in the catalog for `serve` (GET /v1/audit,
+ * the dashboard, /metrics): when, by which version, for which config,
+ * and the findings grouped by kind, region and country. */
+static json_t *summary_json(const dom_audit_result *r, const dom_config *cfg)
+{
+    char now[32], sha[65];
+    dom_iso_now(now);
+    if (cli_config_sha256(cfg, sha) < 0)
+        snprintf(sha, sizeof(sha), "unknown");
+    json_t *groups = json_array();
+    for (size_t i = 0; i < r->nfindings; i++) {
+        const dom_finding *f = &r->findings[i];
+        const char *kind = dom_finding_name(f->kind), *region = cfg->regions[f->region].name;
+        json_t *g = NULL, *v;
+        size_t j;
+        json_array_foreach(
+            groups, j,
+            v) if (strcmp(json_string_value(json_object_get(v, "kind")), kind) == 0 &&
+                   strcmp(json_string_value(json_object_get(v, "region")), region) == 0 &&
+                   strcmp(json_string_value(json_object_get(v, "country")), f->country) == 0) g = v;
+        if (!g) {
+            g = json_pack("{s:s,s:s,s:s,s:I,s:I}", "kind", kind, "region", region, "country",
+                          f->country, "rows", (json_int_t)0, "tenants", (json_int_t)0);
+            json_array_append_new(groups, g);
+        }
+        json_object_set_new(g, "rows",
+                            json_integer(json_integer_value(json_object_get(g, "rows")) + f->rows));
+        json_object_set_new(
+            g, "tenants",
+            json_integer(json_integer_value(json_object_get(g, "tenants")) + f->tenants));
+    }
+    return json_pack("{s:s,s:f,s:s,s:s,s:b,s:I,s:{s:I,s:b},s:o}", "time", now, "unix_time",
+                     (double)time(NULL), "version", DOMICILE_VERSION, "config_sha256", sha, "ok",
+                     r->nfindings == 0 && r->log_ok, "tenants", (json_int_t)r->tenants,
+                     "transfer_log", "entries", (json_int_t)r->log_entries, "ok", r->log_ok,
+                     "groups", groups);
+}
+
+/* Keeps the summary in the catalog; a catalog that cannot take it is
+ * reported, the audit's result stands. */
+static void record_summary(const dom_audit_result *r, const dom_config *cfg)
+{
+    dom_catalog *cat;
+    json_t *s = summary_json(r, cfg);
+    char *text = s ? json_dumps(s, JSON_COMPACT) : NULL;
+    json_decref(s);
+    int rc = text ? dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) : DOM_ENOMEM;
+    if (rc == 0) {
+        rc = strlen(text) < 60000 ? dom_catalog_meta_set(cat, "audit", text)
+                                  : dom_error_set(DOM_ERROR, "the audit's summary is too long");
+        dom_catalog_close(cat);
+    }
+    if (rc < 0 && rc != DOM_ENOTFOUND)
+        fprintf(stderr, "domicile: audit: the summary was not kept in the catalog: %s\n",
+                dom_error_last());
+    free(text);
 }
 
 static void print_text(const dom_audit_result *r, const dom_config *cfg)
@@ -133,6 +193,65 @@ static void bars(FILE *f, const char *const *labels, const int64_t *values, size
     fputs("</svg>\n", f);
 }
 
+static const dom_audit_result *sort_r;
+static const dom_config *sort_cfg;
+
+/* by region name, then country, then table */
+static int finding_cmp(const void *a, const void *b)
+{
+    const dom_finding *x = &sort_r->findings[*(const size_t *)a],
+                      *y = &sort_r->findings[*(const size_t *)b];
+    int c = strcmp(sort_cfg->regions[x->region].name, sort_cfg->regions[y->region].name);
+    if (!c)
+        c = strcmp(x->country, y->country);
+    return c ? c : strcmp(x->table, y->table);
+}
+
+/* The findings of one kind: a heading with their sum, then a row per
+ * region, country and table. */
+static void findings_of_kind(FILE *f, const dom_audit_result *r, const dom_config *cfg,
+                             dom_finding_kind k)
+{
+    size_t n = 0, *idx = dom_calloc(r->nfindings ? r->nfindings : 1, sizeof(size_t));
+    int64_t rows = 0, tenants = 0;
+    for (size_t i = 0; idx && i < r->nfindings; i++)
+        if (r->findings[i].kind == k) {
+            idx[n++] = i;
+            rows += r->findings[i].rows;
+            tenants += r->findings[i].tenants;
+        }
+    if (!n) {
+        dom_free(idx);
+        return;
+    }
+    sort_r = r;
+    sort_cfg = cfg;
+    qsort(idx, n, sizeof(size_t), finding_cmp);
+    fprintf(f, "<h3 class=\"bad\">%s (%s): %lld tenant%s, %lld row%s</h3>\n", titles[k],
+            dom_finding_name(k), (long long)tenants, CLI_S(tenants), (long long)rows, CLI_S(rows));
+    fputs("<table><tr><th>region</th><th>country</th><th>table</th><th>tenants</th>"
+          "<th>rows</th><th>examples</th></tr>\n",
+          f);
+    for (size_t i = 0; i < n; i++) {
+        const dom_finding *d = &r->findings[idx[i]];
+        fputs("<tr><td>", f);
+        esc(f, cfg->regions[d->region].name);
+        fputs("</td><td>", f);
+        esc(f, d->country);
+        fputs("</td><td>", f);
+        esc(f, d->table);
+        fprintf(f, "</td><td>%lld</td><td>%lld</td><td>", (long long)d->tenants,
+                (long long)d->rows);
+        for (size_t j = 0; j < d->nexamples; j++) {
+            esc(f, d->examples[j]);
+            fputs(" ", f);
+        }
+        fputs("</td></tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    dom_free(idx);
+}
+
 static int write_html(const dom_audit_result *r, const dom_config *cfg, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -142,8 +261,9 @@ static int write_html(const dom_audit_result *r, const dom_config *cfg, const ch
           "<title>domicile audit</title><style>body{font:14px/1.4 system-ui,sans-serif;"
           "margin:2em;color:#222}table{border-collapse:collapse}td,th{padding:2px 10px;"
           "border-bottom:1px solid #ddd;text-align:left}.ok{color:#1a7f37}.bad{color:#b42318}"
-          "</style></head><body>\n<h1>Residency audit</h1>\n",
+          ".prov{color:#555}</style></head><body>\n<h1>Residency audit</h1>\n",
           f);
+    cli_html_provenance(f, cfg);
     int ok = r->nfindings == 0 && r->log_ok;
     fprintf(f, "<p class=\"%s\"><b>%s</b></p>\n", ok ? "ok" : "bad",
             ok ? "No row sits where the policy forbids it; the transfer log is intact."
@@ -161,25 +281,10 @@ static int write_html(const dom_audit_result *r, const dom_config *cfg, const ch
     for (size_t i = 0; i < r->nfindings; i++)
         kv[r->findings[i].kind] += r->findings[i].tenants;
     bars(f, kl, kv, DOM_FIND_KINDS, "#b42318");
-    fputs("<table><tr><th>kind</th><th>region</th><th>table</th><th>country</th><th>tenants</th>"
-          "<th>rows</th><th>examples</th></tr>\n",
-          f);
-    for (size_t i = 0; i < r->nfindings; i++) {
-        const dom_finding *d = &r->findings[i];
-        fprintf(f, "<tr><td>%s</td><td>", dom_finding_name(d->kind));
-        esc(f, cfg->regions[d->region].name);
-        fputs("</td><td>", f);
-        esc(f, d->table);
-        fprintf(f, "</td><td>%s</td><td>%lld</td><td>%lld</td><td>", d->country,
-                (long long)d->tenants, (long long)d->rows);
-        for (size_t j = 0; j < d->nexamples; j++) {
-            esc(f, d->examples[j]);
-            fputs(" ", f);
-        }
-        fputs("</td></tr>\n", f);
-    }
-    fprintf(f, "</table>\n<h2>Transfer log</h2>\n<p class=\"%s\">%lld entries; ",
-            r->log_ok ? "ok" : "bad", (long long)r->log_entries);
+    for (int k = 0; k < DOM_FIND_KINDS; k++)
+        findings_of_kind(f, r, cfg, (dom_finding_kind)k);
+    fprintf(f, "<h2>Transfer log</h2>\n<p class=\"%s\">%lld entries; ", r->log_ok ? "ok" : "bad",
+            (long long)r->log_entries);
     if (r->log_ok)
         fprintf(f, "the SHA-256 chain is intact; head <code>%s</code>.</p>\n", r->log_head);
     else {
@@ -220,6 +325,7 @@ int cmd_audit(cli *c)
         dom_config_free(cfg);
         return cli_fail(rc);
     }
+    record_summary(&r, cfg);
     if (json) {
         cli_json_print(result_json(&r, cfg));
     } else if (html) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/catalog.h"
 #include "core/geo.h"
 #include "core/latency.h"
 #include "core/plan.h"
@@ -18,6 +19,8 @@
 
 #define MAX_FIRST 32
 #define HTML_BARS 30
+/* markets whose round trips the catalog keeps (the most users first) */
+#define KEPT_MARKETS 60
 
 static const char *region_name(const dom_config *cfg, int r)
 {
@@ -85,10 +88,15 @@ static json_t *row_json(const dom_latency_row *w, const dom_config *cfg)
     return o;
 }
 
-static void print_json(const dom_latency_report *r, const dom_config *cfg)
+static void print_json(const dom_latency_report *r, const dom_config *cfg, const char *kept)
 {
     const dom_rtt_fit *fit = dom_rtt_model();
     json_t *root = json_pack("{s:b}", "ok", 1);
+    /* where "before" comes from: the catalog's record of the first plan,
+     * or the directory now */
+    json_object_set_new(root, "before_from", json_string(kept[0] ? "recorded" : "now"));
+    if (kept[0])
+        json_object_set_new(root, "before_recorded_at", json_string(kept));
     json_t *markets = json_array();
     for (size_t i = 0; i < r->nrows; i++)
         json_array_append_new(markets, row_json(&r->rows[i], cfg));
@@ -101,6 +109,95 @@ static void print_json(const dom_latency_report *r, const dom_config *cfg)
     json_object_set_new(model, "measured_pairs", json_integer((json_int_t)fit->npairs));
     json_object_set_new(root, "model", model);
     cli_json_print(root);
+}
+
+/* ---- the round trips before the move, kept in the catalog -------------------- */
+
+static json_t *kept_row(const dom_latency_row *w, const dom_config *cfg)
+{
+    json_t *o = json_pack("{s:I,s:f,s:f,s:f,s:f,s:f,s:f}", "users", (json_int_t)w->users,
+                          "before_p50_ms", w->before_p50, "before_p90_ms", w->before_p90,
+                          "before_mean_ms", w->before_mean, "after_p50_ms", w->after_p50,
+                          "after_p90_ms", w->after_p90, "after_mean_ms", w->after_mean);
+    if (w->country >= 0)
+        json_object_set_new(o, "country", json_string(dom_countries[w->country].code));
+    if (w->before_region >= 0)
+        json_object_set_new(o, "home_before", json_string(region_name(cfg, w->before_region)));
+    return o;
+}
+
+int cli_latency_record(const dom_config *cfg)
+{
+    dom_catalog *cat;
+    char have[8];
+    int rc = dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY);
+    if (rc < 0)
+        return rc == DOM_ENOTFOUND ? 0 : rc;
+    /* the first plan's figures stay: "before" is before the first wave */
+    if ((rc = dom_catalog_meta_get(cat, "latency", have, sizeof(have))) < 0 || have[0]) {
+        dom_catalog_close(cat);
+        return rc;
+    }
+    dom_plan *p = NULL;
+    dom_latency_report r = {0};
+    if ((rc = dom_plan_build_ex(&p, cfg, DOM_PLAN_TENANTS_ONLY)) == 0 &&
+        (rc = dom_latency_report_build(&r, p, NULL, 0)) == 0) {
+        char now[32];
+        dom_iso_now(now);
+        json_t *markets = json_array();
+        for (size_t i = 0; i < r.nrows && i < KEPT_MARKETS; i++)
+            json_array_append_new(markets, kept_row(&r.rows[i], cfg));
+        json_t *doc = json_pack("{s:s,s:o,s:o}", "time", now, "markets", markets, "overall",
+                                kept_row(&r.overall, cfg));
+        char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+        rc = text ? dom_catalog_meta_set(cat, "latency", text) : DOM_ENOMEM;
+        free(text);
+        json_decref(doc);
+    }
+    dom_latency_report_free(&r);
+    dom_plan_free(p);
+    dom_catalog_close(cat);
+    return rc;
+}
+
+/* The "before" of each market as the catalog kept it when the first wave
+ * was planned (once moved, "now" is the after); *when gets its time, ""
+ * when the catalog kept none. */
+static void use_kept_before(dom_latency_report *r, const dom_config *cfg, char when[32])
+{
+    static char text[65536];
+    dom_catalog *cat;
+    when[0] = '\0';
+    if (dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) < 0)
+        return;
+    int rc = dom_catalog_meta_get(cat, "latency", text, sizeof(text));
+    dom_catalog_close(cat);
+    json_t *doc = rc == 0 && text[0] ? json_loads(text, 0, NULL) : NULL;
+    if (!doc)
+        return;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(doc, "markets"), i, m)
+    {
+        const char *cc = json_string_value(json_object_get(m, "country"));
+        for (size_t k = 0; cc && k < r->nrows; k++) {
+            dom_latency_row *w = &r->rows[k];
+            if (strcmp(dom_countries[w->country].code, cc) != 0)
+                continue;
+            w->before_p50 = json_number_value(json_object_get(m, "before_p50_ms"));
+            w->before_p90 = json_number_value(json_object_get(m, "before_p90_ms"));
+            w->before_mean = json_number_value(json_object_get(m, "before_mean_ms"));
+            const char *home = json_string_value(json_object_get(m, "home_before"));
+            w->before_region = home ? dom_config_region(cfg, home) : -1;
+        }
+    }
+    json_t *o = json_object_get(doc, "overall");
+    r->overall.before_p50 = json_number_value(json_object_get(o, "before_p50_ms"));
+    r->overall.before_p90 = json_number_value(json_object_get(o, "before_p90_ms"));
+    r->overall.before_mean = json_number_value(json_object_get(o, "before_mean_ms"));
+    const char *t = json_string_value(json_object_get(doc, "time"));
+    snprintf(when, 32, "%s", t ? t : "?");
+    json_decref(doc);
 }
 
 static void html_escape(FILE *f, const char *s)
@@ -125,7 +222,8 @@ static void html_escape(FILE *f, const char *s)
     }
 }
 
-static int write_html(const dom_latency_report *r, const dom_config *cfg, const char *path)
+static int write_html(const dom_latency_report *r, const dom_config *cfg, const char *path,
+                      const char *kept)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -147,8 +245,11 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
           "td,th{padding:2px 10px;text-align:right;border-bottom:1px solid #ddd}\n"
           "td:first-child,th:first-child{text-align:left}\n"
           ".before{fill:#b0b0b0}.after{fill:#2a7ab9}\n"
-          "</style></head><body>\n<h1>Round trip from users to their data</h1>\n",
+          ".prov{color:#555}</style></head><body>\n<h1>Round trip from users to their data</h1>\n",
           f);
+    cli_html_provenance(f, cfg);
+    if (kept[0])
+        fprintf(f, "<p>Before: as recorded when the first wave was planned (%s).</p>\n", kept);
     fprintf(f,
             "<p>Median round trip (ms) per market, now (grey) and once every tenant lives "
             "where the policy wants it (blue). All users: %.0f ms now, %.0f ms after "
@@ -232,17 +333,20 @@ int cmd_report(cli *c)
     dom_plan *p = NULL;
     dom_latency_report r = {0};
     int exit_code = EXIT_OK;
+    char kept[32] = "";
     if ((rc = dom_plan_build(&p, cfg)) < 0 ||
         (rc = dom_latency_report_build(&r, p, first, nfirst)) < 0) {
         exit_code = cli_fail(rc);
-    } else if (json) {
-        print_json(&r, cfg);
+    } else if ((use_kept_before(&r, cfg, kept), json)) {
+        print_json(&r, cfg, kept);
     } else if (html) {
-        if ((rc = write_html(&r, cfg, html)) < 0)
+        if ((rc = write_html(&r, cfg, html, kept)) < 0)
             exit_code = cli_fail(rc);
         else
             printf("wrote %s\n", html);
     } else {
+        if (kept[0])
+            printf("before: as recorded when the first wave was planned (%s)\n", kept);
         print_text(&r, cfg, stdout);
     }
     dom_latency_report_free(&r);

@@ -39,6 +39,42 @@ static int error_row(const dom_batch_error *e, void *payload)
     return 0;
 }
 
+json_t *cli_status_doc(dom_catalog *cat, const dom_config *cfg, dom_control *ctl, int *rc)
+{
+    char prep[1024];
+    if ((*rc = dom_catalog_meta_get(cat, "prepare", prep, sizeof(prep))) < 0)
+        return NULL;
+    json_t *root = json_pack("{s:b}", "ok", 1), *regions = json_array(), *waves = json_array(),
+           *errors = json_array();
+    json_object_set_new(root, "prepare", json_string(prep[0] ? prep : "done"));
+    json_object_set_new(root, "regions", regions);
+    json_object_set_new(root, "waves", waves);
+    json_object_set_new(root, "errors", errors);
+    if ((*rc = dom_catalog_region_counts(cat, region_row, regions)) < 0 ||
+        (*rc = dom_catalog_wave_summaries(cat, wave_row, waves)) < 0 ||
+        (*rc = dom_catalog_batch_errors(cat, 10, error_row, errors)) < 0 ||
+        (*rc = dom_control_read(cat, cfg, ctl)) < 0) {
+        json_decref(root);
+        return NULL;
+    }
+    json_t *jc = json_pack("{s:b,s:f,s:s}", "paused", ctl->paused, "rows_per_second", ctl->rate,
+                           "rate_from", ctl->rate_live ? "throttle" : "config");
+    if (ctl->paused)
+        json_object_set_new(jc, "paused_at", json_string(ctl->paused_at));
+    if (ctl->rate_live)
+        json_object_set_new(jc, "rate_at", json_string(ctl->rate_at));
+    json_object_set_new(jc, "health",
+                        json_string(ctl->health == 2   ? "waiting"
+                                    : ctl->health == 1 ? "slowed"
+                                                       : "well"));
+    if (ctl->health) {
+        json_object_set_new(jc, "health_reason", json_string(ctl->health_why));
+        json_object_set_new(jc, "health_since", json_string(ctl->health_at));
+    }
+    json_object_set_new(root, "control", jc);
+    return root;
+}
+
 int cmd_status(cli *c)
 {
     const cli_opt opts[] = {{0}};
@@ -57,51 +93,16 @@ int cmd_status(cli *c)
                                               "first");
         return cli_fail(rc);
     }
-    char prep[1024];
-    if ((rc = dom_catalog_meta_get(cat, "prepare", prep, sizeof(prep))) < 0) {
-        dom_catalog_close(cat);
-        dom_config_free(cfg);
-        return cli_fail(rc);
-    }
-    json_t *root = json_pack("{s:b}", "ok", 1), *regions = json_array(), *waves = json_array(),
-           *errors = json_array();
-    json_object_set_new(root, "prepare", json_string(prep[0] ? prep : "done"));
-    if ((rc = dom_catalog_region_counts(cat, region_row, regions)) < 0 ||
-        (rc = dom_catalog_wave_summaries(cat, wave_row, waves)) < 0 ||
-        (rc = dom_catalog_batch_errors(cat, 10, error_row, errors)) < 0) {
-        json_decref(root);
-        json_decref(regions);
-        json_decref(waves);
-        json_decref(errors);
-        dom_catalog_close(cat);
-        dom_config_free(cfg);
-        return cli_fail(rc);
-    }
-    json_object_set_new(root, "regions", regions);
-    json_object_set_new(root, "waves", waves);
-    json_object_set_new(root, "errors", errors);
     dom_control ctl;
-    if ((rc = dom_control_read(cat, cfg, &ctl)) < 0) {
-        json_decref(root);
+    json_t *root = cli_status_doc(cat, cfg, &ctl, &rc);
+    if (!root) {
         dom_catalog_close(cat);
         dom_config_free(cfg);
-        return cli_fail(rc);
+        return cli_fail(rc < 0 ? rc : DOM_ENOMEM);
     }
-    json_t *jc = json_pack("{s:b,s:f,s:s}", "paused", ctl.paused, "rows_per_second", ctl.rate,
-                           "rate_from", ctl.rate_live ? "throttle" : "config");
-    if (ctl.paused)
-        json_object_set_new(jc, "paused_at", json_string(ctl.paused_at));
-    if (ctl.rate_live)
-        json_object_set_new(jc, "rate_at", json_string(ctl.rate_at));
-    json_object_set_new(jc, "health",
-                        json_string(ctl.health == 2   ? "waiting"
-                                    : ctl.health == 1 ? "slowed"
-                                                      : "well"));
-    if (ctl.health) {
-        json_object_set_new(jc, "health_reason", json_string(ctl.health_why));
-        json_object_set_new(jc, "health_since", json_string(ctl.health_at));
-    }
-    json_object_set_new(root, "control", jc);
+    const char *prep = json_string_value(json_object_get(root, "prepare"));
+    json_t *regions = json_object_get(root, "regions"), *waves = json_object_get(root, "waves"),
+           *errors = json_object_get(root, "errors");
     if (json) {
         cli_json_print(json_incref(root));
     } else {

@@ -95,6 +95,26 @@ static const cli_command commands[] = {
      "\n"
      "  --country CC  an ISO 3166-1 alpha-2 code\n"
      "  --json        one JSON document on stdout\n"},
+    {"serve", cmd_serve, "HTTP: directory API, status, metrics, dashboard, live control",
+     "usage: domicile [-c FILE] serve [--listen ADDR:PORT] [--token-file FILE]\n"
+     "                                [--refresh-ms N] [--tls-cert FILE --tls-key FILE]\n"
+     "\n"
+     "Serves over HTTP until SIGTERM or Ctrl-C (docs/serve.md): GET /v1/locate/KEY\n"
+     "and /v1/place?country=CC answered from the directory in memory (refreshed\n"
+     "every --refresh-ms; each answer says how old it is), /v1/status (what\n"
+     "'status --json' prints), /v1/audit (the last audit's summary), /metrics\n"
+     "(Prometheus), / (a live dashboard), and POST /v1/pause, /v1/resume,\n"
+     "/v1/throttle (only with the bearer token).  Runs beside any number of\n"
+     "movers; reads the catalog and writes only the movers' control.\n"
+     "\n"
+     "  --listen ADDR:PORT  where to listen (default 127.0.0.1:8470; any other\n"
+     "                      than this machine's loopback needs --token-file)\n"
+     "  --token-file FILE   a token (16 to 510 characters on one line): every\n"
+     "                      request but the page then needs 'Authorization:\n"
+     "                      Bearer TOKEN'; control always does\n"
+     "  --refresh-ms N      how often the directory is read again (default 1000)\n"
+     "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
+     "  --tls-key FILE      ... and this PEM private key\n"},
     {"audit", cmd_audit, "residency scan of every region + transfer-log chain check",
      "usage: domicile [-c FILE] audit [--json | --html FILE] [--export FILE]\n"
      "\n"

@@ -60,7 +60,7 @@ int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags)
     return 0;
 }
 
-const char *dom__catalog_name(const dom_catalog *cat)
+const char *dom_catalog_name(const dom_catalog *cat)
 {
     return dom_db_name(cat->db);
 }
@@ -780,4 +780,85 @@ int dom_catalog_batch_errors(dom_catalog *cat, int limit,
                         "SELECT id, wave, error FROM batches WHERE error IS NOT NULL ORDER BY "
                         "id DESC LIMIT $1",
                         a, 1, batch_error_row, &t);
+}
+
+/* ---- what metrics show ------------------------------------------------------------- */
+
+typedef struct metric_cb {
+    int (*step)(const char *, int64_t, void *);
+    int (*pair)(const char *, const char *, int64_t, int64_t, int64_t, void *);
+    int (*pause)(double, void *);
+    void *payload;
+} metric_cb;
+
+static int step_row(const dom_db_row *r, void *arg)
+{
+    const metric_cb *m = arg;
+    return m->step(dom_db_text(r, 0), dom_db_int(r, 1), m->payload);
+}
+
+int dom_catalog_step_counts(dom_catalog *cat, int (*cb)(const char *step, int64_t n, void *),
+                            void *payload)
+{
+    metric_cb m = {.step = cb, .payload = payload};
+    if (cat->empty)
+        return 0;
+    return dom_db_query(cat->db, "cannot read batches",
+                        "SELECT step, count(*) FROM batches GROUP BY step ORDER BY step", NULL, 0,
+                        step_row, &m);
+}
+
+static int pair_row(const dom_db_row *r, void *arg)
+{
+    const metric_cb *m = arg;
+    return m->pair(dom_db_text(r, 0), dom_db_text(r, 1), dom_db_int(r, 2), dom_db_int(r, 3),
+                   dom_db_int(r, 4), m->payload);
+}
+
+int dom_catalog_pair_totals(dom_catalog *cat,
+                            int (*cb)(const char *src, const char *dst, int64_t batches,
+                                      int64_t rows, int64_t bytes, void *),
+                            void *payload)
+{
+    metric_cb m = {.pair = cb, .payload = payload};
+    if (cat->empty)
+        return 0;
+    return dom_db_query(cat->db, "cannot read batches",
+                        "SELECT src, dst, count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), "
+                        "0) FROM batches WHERE step IN ('flipped', 'done') GROUP BY src, dst "
+                        "ORDER BY src, dst",
+                        NULL, 0, pair_row, &m);
+}
+
+static int pause_row(const dom_db_row *r, void *arg)
+{
+    const metric_cb *m = arg;
+    return m->pause(dom_db_real(r, 0), m->payload);
+}
+
+int dom_catalog_pauses(dom_catalog *cat, int (*cb)(double ms, void *), void *payload)
+{
+    metric_cb m = {.pause = cb, .payload = payload};
+    if (cat->empty)
+        return 0;
+    return dom_db_query(cat->db, "cannot read batches",
+                        "SELECT pause_ms FROM batches WHERE pause_ms > 0 AND step IN ('flipped', "
+                        "'done') ORDER BY pause_ms",
+                        NULL, 0, pause_row, &m);
+}
+
+int dom_catalog_log_count(dom_catalog *cat, int64_t *n)
+{
+    *n = 0;
+    if (cat->empty)
+        return 0;
+    return dom_db_query(cat->db, "cannot read the transfer log",
+                        "SELECT count(*) FROM transfer_log", NULL, 0, one_int, n);
+}
+
+int dom_catalog_movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
+                       void *payload)
+{
+    /* without: one mover at a time, holding no lease */
+    return cat->e->movers ? cat->e->movers(cat, cb, payload) : 0;
 }

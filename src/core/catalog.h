@@ -21,6 +21,9 @@ enum { DOM_CATALOG_READONLY = 1 };
  * schema when missing. */
 int dom_catalog_open(dom_catalog **out, const dom_config *cfg, int flags);
 void dom_catalog_close(dom_catalog *cat);
+/* The catalog for messages and reports: its file, or its server and
+ * database without credentials. */
+const char *dom_catalog_name(const dom_catalog *cat);
 
 typedef int (*dom_directory_cb)(const char *key, size_t keylen, const char *region, int64_t epoch,
                                 const char *state, void *payload);
@@ -154,6 +157,20 @@ int dom_catalog_wave_summaries(dom_catalog *cat, int (*cb)(const dom_wave_summar
 int dom_catalog_batch_errors(dom_catalog *cat, int limit,
                              int (*cb)(const dom_batch_error *, void *), void *payload);
 
+/* What metrics show: batches per step; rows and bytes moved per region
+ * pair (batches flipped or done); every recorded write pause; the transfer
+ * log's length; the movers holding leases (a shared catalog), with the
+ * seconds since each last renewed one. */
+int dom_catalog_step_counts(dom_catalog *cat, int (*cb)(const char *step, int64_t n, void *),
+                            void *payload);
+int dom_catalog_pair_totals(dom_catalog *cat,
+                            int (*cb)(const char *src, const char *dst, int64_t batches,
+                                      int64_t rows, int64_t bytes, void *),
+                            void *payload);
+int dom_catalog_pauses(dom_catalog *cat, int (*cb)(double ms, void *), void *payload);
+int dom_catalog_log_count(dom_catalog *cat, int64_t *n);
+int dom_catalog_movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
+                       void *payload);
 /* Whether the tenants of batch `id` still live where it put them: none in
  * another region, none in a later batch that did not fail. */
 int dom_catalog_batch_untouched(dom_catalog *cat, int64_t id, int *yes);

@@ -55,6 +55,9 @@ struct dom_catalog_engine {
     int (*unfinished_among)(dom_catalog *cat, const int64_t *ids, size_t n, int retained,
                             int64_t *count);
     int (*plan_lock)(dom_catalog *cat, int lock);
+    /* the movers holding leases, and the seconds since each renewed */
+    int (*movers)(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
+                  void *payload);
 };
 
 extern const dom_catalog_engine dom_catalog_sqlite;

@@ -281,6 +281,31 @@ static int plan_lock(dom_catalog *cat, int lock)
                               : "SELECT pg_advisory_unlock(" LOCK_PLAN ")");
 }
 
+typedef struct mover_ctx {
+    int (*cb)(const char *owner, double since_sec, void *);
+    void *payload;
+} mover_ctx;
+
+static int mover_row(const dom_db_row *r, void *payload)
+{
+    const mover_ctx *m = payload;
+    return m->cb(dom_db_text(r, 0), dom_db_real(r, 1), m->payload);
+}
+
+static int movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
+                  void *payload)
+{
+    mover_ctx m = {cb, payload};
+    dom_db_arg a[1] = {DOM_DB_I(cat->lease_sec)};
+    /* a lease is renewed to now + the lease: its renewal was that long
+     * before it ends */
+    return dom_db_query(cat->db, "cannot read the movers",
+                        "SELECT owner, greatest(0, extract(epoch FROM now() - (max(lease_until) - "
+                        "make_interval(secs => $1::int))))::float8 FROM batches WHERE owner IS "
+                        "NOT NULL AND lease_until > now() GROUP BY owner ORDER BY owner",
+                        a, 1, mover_row, &m);
+}
+
 const dom_catalog_engine dom_catalog_pg = {
     .name = "postgresql",
     .meta = "meta",
@@ -300,4 +325,5 @@ const dom_catalog_engine dom_catalog_pg = {
     .renew = renew,
     .unfinished_among = unfinished_among,
     .plan_lock = plan_lock,
+    .movers = movers,
 };

@@ -407,15 +407,7 @@ int dom_store__schema_sig_of(const dom_table_info *ti, size_t nt, const dom_move
             dom_buf_printf(&b, "  %s %s pk=%d notnull=%d\n", t->cols[c].name, t->cols[c].type,
                            t->cols[c].pk, t->cols[c].notnull);
     }
-    if (b.oom) {
-        dom_buf_free(&b);
-        return DOM_ENOMEM;
-    }
-    unsigned char d[32];
-    dom_sha256(b.ptr ? b.ptr : "", b.len, d);
-    dom_hex(d, 32, out);
-    dom_buf_free(&b);
-    return 0;
+    return dom_buf_sha256_hex(&b, out);
 }
 
 int dom_store_identity(dom_store *st, char *out, size_t n)

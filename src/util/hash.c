@@ -65,3 +65,16 @@ int dom_key_cmp(const char *a, const char *b)
     }
     return strcmp(a, b);
 }
+
+int dom_buf_sha256_hex(dom_buf *b, char out[65])
+{
+    if (b->oom) {
+        dom_buf_free(b);
+        return DOM_ENOMEM;
+    }
+    unsigned char d[32];
+    dom_sha256(b->ptr ? b->ptr : "", b->len, d);
+    dom_hex(d, 32, out);
+    dom_buf_free(b);
+    return 0;
+}

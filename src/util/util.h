@@ -75,6 +75,9 @@ const char *dom_buf_cstr(dom_buf *b);
 /* Hashing (SHA-256 through libcrypto). */
 void dom_sha256(const void *data, size_t n, unsigned char out[32]);
 void dom_hex(const unsigned char *in, size_t n, char *out /* 2n+1 */);
+/* SHA-256 of a buffer's bytes as lower-case hex, and the buffer freed;
+ * DOM_ENOMEM (no digest of a partial text) when it ran out of memory. */
+int dom_buf_sha256_hex(dom_buf *b, char out[65]);
 /* Appends the bytes as lower-case hex; and the bytes of n hex digits (pairs;
  * a character that is not a hex digit counts as 0). */
 void dom_buf_put_hex(dom_buf *b, const void *data, size_t n);

@@ -95,6 +95,14 @@ run_dom "$T/o" "$T/e" -c "$cfg" audit --html "$T/a.html"
 check "the HTML page draws charts" grep -q "<svg" "$T/a.html"
 check "the HTML page is self-contained" sh -c "! grep -Eq '(src|href)=\"(https?:)?//' '$T/a.html'"
 check "the HTML page lists the findings" grep -q "77777777" "$T/a.html"
+sha=$(sha256sum "$cfg" | cut -d' ' -f1)
+check "the HTML page says when, by which version, for which config (its SHA-256) and catalog" \
+    sh -c "grep -q 'Made 20[0-9-]*T[0-9:]*Z by domicile [0-9.]* for the config .*$sha.* and the catalog .*domicile.db' '$T/a.html'"
+check "... and groups its findings by kind, each with its sum" \
+    sh -c "grep -q '<h3 class=\"bad\">rows where the policy does not allow them (not_allowed): [0-9]* tenants*, [0-9]* rows*</h3>' '$T/a.html' && grep -q '<h3 class=\"bad\">rows of tenants not in the directory (orphan)' '$T/a.html'"
+"$DOMICILE" -c "$cfg" status --json >/dev/null
+check "the audit's summary is kept in the catalog, grouped by kind, region and country" \
+    sh -c "sqlite3 '$(dirname "$cfg")/domicile.db' \"SELECT value FROM domicile_meta WHERE key = 'audit'\" | jq -e '.ok == false and (.groups | map(select(.kind == \"not_allowed\" and .region == \"beijing\" and .country == \"MY\")) | length) == 1 and .config_sha256 == \"$sha\"' >/dev/null"
 
 # ---- retained copies, then erase ----
 "$DOMICILE" demo --dir "$T/r" --users 300 --seed 3 --no-plan >/dev/null 2>&1
