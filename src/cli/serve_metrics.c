@@ -163,6 +163,10 @@ static void dir_metrics(serve_dir *dir, dom_buf *b)
     head(b, "domicile_directory_snapshot_age_seconds", "gauge",
          "Age of the snapshot locate answers from (its scan's start).");
     dom_buf_printf(b, "domicile_directory_snapshot_age_seconds %.3f\n", ds.age_sec);
+    head(b, "domicile_directory_scan_seconds", "gauge",
+         "How long the last scan of the directory took (the staleness bound is the refresh "
+         "interval plus this).");
+    dom_buf_printf(b, "domicile_directory_scan_seconds %.6f\n", ds.scan_sec);
     head(b, "domicile_directory_refresh_failures_total", "counter",
          "Refreshes of the snapshot that failed (the last snapshot stays).");
     dom_buf_printf(b, "domicile_directory_refresh_failures_total %lld\n", (long long)ds.failures);

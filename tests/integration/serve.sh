@@ -84,7 +84,7 @@ expect_eq "place of a code that is no country: 400" "$(cat "$T/code")" "400"
 get '/v1/place' -H "$auth" >/dev/null
 expect_eq "place without a country: 400" "$(cat "$T/code")" "400"
 # a tenant the waves move (a Malaysian user, at home in beijing now)
-key=$(sqlite3 "$T/d/regions/beijing.db" "SELECT id FROM users WHERE country = 'MY' ORDER BY id LIMIT 1")
+key=$(sqlite3 "$T/d/regions/beijing.db" "SELECT user_id FROM users WHERE country = 'MY' ORDER BY user_id LIMIT 1")
 get "/v1/locate/$key" -H "$auth" >"$T/loc.json"
 expect_eq "locate: the tenant is in beijing before the move" "$(jq -r .region "$T/loc.json")" "beijing"
 check "... with its epoch, state and the snapshot's age" \
@@ -179,7 +179,7 @@ if command -v chromium >/dev/null; then
 fi
 "$DOMICILE" -c "$cfg" report latency --json >"$T/lat.json"
 check "report latency after the move takes 'before' from the catalog's record" \
-    jq -e '.before_from == "recorded" and .overall.before_p50_ms > .overall.after_p50_ms' "$T/lat.json"
+    jq -e '.before_from == "recorded" and .overall.before_p90_ms > .overall.after_p90_ms' "$T/lat.json"
 
 # ---- audit and metrics ------------------------------------------------------------------
 get /v1/audit -H "$auth" >"$T/audit.json"

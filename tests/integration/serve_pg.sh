@@ -46,7 +46,7 @@ fetch() {
     curl -s -o "$T/resp/$_n" -w '%{http_code}' -H "$auth" "$@" "$base$_p"
 }
 expect_eq "status: 200" "$(fetch status0 /v1/status)" "200"
-key=$(sql b -At -c "SELECT id FROM users WHERE country = 'SG' ORDER BY id LIMIT 1")
+key=$(sql b -At -c "SELECT user_id FROM users WHERE country = 'SG' ORDER BY user_id LIMIT 1")
 expect_eq "locate before the move: beijing" "$(fetch loc0 "/v1/locate/$key"; jq -r .region "$T/resp/loc0")" "200beijing"
 fetch thr /v1/throttle -X POST -d '{"rows_per_second": 400}' >/dev/null
 "$DOMICILE" -c "$cfg" apply --quiet >"$T/apply.out" 2>&1 &
