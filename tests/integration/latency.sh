@@ -33,6 +33,8 @@ check "... and the report's own figure (on the pairs it was fitted to) is no mor
 run_dom "$T/o" "$T/e" -c "$cfg" report latency --html "$T/l.html"
 check "report latency --html writes a page" grep -q "<svg" "$T/l.html"
 check "the page is self-contained (no external resources)" sh -c "! grep -Eq '(src|href)=\"(https?:)?//' '$T/l.html'"
+check "the page says when, by which version, for which config (its SHA-256) it was made" \
+    grep -q "Made 20[0-9-]*T[0-9:]*Z by domicile [0-9.]* for the config .*$(sha256sum "$cfg" | cut -d' ' -f1)" "$T/l.html"
 run_dom "$T/o" "$T/e" -c "$cfg" report latency
 check "the table has an overall line" grep -q "^all " "$T/o"
 
