@@ -83,8 +83,8 @@ static int read_response(int fd, int *status)
     long len = cl ? strtol(cl + 17, NULL, 10) : 0;
     long got = (long)(have - (size_t)(end + 4 - buf));
     while (got < len) {
-        ssize_t n = read(fd, buf, sizeof(buf) < (size_t)(len - got) ? sizeof(buf)
-                                                                      : (size_t)(len - got));
+        ssize_t n =
+            read(fd, buf, sizeof(buf) < (size_t)(len - got) ? sizeof(buf) : (size_t)(len - got));
         if (n <= 0)
             return -1;
         got += n;
@@ -115,8 +115,8 @@ static void *client(void *arg)
             continue;
         }
         const char *path = j->paths[k++ % j->npaths];
-        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", path,
-                         j->host, j->header ? j->header : "", j->header ? "\r\n" : "");
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n%s%s\r\n", path, j->host,
+                         j->header ? j->header : "", j->header ? "\r\n" : "");
         double t1 = now();
         int status = 0;
         if (write(fd, req, (size_t)n) != n || read_response(fd, &status) < 0) {
@@ -178,8 +178,23 @@ int main(int argc, char **argv)
         return 2;
     double t0 = now() + 0.2;
     for (int i = 0; i < clients; i++) {
-        jobs[i] = (job){argv[1], atoi(argv[2]), paths, np, 0, i, clients, atof(argv[5]),
-                        atof(argv[6]), t0, argc > 7 ? argv[7] : NULL, NULL, 0, 0, 0, 0, 0};
+        jobs[i] = (job){argv[1],
+                        atoi(argv[2]),
+                        paths,
+                        np,
+                        0,
+                        i,
+                        clients,
+                        atof(argv[5]),
+                        atof(argv[6]),
+                        t0,
+                        argc > 7 ? argv[7] : NULL,
+                        NULL,
+                        0,
+                        0,
+                        0,
+                        0,
+                        0};
         pthread_create(&th[i], NULL, client, &jobs[i]);
     }
     size_t n = 0;

@@ -13,23 +13,27 @@ cfg="$T/d/domicile.yaml"
 check "prepare" test -s "$T/d/domicile.db"
 printf 'serve-test-token-%s\n' "$$" >"$T/token"
 tok=$(cat "$T/token")
-port=$((20000 + $$ % 20000))
-base="http://127.0.0.1:$port"
+port=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
 pids=""
 at_exit 'for p in $pids; do kill $p 2>/dev/null; done; wait 2>/dev/null'
 
-# serve_start NAME ARGS...: starts a server (log in $T/NAME.log), waits
-# until it answers; $spid is its pid
+# serve_start NAME ARGS...: starts a server on 127.0.0.1 and a free port
+# (log in $T/NAME.log; another port when the one tried is taken), waits
+# until it answers; $spid is its pid, $sport its port
 serve_start() {
     _n=$1
     shift
-    "$DOMICILE" -c "$cfg" serve "$@" >"$T/$_n.log" 2>&1 &
-    spid=$!
-    pids="$pids $spid"
-    for _i in $(seq 1 100); do
-        grep -q "serving on" "$T/$_n.log" 2>/dev/null && return 0
-        kill -0 $spid 2>/dev/null || return 1
-        sleep 0.1
+    for _try in 1 2 3 4 5 6 7 8 9 10; do
+        sport=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
+        "$DOMICILE" -c "$cfg" serve --listen "127.0.0.1:$sport" "$@" >"$T/$_n.log" 2>&1 &
+        spid=$!
+        pids="$pids $spid"
+        for _i in $(seq 1 100); do
+            grep -q "serving on" "$T/$_n.log" 2>/dev/null && return 0
+            kill -0 $spid 2>/dev/null || break
+            sleep 0.1
+        done
+        grep -q "cannot listen" "$T/$_n.log" || return 1
     done
     return 1
 }
@@ -53,9 +57,10 @@ printf 'short\n' >"$T/short"
 "$DOMICILE" -c "$cfg" serve --token-file "$T/short" >/dev/null 2>"$T/e"
 check "a token shorter than 16 characters is refused" grep -q "16 to 510" "$T/e"
 
-serve_start main --listen "127.0.0.1:$port" --token-file "$T/token" --refresh-ms 300
+serve_start main --token-file "$T/token" --refresh-ms 300
 main_pid=$spid
-check "serve starts and listens" grep -q "serving on http://127.0.0.1:$port/" "$T/main.log"
+base="http://127.0.0.1:$sport"
+check "serve starts and listens" grep -q "serving on http://127.0.0.1:$sport/" "$T/main.log"
 
 # ---- the token ----------------------------------------------------------------------------
 get /v1/status >/dev/null
@@ -99,10 +104,9 @@ expect_eq "a key over 256 characters: 400" "$(cat "$T/code")" "400"
 
 # a second server whose snapshot is refreshed once a minute: the negative
 # control of the staleness bound below (its answer stays old)
-port2=$((port + 1))
-base_slow="http://127.0.0.1:$port2"
-serve_start slow --listen "127.0.0.1:$port2" --refresh-ms 60000
+serve_start slow --refresh-ms 60000
 slow_pid=$spid
+base_slow="http://127.0.0.1:$sport"
 
 # ---- the move, the staleness bound, and the dashboard while it runs ---------------------
 get /v1/throttle -X POST -H "$auth" -H 'Content-Type: application/json' \
@@ -263,9 +267,9 @@ check "... and the server still serves" sh -c "curl -s -H '$auth' $base/v1/statu
 # ---- TLS ----------------------------------------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/key.pem" -out "$T/cert.pem" -days 2 \
     -subj /CN=127.0.0.1 >/dev/null 2>&1
-port3=$((port + 2))
-serve_start tls --listen "127.0.0.1:$port3" --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
+serve_start tls --tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 tls_pid=$spid
+port3=$sport
 check "with --tls-cert and --tls-key it serves HTTPS" grep -q "serving on https://" "$T/tls.log"
 expect_eq "... GET /v1/place over TLS (the test's own certificate)" \
     "$(curl -s --cacert "$T/cert.pem" "https://127.0.0.1:$port3/v1/place?country=US" | jq -r .region)" "us-east"

@@ -27,14 +27,23 @@ check "every DSN of the config carries the password" test "$(grep -c "$pw" "$cfg
 check "prepare on PostgreSQL" test $? -eq 0
 printf 'pg-serve-token-%s-abcdef\n' "$$" >"$T/token"
 auth="Authorization: Bearer $(cat "$T/token")"
-hport=$((20000 + ($$ + 7) % 20000))
-base="http://127.0.0.1:$hport"
-"$DOMICILE" -c "$cfg" serve --listen "127.0.0.1:$hport" --token-file "$T/token" --refresh-ms 200 \
-    >"$T/serve.log" 2>&1 &
-spid=$!
-at_exit 'kill $spid $apid 2>/dev/null; wait 2>/dev/null; pg_stop_all'
+spid=
 apid=
-for i in $(seq 1 100); do grep -q "serving on" "$T/serve.log" && break; sleep 0.1; done
+at_exit 'kill $spid $apid 2>/dev/null; wait 2>/dev/null; pg_stop_all'
+# a free port (another when the one tried is taken)
+for try in 1 2 3 4 5 6 7 8 9 10; do
+    hport=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 30000))
+    "$DOMICILE" -c "$cfg" serve --listen "127.0.0.1:$hport" --token-file "$T/token" \
+        --refresh-ms 200 >"$T/serve.log" 2>&1 &
+    spid=$!
+    for i in $(seq 1 100); do
+        grep -q "serving on" "$T/serve.log" && break
+        kill -0 $spid 2>/dev/null || break
+        sleep 0.1
+    done
+    grep -q "cannot listen" "$T/serve.log" || break
+done
+base="http://127.0.0.1:$hport"
 check "serve starts on a PostgreSQL catalog" grep -q "serving on" "$T/serve.log"
 n=0
 # fetch NAME PATH [CURL ARGS]: the body kept as $T/resp/NAME
