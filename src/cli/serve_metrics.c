@@ -179,6 +179,7 @@ int serve_metrics(dom_catalog *cat, const dom_config *cfg, serve_dir *dir, dom_b
     dom_buf movers = DOM_BUF_INIT;
     dom_control ctl;
     int64_t log = 0;
+    double last = 0;
     head(b, "domicile_tenants", "gauge", "Tenants per home region in the directory, by state.");
     int rc = dom_catalog_region_counts(cat, region_row, b);
     if (rc == 0) {
@@ -193,6 +194,8 @@ int serve_metrics(dom_catalog *cat, const dom_config *cfg, serve_dir *dir, dom_b
         rc = dom_catalog_movers(cat, mover_row, &movers);
     if (rc == 0)
         rc = dom_catalog_log_count(cat, &log);
+    if (rc == 0)
+        rc = dom_catalog_last_update(cat, &last);
     if (rc == 0)
         rc = dom_control_read(cat, cfg, &ctl);
     if (rc == 0) {
@@ -216,6 +219,10 @@ int serve_metrics(dom_catalog *cat, const dom_config *cfg, serve_dir *dir, dom_b
         head(b, "domicile_mover_lease_age_seconds", "gauge",
              "Movers holding batch leases (a shared catalog), seconds since each renewed.");
         dom_buf_put(b, movers.ptr, movers.len);
+        head(b, "domicile_journal_last_update_timestamp_seconds", "gauge",
+             "When a mover last wrote the journal (0: never): movers at work write it at "
+             "every step, whatever the catalog.");
+        dom_buf_printf(b, "domicile_journal_last_update_timestamp_seconds %.3f\n", last);
         head(b, "domicile_transfer_log_entries", "gauge", "Entries in the transfer log.");
         dom_buf_printf(b, "domicile_transfer_log_entries %lld\n", (long long)log);
         audit_metrics(cat, b);

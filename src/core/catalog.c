@@ -856,6 +856,21 @@ int dom_catalog_log_count(dom_catalog *cat, int64_t *n)
                         "SELECT count(*) FROM transfer_log", NULL, 0, one_int, n);
 }
 
+static int one_real(const dom_db_row *r, void *payload)
+{
+    *(double *)payload = dom_db_real(r, 0);
+    return 0;
+}
+
+int dom_catalog_last_update(dom_catalog *cat, double *at)
+{
+    *at = 0;
+    if (cat->empty)
+        return 0;
+    return dom_db_query(cat->db, "cannot read batches", "SELECT max(updated_at) FROM batches", NULL,
+                        0, one_real, at);
+}
+
 int dom_catalog_movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
                        void *payload)
 {

@@ -169,6 +169,8 @@ int dom_catalog_pair_totals(dom_catalog *cat,
                             void *payload);
 int dom_catalog_pauses(dom_catalog *cat, int (*cb)(double ms, void *), void *payload);
 int dom_catalog_log_count(dom_catalog *cat, int64_t *n);
+/* When the journal last changed (seconds since the epoch; 0: never). */
+int dom_catalog_last_update(dom_catalog *cat, double *at);
 int dom_catalog_movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),
                        void *payload);
 /* Whether the tenants of batch `id` still live where it put them: none in

@@ -199,6 +199,7 @@ fi
 check "... tenants per region and state" grep -q '^domicile_tenants{region="singapore",state="home"} [1-9]' "$T/metrics.txt"
 check "... rows moved per region pair" grep -q '^domicile_moved_rows_total{from="beijing",to="singapore"} [1-9]' "$T/metrics.txt"
 check "... the write pause histogram" grep -q '^domicile_write_pause_seconds_count [1-9]' "$T/metrics.txt"
+check "... when the journal was last written (a mover at work)" grep -q '^domicile_journal_last_update_timestamp_seconds 1[0-9]*\.' "$T/metrics.txt"
 check "... batches per step, the log's length, the audit" \
     sh -c "grep -q '^domicile_batches{step=\"done\"}' '$T/metrics.txt' && grep -q '^domicile_transfer_log_entries [1-9]' '$T/metrics.txt' && grep -q '^domicile_audit_ok 1' '$T/metrics.txt'"
 expect_eq "... its rows moved equal the catalog's" \
