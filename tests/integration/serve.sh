@@ -61,6 +61,14 @@ serve_start main --token-file "$T/token" --refresh-ms 300
 main_pid=$spid
 base="http://127.0.0.1:$sport"
 check "serve starts and listens" grep -q "serving on http://127.0.0.1:$sport/" "$T/main.log"
+# a client that sends half a request and then nothing: the server closes
+# its connection after its time bound (15 s); checked at the end
+bash -c 'exec 5<>/dev/tcp/127.0.0.1/'$sport'
+printf "GET /v1/status HTTP/1.1\r\nHost: x\r\n" >&5
+s=$(date +%s)
+timeout 60 cat <&5 >/dev/null
+echo $(($(date +%s) - s))' >"$T/slow.secs" 2>/dev/null &
+slow_client=$!
 
 # ---- the token ----------------------------------------------------------------------------
 get /v1/status >/dev/null
@@ -281,6 +289,12 @@ wait $tls_pid
 expect_eq "... and stops cleanly" "$?" "0"
 "$DOMICILE" -c "$cfg" serve --tls-cert "$T/cert.pem" >/dev/null 2>"$T/e"
 expect_eq "a certificate without its key is refused (usage)" "$?" "1"
+
+# ---- the slow client ----------------------------------------------------------------
+wait $slow_client
+secs=$(cat "$T/slow.secs")
+check "a client that stops halfway through its request is cut off by the server's time bound (after ${secs:-?} s; bound 15 s)" \
+    test -n "$secs" -a "${secs:-99}" -ge 10 -a "${secs:-99}" -le 30
 
 # ---- the stop --------------------------------------------------------------------------
 kill -TERM $main_pid
