@@ -157,21 +157,6 @@ static void print_text(const dom_audit_result *r, const dom_config *cfg)
                          : "audit: findings above");
 }
 
-static void esc(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-}
-
 /* A horizontal bar chart in inline SVG. */
 static void bars(FILE *f, const char *const *labels, const int64_t *values, size_t n,
                  const char *color)
@@ -184,7 +169,7 @@ static void bars(FILE *f, const char *const *labels, const int64_t *values, size
     for (size_t i = 0; i < n; i++) {
         double w = 480.0 * (double)values[i] / (double)max;
         fprintf(f, "<text x=\"170\" y=\"%zu\" text-anchor=\"end\" font-size=\"12\">", i * 24 + 17);
-        esc(f, labels[i]);
+        cli_html_escape(f, labels[i]);
         fprintf(f,
                 "</text><rect x=\"180\" y=\"%zu\" width=\"%.1f\" height=\"16\" fill=\"%s\"/>"
                 "<text x=\"%.1f\" y=\"%zu\" font-size=\"11\">%lld</text>\n",
@@ -235,15 +220,15 @@ static void findings_of_kind(FILE *f, const dom_audit_result *r, const dom_confi
     for (size_t i = 0; i < n; i++) {
         const dom_finding *d = &r->findings[idx[i]];
         fputs("<tr><td>", f);
-        esc(f, cfg->regions[d->region].name);
+        cli_html_escape(f, cfg->regions[d->region].name);
         fputs("</td><td>", f);
-        esc(f, d->country);
+        cli_html_escape(f, d->country);
         fputs("</td><td>", f);
-        esc(f, d->table);
+        cli_html_escape(f, d->table);
         fprintf(f, "</td><td>%lld</td><td>%lld</td><td>", (long long)d->tenants,
                 (long long)d->rows);
         for (size_t j = 0; j < d->nexamples; j++) {
-            esc(f, d->examples[j]);
+            cli_html_escape(f, d->examples[j]);
             fputs(" ", f);
         }
         fputs("</td></tr>\n", f);
@@ -289,7 +274,7 @@ static int write_html(const dom_audit_result *r, const dom_config *cfg, const ch
         fprintf(f, "the SHA-256 chain is intact; head <code>%s</code>.</p>\n", r->log_head);
     else {
         fprintf(f, "first bad entry %lld: ", (long long)r->log_first_bad);
-        esc(f, r->log_problem);
+        cli_html_escape(f, r->log_problem);
         fputs("</p>\n", f);
     }
     fputs("</body></html>\n", f);

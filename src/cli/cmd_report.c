@@ -200,28 +200,6 @@ static void use_kept_before(dom_latency_report *r, const dom_config *cfg, char w
     json_decref(doc);
 }
 
-static void html_escape(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            fputc(*s, f);
-        }
-    }
-}
-
 static int write_html(const dom_latency_report *r, const dom_config *cfg, const char *path,
                       const char *kept)
 {
@@ -266,7 +244,7 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
         double wb = width * w->before_p50 / max, wa = width * w->after_p50 / max;
         fprintf(f, "<text x=\"%d\" y=\"%d\" text-anchor=\"end\" font-size=\"12\">", left - 8,
                 y + bar + 3);
-        html_escape(f, dom_countries[w->country].name);
+        cli_html_escape(f, dom_countries[w->country].name);
         fprintf(f, " (%s)</text>\n", dom_countries[w->country].code);
         fprintf(f,
                 "<rect class=\"before\" x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>"
@@ -283,12 +261,12 @@ static int write_html(const dom_latency_report *r, const dom_config *cfg, const 
     for (size_t i = 0; i < r->nrows; i++) {
         const dom_latency_row *w = &r->rows[i];
         fputs("<tr><td>", f);
-        html_escape(f, dom_countries[w->country].name);
+        cli_html_escape(f, dom_countries[w->country].name);
         fprintf(f, " (%s)</td><td>%lld</td><td>", dom_countries[w->country].code,
                 (long long)w->users);
-        html_escape(f, region_name(cfg, w->before_region));
+        cli_html_escape(f, region_name(cfg, w->before_region));
         fprintf(f, "</td><td>%.0f</td><td>%.0f</td><td>", w->before_p50, w->before_p90);
-        html_escape(f, region_name(cfg, w->after_region));
+        cli_html_escape(f, region_name(cfg, w->after_region));
         fprintf(f, "</td><td>%.0f</td><td>%.0f</td><td>%+.0f%%</td></tr>\n", w->after_p50,
                 w->after_p90, change_pct(w->before_p50, w->after_p50));
     }

@@ -153,10 +153,9 @@ static int outer_row(const dom_db_row *row, void *payload)
                         n);
 }
 
-static void test_rows(void **state)
+/* Rows k0..k9 with i = 0..9. */
+static void insert_ten(dom_db *db)
 {
-    (void)state;
-    dom_db *db = open_db();
     for (int i = 0; i < 10; i++) {
         char k[16];
         snprintf(k, sizeof(k), "k%d", i);
@@ -164,6 +163,13 @@ static void test_rows(void **state)
         assert_int_equal(
             dom_db_exec(db, "insert", "INSERT INTO t (k, i) VALUES ($1, $2)", a, 2, NULL), 0);
     }
+}
+
+static void test_rows(void **state)
+{
+    (void)state;
+    dom_db *db = open_db();
+    insert_ten(db);
     /* a callback's non-zero value ends the query and is returned */
     int seen = 0;
     assert_int_equal(
@@ -204,13 +210,7 @@ static void test_statement_cache(void **state)
 {
     (void)state;
     dom_db *db = open_db();
-    for (int i = 0; i < 10; i++) {
-        char k[16];
-        snprintf(k, sizeof(k), "k%d", i);
-        dom_db_arg a[2] = {DOM_DB_T(k), DOM_DB_I(i)};
-        assert_int_equal(
-            dom_db_exec(db, "insert", "INSERT INTO t (k, i) VALUES ($1, $2)", a, 2, NULL), 0);
-    }
+    insert_ten(db);
     /* more distinct statements than the SQLite engine keeps prepared, each
      * run twice with other parameters: every answer is its own */
     for (int round = 0; round < 2; round++)
