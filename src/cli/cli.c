@@ -126,6 +126,20 @@ int cli_config_sha256(const dom_config *cfg, char out[65])
     return dom_buf_sha256_hex(&b, out);
 }
 
+json_t *cli_meta_json(dom_catalog *cat, const char *key, int *rc)
+{
+    size_t n = 65536;
+    char *text = dom_malloc(n);
+    if (!text) {
+        *rc = DOM_ENOMEM;
+        return NULL;
+    }
+    *rc = dom_catalog_meta_get(cat, key, text, n);
+    json_t *doc = *rc == 0 && text[0] ? json_loads(text, 0, NULL) : NULL;
+    dom_free(text);
+    return doc;
+}
+
 void cli_html_provenance(FILE *f, const dom_config *cfg)
 {
     char now[32], sha[65], cat_name[512] = "(not reachable)";

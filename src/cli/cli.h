@@ -10,6 +10,9 @@
 
 #include "core/config.h"
 
+struct dom_catalog;
+struct dom_control;
+
 /* Exit codes (DESIGN.md "Commands"; the table is in docs/cli.md). */
 enum {
     EXIT_OK = 0,
@@ -82,6 +85,10 @@ void cli_catch_signals(void);
 int cli_load_config(cli *c, dom_config **out);
 /* True when argv[i] is --help or -h (before a "--"). */
 int cli_wants_help(int argc, char **argv);
+/* A value of the catalog that holds JSON (the audit's summary, the round
+ * trips before the move), parsed; NULL when unset or no JSON (*rc 0), or
+ * on failure (*rc < 0). */
+json_t *cli_meta_json(struct dom_catalog *cat, const char *key, int *rc);
 /* HTML reports: a paragraph saying when, by which version, for which
  * config (path and SHA-256) and catalog the report was made; text with
  * <>&" escaped. */
@@ -115,8 +122,6 @@ int cmd_rollback(cli *c);
 int cmd_status(cli *c);
 /* What `status --json` prints (also GET /v1/status); NULL and *rc on
  * failure.  *ctl gets the movers' control as read. */
-struct dom_catalog;
-struct dom_control;
 json_t *cli_status_doc(struct dom_catalog *cat, const dom_config *cfg, struct dom_control *ctl,
                        int *rc);
 int cmd_verify(cli *c);

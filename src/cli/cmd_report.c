@@ -165,14 +165,13 @@ int cli_latency_record(const dom_config *cfg)
  * when the catalog kept none. */
 static void use_kept_before(dom_latency_report *r, const dom_config *cfg, char when[32])
 {
-    static char text[65536];
     dom_catalog *cat;
+    int rc;
     when[0] = '\0';
     if (dom_catalog_open(&cat, cfg, DOM_CATALOG_READONLY) < 0)
         return;
-    int rc = dom_catalog_meta_get(cat, "latency", text, sizeof(text));
+    json_t *doc = cli_meta_json(cat, "latency", &rc);
     dom_catalog_close(cat);
-    json_t *doc = rc == 0 && text[0] ? json_loads(text, 0, NULL) : NULL;
     if (!doc)
         return;
     size_t i;

@@ -231,18 +231,6 @@ static enum MHD_Result get_status(serve_ctx *s, struct MHD_Connection *c)
     return send_json(c, MHD_HTTP_OK, doc);
 }
 
-/* A catalog value holding JSON, parsed (NULL when unset or not JSON). */
-static json_t *meta_json(dom_catalog *cat, const char *key, int *rc)
-{
-    static char text[65536];
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&mu);
-    *rc = dom_catalog_meta_get(cat, key, text, sizeof(text));
-    json_t *doc = *rc == 0 && text[0] ? json_loads(text, 0, NULL) : NULL;
-    pthread_mutex_unlock(&mu);
-    return doc;
-}
-
 typedef struct pause_list {
     double *v;
     size_t n, cap;
@@ -283,9 +271,9 @@ static enum MHD_Result get_dashboard(serve_ctx *s, struct MHD_Connection *c)
     pause_list pl = {0};
     json_t *status = cli_status_doc(s->cat, s->cfg, &ctl, &rc), *audit = NULL, *lat = NULL;
     if (status && (rc = dom_catalog_pauses(s->cat, pause_add, &pl)) == 0)
-        audit = meta_json(s->cat, "audit", &rc);
+        audit = cli_meta_json(s->cat, "audit", &rc);
     if (status && rc == 0)
-        lat = meta_json(s->cat, "latency", &rc);
+        lat = cli_meta_json(s->cat, "latency", &rc);
     cat_end(s, rc);
     if (!status || rc < 0) {
         json_decref(status);
@@ -306,7 +294,7 @@ static enum MHD_Result get_audit(serve_ctx *s, struct MHD_Connection *c)
     int rc = cat_begin(s);
     if (rc < 0)
         return send_failure(s, c, rc);
-    json_t *audit = meta_json(s->cat, "audit", &rc);
+    json_t *audit = cli_meta_json(s->cat, "audit", &rc);
     cat_end(s, rc);
     if (rc < 0)
         return send_failure(s, c, rc);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cli/serve.h"
 #include "core/control.h"
 
@@ -124,10 +125,8 @@ static void control_metrics(dom_buf *b, const dom_control *ctl)
  * region and country. */
 static void audit_metrics(dom_catalog *cat, dom_buf *b)
 {
-    static char text[65536];
-    if (dom_catalog_meta_get(cat, "audit", text, sizeof(text)) < 0 || !text[0])
-        return;
-    json_t *a = json_loads(text, 0, NULL);
+    int rc;
+    json_t *a = cli_meta_json(cat, "audit", &rc);
     if (!a)
         return;
     head(b, "domicile_audit_timestamp_seconds", "gauge", "When the last audit ran.");

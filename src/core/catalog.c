@@ -75,12 +75,6 @@ static const char *meta_sql(const dom_catalog *cat, char *buf, size_t n, const c
 
 /* ---- reading rows ---------------------------------------------------------------- */
 
-static int one_int(const dom_db_row *r, void *payload)
-{
-    *(int64_t *)payload = dom_db_int(r, 0);
-    return 0;
-}
-
 static int64_t *ids_grow(int64_t **ids, size_t *n, size_t *cap)
 {
     if (*n == *cap) {
@@ -162,7 +156,7 @@ int dom_catalog_directory_count(dom_catalog *cat, int64_t *out)
     if (cat->empty)
         return 0;
     return dom_db_query(cat->db, "cannot read directory", "SELECT count(*) FROM directory", NULL, 0,
-                        one_int, out);
+                        dom_db_keep_int, out);
 }
 
 static int location_row(const dom_db_row *r, void *payload)
@@ -239,7 +233,7 @@ int dom_catalog_batch_create(dom_catalog *cat, const char *wave, const char *src
     int rc = dom_db_query(cat->db, "cannot create batch",
                           "INSERT INTO batches (wave, src, dst, step, tenants, created_at, "
                           "updated_at) VALUES ($1, $2, $3, 'new', $4, $5, $5) RETURNING id",
-                          a, 5, one_int, id);
+                          a, 5, dom_db_keep_int, id);
     if (rc < 0)
         return rc;
     if (cat->e->tenants_put)
@@ -469,7 +463,7 @@ int dom_catalog_batch_untouched(dom_catalog *cat, int64_t id, int *yes)
                           "AND (d.region <> b.dst OR EXISTS (SELECT 1 FROM batch_tenants l JOIN "
                           "batches lb ON lb.id = l.batch WHERE l.tenant = bt.tenant AND l.batch > "
                           "$1 AND lb.step <> 'failed'))",
-                          a, 1, one_int, &n);
+                          a, 1, dom_db_keep_int, &n);
     *yes = rc == 0 && n == 0;
     return rc;
 }
@@ -853,13 +847,7 @@ int dom_catalog_log_count(dom_catalog *cat, int64_t *n)
     if (cat->empty)
         return 0;
     return dom_db_query(cat->db, "cannot read the transfer log",
-                        "SELECT count(*) FROM transfer_log", NULL, 0, one_int, n);
-}
-
-static int one_real(const dom_db_row *r, void *payload)
-{
-    *(double *)payload = dom_db_real(r, 0);
-    return 0;
+                        "SELECT count(*) FROM transfer_log", NULL, 0, dom_db_keep_int, n);
 }
 
 int dom_catalog_last_update(dom_catalog *cat, double *at)
@@ -868,7 +856,7 @@ int dom_catalog_last_update(dom_catalog *cat, double *at)
     if (cat->empty)
         return 0;
     return dom_db_query(cat->db, "cannot read batches", "SELECT max(updated_at) FROM batches", NULL,
-                        0, one_real, at);
+                        0, dom_db_keep_real, at);
 }
 
 int dom_catalog_movers(dom_catalog *cat, int (*cb)(const char *owner, double since_sec, void *),

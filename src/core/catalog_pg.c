@@ -92,12 +92,6 @@ static void make_owner(void)
              (unsigned long)(ts.tv_nsec ^ ts.tv_sec));
 }
 
-static int one_int(const dom_db_row *r, void *payload)
-{
-    *(int64_t *)payload = dom_db_int(r, 0);
-    return 0;
-}
-
 static int setup(dom_catalog *cat, int flags)
 {
     (void)flags;
@@ -116,7 +110,7 @@ static int setup(dom_catalog *cat, int flags)
     if (rc == 0)
         rc = dom_db_query(cat->db, "cannot read the catalog",
                           "SELECT (to_regclass('domicile_catalog.batches') IS NOT NULL)::int", NULL,
-                          0, one_int, &exists);
+                          0, dom_db_keep_int, &exists);
     if (rc < 0 || exists)
         return rc;
     /* several movers may start at once: one creates the schema */
@@ -221,7 +215,7 @@ static int claim(dom_catalog *cat, const int64_t *ids, size_t n, int64_t *id)
                                     "($1::bigint[]) AND step NOT IN ('done', 'failed') AND "
                                     "(owner IS NULL OR lease_until < now()) ORDER BY id LIMIT 1 "
                                     "FOR UPDATE SKIP LOCKED) RETURNING id",
-                                    a, 3, one_int, id);
+                                    a, 3, dom_db_keep_int, id);
     dom_buf_free(&arr);
     if (rc < 0)
         return rc;
@@ -269,7 +263,7 @@ static int unfinished_among(dom_catalog *cat, const int64_t *ids, size_t n, int 
                                     "SELECT count(*) FROM batches WHERE id = ANY ($1::bigint[]) "
                                     "AND step NOT IN ('done', 'failed') AND owner IS DISTINCT "
                                     "FROM $2 AND NOT (step = 'flipped' AND $3::bool)",
-                                    a, 3, one_int, count);
+                                    a, 3, dom_db_keep_int, count);
     dom_buf_free(&arr);
     return rc;
 }

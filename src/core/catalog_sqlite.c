@@ -58,12 +58,6 @@ static const char SQLITE_CATALOG_SCHEMA[] =
     ");\n"
     "CREATE INDEX IF NOT EXISTS transfer_rows_batch ON transfer_rows (batch);\n";
 
-static int one_int(const dom_db_row *r, void *payload)
-{
-    *(int64_t *)payload = dom_db_int(r, 0);
-    return 0;
-}
-
 static int setup(dom_catalog *cat, int flags)
 {
     if (flags & DOM_CATALOG_READONLY) {
@@ -73,7 +67,7 @@ static int setup(dom_catalog *cat, int flags)
         int rc = dom_db_query(cat->db, "cannot read",
                               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
                               "'directory'",
-                              NULL, 0, one_int, &n);
+                              NULL, 0, dom_db_keep_int, &n);
         cat->empty = rc == 0 && n == 0;
         return rc;
     }

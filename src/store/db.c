@@ -147,3 +147,15 @@ size_t dom_db_len(const dom_db_row *r, int col)
 {
     return dom_db_isnull(r, col) ? 0 : r->db->ops->col_len(r, col);
 }
+
+int dom_db_keep_int(const dom_db_row *r, void *out)
+{
+    *(int64_t *)out = dom_db_int(r, 0);
+    return 0;
+}
+
+int dom_db_keep_real(const dom_db_row *r, void *out)
+{
+    *(double *)out = dom_db_real(r, 0);
+    return 0;
+}

@@ -45,6 +45,11 @@ double dom_db_real(const dom_db_row *r, int col);      /* 0 for NULL */
 const char *dom_db_text(const dom_db_row *r, int col); /* NULL for NULL */
 size_t dom_db_len(const dom_db_row *r, int col);
 
+/* Row callbacks that keep the first column (of the last row) in an
+ * int64_t, a double. */
+int dom_db_keep_int(const dom_db_row *r, void *out);
+int dom_db_keep_real(const dom_db_row *r, void *out);
+
 enum {
     DOM_DB_NOCREATE = 1, /* an SQLite file must exist already */
 };

@@ -174,8 +174,16 @@ int dom_pg__cursor_open(dom_store *base, const dom_move_table *t, dom_cursor **o
     return 0;
 }
 
-void dom_pg__params_set(params *p, const dom_table_info *ti, const int *cols, int n,
-                        const dom_value *v)
+/* Parameters for the values `v` of columns `cols` (text, or binary for
+ * blobs); their storage lives in `store` and `offs`. */
+typedef struct params {
+    const char *val[64];
+    int len[64], fmt[64];
+    dom_buf store;
+} params;
+
+static void params_set(params *p, const dom_table_info *ti, const int *cols, int n,
+                       const dom_value *v)
 {
     size_t off[64];
     int isnull[64];
@@ -202,6 +210,23 @@ void dom_pg__params_set(params *p, const dom_table_info *ti, const int *cols, in
     dom_buf_free(&tmp);
     for (int i = 0; i < n; i++)
         p->val[i] = isnull[i] || p->store.oom ? NULL : p->store.ptr + off[i];
+}
+
+int dom_pg__exec_pk(pg_store *s, dom_buf *b, const dom_table_info *ti, const int *cols, int n,
+                    const dom_value *pk, PGresult **out)
+{
+    *out = NULL;
+    char *sql = dom_pg__buf_take(b);
+    if (!sql)
+        return DOM_ENOMEM;
+    params p = {.store = DOM_BUF_INIT};
+    params_set(&p, ti, cols, n, pk);
+    int oom = p.store.oom;
+    if (!oom)
+        *out = PQexecParams(s->conn, sql, n, NULL, p.val, p.len, p.fmt, 0);
+    dom_free(sql);
+    dom_buf_free(&p.store);
+    return oom ? DOM_ENOMEM : 0;
 }
 
 /* WHERE clause on the primary key (every column, NULL-safe, when none). */
@@ -232,18 +257,14 @@ int dom_pg__cursor_pk(dom_store *base, const dom_move_table *t, const dom_value 
     dom_pg__put_ident(s, &b, t->info->name);
     dom_pg__pk_where(s, &b, t, cols, &n);
     dom_buf_puts(&b, " LIMIT 1");
-    char *sql = dom_pg__buf_take(&b);
-    if (!sql)
-        return DOM_ENOMEM;
-    params p = {.store = DOM_BUF_INIT};
-    dom_pg__params_set(&p, t->info, cols, n, pk);
-    PGresult *r = p.store.oom ? NULL : PQexecParams(s->conn, sql, n, NULL, p.val, p.len, p.fmt, 0);
-    dom_free(sql);
-    dom_buf_free(&p.store);
+    PGresult *r;
+    int rc = dom_pg__exec_pk(s, &b, t->info, cols, n, pk, &r);
+    if (rc < 0)
+        return rc;
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return fail(s, t->info->name, "cannot read a row", r);
     pg_cursor *c;
-    int rc = dom_pg__new_cursor(s, t, &c);
+    rc = dom_pg__new_cursor(s, t, &c);
     if (rc < 0) {
         PQclear(r);
         return rc;

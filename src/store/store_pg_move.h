@@ -87,19 +87,14 @@ typedef struct pg_cursor {
     unsigned char *fix;
 } pg_cursor;
 
-/* Parameters for the values `v` of columns `cols` (text, or binary for
- * blobs); their storage lives in `store` and `offs`. */
-typedef struct params {
-    const char *val[64];
-    int len[64], fmt[64];
-    dom_buf store;
-} params;
-
 int dom_pg__new_cursor(pg_store *s, const dom_move_table *t, pg_cursor **out);
 void dom_pg__cursor_point(pg_cursor *c);
 void dom_pg__decode_line(pg_cursor *c, const char *line, int n);
-void dom_pg__params_set(params *p, const dom_table_info *ti, const int *cols, int n,
-                        const dom_value *v);
+/* Runs the statement in b (taken) with the primary key values pk of
+ * columns cols as its parameters; *out is the result to check (NULL when
+ * it could not be sent). */
+int dom_pg__exec_pk(pg_store *s, dom_buf *b, const dom_table_info *ti, const int *cols, int n,
+                    const dom_value *pk, PGresult **out);
 void dom_pg__pk_where(pg_store *s, dom_buf *b, const dom_move_table *t, int cols[64], int *n);
 
 /* ---- writes (store_pg_write.c) --------------------------------------------- */

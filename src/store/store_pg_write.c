@@ -276,14 +276,9 @@ int dom_pg__delete_pk(dom_store *base, const dom_move_table *t, const dom_value 
     dom_pg__keys_and(s, &b, t);
     if (!t->npk)
         dom_buf_puts(&b, " LIMIT 1)");
-    char *sql = dom_pg__buf_take(&b);
-    if (!sql)
-        return DOM_ENOMEM;
-    params p = {.store = DOM_BUF_INIT};
-    dom_pg__params_set(&p, t->info, cols, n, pk);
-    PGresult *r = p.store.oom ? NULL : PQexecParams(s->conn, sql, n, NULL, p.val, p.len, p.fmt, 0);
-    dom_free(sql);
-    dom_buf_free(&p.store);
+    PGresult *r;
+    if ((rc = dom_pg__exec_pk(s, &b, t->info, cols, n, pk, &r)) < 0)
+        return rc;
     if (PQresultStatus(r) != PGRES_COMMAND_OK)
         return fail(s, t->info->name, "cannot delete a row", r);
     PQclear(r);
