@@ -62,6 +62,7 @@ int cmd_prepare(cli *c)
 
 typedef struct progress {
     int tty, json, quiet, dry_run;
+    int retain;      /* options.retain_source: flipped sources wait for it */
     json_t *planned; /* --json: the waves as planned */
     int64_t total_tenants, done_tenants, rows;
     double t0;
@@ -136,8 +137,29 @@ static void on_batch(const dom_batch *b, void *payload)
         printf("batch %lld (%s) %s -> %s: %lld tenants, %s rows, %s, pause %.1f ms\n",
                (long long)b->id, b->wave, b->src, b->dst, (long long)b->tenants,
                cli_num(a, sizeof(a), b->rows),
-               strcmp(b->step, "done") == 0 ? "source erased" : "source retained", b->pause_ms);
+               strcmp(b->step, "done") == 0 ? "source erased"
+               : p->retain                  ? "source retained"
+                                            : "source read-only until the erasure phase",
+               b->pause_ms);
     fflush(stdout);
+}
+
+/* The erasure phase erased a batch's source: its JSON entry says so. */
+static void on_erased(const dom_batch *b, void *payload)
+{
+    progress *p = payload;
+    size_t i;
+    json_t *e;
+    if (!p->json)
+        return;
+    json_array_foreach(p->batches, i, e)
+    {
+        if (json_integer_value(json_object_get(e, "batch")) == b->id) {
+            json_object_set_new(e, "step", json_string(b->step));
+            json_object_set_new(e, "erased", json_integer(b->erased));
+            return;
+        }
+    }
 }
 
 /* The live control changed (domicile pause / resume / throttle): one
@@ -232,7 +254,9 @@ static int run_apply(cli *c, const char *cmd, int rollback)
     }
     o.rollback = rollback;
     o.on_batch = on_batch;
+    o.on_erased = on_erased;
     o.on_planned = on_planned;
+    p.retain = cfg->options.retain_source_sec > 0;
     o.on_control = on_control;
     o.payload = &p;
     p.tty = isatty(2) && !p.json;

@@ -411,23 +411,21 @@ static void batch_count(batch_run *br, int rc)
     const dom_batch *b = &br->b;
     int done = rc == 0 && strcmp(b->step, "done") == 0;
     int retained = rc == 0 && !done && br->waiting == ERASE_RETAINED;
-    if (done || retained) {
+    int later = rc == 0 && !done && br->waiting == ERASE_LATER; /* done: by the erasure phase */
+    if (done || retained || later) {
         stats->batches_done += done;
         stats->batches_retained += retained;
         stats->tenants += b->tenants;
         stats->rows += b->rows;
         stats->bytes += b->bytes;
         stats->erased += done ? b->erased : 0;
-    } else if (rc == 0 && br->waiting == ERASE_BY_WAVE) {
-        /* counted when the wave's erasure has run */
     } else if (strcmp(b->step, "failed") == 0) {
         stats->batches_failed++;
         snprintf(stats->last_error, sizeof(stats->last_error), "batch %lld: %s", (long long)b->id,
                  b->error);
     }
     const dom_apply_opts *o = br->opts;
-    if (o->on_batch &&
-        ((rc == 0 && br->waiting != ERASE_BY_WAVE) || strcmp(b->step, "failed") == 0))
+    if (o->on_batch && (rc == 0 || strcmp(b->step, "failed") == 0))
         o->on_batch(b, o->payload);
 }
 

@@ -22,16 +22,18 @@ static void erase_written(const region_h *h, int64_t rows)
  * ERASE_TENANTS tenants at a time, in writes of at most the store's
  * write_rows rows (several small tables share a write).  Slicing keeps
  * every statement's key probes proportional to the slice, not to all
- * keys.  Without a row limit (PostgreSQL): one slice, every table in one
- * write (dom_store_delete_keys_all).  The region's key set is `keys`
- * again afterwards. */
+ * keys.  Without a row limit (PostgreSQL): every table in one write
+ * (dom_store_delete_keys_all), an erasure's in slices of
+ * options.batch_tenants tenants.  The region's key set is `keys` again
+ * afterwards. */
 int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
                        int64_t *deleted, int erasing)
 {
     int rc = 0, writing = 0;
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
+    size_t bulk = erasing ? (size_t)h->w->cfg->options.batch_tenants : nkeys;
     *deleted = 0;
-    if (!chunk) {
+    if (!chunk && nkeys <= bulk) {
         if ((rc = dom_store_set_keys(h->st, keys, epochs, nkeys)) < 0)
             return rc;
         dom_mv_yield_to_pause(h->idx);
@@ -41,7 +43,19 @@ int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
             erase_written(h, *deleted);
         return 0;
     }
-    for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
+    for (size_t off = 0; !chunk && off < nkeys && rc == 0; off += bulk) {
+        size_t n = nkeys - off < bulk ? nkeys - off : bulk;
+        int64_t d = 0;
+        if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
+            return rc;
+        dom_mv_yield_to_pause(h->idx);
+        if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, &d)) < 0)
+            return rc;
+        *deleted += d;
+        if (erasing)
+            erase_written(h, d);
+    }
+    for (size_t off = 0; chunk && off < nkeys && rc == 0; off += ERASE_TENANTS) {
         size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
             break;
@@ -111,8 +125,8 @@ static int check_erased(region_h *S, const char *region, int64_t batch)
 }
 
 /* Erases the source copy once retain_source has passed.  br->waiting is
- * ERASE_RETAINED when it has not, ERASE_BY_WAVE when the wave's erasure
- * will (opts->defer_erase, for a source whose store erases by wave). */
+ * ERASE_RETAINED when it has not, ERASE_LATER when the erasure phase
+ * after the last wave will (opts->defer_erase). */
 int dom_mv_step_erase(batch_run *br)
 {
     int rc;
@@ -122,8 +136,8 @@ int dom_mv_step_erase(batch_run *br)
         *waiting = ERASE_RETAINED;
         return 0;
     }
-    if (defer && br->S->st->ops->erase_by_wave) {
-        *waiting = ERASE_BY_WAVE;
+    if (defer) {
+        *waiting = ERASE_LATER;
         return 0;
     }
     if ((rc = dom_store_set_keys(br->S->st, (const char *const *)br->b.keys, br->b.epochs,
@@ -139,12 +153,14 @@ int dom_mv_step_erase(batch_run *br)
     return dom_mv_record_erasure(br, NULL);
 }
 
-/* ---- erasing a wave's sources together -----------------------------------------
- * Erasing batch by batch rewrites a page of the source once for every batch
- * with rows on it.  After a wave, the flipped batches that are due are
- * erased together, per source region: one pass over the union of their
- * keys, then each batch is checked, recorded and logged as done.  A batch
- * left flipped by a crash is erased on its own by the next run. */
+/* ---- the erasure phase: flipped batches' sources together --------------------------
+ * Once every wave has flipped, the flipped batches that are due are erased
+ * together, per source region: one pass over the union of their keys (on
+ * SQLite, erasing batch by batch would rewrite a page of the source once
+ * for every batch with rows on it), then each batch is checked, recorded
+ * and logged as done.  The erasure takes no core from the copies, and the
+ * time to home does not wait for it.  A batch left flipped by a crash is
+ * erased on its own by the next run. */
 
 static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_apply_opts *o,
                        dom_apply_stats *stats)
@@ -207,12 +223,9 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         targets[T->idx] = 1;
         dom_fault("done");
         stats->batches_done++;
-        stats->tenants += bs[i].tenants;
-        stats->rows += bs[i].rows;
-        stats->bytes += bs[i].bytes;
         stats->erased += bs[i].erased;
-        if (o->on_batch)
-            o->on_batch(&bs[i], o->payload);
+        if (o->on_erased)
+            o->on_erased(&bs[i], o->payload);
     }
     if (head[0] && (rc = dom_store_meta_set(S->st, "log_head", head)) < 0)
         goto done;

@@ -118,7 +118,7 @@ typedef struct batch_run {
 
 /* What became of a flipped batch's source copy (move_erase.c): erased,
  * retained (options.retain_source), or left to the wave's erasure. */
-enum { ERASE_NOW, ERASE_RETAINED, ERASE_BY_WAVE };
+enum { ERASE_NOW, ERASE_RETAINED, ERASE_LATER };
 
 /* move_batch.c */
 int dom_mv_run_batch(worker *w, int64_t id, dom_apply_stats *stats, pthread_mutex_t *mu,

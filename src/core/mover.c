@@ -240,10 +240,32 @@ static int dry_wave(const dom_config *cfg, const dom_apply_opts *o, size_t w)
     return 0;
 }
 
+/* The batches whose sources are erased after the last wave's flips. */
+typedef struct erase_later {
+    int64_t *ids;
+    size_t n, cap;
+} erase_later;
+
+static int erase_later_add(erase_later *e, const int64_t *ids, size_t n)
+{
+    if (e->n + n > e->cap) {
+        size_t cap = (e->n + n) * 2;
+        int64_t *p = dom_realloc(e->ids, cap * sizeof(int64_t));
+        if (!p)
+            return DOM_ENOMEM;
+        e->ids = p;
+        e->cap = cap;
+    }
+    memcpy(e->ids + e->n, ids, n * sizeof(int64_t));
+    e->n += n;
+    return 0;
+}
+
 /* Plans wave w (its tenants not in motion) and runs its batches; the
- * sources of the batches that flipped are then erased together. */
+ * batches that flip join `later`, whose sources are erased together once
+ * every wave has flipped (docs/mover.md, "Erasure"). */
 static int apply_wave(dom_catalog *cat, const dom_config *cfg, const dom_apply_opts *o,
-                      dom_apply_stats *stats, int shared, size_t w)
+                      dom_apply_stats *stats, int shared, size_t w, erase_later *later)
 {
     if (o->dry_run)
         return dry_wave(cfg, o, w);
@@ -268,14 +290,14 @@ static int apply_wave(dom_catalog *cat, const dom_config *cfg, const dom_apply_o
         if (shared)
             rc = shared_wave(cat, "", cfg->waves[w].name, &ids, &nids);
     }
-    /* the wave's batches flip; their sources are erased together.  With
-     * several movers each batch erases its source itself: a mover never
-     * holds a flipped batch while it waits for the others. */
+    /* the wave's batches flip; their sources are erased later, together.
+     * With several movers each batch erases its source itself: a mover
+     * never holds a flipped batch while it waits for the others. */
     dom_apply_opts wo = *o;
     wo.defer_erase = !shared;
     if (rc == 0 && nids && (rc = dom_mv_run_pool(cfg, &wo, ids, nids, stats, shared)) == 0 &&
         !shared)
-        rc = dom_mv_erase_wave(cfg, ids, nids, o, stats);
+        rc = erase_later_add(later, ids, nids);
     dom_free(ids);
     return rc;
 }
@@ -306,15 +328,23 @@ static int apply_waves(dom_catalog *cat, const dom_config *cfg, const dom_apply_
         return rc;
     if (o->rollback)
         return apply_rollback(cat, cfg, o, stats, shared);
-    for (size_t w = 0; w < cfg->nwaves; w++) {
+    /* every wave's flips first (time to home), then the erasure of their
+     * sources as a phase of its own: a flipped batch's source copy is
+     * read-only meanwhile, and a run that stops before erasing leaves its
+     * batches flipped for the next run to erase */
+    erase_later later = {0};
+    for (size_t w = 0; w < cfg->nwaves && rc == 0; w++) {
         if (o->wave && strcmp(o->wave, cfg->waves[w].name) != 0)
             continue;
         if (dom_interrupted)
-            return dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
-        if ((rc = apply_wave(cat, cfg, o, stats, shared, w)) < 0)
-            return rc;
+            rc = dom_error_set(DOM_EINTR, "interrupted; run the same command again to resume");
+        else
+            rc = apply_wave(cat, cfg, o, stats, shared, w, &later);
     }
-    return 0;
+    if (rc == 0 && later.n)
+        rc = dom_mv_erase_wave(cfg, later.ids, later.n, o, stats);
+    dom_free(later.ids);
+    return rc;
 }
 
 static int apply_locked(const dom_config *cfg, const dom_apply_opts *o, dom_apply_stats *stats)

@@ -44,9 +44,14 @@ typedef struct dom_apply_opts {
     int workers;      /* parallel batches (0: the config's) */
     int dry_run;
     int erase_only;  /* only erase retained source copies that are due */
-    int defer_erase; /* internal: leave flipped batches for erase_wave */
-    /* called after each batch (from the worker thread, serialized) */
+    int defer_erase; /* internal: leave flipped batches to the erasure phase */
+    /* called after each batch, once its tenants are home (from the worker
+     * thread, serialized): step "done" (source erased), "flipped" (source
+     * retained or erased in the erasure phase) or "failed" */
     void (*on_batch)(const dom_batch *b, void *payload);
+    /* called in the erasure phase for each batch whose source it erased
+     * (step "done"), after on_batch told its flip */
+    void (*on_erased)(const dom_batch *b, void *payload);
     /* called when batches are planned: their count and tenants */
     void (*on_planned)(const char *wave, int64_t batches, int64_t tenants, void *payload);
     /* called when the live control (control.h) the movers act on changes:

@@ -173,11 +173,6 @@ typedef struct dom_store_ops {
      * chunks): short writes where writers queue behind one writer (SQLite);
      * 0: no limit, one write per slice of tenants (PostgreSQL) */
     int64_t write_rows;
-    /* 1: a wave's flipped batches are erased together, in one pass per
-     * source (SQLite rewrites a page once, not once per batch); 0: each
-     * batch erases its source right after its flip, alongside the other
-     * workers' batches (PostgreSQL) */
-    int erase_by_wave;
     int (*tables)(dom_store *st, dom_table_info **out, size_t *nout);
     int (*scan_tenants)(dom_store *st, const char *table, const char *key, const char *country,
                         dom_tenant_cb cb, void *payload);

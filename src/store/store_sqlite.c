@@ -413,7 +413,6 @@ static const char *sq_type_of_class(dom_col_class cls)
 const dom_store_ops dom_sqlite__ops = {
     .engine = "sqlite",
     .write_rows = 5000,
-    .erase_by_wave = 1,
     .tables = dom_sqlite__tables,
     .install = dom_sqlite__install,
     .uninstall = dom_sqlite__uninstall,

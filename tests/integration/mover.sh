@@ -247,7 +247,7 @@ wcheck cut "$T/live" "$T/cut.log"
 check "... the log of a writer that did not finish (exit $wc_rc)" sh -c "[ $wc_rc -eq 2 ] && grep -q 'did not finish' '$T/cut.chk'"
 
 # ---- crashes at every step: the rerun ends where the reference did ----
-for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:3 done:4 catchup:5; do
+for point in arm armed copy-start copy copied catchup verified freeze frozen synced flip flipped erase done copy:2 flip:3 erase:2 done:4 catchup:5; do
     case $point in *:*) spec=$point ;; *) spec=$point:1 ;; esac
     rm -rf "$T/f"
     cp -r "$T/tpl" "$T/f"

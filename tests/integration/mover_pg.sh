@@ -89,7 +89,7 @@ timed run_dom "$T/o" "$T/e" -v -v -c "$T/run/domicile.yaml" apply
 run_ms=$timed_ms
 check "apply on PostgreSQL regions exits 0" [ "$status" -eq 0 ]
 [ "$status" -eq 0 ] || cat "$T/e" "$T/o"
-nb=$(grep -c "^batch .*source erased" "$T/o")
+nb=$(grep -c "^batch .*source read-only until the erasure phase" "$T/o")
 expect_eq "without writers, every batch's target matched the hash its copy took ($nb batches)" \
     "$(grep -c "the target matches the copy's hash" "$T/e") $(grep -c "differs from the copy's hash" "$T/e")" "$nb 0"
 ref=$(state | sha256sum)
