@@ -122,5 +122,5 @@ pg_writers() {
 }
 
 # the servers stop at the scenario's end (a scenario with more to stop names
-# pg_stop_all in its own at_exit)
-at_exit pg_stop_all
+# pg_stop_all in its own at_exit; the benches, without lib.sh, trap it)
+if command -v at_exit >/dev/null 2>&1; then at_exit pg_stop_all; fi
