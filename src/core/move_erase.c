@@ -33,17 +33,7 @@ int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
     size_t bulk = erasing ? (size_t)h->w->cfg->options.batch_tenants : nkeys;
     *deleted = 0;
-    if (!chunk && nkeys <= bulk) {
-        if ((rc = dom_store_set_keys(h->st, keys, epochs, nkeys)) < 0)
-            return rc;
-        dom_mv_yield_to_pause(h->idx);
-        if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, deleted)) < 0)
-            return rc;
-        if (erasing)
-            erase_written(h, *deleted);
-        return 0;
-    }
-    for (size_t off = 0; !chunk && off < nkeys && rc == 0; off += bulk) {
+    for (size_t off = 0; !chunk && off < nkeys; off += bulk) {
         size_t n = nkeys - off < bulk ? nkeys - off : bulk;
         int64_t d = 0;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
@@ -55,7 +45,9 @@ int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
         if (erasing)
             erase_written(h, d);
     }
-    for (size_t off = 0; chunk && off < nkeys && rc == 0; off += ERASE_TENANTS) {
+    if (!chunk) /* the key set is `keys` already unless sliced */
+        return nkeys > bulk ? dom_store_set_keys(h->st, keys, epochs, nkeys) : 0;
+    for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
         size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
             break;
