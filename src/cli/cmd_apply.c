@@ -64,7 +64,7 @@ typedef struct progress {
     int tty, json, quiet, dry_run;
     int retain;      /* options.retain_source: flipped sources wait for it */
     json_t *planned; /* --json: the waves as planned */
-    int64_t total_tenants, done_tenants, rows;
+    int64_t total_tenants, done_tenants, rows, erased_batches;
     double t0;
     json_t *batches;
     json_t *controls; /* live control events (--json) */
@@ -144,14 +144,26 @@ static void on_batch(const dom_batch *b, void *payload)
     fflush(stdout);
 }
 
-/* The erasure phase erased a batch's source: its JSON entry says so. */
+/* The erasure phase erased a batch's source: a line (a count on a
+ * terminal), or its JSON entry says so. */
 static void on_erased(const dom_batch *b, void *payload)
 {
     progress *p = payload;
     size_t i;
     json_t *e;
-    if (!p->json)
+    char a[32];
+    p->erased_batches++;
+    if (!p->json && !p->quiet && p->tty) {
+        fprintf(stderr, "\rerasing the sources: %lld batch%s done   ", (long long)p->erased_batches,
+                p->erased_batches == 1 ? "" : "es");
         return;
+    }
+    if (!p->json) {
+        if (!p->quiet)
+            printf("batch %lld (%s) %s: source erased, %s rows\n", (long long)b->id, b->wave,
+                   b->src, cli_num(a, sizeof(a), b->erased));
+        return;
+    }
     json_array_foreach(p->batches, i, e)
     {
         if (json_integer_value(json_object_get(e, "batch")) == b->id) {

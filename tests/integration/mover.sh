@@ -77,6 +77,14 @@ cp -r "$T/tpl" "$T/ref"
 run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" apply
 check "apply exits 0" [ "$status" -eq 0 ]
 check "apply prints a line per batch" grep -q "^batch 1 (canary) beijing -> singapore" "$T/o"
+# erasure is a phase after every wave's flips: each batch's flip line
+# comes before the first source erased, one erased line per batch
+nflip=$(grep -c "source read-only until the erasure phase" "$T/o")
+nerased=$(grep -c "^batch [0-9]* ([a-z]*) beijing: source erased, " "$T/o")
+lastflip=$(grep -n "source read-only until the erasure phase" "$T/o" | tail -n 1 | cut -d: -f1)
+firsterased=$(grep -n ": source erased, " "$T/o" | head -n 1 | cut -d: -f1)
+check "... every wave flips before any source is erased ($nflip flips, the last on line ${lastflip:-none}; $nerased erased from line ${firsterased:-none})" \
+    sh -c "[ $nflip -gt 3 ] && [ $nflip -eq $nerased ] && [ ${lastflip:-0} -lt ${firsterased:-0} ]"
 ref=$(state "$T/ref" | sha256sum)
 run_dom "$T/o" "$T/e" -c "$T/ref/domicile.yaml" plan --check
 check "after apply, plan finds nothing misplaced and no violation" sh -c "[ $status -eq 0 ] && grep -q '^total *0 *0' '$T/o'"
