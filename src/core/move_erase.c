@@ -33,6 +33,8 @@ int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epoc
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
     size_t bulk = erasing ? (size_t)h->w->cfg->options.batch_tenants : nkeys;
     *deleted = 0;
+    if (nkeys == 0) /* nothing to delete; the key set is `keys` */
+        return dom_store_set_keys(h->st, keys, epochs, 0);
     for (size_t off = 0; !chunk && off < nkeys; off += bulk) {
         size_t n = nkeys - off < bulk ? nkeys - off : bulk;
         int64_t d = 0;

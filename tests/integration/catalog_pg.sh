@@ -69,7 +69,9 @@ log_ok() { # one transfer and one erasure entry per batch
 }
 
 reset
-run_dom "$T/o" "$T/e" -c "$cfg" apply
+timed run_dom "$T/o" "$T/e" -c "$cfg" apply
+# how long one mover takes here: the SIGKILL rounds kill within it
+run_ms=$timed_ms
 check "one mover with a PostgreSQL catalog: apply exits 0" [ "$status" -eq 0 ]
 [ "$status" -eq 0 ] || cat "$T/e"
 ref=$(state | sha256sum)
@@ -122,7 +124,10 @@ for i in 1 2 3 4 5 6; do
     a=$!
     "$DOMICILE" -c "$cfg" apply >/dev/null 2>&1 &
     b=$!
-    sleep "0.$(($(od -An -N1 -tu1 /dev/urandom) % 9 + 1))"
+    # a random moment within a sixth of a whole run: the six rounds
+    # together stop the migration before it ends
+    ms=$(($(od -An -N2 -tu2 /dev/urandom) % (run_ms / 6 + 1) + 50))
+    sleep "$(echo "$ms" | awk '{ printf "%.3f", $1 / 1000 }')"
     # (a mover that had already exited cannot be killed: not counted)
     kill -9 "$a" 2>/dev/null && kills=$((kills + 1))
     kill -9 "$b" 2>/dev/null && kills=$((kills + 1))

@@ -124,12 +124,16 @@ tree_sum() {
 # batch, regions, tenants and content hash, sorted: workers finish in any
 # order) of a catalog whose two queries' rows are read on stdin, as text.
 # Reads "B|..." journal lines and "L|{json}" log lines.
+# Batches are named by their rank: a PostgreSQL catalog's ids have gaps
+# where a mover was killed inside a planning transaction (a sequence
+# hands out numbers that a rollback does not take back).
 journal_state() {
     cat >"$T/journal.in"
-    grep '^B|' "$T/journal.in"
+    _ranks=$(grep '^B|' "$T/journal.in" | awk -F'|' '{ printf "%s\"%s\": %d", (NR > 1 ? ", " : "{"), $2, NR } END { print NR ? "}" : "{}" }')
+    grep '^B|' "$T/journal.in" | awk -F'|' 'BEGIN { OFS = "|" } { $2 = NR; print }'
     echo "transfer log: $(grep -c '^L|' "$T/journal.in") entries"
     sed -n 's/^L|//p' "$T/journal.in" |
-        jq -c '[.kind, .batch, .wave, .from, .to, .region, .tenants, .tenant_digest, .content_sha256, .rows_erased]' |
+        jq -c --argjson r "$_ranks" '[.kind, $r[.batch | tostring], .wave, .from, .to, .region, .tenants, .tenant_digest, .content_sha256, .rows_erased]' |
         LC_ALL=C sort
 }
 # the two queries, for an SQLite catalog and a PostgreSQL one
