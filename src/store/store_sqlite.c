@@ -519,10 +519,18 @@ int dom_store_sqlite_open(dom_store **out, const dom_region *region, int flags)
      * journal relies on it. */
     if (!(flags & DOM_STORE_READONLY))
         sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    /* The triggers answer applications; the mover's own connection needs
-     * none of them, so it does not pay for them row by row.  (Its writes
-     * also carry the domicile_bypass row, which the triggers honour.) */
-    sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, NULL);
+    /* The triggers answer applications; the mover's own connection runs
+     * none of them: its writes pass the fences, and it does not pay for
+     * them row by row.  The triggers rely on it (they check nothing
+     * else), so a connection that cannot turn them off is not used. */
+    int triggers = 1;
+    if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_ENABLE_TRIGGER, 0, &triggers) != SQLITE_OK ||
+        triggers != 0) {
+        int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot turn triggers off on %s",
+                               region->name, s->path);
+        sq_close(&s->base);
+        return rc;
+    }
     /* Reading the schema proves that the file is a database we can read. */
     if (sqlite3_exec(s->db, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = dom_error_set(DOM_EREGION, "region \"%s\": cannot read %s: %s", region->name,

@@ -3,11 +3,10 @@
  * fence and change-log tables, the triggers that answer writers, batched
  * reads and writes of a set of tenants.
  *
- * The mover's own writes must pass the triggers.  SQLite has one writer at
- * a time, so the mover writes inside BEGIN IMMEDIATE after inserting a row
- * into domicile_bypass, and deletes it before COMMIT: the triggers of its
- * own connection see the row and stand aside, no other connection can write
- * meanwhile, and no other connection ever sees the row committed.
+ * The mover's own writes pass the triggers because its connections run
+ * none (SQLITE_DBCONFIG_ENABLE_TRIGGER off, store_sqlite.c): the triggers
+ * answer applications only, and check nothing else first.  SQLite has one
+ * writer at a time; the mover writes inside BEGIN IMMEDIATE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +42,6 @@ static const char REGION_SCHEMA[] =
     "CREATE INDEX IF NOT EXISTS domicile_changes_tenant ON domicile_changes (tenant, seq);\n"
     "CREATE TABLE IF NOT EXISTS domicile_guard (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS domicile_countries (country TEXT PRIMARY KEY) WITHOUT ROWID;\n"
-    "CREATE TABLE IF NOT EXISTS domicile_bypass (active INTEGER);\n"
     "CREATE TABLE IF NOT EXISTS domicile_region (key TEXT PRIMARY KEY, value TEXT) WITHOUT "
     "ROWID;\n";
 
@@ -325,7 +323,7 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
         tn[i] = sqlite3_mprintf("\"domicile_%w_%s\"", name, trigger_suffixes[i]);
     dom_buf b = DOM_BUF_INIT;
     char *changed = NULL;
-    const char *when = "WHEN NOT EXISTS (SELECT 1 FROM domicile_bypass)";
+    const char *when = ""; /* (the mover's connections run no trigger) */
 
     dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE INSERT ON %s %s BEGIN\n", tn[0], qt, when);
     fence_checks(&b, er, newk);
@@ -375,7 +373,7 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
         dom_buf_puts(&b, "END;\n");
 
     if (quiet) {
-        /* WHEN (no bypass) AND (OLD.c IS NOT NEW.c OR ...) */
+        /* WHEN (OLD.c IS NOT NEW.c OR ...) */
         dom_buf kw = DOM_BUF_INIT;
         /* the comparison first: the common UPDATE reads no table */
         dom_buf_puts(&kw, "WHEN (");
@@ -387,7 +385,7 @@ static int create_triggers(sqlite_store *s, const dom_install *spec, size_t ti, 
             dom_buf_puts(&kw, " IS NOT NEW.");
             dom_sql_ident(&kw, c);
         }
-        dom_buf_puts(&kw, ") AND NOT EXISTS (SELECT 1 FROM domicile_bypass)");
+        dom_buf_putc(&kw, ')');
         dom_buf_printf(&b, "CREATE TRIGGER %s BEFORE UPDATE ON %s %s BEGIN\n", tn[1], qt,
                        dom_buf_cstr(&kw));
         if (kw.oom)
@@ -683,10 +681,6 @@ int dom_sqlite__write_begin(dom_store *base)
     int rc = exec(s, NULL, "BEGIN IMMEDIATE");
     if (rc < 0)
         return rc;
-    if ((rc = exec(s, NULL, "INSERT INTO domicile_bypass VALUES (1)")) < 0) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return rc;
-    }
     s->in_write = 1;
     return 0;
 }
@@ -694,9 +688,7 @@ int dom_sqlite__write_begin(dom_store *base)
 int dom_sqlite__write_commit(dom_store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
-    int rc = exec(s, NULL, "DELETE FROM domicile_bypass");
-    if (rc == 0)
-        rc = exec(s, NULL, "COMMIT");
+    int rc = exec(s, NULL, "COMMIT");
     if (rc < 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     else
