@@ -22,33 +22,25 @@ static void erase_written(const region_h *h, int64_t rows)
  * ERASE_TENANTS tenants at a time, in writes of at most the store's
  * write_rows rows (several small tables share a write).  Slicing keeps
  * every statement's key probes proportional to the slice, not to all
- * keys.  Without a row limit (PostgreSQL): every table in one write
- * (dom_store_delete_keys_all), an erasure's in slices of
- * options.batch_tenants tenants.  The region's key set is `keys` again
- * afterwards. */
+ * keys.  Without a row limit (PostgreSQL): one slice, every table in one
+ * write (dom_store_delete_keys_all).  The region's key set is `keys`
+ * again afterwards. */
 int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
                        int64_t *deleted, int erasing)
 {
     int rc = 0, writing = 0;
     int64_t in_write = 0, chunk = h->st->ops->write_rows;
-    size_t bulk = erasing ? (size_t)h->w->cfg->options.batch_tenants : nkeys;
     *deleted = 0;
-    if (nkeys == 0) /* nothing to delete; the key set is `keys` */
-        return dom_store_set_keys(h->st, keys, epochs, 0);
-    for (size_t off = 0; !chunk && off < nkeys; off += bulk) {
-        size_t n = nkeys - off < bulk ? nkeys - off : bulk;
-        int64_t d = 0;
-        if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
+    if (!chunk) {
+        if ((rc = dom_store_set_keys(h->st, keys, epochs, nkeys)) < 0)
             return rc;
         dom_mv_yield_to_pause(h->idx);
-        if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, &d)) < 0)
+        if ((rc = dom_store_delete_keys_all(h->st, h->mt, h->nmt, deleted)) < 0)
             return rc;
-        *deleted += d;
         if (erasing)
-            erase_written(h, d);
+            erase_written(h, *deleted);
+        return 0;
     }
-    if (!chunk) /* the key set is `keys` already unless sliced */
-        return nkeys > bulk ? dom_store_set_keys(h->st, keys, epochs, nkeys) : 0;
     for (size_t off = 0; off < nkeys && rc == 0; off += ERASE_TENANTS) {
         size_t n = nkeys - off < ERASE_TENANTS ? nkeys - off : ERASE_TENANTS;
         if ((rc = dom_store_set_keys(h->st, keys + off, epochs ? epochs + off : NULL, n)) < 0)
@@ -149,12 +141,44 @@ int dom_mv_step_erase(batch_run *br)
 
 /* ---- the erasure phase: flipped batches' sources together --------------------------
  * Once every wave has flipped, the flipped batches that are due are erased
- * together, per source region: one pass over the union of their keys (on
- * SQLite, erasing batch by batch would rewrite a page of the source once
- * for every batch with rows on it), then each batch is checked, recorded
- * and logged as done.  The erasure takes no core from the copies, and the
+ * together, per source region (erase_rows), then checked, recorded and
+ * logged as done.  The erasure takes no core from the copies, and the
  * time to home does not wait for it.  A batch left flipped by a crash is
  * erased on its own by the next run. */
+
+/* Deletes the batches' rows from S, adding each batch's count to its
+ * `erased`.  A store that writes in chunks of rows (SQLite) deletes the
+ * union of their keys in one pass, each batch counted before (batch by
+ * batch would rewrite a page once for every batch with rows on it); one without
+ * a row limit (PostgreSQL) deletes batch by batch and counts what each
+ * delete took.  `keys` (room for `total`) gets the union, which is the
+ * key set afterwards. */
+static int erase_rows(region_h *S, dom_batch *bs, size_t n, const char **keys, size_t total)
+{
+    int rc = 0, each = S->st->ops->write_rows == 0;
+    int64_t d;
+    for (size_t i = 0, k = 0; i < n && rc == 0; i++) {
+        const char *const *bk = (const char *const *)bs[i].keys;
+        if (each) {
+            rc = dom_mv_delete_rows(S, bk, NULL, bs[i].nkeys, &d, 1);
+            bs[i].erased += rc == 0 ? d : 0;
+        } else {
+            int64_t rows = 0, r;
+            rc = dom_store_set_keys(S->st, bk, NULL, bs[i].nkeys);
+            for (size_t t = 0; t < S->nmt && rc == 0; t++)
+                if ((rc = dom_store_count_keys(S->st, &S->mt[t], &r)) == 0)
+                    rows += r;
+            bs[i].erased += rows;
+        }
+        for (size_t j = 0; j < bs[i].nkeys; j++)
+            keys[k++] = bs[i].keys[j];
+    }
+    if (rc < 0)
+        return rc;
+    if (each)
+        return dom_store_set_keys(S->st, keys, NULL, total);
+    return dom_mv_delete_rows(S, keys, NULL, total, &d, 1);
+}
 
 static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_apply_opts *o,
                        dom_apply_stats *stats)
@@ -169,33 +193,16 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
     const char **keys = dom_calloc(total ? total : 1, sizeof(char *));
     if (!keys)
         return DOM_ENOMEM;
-    double e0 = dom_mono(), e1 = 0, e2 = 0, e3 = 0, e4 = 0;
-    /* each batch's rows, counted before they go */
-    for (size_t i = 0, k = 0; i < n; i++) {
-        int64_t rows = 0, r;
-        if ((rc = dom_store_set_keys(S->st, (const char *const *)bs[i].keys, NULL, bs[i].nkeys)) <
-            0)
-            goto done;
-        for (size_t t = 0; t < S->nmt; t++) {
-            if ((rc = dom_store_count_keys(S->st, &S->mt[t], &r)) < 0)
-                goto done;
-            rows += r;
-        }
-        bs[i].erased += rows;
-        for (size_t j = 0; j < bs[i].nkeys; j++)
-            keys[k++] = bs[i].keys[j];
-    }
-    int64_t deleted;
-    e1 = dom_mono();
-    if ((rc = dom_mv_delete_rows(S, keys, NULL, total, &deleted, 1)) < 0)
+    double e0 = dom_mono(), e1 = 0, e2 = 0, e3 = 0;
+    if ((rc = erase_rows(S, bs, n, keys, total)) < 0)
         goto done;
-    e2 = dom_mono();
+    e1 = dom_mono();
     if ((rc = check_erased(S, w->cfg->regions[src].name, -1)) < 0)
         goto done;
-    e3 = dom_mono();
+    e2 = dom_mono();
     if ((rc = dom_store_sync(S->st)) < 0)
         goto done;
-    e4 = dom_mono();
+    e3 = dom_mono();
     /* every batch's entry, then the last head once in the source and in
      * each target (a region's head names the last entry it saw; a later
      * entry names it as well: the log is one chain) */
@@ -227,10 +234,9 @@ static int erase_group(worker *w, int src, dom_batch *bs, size_t n, const dom_ap
         if (targets[r] && (rc = dom_store_meta_set(w->r[r].st, "log_head", head)) < 0)
             goto done;
     dom_log(DOM_LOG_DEBUG,
-            "erase of %zu batches: counted in %.1f ms, deleted in %.1f, checked in %.1f, synced in "
+            "erase of %zu batches: counted and deleted in %.1f ms, checked in %.1f, synced in "
             "%.1f, recorded in %.1f",
-            n, (e1 - e0) * 1000, (e2 - e1) * 1000, (e3 - e2) * 1000, (e4 - e3) * 1000,
-            (dom_mono() - e4) * 1000);
+            n, (e1 - e0) * 1000, (e2 - e1) * 1000, (e3 - e2) * 1000, (dom_mono() - e3) * 1000);
 done:
     dom_free(keys);
     dom_store_idle(S->st);
