@@ -243,8 +243,8 @@ done:
     return rc;
 }
 
-int dom_mv_erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
-                      const dom_apply_opts *o, dom_apply_stats *stats)
+int dom_mv_erase_phase(const dom_config *cfg, const int64_t *ids, size_t nids,
+                       const dom_apply_opts *o, dom_apply_stats *stats)
 {
     worker *w;
     int rc = dom_mv_worker_take(cfg, &w);

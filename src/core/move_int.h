@@ -179,8 +179,9 @@ void dom_mv_row_digest(const dom_move_table *t, const dom_value *row, dom_buf *t
 /* move_erase.c */
 int dom_mv_delete_rows(region_h *h, const char *const *keys, const int64_t *epochs, size_t nkeys,
                        int64_t *deleted, int erasing);
-int dom_mv_erase_wave(const dom_config *cfg, const int64_t *ids, size_t nids,
-                      const dom_apply_opts *o, dom_apply_stats *stats);
+/* the erasure phase: the due sources of batches `ids` that flipped */
+int dom_mv_erase_phase(const dom_config *cfg, const int64_t *ids, size_t nids,
+                       const dom_apply_opts *o, dom_apply_stats *stats);
 
 /* transfer_log.c */
 int dom_mv_log_transfer(batch_run *br);

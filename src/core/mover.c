@@ -263,7 +263,7 @@ static int erase_later_add(erase_later *e, const int64_t *ids, size_t n)
 
 /* Plans wave w (its tenants not in motion) and runs its batches; the
  * batches that flip join `later`, whose sources are erased together once
- * every wave has flipped (docs/mover.md, "Erasure"). */
+ * every wave has flipped (docs/mover.md, "Erasure, a phase of its own"). */
 static int apply_wave(dom_catalog *cat, const dom_config *cfg, const dom_apply_opts *o,
                       dom_apply_stats *stats, int shared, size_t w, erase_later *later)
 {
@@ -342,7 +342,7 @@ static int apply_waves(dom_catalog *cat, const dom_config *cfg, const dom_apply_
             rc = apply_wave(cat, cfg, o, stats, shared, w, &later);
     }
     if (rc == 0 && later.n)
-        rc = dom_mv_erase_wave(cfg, later.ids, later.n, o, stats);
+        rc = dom_mv_erase_phase(cfg, later.ids, later.n, o, stats);
     dom_free(later.ids);
     return rc;
 }
