@@ -239,14 +239,8 @@ typedef struct pause_list {
 static int pause_add(double ms, void *payload)
 {
     pause_list *l = payload;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        double *g = dom_realloc(l->v, cap * sizeof(double));
-        if (!g)
-            return DOM_ENOMEM;
-        l->v = g;
-        l->cap = cap;
-    }
+    if (dom_grow(&l->v, &l->cap, l->n + 1, sizeof(double), 256) < 0)
+        return DOM_ENOMEM;
     l->v[l->n++] = ms;
     return 0;
 }

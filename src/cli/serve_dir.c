@@ -57,14 +57,6 @@ static double now_real(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
-    return h;
-}
-
 static void snap_free(dir_snap *s)
 {
     if (!s)
@@ -108,7 +100,7 @@ static int snap_grow(dir_snap *s)
     for (size_t i = 0; i < s->cap; i++) {
         if (!s->slots[i].key)
             continue;
-        size_t j = hash_key(s->slots[i].key, s->slots[i].keylen) & (cap - 1);
+        size_t j = dom_fnv1a(s->slots[i].key, s->slots[i].keylen) & (cap - 1);
         while (g[j].key)
             j = (j + 1) & (cap - 1);
         g[j] = s->slots[i];
@@ -139,7 +131,7 @@ static int snap_add(const char *key, size_t n, const char *region, int64_t epoch
     if (r < 0)
         return dom_error_set(DOM_ERROR, "the directory names more regions than %d",
                              DOM_MAX_REGIONS);
-    size_t j = hash_key(key, n) & (s->cap - 1);
+    size_t j = dom_fnv1a(key, n) & (s->cap - 1);
     while (s->slots[j].key && !(s->slots[j].keylen == n && memcmp(s->slots[j].key, key, n) == 0))
         j = (j + 1) & (s->cap - 1);
     if (!s->slots[j].key) {
@@ -272,7 +264,7 @@ int serve_dir_locate(serve_dir *d, const char *key, serve_location *out)
     int found = 0;
     pthread_rwlock_rdlock(&d->lock);
     const dir_snap *s = d->snap;
-    size_t j = hash_key(key, n) & (s->cap - 1);
+    size_t j = dom_fnv1a(key, n) & (s->cap - 1);
     while (s->slots[j].key) {
         if (s->slots[j].keylen == n && memcmp(s->slots[j].key, key, n) == 0) {
             snprintf(out->region, sizeof(out->region), "%s", s->names[s->slots[j].region]);

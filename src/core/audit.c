@@ -42,19 +42,11 @@ typedef struct auditor {
     uint64_t *allowed; /* per country */
 } auditor;
 
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
-}
-
 static long find(auditor *a, const char *key, size_t n)
 {
     if (!a->nslots)
         return -1;
-    size_t j = fnv(key, n) & (a->nslots - 1);
+    size_t j = dom_fnv1a(key, n) & (a->nslots - 1);
     while (a->slots[j]) {
         tenant *t = &a->t[a->slots[j] - 1];
         if (strlen(t->key) == n && memcmp(t->key, key, n) == 0)
@@ -71,7 +63,7 @@ static int grow(auditor *a)
     if (!s)
         return DOM_ENOMEM;
     for (size_t i = 0; i < a->n; i++) {
-        size_t j = fnv(a->t[i].key, strlen(a->t[i].key)) & (n - 1);
+        size_t j = dom_fnv1a(a->t[i].key, strlen(a->t[i].key)) & (n - 1);
         while (s[j])
             j = (j + 1) & (n - 1);
         s[j] = (uint32_t)i + 1;
@@ -88,14 +80,8 @@ static int on_dir(const char *key, size_t n, const char *region, int64_t epoch, 
     auditor *a = payload;
     (void)epoch;
     (void)state;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        tenant *g = dom_realloc(a->t, cap * sizeof(tenant));
-        if (!g)
-            return DOM_ENOMEM;
-        a->t = g;
-        a->cap = cap;
-    }
+    if (dom_grow(&a->t, &a->cap, a->n + 1, sizeof(tenant), 1024) < 0)
+        return DOM_ENOMEM;
     if ((a->n + 1) * 2 > a->nslots && grow(a) < 0)
         return DOM_ENOMEM;
     tenant *t = &a->t[a->n];
@@ -104,7 +90,7 @@ static int on_dir(const char *key, size_t n, const char *region, int64_t epoch, 
         return DOM_ENOMEM;
     t->home = dom_config_region(a->cfg, region);
     t->country = -1;
-    size_t j = fnv(key, n) & (a->nslots - 1);
+    size_t j = dom_fnv1a(key, n) & (a->nslots - 1);
     while (a->slots[j])
         j = (j + 1) & (a->nslots - 1);
     a->slots[j] = (uint32_t)a->n + 1;

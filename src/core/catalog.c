@@ -77,14 +77,8 @@ static const char *meta_sql(const dom_catalog *cat, char *buf, size_t n, const c
 
 static int64_t *ids_grow(int64_t **ids, size_t *n, size_t *cap)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        int64_t *g = dom_realloc(*ids, c * sizeof(int64_t));
-        if (!g)
-            return NULL;
-        *ids = g;
-        *cap = c;
-    }
+    if (dom_grow(ids, cap, *n + 1, sizeof(int64_t), 16) < 0)
+        return NULL;
     return &(*ids)[(*n)++];
 }
 

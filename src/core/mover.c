@@ -248,14 +248,8 @@ typedef struct erase_later {
 
 static int erase_later_add(erase_later *e, const int64_t *ids, size_t n)
 {
-    if (e->n + n > e->cap) {
-        size_t cap = (e->n + n) * 2;
-        int64_t *p = dom_realloc(e->ids, cap * sizeof(int64_t));
-        if (!p)
-            return DOM_ENOMEM;
-        e->ids = p;
-        e->cap = cap;
-    }
+    if (dom_grow(&e->ids, &e->cap, e->n + n, sizeof(int64_t), 64) < 0)
+        return DOM_ENOMEM;
     memcpy(e->ids + e->n, ids, n * sizeof(int64_t));
     e->n += n;
     return 0;

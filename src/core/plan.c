@@ -27,16 +27,6 @@ typedef struct builder {
     int table;  /* tenant table being scanned */
 } builder;
 
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int rehash(builder *b)
 {
     size_t n = b->nslots ? b->nslots * 2 : 1024;
@@ -45,7 +35,7 @@ static int rehash(builder *b)
         return DOM_ENOMEM;
     for (size_t i = 0; i < b->plan->ntenants; i++) {
         dom_plan_tenant *t = &b->plan->tenants[i];
-        size_t j = fnv1a(b->keys.ptr + t->key_off, t->key_len) & (n - 1);
+        size_t j = dom_fnv1a(b->keys.ptr + t->key_off, t->key_len) & (n - 1);
         while (s[j])
             j = (j + 1) & (n - 1);
         s[j] = (uint32_t)i + 1;
@@ -61,7 +51,7 @@ static long find(builder *b, const char *key, size_t n)
 {
     if (!b->nslots)
         return -1;
-    size_t j = fnv1a(key, n) & (b->nslots - 1);
+    size_t j = dom_fnv1a(key, n) & (b->nslots - 1);
     while (b->slots[j]) {
         dom_plan_tenant *t = &b->plan->tenants[b->slots[j] - 1];
         if (t->key_len == n && memcmp(b->keys.ptr + t->key_off, key, n) == 0)
@@ -98,7 +88,7 @@ static long add(builder *b, const char *key, size_t n)
     dom_buf_putc(&b->keys, '\0');
     if (b->keys.oom)
         return DOM_ENOMEM;
-    size_t j = fnv1a(key, n) & (b->nslots - 1);
+    size_t j = dom_fnv1a(key, n) & (b->nslots - 1);
     while (b->slots[j])
         j = (j + 1) & (b->nslots - 1);
     b->slots[j] = (uint32_t)p->ntenants + 1;

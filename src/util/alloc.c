@@ -86,6 +86,22 @@ void *dom_realloc(void *p, size_t n)
     return q ? q : oom(n);
 }
 
+int dom_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap)
+        return 0;
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    void *p;
+    memcpy(&p, pp, sizeof(p));
+    if (!(p = dom_realloc(p, c * size)))
+        return DOM_ENOMEM;
+    memcpy(pp, &p, sizeof(p));
+    *cap = c;
+    return 0;
+}
+
 char *dom_strndup(const char *s, size_t n)
 {
     char *p = dom_malloc(n + 1);

@@ -32,6 +32,14 @@ uint64_t dom_key_hash64(const char *key, size_t n)
     return h;
 }
 
+uint64_t dom_fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
 int dom_key_sampled(const char *key, size_t n, double percent)
 {
     if (percent >= 100.0)

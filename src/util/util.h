@@ -28,6 +28,10 @@ void dom_error_clear(void);
 void *dom_malloc(size_t n);
 void *dom_calloc(size_t n, size_t size);
 void *dom_realloc(void *p, size_t n);
+/* Room for `need` elements of `size` bytes in the array *pp (a pointer to
+ * the array's pointer) of capacity *cap, doubled as it grows, `first` at
+ * least: 0, or DOM_ENOMEM with the array unchanged. */
+int dom_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first);
 char *dom_strdup(const char *s);
 char *dom_strndup(const char *s, size_t n);
 char *dom_sprintf(const char *fmt, ...) DOM_PRINTF(1, 2);
@@ -95,6 +99,8 @@ void dom_buf_put_int_array(dom_buf *b, const int64_t *v, size_t n);
 /* The sampling hash of a tenant key: the first 64 bits of SHA-256 of its
  * canonical text, big-endian.  Stable across platforms and releases. */
 uint64_t dom_key_hash64(const char *key, size_t n);
+/* FNV-1a of n bytes: the in-memory hash tables' hash (not stable on disk). */
+uint64_t dom_fnv1a(const char *s, size_t n);
 /* True when the tenant falls inside the first `percent` of the key space. */
 int dom_key_sampled(const char *key, size_t n, double percent);
 
